@@ -1,0 +1,19 @@
+#pragma once
+// A model's parameters as a safetensors file, under their Megatron-core names, with the model's shape
+// in the metadata so a file of another shape is refused with a clear error instead of loaded wrongly.
+#include <map>
+#include <string>
+
+#include "loom/layers/param_store.h"
+#include "loom/models/gpt_config.h"
+
+namespace loom {
+
+std::map<std::string, std::string> gpt_config_metadata(const GptConfig& cfg);
+GptConfig gpt_config_from_metadata(const std::map<std::string, std::string>& meta, const std::string& path);
+
+void save_weights(const std::string& path, const ParamStore& params, const std::map<std::string, std::string>& meta);
+// Every parameter of `params` must be present with the same shape (fp32, bf16 or fp16 in the file).
+void load_weights(const std::string& path, ParamStore& params);
+
+}  // namespace loom

@@ -1,0 +1,133 @@
+#include "loom/ckpt/safetensors.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "loom/core/error.h"
+
+namespace loom {
+
+namespace {
+
+DType parse_dtype(const std::string& s, const std::string& path, const std::string& name) {
+  if (s == "F32") return DType::F32;
+  if (s == "BF16") return DType::BF16;
+  if (s == "F16") return DType::F16;
+  if (s == "I32") return DType::I32;
+  if (s == "I64") return DType::I64;
+  if (s == "U16") return DType::U16;
+  fail(path + ": tensor '" + name + "' has unsupported dtype " + s);
+}
+
+}  // namespace
+
+void write_file_atomic(const std::string& path, const std::string& bytes) {
+  const std::string tmp = path + ".tmp." + std::to_string(getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) fail("cannot write " + path + ": " + std::strerror(errno));
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      fail("cannot write " + path + ": " + std::strerror(e));
+    }
+    done += size_t(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    ::unlink(tmp.c_str());
+    fail("cannot write " + path + ": " + std::strerror(errno));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    ::unlink(tmp.c_str());
+    fail("cannot write " + path + ": " + std::strerror(errno));
+  }
+}
+
+void write_safetensors(const std::string& path, const std::vector<TensorEntry>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  size_t offset = 0;
+  for (const auto& t : tensors) {
+    header[t.name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.bytes}}};
+    offset += t.bytes;
+  }
+  std::string h = header.dump();
+  while (h.size() % 8) h += ' ';
+  std::string out;
+  out.reserve(8 + h.size() + offset);
+  uint64_t n = h.size();
+  for (int i = 0; i < 8; i++) out += char((n >> (8 * i)) & 0xff);
+  out += h;
+  for (const auto& t : tensors) out.append(static_cast<const char*>(t.data), t.bytes);
+  write_file_atomic(path, out);
+}
+
+SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) fail("cannot open " + path + ": " + std::strerror(errno));
+  bytes_.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  if (bytes_.size() < 8) fail(path + ": not a safetensors file (shorter than its 8-byte header length)");
+  uint64_t n = 0;
+  for (int i = 0; i < 8; i++) n |= uint64_t(uint8_t(bytes_[i])) << (8 * i);
+  if (n > bytes_.size() - 8) fail(path + ": truncated or not a safetensors file (header length " + std::to_string(n) + ")");
+  nlohmann::json header;
+  try {
+    header = nlohmann::json::parse(bytes_.begin() + 8, bytes_.begin() + 8 + long(n));
+  } catch (const nlohmann::json::exception& e) {
+    fail(path + ": malformed safetensors header: " + e.what());
+  }
+  if (!header.is_object()) fail(path + ": malformed safetensors header: not a JSON object");
+  const size_t data_begin = 8 + n, data_size = bytes_.size() - data_begin;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    if (it.key() == "__metadata__") {
+      for (auto m = it->begin(); m != it->end(); ++m)
+        if (m->is_string()) metadata_[m.key()] = m->get<std::string>();
+      continue;
+    }
+    try {
+      TensorEntry t;
+      t.name = it.key();
+      t.dtype = parse_dtype(it->at("dtype").get<std::string>(), path, t.name);
+      t.shape = it->at("shape").get<std::vector<int64_t>>();
+      auto off = it->at("data_offsets").get<std::vector<uint64_t>>();
+      if (off.size() != 2 || off[0] > off[1] || off[1] > data_size)
+        fail(path + ": tensor '" + t.name + "' lies outside the file (truncated?)");
+      int64_t numel = 1;
+      for (auto d : t.shape) {
+        if (d < 0) fail(path + ": tensor '" + t.name + "' has a negative dimension");
+        numel *= d;
+      }
+      if (uint64_t(numel) * dtype_size(t.dtype) != off[1] - off[0])
+        fail(path + ": tensor '" + t.name + "' byte length does not match its shape");
+      t.data = bytes_.data() + data_begin + off[0];
+      t.bytes = off[1] - off[0];
+      tensors_.push_back(std::move(t));
+    } catch (const nlohmann::json::exception& e) {
+      fail(path + ": malformed entry '" + it.key() + "': " + e.what());
+    }
+  }
+}
+
+const TensorEntry* SafetensorsFile::find(const std::string& name) const {
+  for (const auto& t : tensors_)
+    if (t.name == name) return &t;
+  return nullptr;
+}
+
+const TensorEntry& SafetensorsFile::get(const std::string& name) const {
+  const TensorEntry* t = find(name);
+  if (!t) fail(path_ + ": no tensor named '" + name + "'");
+  return *t;
+}
+
+}  // namespace loom

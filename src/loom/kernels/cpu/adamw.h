@@ -1,0 +1,20 @@
+#pragma once
+// AdamW as Megatron's (apex FusedAdam with adam_w_mode, i.e. torch.optim.AdamW):
+//   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
+//   p -= lr * ( (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps) + wd * p )
+// step is t, counted from 1. Vectorised and threaded over n.
+namespace loom::cpu {
+
+struct AdamWConfig {
+  float lr, beta1, beta2, eps, weight_decay;
+  long step;
+};
+
+void adamw_step(float* param, const float* grad, float* m, float* v, long n, const AdamWConfig& c);
+
+// Sum of squares of n floats in double precision (gradient norms).
+double sum_squares(const float* x, long n);
+// x *= s
+void scale_inplace(float* x, long n, float s);
+
+}  // namespace loom::cpu

@@ -1,0 +1,27 @@
+#pragma once
+// Causal multi-head self-attention on a fused QKV activation, memory-light (flash-style): the forward
+// keeps only the output and one log-sum-exp per (batch, head, query); the backward recomputes the
+// scores block by block. No T x T matrix per head is ever stored; scratch is a block of query rows by
+// T keys per thread.
+//
+// Layout (Megatron's): qkv is [B*T, 3*H*D] with row b*T+t; for head h the columns
+// [h*3*D, h*3*D+D) are q, the next D are k, the next D are v. out is [B*T, H*D], head h at columns
+// [h*D, (h+1)*D). lse is [B, H, T]. Scores are scaled by 1/sqrt(D).
+// Attention dropout (probability p, mask from counter-based RNG stream `key`, indexed by
+// ((b*H + h)*T + query)*T + key) is applied to the softmax probabilities, as Megatron does.
+#include <cstdint>
+
+namespace loom::cpu {
+
+struct AttentionShape {
+  int B, T, H, D;
+};
+
+void attention_forward(const float* qkv, float* out, float* lse, AttentionShape s, float dropout_p,
+                       uint64_t key);
+
+// dqkv is overwritten (all of q, k and v gradients). Needs qkv, out and lse of the forward.
+void attention_backward(const float* dout, const float* qkv, const float* out, const float* lse, float* dqkv,
+                        AttentionShape s, float dropout_p, uint64_t key);
+
+}  // namespace loom::cpu

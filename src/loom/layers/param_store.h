@@ -1,0 +1,46 @@
+#pragma once
+// All trainable parameters of a model live in one flat fp32 buffer, and their gradients in another of
+// the same layout. Layers register named parameters, then finalize() allocates both buffers and hands
+// out views. One buffer makes the optimizer a single vectorised pass, the gradient norm a single
+// reduction, and data-parallel buckets and ZeRO shards plain ranges of it.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "loom/core/tensor.h"
+
+namespace loom {
+
+struct Param {
+  std::string name;              // Megatron-core state-dict name, e.g. decoder.layers.0.mlp.linear_fc1.weight
+  std::vector<int64_t> shape;
+  bool weight_decay = true;      // Megatron: no decay on biases and norm parameters
+  int64_t offset = 0;            // element offset into the flat buffers
+  Tensor value, grad;            // views, valid after finalize()
+  int64_t numel() const { return shape_numel(shape); }
+};
+
+class ParamStore {
+ public:
+  // Returns a stable index; the Param's tensors are usable after finalize().
+  int add(std::string name, std::vector<int64_t> shape, bool weight_decay);
+  void finalize();
+
+  Param& at(int i) { return params_[i]; }
+  const Param& at(int i) const { return params_[i]; }
+  Param* find(const std::string& name);
+  std::vector<Param>& all() { return params_; }
+  const std::vector<Param>& all() const { return params_; }
+  int64_t numel() const { return total_; }
+  float* values() const { return values_.f32(); }
+  float* grads() const { return grads_.f32(); }
+  void zero_grads() { grads_.zero(); }
+
+ private:
+  std::vector<Param> params_;
+  int64_t total_ = 0;
+  Tensor values_, grads_;
+  bool finalized_ = false;
+};
+
+}  // namespace loom

@@ -1,0 +1,46 @@
+#pragma once
+// Megatron's pre-LayerNorm GPT block:
+//   x1  = x  + dropout(proj(attention(qkv(LN1(x)))) + b_proj)
+//   out = x1 + dropout(fc2(gelu(fc1(LN2(x1)) + b_fc1)) + b_fc2)
+// with fused QKV (per-head [q k v] layout), causal flash-style attention and tanh GELU.
+#include <vector>
+
+#include "loom/layers/layer.h"
+#include "loom/layers/linear.h"
+#include "loom/layers/param_store.h"
+#include "loom/layers/workspace.h"
+#include "loom/models/gpt_config.h"
+
+namespace loom {
+
+class TransformerBlock : public Layer {
+ public:
+  TransformerBlock(const GptConfig& cfg, int layer_index, ParamStore& store, Workspace* ws);
+  std::string name() const override { return "decoder.layers." + std::to_string(index_); }
+  void allocate(int batch, int seq, int slots) override;
+  void forward(const StepContext& ctx, const Tensor& in, Tensor& out) override;
+  void backward(const StepContext& ctx, const Tensor& dout, Tensor& din) override;
+  void init_params(uint64_t seed) override;
+
+ private:
+  struct Saved {          // what the backward needs, per micro-batch slot
+    Tensor input;         // view of the block's input (the model keeps it alive)
+    Tensor ln1, ln1_mean, ln1_rstd;
+    Tensor qkv, attn, lse;
+    Tensor x1;            // residual stream after the attention branch
+    Tensor ln2, ln2_mean, ln2_rstd;
+    Tensor fc1;           // fc1 output before its bias (bias is fused into GELU)
+    Tensor gelu;
+  };
+  LinearParams linear(int weight, int bias) const;
+  uint64_t dropout_key(const StepContext& ctx, int which) const;
+
+  GptConfig cfg_;
+  int index_;
+  ParamStore& store_;
+  Workspace* ws_;
+  int ln1_w_, ln1_b_, qkv_w_, qkv_b_, proj_w_, proj_b_, ln2_w_, ln2_b_, fc1_w_, fc1_b_, fc2_w_, fc2_b_;
+  std::vector<Saved> saved_;
+};
+
+}  // namespace loom

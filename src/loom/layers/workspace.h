@@ -1,0 +1,18 @@
+#pragma once
+// Scratch shared by all layers of one model: buffers that only live within one layer's forward or
+// backward call (the model runs one layer at a time), sized once for the largest micro-batch.
+#include "loom/core/tensor.h"
+
+namespace loom {
+
+struct Workspace {
+  Tensor tmp;     // [rows, hidden]   branch output before bias-dropout-add; its gradient
+  Tensor dres;    // [rows, hidden]   gradient of the mid-block residual stream
+  Tensor dnorm;   // [rows, hidden]   gradient of a LayerNorm output / attention output
+  Tensor dffn;    // [rows, ffn]      gradient of the MLP's inner activation
+  Tensor dqkv;    // [rows, 3*hidden] gradient of the fused QKV activation
+  Tensor logits;  // [chunk, vocab]   output-layer logits, a chunk of rows at a time
+  int logit_chunk_rows = 0;
+};
+
+}  // namespace loom

@@ -1,0 +1,117 @@
+#include "loom/train/arguments.h"
+
+#include "loom/core/error.h"
+
+namespace loom {
+
+void TrainArgs::register_flags(ArgParser& p) {
+  p.add_int("--num-layers", &num_layers, "number of transformer layers");
+  p.add_int("--hidden-size", &hidden_size, "transformer hidden size");
+  p.add_int("--num-attention-heads", &num_attention_heads, "number of attention heads");
+  p.add_opt_int("--ffn-hidden-size", &ffn_hidden_size, "MLP inner size (default 4 x hidden)");
+  p.add_int("--seq-length", &seq_length, "tokens per sample");
+  p.add_opt_int("--max-position-embeddings", &max_position_embeddings, "position table size (default seq length)");
+  p.add_int("--make-vocab-size-divisible-by", &make_vocab_size_divisible_by, "pad the vocabulary to a multiple of this");
+  p.add_float("--hidden-dropout", &hidden_dropout, "dropout on the residual branches and embeddings");
+  p.add_float("--attention-dropout", &attention_dropout, "dropout on attention probabilities");
+  p.add_float("--init-method-std", &init_method_std, "std of the normal initialisation");
+  p.add_float("--layernorm-epsilon", &layernorm_epsilon, "LayerNorm epsilon");
+  p.add_int("--micro-batch-size", &micro_batch_size, "samples per micro-batch");
+  p.add_opt_int("--global-batch-size", &global_batch_size, "samples per iteration (default micro-batch size)");
+  p.add_int("--train-iters", &train_iters, "iterations to train");
+  p.add_float("--lr", &lr, "peak learning rate");
+  p.add_float("--min-lr", &min_lr, "learning rate at the end of decay");
+  p.add_choice("--lr-decay-style", &lr_decay_style, {"constant", "linear", "cosine", "inverse-square-root"},
+               "learning-rate decay");
+  p.add_opt_int("--lr-decay-iters", &lr_decay_iters, "iterations to decay over (default train iters)");
+  p.add_int("--lr-warmup-iters", &lr_warmup_iters, "iterations of linear warmup");
+  p.add_float("--lr-warmup-fraction", &lr_warmup_fraction, "warmup as a fraction of the decay iterations");
+  p.add_float("--lr-warmup-init", &lr_warmup_init, "learning rate at the start of warmup");
+  p.add_float("--weight-decay", &weight_decay, "decoupled weight decay (not on biases and norms)");
+  p.add_float("--adam-beta1", &adam_beta1, "Adam beta1");
+  p.add_float("--adam-beta2", &adam_beta2, "Adam beta2");
+  p.add_float("--adam-eps", &adam_eps, "Adam epsilon");
+  p.add_float("--clip-grad", &clip_grad, "clip gradients to this global L2 norm (0: off)");
+  p.add_int("--seed", &seed, "random seed (initialisation, dropout, data order)");
+  p.add_int("--log-interval", &log_interval, "iterations between log lines");
+  p.add_int("--eval-interval", &eval_interval, "iterations between validation runs");
+  p.add_int("--eval-iters", &eval_iters, "iterations per validation run");
+  p.add_flag("--skip-train", &skip_train, "only evaluate");
+  p.add_strings("--data-path", &data_path, "dataset prefix(es), optionally weighted: [w1] p1 [w2 p2 ...]");
+  p.add_string("--split", &split, "train, validation, test split of the documents");
+  p.add_string("--vocab-file", &vocab_file, "GPT-2 vocab.json");
+  p.add_string("--merge-file", &merge_file, "GPT-2 merges.txt");
+  p.add_choice("--tokenizer-type", &tokenizer_type, {"GPT2BPETokenizer"}, "tokenizer");
+  p.add_string("--data-cache-path", &data_cache_path, "where to cache sample index files (default next to the data)");
+  p.add_flag("--eod-mask-loss", &eod_mask_loss, "no loss on end-of-document tokens");
+  p.add_flag("--reset-position-ids", &reset_position_ids, "restart position ids after each end of document");
+  p.add_flag("--reset-attention-mask", &reset_attention_mask, "no attention across document boundaries");
+  p.add_string("--save", &save, "directory to save the trained weights to");
+  p.add_int("--save-interval", &save_interval, "iterations between saves (0: only at the end)");
+  p.add_string("--load", &load, "directory (or .safetensors file) to load initial weights from");
+  p.add_int("--threads", &threads, "compute threads (default: OMP_NUM_THREADS or all cores)");
+}
+
+void TrainArgs::validate(const ArgParser& p) {
+  require(num_layers > 0, "--num-layers must be given and positive");
+  require(hidden_size > 0, "--hidden-size must be given and positive");
+  require(num_attention_heads > 0, "--num-attention-heads must be given and positive");
+  require(hidden_size % num_attention_heads == 0,
+          "--hidden-size (" + std::to_string(hidden_size) + ") must be divisible by --num-attention-heads (" +
+              std::to_string(num_attention_heads) + ")");
+  require(seq_length > 0, "--seq-length must be given and positive");
+  if (!max_position_embeddings) max_position_embeddings = seq_length;
+  require(*max_position_embeddings >= seq_length,
+          "--seq-length (" + std::to_string(seq_length) + ") exceeds --max-position-embeddings (" +
+              std::to_string(*max_position_embeddings) + ")");
+  if (!ffn_hidden_size) ffn_hidden_size = 4 * int64_t(hidden_size);
+  require(*ffn_hidden_size > 0, "--ffn-hidden-size must be positive");
+  require(make_vocab_size_divisible_by > 0, "--make-vocab-size-divisible-by must be positive");
+  require(micro_batch_size > 0, "--micro-batch-size must be positive");
+  if (!global_batch_size) global_batch_size = micro_batch_size;
+  require(*global_batch_size > 0 && *global_batch_size % micro_batch_size == 0,
+          "--global-batch-size (" + std::to_string(*global_batch_size) + ") must be a multiple of --micro-batch-size (" +
+              std::to_string(micro_batch_size) + ")");
+  require(train_iters >= 0, "--train-iters must not be negative");
+  require(lr >= 0 && min_lr >= 0, "--lr and --min-lr must not be negative");
+  require(min_lr <= lr || lr_decay_style == "constant", "--min-lr must not exceed --lr");
+  if (!lr_decay_iters) lr_decay_iters = train_iters;
+  require(lr_warmup_iters >= 0, "--lr-warmup-iters must not be negative");
+  require(!(p.was_set("--lr-warmup-fraction") && lr_warmup_iters > 0),
+          "give only one of --lr-warmup-iters and --lr-warmup-fraction");
+  require(!p.was_set("--lr-warmup-fraction") || (lr_warmup_fraction >= 0 && lr_warmup_fraction <= 1),
+          "--lr-warmup-fraction must be within [0, 1]");
+  require(lr_decay_style == "constant" || *lr_decay_iters == 0 || lr_warmup_iters < *lr_decay_iters,
+          "--lr-warmup-iters must be smaller than --lr-decay-iters");
+  require(hidden_dropout >= 0 && hidden_dropout < 1, "--hidden-dropout must be within [0, 1)");
+  require(attention_dropout >= 0 && attention_dropout < 1, "--attention-dropout must be within [0, 1)");
+  require(adam_beta1 >= 0 && adam_beta1 < 1 && adam_beta2 >= 0 && adam_beta2 < 1, "Adam betas must be within [0, 1)");
+  require(adam_eps > 0, "--adam-eps must be positive");
+  require(clip_grad >= 0, "--clip-grad must not be negative");
+  require(log_interval > 0, "--log-interval must be positive");
+  require(eval_interval > 0, "--eval-interval must be positive");
+  require(eval_iters >= 0, "--eval-iters must not be negative");
+  require(save_interval >= 0, "--save-interval must not be negative");
+  require(threads >= 0, "--threads must not be negative");
+  require(!data_path.empty(), "--data-path is required (a prefix written by 'loom preprocess')");
+  require(!vocab_file.empty() && !merge_file.empty(), "--vocab-file and --merge-file are required");
+}
+
+GptConfig TrainArgs::model_config(int64_t vocab_size) const {
+  GptConfig c;
+  c.num_layers = num_layers;
+  c.hidden_size = hidden_size;
+  c.num_attention_heads = num_attention_heads;
+  c.ffn_hidden_size = int(*ffn_hidden_size);
+  c.seq_length = seq_length;
+  c.max_position_embeddings = int(*max_position_embeddings);
+  c.vocab_size = int(vocab_size);
+  c.padded_vocab_size = int(padded_vocab(vocab_size, make_vocab_size_divisible_by, 1));
+  c.hidden_dropout = float(hidden_dropout);
+  c.attention_dropout = float(attention_dropout);
+  c.init_method_std = float(init_method_std);
+  c.layernorm_epsilon = float(layernorm_epsilon);
+  return c;
+}
+
+}  // namespace loom

@@ -1,0 +1,54 @@
+#pragma once
+// `loom train` arguments: Megatron's flag names and defaults, validated before anything is allocated.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "loom/models/gpt_config.h"
+#include "loom/util/cli.h"
+
+namespace loom {
+
+struct TrainArgs {
+  // model
+  int num_layers = 0, hidden_size = 0, num_attention_heads = 0;
+  std::optional<int64_t> ffn_hidden_size, max_position_embeddings;
+  int seq_length = 0;
+  int make_vocab_size_divisible_by = 128;
+  double hidden_dropout = 0.1, attention_dropout = 0.1, init_method_std = 0.02, layernorm_epsilon = 1e-5;
+  // batch and schedule
+  int micro_batch_size = 1;
+  std::optional<int64_t> global_batch_size;
+  int64_t train_iters = 0;
+  double lr = 0, min_lr = 0;
+  std::string lr_decay_style = "linear";
+  std::optional<int64_t> lr_decay_iters;
+  int64_t lr_warmup_iters = 0;
+  double lr_warmup_fraction = -1;  // unset
+  double lr_warmup_init = 0;
+  double weight_decay = 0.01, adam_beta1 = 0.9, adam_beta2 = 0.999, adam_eps = 1e-8, clip_grad = 1.0;
+  int64_t seed = 1234;
+  // logging and evaluation
+  int log_interval = 100, eval_interval = 1000, eval_iters = 100;
+  bool skip_train = false;
+  // data
+  std::vector<std::string> data_path;
+  std::string split = "969, 30, 1";
+  std::string vocab_file, merge_file, tokenizer_type = "GPT2BPETokenizer";
+  std::string data_cache_path;
+  bool eod_mask_loss = false, reset_position_ids = false, reset_attention_mask = false;
+  // weights
+  std::string save, load;
+  int64_t save_interval = 0;
+  // runtime
+  int threads = 0;  // 0: OMP_NUM_THREADS or all cores
+
+  void register_flags(ArgParser& p);
+  // Checks every constraint that needs no file access; throws UserError.
+  void validate(const ArgParser& p);
+  GptConfig model_config(int64_t vocab_size) const;
+  int num_micro_batches() const { return int(*global_batch_size / micro_batch_size); }
+};
+
+}  // namespace loom

@@ -1,0 +1,60 @@
+#pragma once
+// A small Megatron-style flag parser: `--name value`, `--name=value`, `--flag`. Every value is checked
+// (numbers must parse completely, choices must match) and anything wrong throws UserError naming the
+// flag, so commands fail with one line before any work. It also renders `--help` with examples and
+// Megatron's argument dump (`  name ........ value`).
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace loom {
+
+class ArgParser {
+ public:
+  ArgParser(std::string program, std::string summary);
+
+  void add_int(const std::string& flag, int64_t* dst, const std::string& help);
+  void add_int(const std::string& flag, int* dst, const std::string& help);
+  void add_opt_int(const std::string& flag, std::optional<int64_t>* dst, const std::string& help);
+  void add_float(const std::string& flag, double* dst, const std::string& help);
+  void add_opt_float(const std::string& flag, std::optional<double>* dst, const std::string& help);
+  void add_string(const std::string& flag, std::string* dst, const std::string& help);
+  void add_strings(const std::string& flag, std::vector<std::string>* dst, const std::string& help);  // nargs+
+  void add_choice(const std::string& flag, std::string* dst, std::vector<std::string> choices,
+                  const std::string& help);
+  void add_flag(const std::string& flag, bool* dst, const std::string& help);      // store_true
+  void add_no_flag(const std::string& flag, bool* dst, const std::string& help);   // store_false
+  void add_example(const std::string& line) { examples_.push_back(line); }
+
+  // Returns false when --help was printed (the caller exits 0). Throws UserError on bad input.
+  bool parse(int argc, char** argv);
+  bool was_set(const std::string& flag) const;
+
+  std::string help() const;
+  // (name with underscores, value as Python would print it), sorted case-insensitively like Megatron.
+  std::vector<std::pair<std::string, std::string>> dump() const;
+
+ private:
+  struct Option {
+    std::string flag, help, metavar;
+    bool takes_value = true;
+    bool multi = false;
+    bool set = false;
+    std::function<void(const std::string&)> assign;
+    std::function<std::string()> show;
+  };
+  Option& add(const std::string& flag, const std::string& help);
+  Option* find(const std::string& flag);
+  std::string program_, summary_;
+  std::vector<Option> options_;
+  std::vector<std::string> examples_;
+};
+
+// Python's repr of a float: shortest round-trip digits, with ".0" on integral values.
+std::string python_float(double v);
+// Megatron's argument block, ready to print.
+std::string format_arguments(const std::vector<std::pair<std::string, std::string>>& args);
+
+}  // namespace loom

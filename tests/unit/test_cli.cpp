@@ -1,0 +1,76 @@
+// The flag parser and Megatron's argument dump.
+#include <gtest/gtest.h>
+
+#include "loom/core/error.h"
+#include "loom/util/cli.h"
+
+using namespace loom;
+
+namespace {
+bool parse(ArgParser& p, std::vector<std::string> args) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  return p.parse(int(argv.size()), argv.data());
+}
+}  // namespace
+
+TEST(Cli, ParsesMegatronStyleFlags) {
+  ArgParser p("loom test", "test");
+  int layers = 0;
+  double lr = 0;
+  bool flag = false;
+  std::vector<std::string> paths;
+  std::string style = "linear";
+  p.add_int("--num-layers", &layers, "");
+  p.add_float("--lr", &lr, "");
+  p.add_flag("--fp16", &flag, "");
+  p.add_strings("--data-path", &paths, "");
+  p.add_choice("--lr-decay-style", &style, {"linear", "cosine"}, "");
+  EXPECT_TRUE(parse(p, {"--num-layers", "4", "--lr=1.5e-4", "--fp16", "--data-path", "0.3", "a", "0.7", "b",
+                        "--lr-decay-style", "cosine"}));
+  EXPECT_EQ(layers, 4);
+  EXPECT_DOUBLE_EQ(lr, 1.5e-4);
+  EXPECT_TRUE(flag);
+  EXPECT_EQ(paths, (std::vector<std::string>{"0.3", "a", "0.7", "b"}));
+  EXPECT_EQ(style, "cosine");
+  EXPECT_TRUE(p.was_set("--lr"));
+}
+
+TEST(Cli, RejectsBadInputWithTheFlagNamed) {
+  ArgParser p("loom test", "test");
+  int layers = 0;
+  std::string style = "linear";
+  p.add_int("--num-layers", &layers, "");
+  p.add_choice("--lr-decay-style", &style, {"linear", "cosine"}, "");
+  try {
+    parse(p, {"--num-layers", "four"});
+    FAIL();
+  } catch (const UserError& e) {
+    EXPECT_STREQ(e.what(), "argument --num-layers: invalid int value: 'four'");
+  }
+  EXPECT_THROW(parse(p, {"--num-layerz", "4"}), UserError);
+  EXPECT_THROW(parse(p, {"--num-layers"}), UserError);
+  EXPECT_THROW(parse(p, {"--num-layers", "4x"}), UserError);
+  EXPECT_THROW(parse(p, {"--lr-decay-style", "square"}), UserError);
+}
+
+TEST(Cli, PythonFloatRepr) {
+  EXPECT_EQ(python_float(0.9), "0.9");
+  EXPECT_EQ(python_float(1e-8), "1e-08");
+  EXPECT_EQ(python_float(0.00015), "0.00015");
+  EXPECT_EQ(python_float(1.0), "1.0");
+  EXPECT_EQ(python_float(0.01), "0.01");
+  EXPECT_EQ(python_float(4294967296.0), "4294967296.0");
+  EXPECT_EQ(python_float(1e-05), "1e-05");
+  EXPECT_EQ(python_float(1e16), "1e+16");
+}
+
+TEST(Cli, ArgumentBlockMatchesMegatron) {
+  // Lines copied from reference log 002.
+  std::string block = format_arguments({{"accumulate_allreduce_grads_in_fp32", "False"}, {"adam_beta1", "0.9"}});
+  EXPECT_EQ(block,
+            "------------------------ arguments ------------------------\n"
+            "  accumulate_allreduce_grads_in_fp32 .............. False\n"
+            "  adam_beta1 ...................................... 0.9\n"
+            "-------------------- end of arguments ---------------------\n");
+}

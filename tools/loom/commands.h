@@ -1,0 +1,6 @@
+#pragma once
+// One function per `loom` subcommand; argv starts after the subcommand name.
+namespace loom::cmd {
+int train(int argc, char** argv);
+int generate(int argc, char** argv);
+}  // namespace loom::cmd

@@ -1,0 +1,54 @@
+// The `loom` command: dispatches to a subcommand and turns every UserError into one
+// `loom: error: ...` line with exit code 2.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "commands.h"
+#include "loom/core/error.h"
+
+namespace {
+
+struct Command {
+  const char* name;
+  int (*run)(int, char**);
+  const char* summary;
+};
+
+const Command kCommands[] = {
+    {"train", loom::cmd::train, "train a GPT model (Megatron flags)"},
+    {"generate", loom::cmd::generate, "sample text from trained weights"},
+};
+
+void usage(FILE* out) {
+  std::fprintf(out, "usage: loom <command> [options]\n\ncommands:\n");
+  for (const auto& c : kCommands) std::fprintf(out, "  %-12s %s\n", c.name, c.summary);
+  std::fprintf(out, "\n'loom <command> --help' shows a command's options and examples.\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  for (const auto& c : kCommands) {
+    if (std::strcmp(argv[1], c.name) != 0) continue;
+    try {
+      return c.run(argc - 2, argv + 2);
+    } catch (const loom::UserError& e) {
+      std::fprintf(stderr, "loom: error: %s\n", e.what());
+      return 2;
+    } catch (const std::bad_alloc&) {
+      std::fprintf(stderr, "loom: error: out of memory\n");
+      return 1;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "loom: error: internal: %s\n", e.what());
+      return 1;
+    }
+  }
+  std::fprintf(stderr, "loom: error: unknown command '%s' (see 'loom --help')\n", argv[1]);
+  return 2;
+}
