@@ -31,10 +31,11 @@ TEST(LogFormat, IterationLine) {
 TEST(LogFormat, ParameterCountAndValidation) {
   EXPECT_EQ(format_param_count_line(0, 0, 1557686400),
             " > number of parameters on (tensor, pipeline) model parallel rank (0, 0): 1557686400");
+  // Megatron: '-' * (len(string) + 1) above and below.
+  const std::string dashes(95, '-');
   EXPECT_EQ(format_validation_block("iteration 100", 2.0),
-            "----------------------------------------------------------------------------------------------------\n"
-            " validation loss at iteration 100 | lm loss value: 2.000000E+00 | lm loss PPL: 7.389056E+00 | \n"
-            "----------------------------------------------------------------------------------------------------");
+            dashes + "\n validation loss at iteration 100 | lm loss value: 2.000000E+00 | lm loss PPL: 7.389056E+00 | \n" +
+                dashes);
 }
 
 TEST(LogFormat, TimerLineOrderAndAverage) {

@@ -17,8 +17,8 @@ struct Command {
 };
 
 const Command kCommands[] = {
-    {"train", loom::cmd::train, "train a GPT model (Megatron flags)"},
     {"generate", loom::cmd::generate, "sample text from trained weights"},
+    {"plan", loom::cmd::plan, "parameter count and FLOPs of a configuration, without allocating"},
 };
 
 void usage(FILE* out) {

@@ -38,6 +38,7 @@ void LmHead::forward(const StepContext& ctx, const Tensor& in, Tensor&) {
   const int N = mb.rows(), h = cfg_.hidden_size, V = cfg_.padded_vocab_size;
   Saved& s = saved_[ctx.slot];
   s.input = in;
+  if (!ctx.training && !ctx.loss_sum) return;  // generation: logits() is asked for the rows it needs
   cpu::layernorm_forward(in.f32(), store_.at(ln_w_).value.f32(), store_.at(ln_b_).value.f32(), s.normed.f32(),
                          s.mean.f32(), s.rstd.f32(), N, h, cfg_.layernorm_epsilon);
 

@@ -52,7 +52,7 @@ void TrainArgs::register_flags(ArgParser& p) {
   p.add_int("--threads", &threads, "compute threads (default: OMP_NUM_THREADS or all cores)");
 }
 
-void TrainArgs::validate(const ArgParser& p) {
+void TrainArgs::validate(const ArgParser& p, bool need_data) {
   require(num_layers > 0, "--num-layers must be given and positive");
   require(hidden_size > 0, "--hidden-size must be given and positive");
   require(num_attention_heads > 0, "--num-attention-heads must be given and positive");
@@ -93,6 +93,7 @@ void TrainArgs::validate(const ArgParser& p) {
   require(eval_iters >= 0, "--eval-iters must not be negative");
   require(save_interval >= 0, "--save-interval must not be negative");
   require(threads >= 0, "--threads must not be negative");
+  if (!need_data) return;
   require(!data_path.empty(), "--data-path is required (a prefix written by 'loom preprocess')");
   require(!vocab_file.empty() && !merge_file.empty(), "--vocab-file and --merge-file are required");
 }

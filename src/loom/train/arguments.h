@@ -46,8 +46,10 @@ struct TrainArgs {
 
   void register_flags(ArgParser& p);
   // Checks every constraint that needs no file access; throws UserError.
-  void validate(const ArgParser& p);
+  void validate(const ArgParser& p, bool need_data = true);
   GptConfig model_config(int64_t vocab_size) const;
+  // The GPT-2 vocabulary size, for commands that plan without reading the tokenizer files.
+  static constexpr int64_t kGpt2Vocab = 50257;
   int num_micro_batches() const { return int(*global_batch_size / micro_batch_size); }
 };
 

@@ -1,0 +1,162 @@
+// The GPT model as a whole: parameter counts against the reference logs, gradients against finite
+// differences (with dropout on, which also checks that backward regenerates forward's masks), and a
+// training step that allocates nothing.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <numeric>
+
+#include "loom/core/allocator.h"
+#include "loom/core/rng.h"
+#include "loom/models/gpt.h"
+#include "loom/optim/adamw.h"
+#include "loom/optim/lr_scheduler.h"
+#include "loom/train/trainer.h"
+
+using namespace loom;
+
+namespace {
+
+GptConfig tiny(float dropout) {
+  GptConfig c;
+  c.num_layers = 2;
+  c.hidden_size = 16;
+  c.num_attention_heads = 2;
+  c.ffn_hidden_size = 24;
+  c.seq_length = 5;
+  c.max_position_embeddings = 6;
+  c.vocab_size = 30;
+  c.padded_vocab_size = 32;
+  c.hidden_dropout = dropout;
+  c.attention_dropout = dropout;
+  c.init_method_std = 0.3f;  // large enough that every path carries signal
+  return c;
+}
+
+struct Fixture {
+  GptConfig cfg;
+  GptModel model;
+  BatchBuffer buffer;
+  Fixture(float dropout, int batch) : cfg(tiny(dropout)), model(cfg, batch, cfg.seq_length), buffer(batch, cfg.seq_length) {
+    model.init(7);
+    // Give biases and norms non-trivial values so their gradients matter.
+    Rng r(99);
+    for (auto& p : model.params().all())
+      if (p.shape.size() == 1)
+        for (int64_t i = 0; i < p.numel(); i++) p.value.f32()[i] += 0.2f * r.normal();
+    for (size_t i = 0; i < buffer.samples().size(); i++) buffer.samples()[i] = int32_t((i * 7 + 3) % cfg.vocab_size);
+    buffer.build({});
+    buffer.loss_mask()[3] = 0;  // a masked token
+  }
+  double loss(bool training, uint64_t key, bool backward) {
+    double ls = 0, ms = 0;
+    StepContext ctx;
+    ctx.mb = &buffer.micro_batch();
+    ctx.training = training;
+    ctx.rng_key = key;
+    ctx.loss_sum = &ls;
+    ctx.mask_sum = &ms;
+    model.forward(ctx);
+    if (backward) model.backward(ctx);
+    return ls / ms;
+  }
+};
+
+}  // namespace
+
+TEST(GptConfig, ParameterCountsOfTheReferenceLogs) {
+  GptConfig c;
+  c.num_layers = 4;
+  c.hidden_size = 1024;
+  c.num_attention_heads = 16;
+  c.ffn_hidden_size = 4096;
+  c.seq_length = c.max_position_embeddings = 1024;
+  c.vocab_size = 50257;
+  c.padded_vocab_size = int(padded_vocab(50257, 128, 1));
+  EXPECT_EQ(c.padded_vocab_size, 50304);
+  EXPECT_EQ(gpt_total_params(c), 102946816);  // reference log 001
+  c.num_layers = 48;
+  c.hidden_size = 1600;
+  c.num_attention_heads = 25;
+  c.ffn_hidden_size = 6400;
+  EXPECT_EQ(gpt_total_params(c), 1557686400);  // reference log 002
+  EXPECT_EQ(padded_vocab(50257, 128, 2), 50432);  // reference log 004 (TP 2): 175 dummy tokens
+}
+
+TEST(GptModel, StoreHoldsExactlyTheCountedParameters) {
+  GptConfig c = tiny(0);
+  GptModel m(c, 1, c.seq_length);
+  int64_t n = 0;
+  for (auto& p : m.params().all()) n += p.numel();
+  EXPECT_EQ(n, gpt_total_params(c));
+  EXPECT_EQ(m.params().all().size(), size_t(2 + 12 * c.num_layers + 2));
+}
+
+TEST(GptModel, GradientsMatchFiniteDifferencesWithDropout) {
+  for (float dropout : {0.0f, 0.2f}) {
+    Fixture f(dropout, 2);
+    const uint64_t key = 12345;
+    f.model.params().zero_grads();
+    f.loss(true, key, true);
+    auto& params = f.model.params();
+    // Snapshot: a training-mode forward already accumulates the output layer's weight gradient.
+    const std::vector<float> grads(params.grads(), params.grads() + params.numel());
+    Rng pick(5);
+    int checked = 0;
+    for (auto& p : params.all()) {
+      for (int k = 0; k < 3; k++) {
+        const int64_t i = int64_t(pick.next_u32() % uint32_t(p.numel()));
+        float* w = p.value.f32() + i;
+        const float saved = *w, h = 1e-2f;
+        *w = saved + h;
+        const double up = f.loss(true, key, false);
+        *w = saved - h;
+        const double down = f.loss(true, key, false);
+        *w = saved;
+        const double fd = (up - down) / (2 * h);
+        const double g = grads[size_t(p.offset + i)];
+        EXPECT_NEAR(g, fd, 2e-3 + 2e-2 * std::fabs(fd)) << p.name << "[" << i << "] dropout " << dropout;
+        checked++;
+      }
+    }
+    EXPECT_GT(checked, 80);
+  }
+}
+
+TEST(GptModel, DropoutIsReproducibleAndOffInEvaluation) {
+  Fixture f(0.3f, 2);
+  const double a = f.loss(true, 1, false), b = f.loss(true, 1, false), c = f.loss(true, 2, false);
+  EXPECT_EQ(a, b);  // same stream, same masks
+  EXPECT_NE(a, c);  // another micro-batch, other masks
+  const double e1 = f.loss(false, 1, false), e2 = f.loss(false, 2, false);
+  EXPECT_EQ(e1, e2);  // evaluation ignores the stream
+}
+
+TEST(Trainer, StepAllocatesNothingAndLossFalls) {
+  GptConfig c = tiny(0.1f);
+  GptModel model(c, 2, c.seq_length);
+  model.init(1);
+  AdamW opt(model.params(), {0.9, 0.95, 1e-8, 0.0});
+  LrSchedule ls;
+  ls.max_lr = 1e-2;
+  ls.style = "constant";
+  LrScheduler sched(ls);
+  Timers timers;
+  TrainStepOptions so;
+  so.micro_batch = 2;
+  so.num_micro_batches = 2;
+  so.seq = c.seq_length;
+  Trainer trainer(model, opt, sched, so, timers);
+  SampleSet data;
+  data.size = 8;
+  data.get = [&](int64_t idx, int32_t* out) {
+    for (int t = 0; t <= c.seq_length; t++) out[t] = int32_t((idx + t) % 10);  // a learnable pattern
+  };
+  const double first = trainer.train_step(data, 0, 0).loss;
+  const int64_t allocs = memory_stats().num_allocs;
+  double last = first;
+  for (int it = 1; it < 60; it++) last = trainer.train_step(data, it * 4, it).loss;
+  EXPECT_EQ(memory_stats().num_allocs, allocs) << "the training step allocated tensors";
+  EXPECT_LT(last, 0.5 * first);
+  EXPECT_EQ(sched.num_steps(), 60 * 4);
+}
