@@ -1,0 +1,196 @@
+// The fused output layer + softmax cross-entropy, logits and row softmax.
+#include <vector>
+
+#include "loom/kernels/cpu/cross_entropy.h"
+#include "test_kernels_util.h"
+
+namespace {
+
+using loom::test::all_close;
+using loom::test::random_floats;
+
+struct CeRef {
+  std::vector<double> loss, dx, dW;
+};
+
+// Double reference: loss per row; gradients of sum_r row_scale[r] * loss[r] (rows with label < 0 give 0).
+CeRef ce_ref(const std::vector<double>& x, const std::vector<double>& W, const std::vector<int32_t>& labels,
+             const std::vector<double>& scale, int N, int V, int C) {
+  CeRef r{std::vector<double>(N), std::vector<double>(size_t(N) * C), std::vector<double>(size_t(V) * C)};
+  std::vector<double> z(V);
+  for (int i = 0; i < N; i++) {
+    double m = -1e300;
+    for (int v = 0; v < V; v++) {
+      double s = 0;
+      for (int c = 0; c < C; c++) s += x[size_t(i) * C + c] * W[size_t(v) * C + c];
+      z[v] = s;
+      m = std::max(m, s);
+    }
+    double sum = 0;
+    for (int v = 0; v < V; v++) sum += std::exp(z[v] - m);
+    const double lse = m + std::log(sum);
+    const int lab = labels[i];
+    r.loss[i] = lab >= 0 ? lse - z[lab] : 0.0;
+    const double rs = lab >= 0 ? scale[i] : 0.0;
+    for (int v = 0; v < V; v++) {
+      const double d = rs * (std::exp(z[v] - lse) - (v == lab ? 1.0 : 0.0));
+      if (d == 0.0) continue;
+      for (int c = 0; c < C; c++) {
+        r.dx[size_t(i) * C + c] += d * W[size_t(v) * C + c];
+        r.dW[size_t(v) * C + c] += d * x[size_t(i) * C + c];
+      }
+    }
+  }
+  return r;
+}
+
+struct CeCase {
+  int N = 37, V = 1000, C = 32;
+  std::vector<float> x, W, scale;
+  std::vector<int32_t> labels;
+  explicit CeCase(uint64_t seed) {
+    x = random_floats(size_t(N) * C, seed, -1, 1);
+    W = random_floats(size_t(V) * C, seed + 1, -0.5, 0.5);
+    scale = random_floats(size_t(N), seed + 2, 0.5, 1.5);
+    labels.resize(N);
+    for (int i = 0; i < N; i++) labels[i] = (i * 131 + 7) % V;
+    labels[3] = -1;      // masked by label
+    scale[5] = 0.0f;     // masked by scale (loss still reported)
+    labels[6] = V - 1;
+    labels[7] = 0;
+  }
+};
+
+TEST(KernelCrossEntropy, ReferenceGradientMatchesFiniteDifferences) {
+  const int N = 3, V = 7, C = 4;
+  auto x = loom::test::to_double(random_floats(N * C, 1)), W = loom::test::to_double(random_floats(V * C, 2));
+  std::vector<int32_t> labels = {2, -1, 6};
+  std::vector<double> scale = {0.5, 2.0, 1.5};
+  CeRef r = ce_ref(x, W, labels, scale, N, V, C);
+  auto total = [&]() {
+    CeRef q = ce_ref(x, W, labels, scale, N, V, C);
+    double s = 0;
+    for (int i = 0; i < N; i++) s += scale[i] * q.loss[i];
+    return s;
+  };
+  const double h = 1e-6;
+  auto fd = [&](std::vector<double>& v, size_t i) {
+    const double s = v[i];
+    v[i] = s + h;
+    const double lp = total();
+    v[i] = s - h;
+    const double lm = total();
+    v[i] = s;
+    return (lp - lm) / (2 * h);
+  };
+  for (size_t i = 0; i < x.size(); i++) EXPECT_NEAR(fd(x, i), r.dx[i], 1e-7);
+  for (size_t i = 0; i < W.size(); i++) EXPECT_NEAR(fd(W, i), r.dW[i], 1e-7);
+}
+
+TEST(KernelCrossEntropy, LossAndGradientsMatchReference) {
+  CeCase t(10);
+  const int N = t.N, V = t.V, C = t.C;
+  CeRef r = ce_ref(loom::test::to_double(t.x), loom::test::to_double(t.W), t.labels, loom::test::to_double(t.scale), N,
+                   V, C);
+  for (int chunk : {1, 8, 37, 64}) {
+    std::vector<float> logits(size_t(std::min(chunk, N)) * V);
+    std::vector<float> loss(N), dx(size_t(N) * C, 123.0f);
+    auto dW = random_floats(size_t(V) * C, 11);
+    std::vector<double> wdW(dW.begin(), dW.end());
+    for (size_t i = 0; i < wdW.size(); i++) wdW[i] += r.dW[i];
+    loom::cpu::lm_head_cross_entropy(t.x.data(), t.W.data(), t.labels.data(), t.scale.data(), loss.data(), dx.data(),
+                                     dW.data(), N, V, C, {logits.data(), chunk});
+    EXPECT_TRUE(all_close(loss, r.loss, 1e-5)) << "chunk " << chunk;
+    EXPECT_EQ(loss[3], 0.0f);
+    EXPECT_GT(loss[5], 0.0f);
+    EXPECT_TRUE(all_close(dx, r.dx, 1e-5)) << "chunk " << chunk;
+    for (int c = 0; c < C; c++) {
+      EXPECT_EQ(dx[size_t(3) * C + c], 0.0f);
+      EXPECT_EQ(dx[size_t(5) * C + c], 0.0f);
+    }
+    EXPECT_TRUE(all_close(dW, wdW, 1e-5)) << "chunk " << chunk;
+    // Loss only.
+    std::vector<float> loss2(N);
+    loom::cpu::lm_head_cross_entropy(t.x.data(), t.W.data(), t.labels.data(), nullptr, loss2.data(), nullptr, nullptr,
+                                     N, V, C, {logits.data(), chunk});
+    EXPECT_TRUE(loom::test::bitwise_equal(loss, loss2));
+  }
+}
+
+TEST(KernelCrossEntropy, KernelFiniteDifferences) {
+  CeCase t(20);
+  const int N = t.N, V = t.V, C = t.C;
+  std::vector<float> logits(size_t(16) * V), loss(N), dx(size_t(N) * C);
+  std::vector<float> dW(size_t(V) * C, 0.0f);
+  loom::cpu::lm_head_cross_entropy(t.x.data(), t.W.data(), t.labels.data(), t.scale.data(), loss.data(), dx.data(),
+                                   dW.data(), N, V, C, {logits.data(), 16});
+  auto total = [&]() {
+    loom::cpu::lm_head_cross_entropy(t.x.data(), t.W.data(), t.labels.data(), nullptr, loss.data(), nullptr, nullptr,
+                                     N, V, C, {logits.data(), 16});
+    double s = 0;
+    for (int i = 0; i < N; i++) s += double(t.scale[i]) * loss[i];
+    return s;
+  };
+  const float h = 1e-2f;
+  for (size_t i = 0; i < t.x.size(); i += 37) {
+    const float s = t.x[i];
+    t.x[i] = s + h;
+    const double lp = total();
+    t.x[i] = s - h;
+    const double lm = total();
+    t.x[i] = s;
+    EXPECT_NEAR((lp - lm) / (2 * h), dx[i], 1e-2 * (std::fabs(dx[i]) + 0.01)) << i;
+  }
+  for (size_t i = 0; i < t.W.size(); i += 997) {
+    const float s = t.W[i];
+    t.W[i] = s + h;
+    const double lp = total();
+    t.W[i] = s - h;
+    const double lm = total();
+    t.W[i] = s;
+    EXPECT_NEAR((lp - lm) / (2 * h), dW[i], 1e-2 * std::fabs(dW[i]) + 1e-3) << i;
+  }
+}
+
+TEST(KernelCrossEntropy, LogitsAndSoftmaxRows) {
+  const int N = 5, V = 301, C = 16;
+  auto x = random_floats(N * C, 30), W = random_floats(size_t(V) * C, 31);
+  std::vector<float> logits(size_t(N) * V);
+  loom::cpu::lm_head_logits(x.data(), W.data(), logits.data(), N, V, C);
+  std::vector<double> want(logits.size());
+  for (int i = 0; i < N; i++)
+    for (int v = 0; v < V; v++) {
+      double s = 0;
+      for (int c = 0; c < C; c++) s += double(x[i * C + c]) * W[size_t(v) * C + c];
+      want[size_t(i) * V + v] = s;
+    }
+  EXPECT_TRUE(all_close(logits, want, 1e-6));
+  for (int i = 0; i < N; i++) logits[size_t(i) * V + 3] += 50.0f;  // a dominant entry
+  std::vector<double> sm(logits.size());
+  for (int i = 0; i < N; i++) {
+    double m = -1e300, s = 0;
+    for (int v = 0; v < V; v++) m = std::max(m, double(logits[size_t(i) * V + v]));
+    for (int v = 0; v < V; v++) s += std::exp(double(logits[size_t(i) * V + v]) - m);
+    for (int v = 0; v < V; v++) sm[size_t(i) * V + v] = std::exp(double(logits[size_t(i) * V + v]) - m) / s;
+  }
+  loom::cpu::softmax_rows(logits.data(), N, V);
+  EXPECT_TRUE(all_close(logits, sm, 1e-5));
+}
+
+TEST(KernelCrossEntropy, DeterministicAcrossThreadCounts) {
+  CeCase t(40);
+  const int N = t.N, V = t.V, C = t.C;
+  std::vector<float> r[2][3];
+  for (int th = 0; th < 2; th++) {
+    loom::test::ScopedThreads threads(th + 1);
+    std::vector<float> logits(size_t(16) * V), loss(N), dx(size_t(N) * C), dW(size_t(V) * C, 0.0f);
+    loom::cpu::lm_head_cross_entropy(t.x.data(), t.W.data(), t.labels.data(), t.scale.data(), loss.data(), dx.data(),
+                                     dW.data(), N, V, C, {logits.data(), 16});
+    r[th][0] = loss;
+    r[th][1] = dx;
+    r[th][2] = dW;
+  }
+  for (int k = 0; k < 3; k++) EXPECT_TRUE(loom::test::bitwise_equal(r[0][k], r[1][k])) << k;
+}
+
+}  // namespace

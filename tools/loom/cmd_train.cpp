@@ -1,0 +1,263 @@
+// `loom train`: Megatron's pretrain_gpt on one process. Everything the user can get wrong is checked
+// before the model is allocated; the log lines are Megatron's.
+#include <omp.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "commands.h"
+#include "loom/ckpt/model_weights.h"
+#include "loom/ckpt/weights_dir.h"
+#include "loom/core/allocator.h"
+#include "loom/core/error.h"
+#include "loom/data/gpt_data.h"
+#include "loom/data/tokenizer.h"
+#include "loom/models/gpt.h"
+#include "loom/optim/adamw.h"
+#include "loom/optim/lr_scheduler.h"
+#include "loom/train/arguments.h"
+#include "loom/train/log_format.h"
+#include "loom/train/trainer.h"
+
+namespace loom::cmd {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+void say(const std::string& line) {
+  std::fputs(line.c_str(), stdout);
+  std::fputs("\n", stdout);
+  std::fflush(stdout);
+}
+
+// Resident set size now and at its peak, in MB: the CPU counterpart of CUDA's reserved memory.
+std::pair<double, double> resident_mb() {
+  double now = 0;
+  std::ifstream statm("/proc/self/statm");
+  long pages_total = 0, pages_resident = 0;
+  if (statm >> pages_total >> pages_resident) now = double(pages_resident) * double(sysconf(_SC_PAGESIZE)) / 1048576.0;
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return {now, std::max(now, double(ru.ru_maxrss) / 1024.0)};
+}
+
+void check_data_prefixes(const std::vector<std::string>& data_path) {
+  // Either "prefix" or "w1 prefix1 w2 prefix2 ...": check every prefix's files before any work.
+  std::vector<std::string> prefixes;
+  if (data_path.size() == 1) {
+    prefixes = data_path;
+  } else {
+    require(data_path.size() % 2 == 0, "--data-path with several datasets takes weight-prefix pairs");
+    for (size_t i = 1; i < data_path.size(); i += 2) prefixes.push_back(data_path[i]);
+  }
+  for (const auto& prefix : prefixes)
+    for (const char* ext : {".bin", ".idx"})
+      require(std::filesystem::is_regular_file(prefix + ext),
+              "data file " + prefix + ext + " not found (--data-path takes the prefix 'loom preprocess' wrote)");
+}
+
+std::map<std::string, std::string> weights_metadata(const GptConfig& cfg, const TrainArgs& a, int64_t iteration,
+                                                    int64_t consumed) {
+  auto meta = gpt_config_metadata(cfg);
+  meta["vocab_file"] = std::filesystem::absolute(a.vocab_file).string();
+  meta["merge_file"] = std::filesystem::absolute(a.merge_file).string();
+  meta["iteration"] = std::to_string(iteration);
+  meta["consumed_train_samples"] = std::to_string(consumed);
+  return meta;
+}
+
+}  // namespace
+
+int train(int argc, char** argv) {
+  const auto setup_start = Clock::now();
+  TrainArgs a;
+  ArgParser p("loom train", "Train a Megatron GPT on data written by 'loom preprocess'.");
+  a.register_flags(p);
+  p.add_example(
+      "loom train --num-layers 4 --hidden-size 256 --num-attention-heads 4 --seq-length 256 --micro-batch-size 8 "
+      "--global-batch-size 16 --train-iters 400 --lr 6e-4 --min-lr 6e-5 --lr-decay-style cosine --lr-warmup-iters 40 "
+      "--data-path runs/kjv_text_document --vocab-file data/gpt2/vocab.json --merge-file data/gpt2/merges.txt "
+      "--save runs/demo");
+  p.add_example("loom train ... --hidden-dropout 0 --attention-dropout 0 --clip-grad 1.0 --eval-interval 100 --eval-iters 10");
+  if (!p.parse(argc, argv)) return 0;
+  a.validate(p);
+  check_data_prefixes(a.data_path);
+  if (a.threads > 0) omp_set_num_threads(a.threads);
+
+  auto tokenizer = data::make_tokenizer({a.tokenizer_type, a.vocab_file, a.merge_file});
+  const GptConfig cfg = a.model_config(tokenizer->vocab_size());
+  const int64_t gbs = *a.global_batch_size;
+  const int M = a.num_micro_batches();
+
+  say("using world size: 1, data-parallel size: 1, context-parallel size: 1, tensor-model-parallel size: 1, "
+      "pipeline-model-parallel size: 1");
+  say("using float32 for parameters ...");
+  auto dump = p.dump();
+  dump.push_back({"data_parallel_size", "1"});
+  dump.push_back({"world_size", "1"});
+  dump.push_back({"tensor_model_parallel_size", "1"});
+  dump.push_back({"pipeline_model_parallel_size", "1"});
+  dump.push_back({"padded_vocab_size", std::to_string(cfg.padded_vocab_size)});
+  dump.push_back({"params_dtype", "float32"});
+  std::stable_sort(dump.begin(), dump.end(), [](auto& x, auto& y) {
+    return strcasecmp(x.first.c_str(), y.first.c_str()) < 0;
+  });
+  std::fputs(format_arguments(dump).c_str(), stdout);
+  say("setting number of micro-batches to constant " + std::to_string(M));
+  say("> building " + a.tokenizer_type + " tokenizer ...");
+  say(" > padded vocab (size: " + std::to_string(cfg.vocab_size) + ") with " +
+      std::to_string(cfg.padded_vocab_size - cfg.vocab_size) + " dummy tokens (new size: " +
+      std::to_string(cfg.padded_vocab_size) + ")");
+  say("> setting random seeds to " + std::to_string(a.seed) + " ...");
+
+  // Data first: a bad dataset is reported before the model takes memory.
+  const auto data_start = Clock::now();
+  data::GptDataConfig dc;
+  dc.data_path = a.data_path;
+  dc.split = a.split;
+  dc.seq_length = a.seq_length;
+  dc.seed = uint64_t(a.seed);
+  const data::TargetSamples target = data::megatron_target_samples(a.train_iters, gbs, a.eval_interval, a.eval_iters);
+  dc.train_samples = target.train;
+  dc.valid_samples = target.valid;
+  dc.test_samples = target.test;
+  dc.cache_dir = a.data_cache_path;
+  data::GptDatasets datasets = data::build_gpt_datasets(dc);
+  const double data_ms = ms_since(data_start);
+  auto as_set = [](const std::unique_ptr<data::SampleSource>& src) {
+    SampleSet s;
+    if (!src) return s;
+    s.size = src->size();
+    const data::SampleSource* raw = src.get();
+    s.get = [raw](int64_t i, int32_t* out) { raw->get(i, out); };
+    return s;
+  };
+  SampleSet train_set = as_set(datasets.train), valid_set = as_set(datasets.valid), test_set = as_set(datasets.test);
+  require(a.train_iters == 0 || train_set.size > 0, "the training split is empty: check --split and the data");
+
+  const auto model_start = Clock::now();
+  say("building GPT model ...");
+  say(format_param_count_line(0, 0, gpt_total_params(cfg)));
+  GptModel model(cfg, a.micro_batch_size, a.seq_length);
+  if (!a.load.empty()) {
+    const std::string file = resolve_weights(a.load);
+    say(" loading weights from " + file);
+    load_weights(file, model.params());
+  } else {
+    model.init(uint64_t(a.seed));
+  }
+  AdamW optimizer(model.params(), {a.adam_beta1, a.adam_beta2, a.adam_eps, a.weight_decay});
+  LrSchedule ls;
+  ls.max_lr = a.lr;
+  ls.min_lr = a.min_lr;
+  ls.init_lr = a.lr_warmup_init;
+  ls.style = a.lr_decay_style;
+  ls.decay_steps = *a.lr_decay_iters * gbs;
+  ls.warmup_steps = p.was_set("--lr-warmup-fraction") ? a.lr_warmup_fraction * double(ls.decay_steps)
+                                                     : double(a.lr_warmup_iters * gbs);
+  LrScheduler scheduler(ls);
+  say("> learning rate decay style: " + a.lr_decay_style);
+  const double model_ms = ms_since(model_start);
+
+  Timers timers;
+  TrainStepOptions so;
+  so.micro_batch = a.micro_batch_size;
+  so.num_micro_batches = M;
+  so.seq = a.seq_length;
+  so.clip_grad = a.clip_grad;
+  so.seed = uint64_t(a.seed);
+  so.batch.eod = tokenizer->eod();
+  so.batch.eod_mask_loss = a.eod_mask_loss;
+  so.batch.reset_position_ids = a.reset_position_ids;
+  Trainer trainer(model, optimizer, scheduler, so, timers);
+  (void)setup_start;
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "time (ms) | model-and-optimizer-setup: %.2f | train/valid/test-data-iterators-setup: %.2f",
+                model_ms, data_ms);
+  say("done with setup ...");
+  say(buf);
+  say("training ...");
+
+  const double flops_per_iter = gpt_flops_per_iteration(cfg, gbs);
+  int64_t consumed = 0, consumed_valid = 0, iteration = 0;
+  double loss_acc = 0, norm_last = 0;
+  int loss_count = 0;
+  bool memory_reported = false;
+  auto interval_start = Clock::now();
+  auto run_validation = [&](const std::string& prefix) {
+    if (a.eval_iters == 0 || valid_set.size == 0) return;
+    double loss = trainer.evaluate(valid_set, consumed_valid, a.eval_iters);
+    consumed_valid += int64_t(a.eval_iters) * gbs;
+    say(format_validation_block(prefix, loss));
+  };
+  auto save = [&]() {
+    if (a.save.empty()) return;
+    const std::string file = save_weights_dir(a.save, iteration, model.params(), weights_metadata(cfg, a, iteration, consumed));
+    char line[64];
+    std::snprintf(line, sizeof line, "saving checkpoint at iteration %7lld to ", (long long)iteration);
+    say(line + a.save);
+    (void)file;
+  };
+
+  if (!a.skip_train) {
+    for (iteration = 0; iteration < a.train_iters;) {
+      StepResult r = trainer.train_step(train_set, consumed, iteration);
+      iteration++;
+      consumed += gbs;
+      loss_acc += r.loss;
+      loss_count++;
+      norm_last = r.grad_norm;
+      if (!std::isfinite(r.loss)) fail("loss is " + std::to_string(r.loss) + " at iteration " + std::to_string(iteration));
+      if (iteration % a.log_interval == 0) {
+        const double elapsed = ms_since(interval_start) / double(loss_count);
+        IterationLog l;
+        l.timestamp = now_timestamp();
+        l.iteration = iteration;
+        l.train_iters = a.train_iters;
+        l.consumed_samples = consumed;
+        l.elapsed_ms = elapsed;
+        l.tflops = flops_per_iter / (elapsed / 1000.0) / 1e12;
+        l.tokens_per_s = double(gbs * a.seq_length) / (elapsed / 1000.0);
+        l.learning_rate = scheduler.lr();  // as Megatron: the rate after this iteration's scheduler step
+        l.global_batch_size = gbs;
+        l.lm_loss = loss_acc / loss_count;
+        l.grad_norm = norm_last;
+        say(format_iteration_line(l));
+        if (!memory_reported) {
+          const MemoryStats m = memory_stats();
+          auto [rss, max_rss] = resident_mb();
+          say(format_memory_line(0, iteration, double(m.allocated) / 1048576.0, double(m.max_allocated) / 1048576.0,
+                                 rss, max_rss));
+          memory_reported = true;
+        }
+        say(timers.log_line(double(loss_count)));
+        loss_acc = 0;
+        loss_count = 0;
+        interval_start = Clock::now();
+      }
+      if (a.save_interval > 0 && iteration % a.save_interval == 0 && iteration < a.train_iters) save();
+      if (iteration % a.eval_interval == 0 && iteration < a.train_iters) {
+        run_validation("iteration " + std::to_string(iteration));
+        interval_start = Clock::now();
+      }
+    }
+    say("[after training is done] datetime: " + now_timestamp());
+    save();
+  }
+  run_validation("iteration " + std::to_string(iteration) + " on validation set");
+  if (a.eval_iters > 0 && test_set.size > 0) {
+    double loss = trainer.evaluate(test_set, 0, a.eval_iters);
+    say(format_validation_block("iteration " + std::to_string(iteration) + " on test set", loss));
+  }
+  return 0;
+}
+
+}  // namespace loom::cmd
