@@ -93,6 +93,8 @@ void TrainArgs::validate(const ArgParser& p, bool need_data) {
   require(eval_iters >= 0, "--eval-iters must not be negative");
   require(save_interval >= 0, "--save-interval must not be negative");
   require(threads >= 0, "--threads must not be negative");
+  require(!reset_attention_mask,
+          "--reset-attention-mask is not supported yet (the attention kernel has no per-document mask)");
   if (!need_data) return;
   require(!data_path.empty(), "--data-path is required (a prefix written by 'loom preprocess')");
   require(!vocab_file.empty() && !merge_file.empty(), "--vocab-file and --merge-file are required");

@@ -24,22 +24,8 @@ const MicroBatch& BatchBuffer::load(const SampleSet& set, int64_t first, const B
 }
 
 const MicroBatch& BatchBuffer::build(const BatchOptions& opt) {
-  for (int b = 0; b < batch_; b++) {
-    const int32_t* s = samples_.data() + size_t(b) * (seq_ + 1);
-    int32_t* tok = tokens_.data() + size_t(b) * seq_;
-    int32_t* lab = labels_.data() + size_t(b) * seq_;
-    int32_t* pos = positions_.data() + size_t(b) * seq_;
-    float* mask = loss_mask_.data() + size_t(b) * seq_;
-    int32_t position = 0;
-    for (int t = 0; t < seq_; t++) {
-      tok[t] = s[t];
-      lab[t] = s[t + 1];
-      mask[t] = (opt.eod_mask_loss && s[t] == opt.eod) ? 0.f : 1.f;
-      pos[t] = position++;
-      // Megatron resets the position of the token *after* an end-of-document.
-      if (opt.reset_position_ids && s[t] == opt.eod) position = 0;
-    }
-  }
+  data::make_lm_batch(samples_.data(), batch_, seq_, opt, tokens_.data(), labels_.data(), loss_mask_.data(),
+                      positions_.data());
   return mb_;
 }
 

@@ -5,6 +5,7 @@
 #include <functional>
 #include <vector>
 
+#include "loom/data/gpt_data.h"
 #include "loom/layers/layer.h"
 
 namespace loom {
@@ -15,11 +16,7 @@ struct SampleSet {
   std::function<void(int64_t index, int32_t* tokens)> get;
 };
 
-struct BatchOptions {
-  int32_t eod = 50256;
-  bool eod_mask_loss = false;       // no loss where the input token is end-of-document
-  bool reset_position_ids = false;  // positions restart after each end-of-document
-};
+using BatchOptions = data::BatchOptions;
 
 class BatchBuffer {
  public:

@@ -133,6 +133,7 @@ void ArgParser::add_strings(const std::string& flag, std::vector<std::string>* d
   o.metavar = "S [S ...]";
   o.multi = true;
   o.assign = [dst](const std::string& v) { dst->push_back(v); };
+  o.reset = [dst] { dst->clear(); };
   o.show = [dst] {
     if (dst->empty()) return std::string("None");
     std::string s = "[";
@@ -199,6 +200,7 @@ bool ArgParser::parse(int argc, char** argv) {
     if (i + 1 >= argc || (std::string(argv[i + 1]).rfind("--", 0) == 0))
       fail("argument " + a + ": expected a value");
     if (o->multi) {
+      o->reset();
       while (i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0) o->assign(argv[++i]);
     } else {
       o->assign(argv[++i]);

@@ -43,6 +43,7 @@ class ArgParser {
     bool multi = false;
     bool set = false;
     std::function<void(const std::string&)> assign;
+    std::function<void()> reset;  // multi-value flags: a repeated flag replaces the earlier values
     std::function<std::string()> show;
   };
   Option& add(const std::string& flag, const std::string& help);
