@@ -1,5 +1,5 @@
 // Timings of the CPU kernels (plain main, std::chrono). Runs on 2 threads unless OMP_NUM_THREADS says
-// otherwise. Lines starting with RESULT are machine-readable (bench/attention_torch.py reads them).
+// otherwise. Each figure is the best of several runs. Lines starting with RESULT are machine-readable (bench/attention_torch.py reads them).
 //   bench_kernels [attention|ce|norm|all]   (default all)
 #include <cblas.h>
 #include <omp.h>
@@ -31,7 +31,8 @@ std::vector<float> randv(size_t n, uint64_t seed, float amp = 1.0f) {
   return v;
 }
 
-// Median seconds of `reps` runs after one warm-up.
+// Best (minimum) seconds of `reps` runs after one warm-up: the machine may be shared, and the minimum
+// is the figure least disturbed by other processes.
 double time_it(const std::function<void()>& f, int reps) {
   f();
   std::vector<double> t;
@@ -40,8 +41,7 @@ double time_it(const std::function<void()>& f, int reps) {
     f();
     t.push_back(std::chrono::duration<double>(clk::now() - t0).count());
   }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
+  return *std::min_element(t.begin(), t.end());
 }
 
 void bench_attention() {

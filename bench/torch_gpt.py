@@ -23,6 +23,7 @@ The JSON reports what was used.
 import argparse
 import json
 import os
+import resource
 import sys
 import time
 
@@ -120,18 +121,22 @@ def main():
     for i in range(args.warmup):
         step(i)
     times = []
+    ru0 = resource.getrusage(resource.RUSAGE_SELF)
     t_all = time.perf_counter()
     for i in range(args.steps):
         t0 = time.perf_counter()
         loss = step(args.warmup + i)
         times.append(time.perf_counter() - t0)
     elapsed = time.perf_counter() - t_all
+    ru1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     n_params = sum(p.numel() for p in params)
     print(json.dumps({
         "tokens_per_s": round(b * s * args.steps / elapsed, 2),
         "step_ms": round(1000.0 * elapsed / args.steps, 2),
         "step_ms_median": round(1000.0 * sorted(times)[len(times) // 2], 2),
         "step_ms_min": round(1000.0 * min(times), 2),
+        "cpu_ms_per_step": round(1000.0 * cpu / args.steps, 1),  # ~threads*step_ms when the machine is idle
         "layers": args.layers, "hidden": args.hidden, "heads": args.heads, "seq": s,
         "micro_batch": b, "vocab": V, "threads": args.threads, "steps": args.steps,
         "params": n_params, "final_loss": round(loss, 5), "torch": torch.__version__,

@@ -6,8 +6,8 @@
 //       per line: int32 count, then the int32 ids of the line's JSON string <key>
 //   data_probe tokenize-b64 <vocab> <merges> <in.json> <out.json>
 //       in: JSON array of base64 byte strings; out: {"ids": [[...]...], "decoded": [base64...]}
-//   data_probe split-b64 <vocab> <merges> <in.json> <out.json>
-//       the pre-tokenisation only: byte length of every piece of every (repaired) sample
+//   data_probe split-b64 <vocab> <merges> <in.json> <out.bin>
+//       the pre-tokenisation only: per sample int32 count, then the byte length of every piece
 //   data_probe read-indexed <prefix> <out.json>
 //       {"dtype", "sizes", "pointers", "doc_idx", "tokens": [[...] per sequence], "total_tokens"}
 //   data_probe gpt-build <config.json> <out.json>
@@ -131,19 +131,19 @@ int tokenize_b64(const std::vector<std::string>& a) {
 }
 
 int split_b64(const std::vector<std::string>& a) {
-  if (a.size() != 4) fail("usage: split-b64 <vocab> <merges> <in.json> <out.json>");
+  if (a.size() != 4) fail("usage: split-b64 <vocab> <merges> <in.json> <out.bin>");
   auto tok = loom::data::Gpt2BpeTokenizer::load(a[0], a[1]);
   auto samples = nlohmann::json::parse(slurp(a[2]));
-  nlohmann::json out = nlohmann::json::array();
+  std::string out;
   std::vector<std::pair<size_t, size_t>> pieces;
   for (auto& s : samples) {
     pieces.clear();
     tok->split(loom::data::repair_utf8(b64_decode(s.get<std::string>())), pieces);
-    nlohmann::json lengths = nlohmann::json::array();
-    for (auto& p : pieces) lengths.push_back(p.second);
-    out.push_back(lengths);
+    std::vector<int32_t> lengths{int32_t(pieces.size())};
+    for (auto& p : pieces) lengths.push_back(int32_t(p.second));
+    out.append(reinterpret_cast<const char*>(lengths.data()), 4 * lengths.size());
   }
-  spit(a[3], out.dump());
+  spit(a[3], out);
   return 0;
 }
 

@@ -6,9 +6,9 @@
 //       in.json is a JSON array of base64 byte strings. The bytes become a JavaScript string through
 //       the WHATWG UTF-8 decoder (TextDecoder: each maximal invalid subpart -> U+FFFD, BOM kept);
 //       out.json is the array of id arrays
-//   node gpt3_encoder_ref.js <node_modules dir> split <in.json> <out.json>
-//       like b64, but only the pre-tokenisation: the UTF-8 byte length of every regex match, taken
-//       with the package's own pattern (read out of its Encoder.js)
+//   node gpt3_encoder_ref.js <node_modules dir> split <in.json> <out.bin>
+//       like b64, but only the pre-tokenisation: per sample int32 count, then the UTF-8 byte length of
+//       every regex match, taken with the package's own pattern (read out of its Encoder.js)
 //   node gpt3_encoder_ref.js <node_modules dir> bench <input.jsonl> <key>
 //       prints "<bytes> <seconds>": UTF-8 bytes of the texts and the time to read, parse and encode them
 'use strict';
@@ -53,10 +53,16 @@ if (mode === 'jsonl') {
   if (!literal) throw new Error('cannot find the pattern in gpt-3-encoder/Encoder.js');
   const pat = eval(literal[1]);
   const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
-  const samples = JSON.parse(fs.readFileSync(input, 'utf8'));
-  const result = samples.map((b64) =>
-    Array.from(decoder.decode(Buffer.from(b64, 'base64')).matchAll(pat)).map((m) => Buffer.byteLength(m[0], 'utf8')));
-  fs.writeFileSync(outFile, JSON.stringify(result));
+  const chunks = [];
+  for (const b64 of JSON.parse(fs.readFileSync(input, 'utf8'))) {
+    const lengths = Array.from(decoder.decode(Buffer.from(b64, 'base64')).matchAll(pat)).map((m) =>
+      Buffer.byteLength(m[0], 'utf8'));
+    const buf = new Int32Array(lengths.length + 1);
+    buf[0] = lengths.length;
+    buf.set(lengths, 1);
+    chunks.push(Buffer.from(buf.buffer));
+  }
+  fs.writeFileSync(outFile, Buffer.concat(chunks));
 } else if (mode === 'bench') {
   const [key] = rest;
   const start = process.hrtime.bigint();

@@ -186,7 +186,7 @@ class MegatronGPT(torch.nn.Module):
         v = v.reshape(b * nh, s, d)
         # (torch 1.13's baddbmm(empty, ..., beta=0) can propagate NaN from the uninitialised input)
         scores = torch.bmm(q, k.transpose(1, 2)).mul_(1.0 / math.sqrt(d))
-        scores = scores.view(b, nh, s, s).masked_fill(self._causal_mask(s, x.device), float("-inf"))
+        scores = scores.view(b, nh, s, s).masked_fill_(self._causal_mask(s, x.device), float("-inf"))
         probs = torch.softmax(scores, dim=-1)  # fp32 (or fp64 reference) softmax
         ctx = torch.bmm(probs.view(b * nh, s, s), v)  # [b*nh, s, d]
         ctx = ctx.view(b, nh, s, d).transpose(1, 2).reshape(b, s, h)

@@ -12,10 +12,12 @@ using loom::cpu::AttentionShape;
 using loom::test::all_close;
 using loom::test::random_floats;
 
-// Dropout multiplier of probability (b, h, q, k), by definition of the mask (scalar Philox).
+// Dropout multiplier of probability (b, h, q, k), by definition of the mask (scalar Philox); h is the
+// local head, the mask is indexed by the global one.
 double drop_mult(uint64_t key, const AttentionShape& s, int b, int h, int q, int k, double p) {
   if (p <= 0) return 1.0;
-  const uint64_t i = ((uint64_t(b) * s.H + h) * s.T + q) * uint64_t(s.T) + k;
+  const int total = s.total_heads > 0 ? s.total_heads : s.H;
+  const uint64_t i = ((uint64_t(b) * total + s.head_offset + h) * s.T + q) * uint64_t(s.T) + k;
   uint32_t w[4];
   loom::Philox4x32::generate(key, i / 4, w);
   return loom::u32_to_unit(w[i % 4]) < float(p) ? 0.0 : 1.0 / (1.0 - double(float(p)));
@@ -155,6 +157,23 @@ TEST(KernelAttention, MatchesNaiveAttention) {
 
 TEST(KernelAttention, DropoutMatchesNaiveWithSameMask) {
   for (int T : {1, 7, 65, 130}) check_against_reference({2, T, 3, 16}, 0.2f, loom::stream_key(3, T), 200 + T);
+}
+
+TEST(KernelAttention, TensorParallelHeadsUseGlobalMask) {
+  // 2 local heads that are heads 2 and 3 of 5: the mask follows the global head index.
+  check_against_reference({2, 40, 2, 16, 2, 5}, 0.3f, 11, 500);
+  // The same heads computed as a slice of the full 5-head problem give the same outputs.
+  const int B = 2, T = 40, D = 16, Ht = 5;
+  AttnCase full({B, T, Ht, D}, 600);
+  std::vector<float> out(full.dout.size()), lse(size_t(B) * Ht * T);
+  loom::cpu::attention_forward(full.qkv.data(), out.data(), lse.data(), full.s, 0.3f, 11);
+  std::vector<float> qkv2(size_t(B) * T * 3 * 2 * D), out2(size_t(B) * T * 2 * D), lse2(size_t(B) * 2 * T);
+  for (int r = 0; r < B * T; r++)
+    std::copy_n(full.qkv.data() + size_t(r) * 3 * Ht * D + 2 * 3 * D, 2 * 3 * D, qkv2.data() + size_t(r) * 3 * 2 * D);
+  loom::cpu::attention_forward(qkv2.data(), out2.data(), lse2.data(), {B, T, 2, D, 2, Ht}, 0.3f, 11);
+  for (int r = 0; r < B * T; r++)
+    for (int c = 0; c < 2 * D; c++)
+      ASSERT_EQ(out2[size_t(r) * 2 * D + c], out[size_t(r) * Ht * D + 2 * D + c]) << r << " " << c;
 }
 
 TEST(KernelAttention, BackwardFiniteDifferencesOnKernel) {

@@ -1,4 +1,7 @@
 // The fused output layer + softmax cross-entropy, logits and row softmax.
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 #include "loom/kernels/cpu/cross_entropy.h"
@@ -175,6 +178,84 @@ TEST(KernelCrossEntropy, LogitsAndSoftmaxRows) {
   }
   loom::cpu::softmax_rows(logits.data(), N, V);
   EXPECT_TRUE(all_close(logits, sm, 1e-5));
+}
+
+TEST(KernelCrossEntropy, NonFiniteInputsGiveNaNLoss) {
+  CeCase t(50);
+  const int N = t.N, V = t.V, C = t.C;
+  t.x[size_t(4) * C + 2] = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> logits(size_t(8) * V), loss(N);
+  loom::cpu::lm_head_cross_entropy(t.x.data(), t.W.data(), t.labels.data(), nullptr, loss.data(), nullptr, nullptr, N,
+                                   V, C, {logits.data(), 8});
+  EXPECT_TRUE(std::isnan(loss[4]));
+  EXPECT_TRUE(std::isfinite(loss[5]));
+}
+
+// An in-process group of `size` ranks (threads) with blocking all-reduces.
+class Group {
+ public:
+  explicit Group(int size) : size_(size) {}
+  void all_reduce(float* v, int n, bool is_max) {
+    std::unique_lock<std::mutex> lk(m_);
+    const long gen = gen_;
+    if (arrived_ == 0) {
+      acc_.assign(v, v + n);
+    } else {
+      for (int i = 0; i < n; i++) acc_[size_t(i)] = is_max ? std::max(acc_[size_t(i)], v[i]) : acc_[size_t(i)] + v[i];
+    }
+    if (++arrived_ == size_) {
+      arrived_ = 0;
+      result_ = acc_;
+      gen_++;
+      cv_.notify_all();
+    } else {
+      cv_.wait(lk, [&] { return gen_ != gen; });
+    }
+    std::copy(result_.begin(), result_.begin() + n, v);
+  }
+
+ private:
+  int size_, arrived_ = 0;
+  long gen_ = 0;
+  std::vector<float> acc_, result_;
+  std::mutex m_;
+  std::condition_variable cv_;
+};
+
+TEST(KernelCrossEntropy, VocabularyParallelMatchesFullVocabulary) {
+  CeCase t(60);
+  const int N = t.N, V = t.V, C = t.C, split = 380, chunk = 8;
+  t.labels[9] = split;  // labels on both sides of the boundary
+  t.labels[10] = split - 1;
+  std::vector<float> logits(size_t(chunk) * V), loss(N), dx(size_t(N) * C), dW(size_t(V) * C, 0.0f);
+  loom::cpu::lm_head_cross_entropy(t.x.data(), t.W.data(), t.labels.data(), t.scale.data(), loss.data(), dx.data(),
+                                   dW.data(), N, V, C, {logits.data(), chunk});
+  Group group(2);
+  std::vector<float> rloss[2], rdx[2], rdW[2];
+  auto rank = [&](int r) {
+    const int v0 = r == 0 ? 0 : split, nv = r == 0 ? split : V - split;
+    std::vector<float> lg(size_t(chunk) * nv);
+    rloss[r].assign(N, 0.0f);
+    rdx[r].assign(size_t(N) * C, 0.0f);
+    rdW[r].assign(size_t(nv) * C, 0.0f);
+    loom::cpu::VocabParallel vp;
+    vp.vocab_start = v0;
+    vp.all_reduce_max = [&](float* v, int n) { group.all_reduce(v, n, true); };
+    vp.all_reduce_sum = [&](float* v, int n) { group.all_reduce(v, n, false); };
+    loom::cpu::lm_head_cross_entropy(t.x.data(), t.W.data() + size_t(v0) * C, t.labels.data(), t.scale.data(),
+                                     rloss[r].data(), rdx[r].data(), rdW[r].data(), N, nv, C, {lg.data(), chunk}, &vp);
+  };
+  std::thread other(rank, 1);
+  rank(0);
+  other.join();
+  EXPECT_TRUE(all_close(rloss[0], loom::test::to_double(loss), 1e-5));
+  EXPECT_TRUE(loom::test::bitwise_equal(rloss[0], rloss[1]));
+  std::vector<double> dxsum(dx.size());
+  for (size_t i = 0; i < dx.size(); i++) dxsum[i] = double(rdx[0][i]) + rdx[1][i];
+  EXPECT_TRUE(all_close(dx, dxsum, 1e-5));
+  std::vector<float> dWcat = rdW[0];
+  dWcat.insert(dWcat.end(), rdW[1].begin(), rdW[1].end());
+  EXPECT_TRUE(all_close(dWcat, loom::test::to_double(dW), 1e-5));
 }
 
 TEST(KernelCrossEntropy, DeterministicAcrossThreadCounts) {

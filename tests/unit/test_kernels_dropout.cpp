@@ -88,6 +88,33 @@ TEST(KernelDropout, BiasDropoutAddForwardBackward) {
   }
 }
 
+TEST(KernelDropout, ShardsUseTheirStreamOffset) {
+  // A shard of a tensor, given the index of its first element, gets the same mask as the whole.
+  const uint64_t key = 31337;
+  const int N = 24, C = 40, r0 = 7;
+  auto x = random_floats(size_t(N) * C, 8), res = random_floats(x.size(), 9), bias = random_floats(C, 10);
+  std::vector<float> full(x.size()), shard(size_t(N - r0) * C);
+  loom::cpu::bias_dropout_add_forward(x.data(), bias.data(), res.data(), full.data(), N, C, 0.3f, key);
+  loom::cpu::bias_dropout_add_forward(x.data() + r0 * C, bias.data(), res.data() + r0 * C, shard.data(), N - r0, C,
+                                      0.3f, key, uint64_t(r0) * C);
+  EXPECT_TRUE(loom::test::bitwise_equal(shard, std::vector<float>(full.begin() + r0 * C, full.end())));
+  std::vector<float> dfull(x.size()), dshard(shard.size());
+  loom::cpu::bias_dropout_add_backward(x.data(), dfull.data(), nullptr, N, C, 0.3f, key);
+  loom::cpu::bias_dropout_add_backward(x.data() + r0 * C, dshard.data(), nullptr, N - r0, C, 0.3f, key,
+                                       uint64_t(r0) * C);
+  EXPECT_TRUE(loom::test::bitwise_equal(dshard, std::vector<float>(dfull.begin() + r0 * C, dfull.end())));
+  for (long off : {1L, 3L, 4L, 4099L}) {
+    auto a = random_floats(10000, 11);
+    std::vector<float> b(a.begin() + off, a.end());
+    loom::cpu::dropout_forward(a.data(), long(a.size()), 0.25f, key);
+    loom::cpu::dropout_forward(b.data(), long(b.size()), 0.25f, key, uint64_t(off));
+    EXPECT_TRUE(loom::test::bitwise_equal(b, std::vector<float>(a.begin() + off, a.end()))) << off;
+    loom::cpu::dropout_backward(a.data(), long(a.size()), 0.25f, key);
+    loom::cpu::dropout_backward(b.data(), long(b.size()), 0.25f, key, uint64_t(off));
+    EXPECT_TRUE(loom::test::bitwise_equal(b, std::vector<float>(a.begin() + off, a.end()))) << off;
+  }
+}
+
 TEST(KernelDropout, DeterministicAcrossThreadCounts) {
   const int N = 700, C = 96;
   auto dout = random_floats(size_t(N) * C, 7);

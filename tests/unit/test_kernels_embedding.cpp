@@ -44,6 +44,32 @@ TEST(KernelEmbedding, ForwardAndBackward) {
   }
 }
 
+TEST(KernelEmbedding, VocabularyShardsSumToTheLookup) {
+  const int V = 20, P = 8, N = 30, C = 24, split = 9;
+  auto wte = random_floats(size_t(V) * C, 7), wpe = random_floats(size_t(P) * C, 8);
+  std::vector<int32_t> tok(N), pos(N);
+  for (int r = 0; r < N; r++) {
+    tok[r] = (r * 13) % V;
+    pos[r] = r % P;
+  }
+  std::vector<float> want(size_t(N) * C);
+  loom::cpu::embedding_forward(tok.data(), pos.data(), wte.data(), wpe.data(), want.data(), N, C);
+  // Shard 0 holds rows [0, split), shard 1 rows [split, V); each writes its tokens and zeros elsewhere;
+  // the positions are then accumulated as a lookup of their own.
+  std::vector<float> a(want.size(), 5.0f), b(want.size(), 5.0f);
+  loom::cpu::embedding_forward(tok.data(), nullptr, wte.data(), nullptr, a.data(), N, C, 0, split);
+  loom::cpu::embedding_forward(tok.data(), nullptr, wte.data() + size_t(split) * C, nullptr, b.data(), N, C, split, V);
+  for (size_t i = 0; i < a.size(); i++) a[i] += b[i];
+  loom::cpu::embedding_forward(pos.data(), nullptr, wpe.data(), nullptr, a.data(), N, C, 0, P, /*accumulate=*/true);
+  EXPECT_TRUE(all_close(a, loom::test::to_double(want), 1e-6));
+
+  auto dout = random_floats(want.size(), 9);
+  std::vector<float> dfull(size_t(V) * C, 0.0f), dshard(size_t(V - split) * C, 0.0f);
+  loom::cpu::embedding_backward(dout.data(), tok.data(), nullptr, dfull.data(), nullptr, N, C);
+  loom::cpu::embedding_backward(dout.data(), tok.data(), nullptr, dshard.data(), nullptr, N, C, split, V);
+  EXPECT_TRUE(loom::test::bitwise_equal(dshard, std::vector<float>(dfull.begin() + size_t(split) * C, dfull.end())));
+}
+
 TEST(KernelEmbedding, BackwardDeterministicAcrossThreadCounts) {
   const int V = 31, P = 64, N = 512, C = 192;
   auto dout = random_floats(size_t(N) * C, 6);

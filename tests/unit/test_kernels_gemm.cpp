@@ -2,6 +2,7 @@
 #include <vector>
 
 #include "loom/kernels/cpu/gemm.h"
+#include "loom/kernels/cpu/small_gemm.h"
 #include "test_kernels_util.h"
 
 namespace {
@@ -76,6 +77,65 @@ TEST(KernelGemm, StridedBatched) {
       EXPECT_TRUE(all_close(C, want, 1e-6)) << "batch " << batch << " ta " << ta;
     }
   }
+}
+
+TEST(KernelGemm, DeterministicAcrossThreadCountsAndRegions) {
+  // Large enough to be split into several blocks; the result must not depend on the thread count or
+  // on being called from inside a parallel region.
+  struct Shape {
+    int M, N, K;
+    bool ta, tb;
+  } shapes[] = {{512, 1024, 256, false, true}, {1024, 256, 300, true, false}, {64, 64, 64, false, false}};
+  for (const Shape& sh : shapes) {
+    const int lda = sh.ta ? sh.M : sh.K, ldb = sh.tb ? sh.K : sh.N;
+    auto A = random_floats(size_t(sh.M) * sh.K, 20), B = random_floats(size_t(sh.K) * sh.N, 21);
+    std::vector<float> C[3];
+    for (int t = 0; t < 3; t++) {
+      loom::test::ScopedThreads threads(t == 0 ? 1 : 2);
+      C[t].assign(size_t(sh.M) * sh.N, 0.0f);
+      if (t < 2) {
+        loom::cpu::gemm(sh.ta, sh.tb, sh.M, sh.N, sh.K, 1.0f, A.data(), lda, B.data(), ldb, 0.0f, C[t].data(), sh.N);
+      } else {
+#pragma omp parallel num_threads(2)
+        {
+#pragma omp single
+          loom::cpu::gemm(sh.ta, sh.tb, sh.M, sh.N, sh.K, 1.0f, A.data(), lda, B.data(), ldb, 0.0f, C[t].data(),
+                          sh.N);
+        }
+      }
+    }
+    EXPECT_TRUE(loom::test::bitwise_equal(C[0], C[1])) << sh.M << "x" << sh.N << "x" << sh.K;
+    EXPECT_TRUE(loom::test::bitwise_equal(C[0], C[2])) << sh.M << "x" << sh.N << "x" << sh.K;
+  }
+}
+
+TEST(KernelSmallGemm, MatchesReferenceForAllTileShapes) {
+  // Every row remainder (tiles of 6 rows) and column remainder (tiles of 16 columns).
+  for (int M : {1, 2, 3, 4, 5, 6, 7, 13})
+    for (int N : {1, 5, 8, 9, 15, 16, 17, 40})
+      for (int K : {0, 1, 7, 64}) {
+        const int lda = K + 3, ldb = N + 5, ldc = N + 2;
+        auto A = random_floats(size_t(M) * lda, 30), B = random_floats(size_t(std::max(K, 1)) * ldb, 31);
+        for (float beta : {0.0f, 1.0f}) {
+          auto C = random_floats(size_t(M) * ldc, 32);
+          auto want = gemm_ref(false, false, M, N, K, 0.5, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
+          loom::cpu::detail::sgemm_small(M, N, K, 0.5f, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
+          ASSERT_TRUE(all_close(C, want, 1e-6)) << M << "x" << N << "x" << K << " beta " << beta;
+        }
+      }
+}
+
+TEST(KernelSmallGemm, Transpose) {
+  for (int rows : {1, 7, 8, 9, 24, 30})
+    for (int cols : {1, 8, 13, 64}) {
+      const int lds = cols + 3, ldd = rows + 1;
+      auto src = random_floats(size_t(rows) * lds, 40);
+      std::vector<float> dst(size_t(cols) * ldd, -7.0f);
+      loom::cpu::detail::transpose(src.data(), lds, rows, cols, dst.data(), ldd);
+      for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) ASSERT_EQ(dst[size_t(c) * ldd + r], src[size_t(r) * lds + c]);
+      for (int c = 0; c < cols; c++) ASSERT_EQ(dst[size_t(c) * ldd + rows], -7.0f);  // padding untouched
+    }
 }
 
 }  // namespace

@@ -40,8 +40,6 @@ int preprocess(int argc, char** argv) {
   p.add_example("    --vocab-file vocab.json --merge-file merges.txt --skip-bad-lines");
   p.add_example("    # writes out/docs_title_document.* and out/docs_body_document.*");
   if (!p.parse(argc, argv)) return 0;
-  // The parser appends to the default list: given keys replace the default "text".
-  if (p.was_set("--json-keys")) cfg.json_keys.erase(cfg.json_keys.begin());
   if (cfg.input.empty() || cfg.output_prefix.empty()) {
     std::string missing;
     if (cfg.input.empty()) missing += " --input";

@@ -17,6 +17,9 @@
 #include "loom/core/error.h"
 #include "loom/data/gpt_data.h"
 #include "loom/data/tokenizer.h"
+#include "loom/dist/communicator.h"
+#include "loom/parallel/data_parallel.h"
+#include "loom/parallel/process_grid.h"
 #include "loom/models/gpt.h"
 #include "loom/optim/adamw.h"
 #include "loom/optim/lr_scheduler.h"
@@ -32,7 +35,16 @@ using Clock = std::chrono::steady_clock;
 
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 
+// Megatron's print_rank_0 / print_rank_last.
+int g_rank = 0, g_world = 1;
 void say(const std::string& line) {
+  if (g_rank != 0) return;
+  std::fputs(line.c_str(), stdout);
+  std::fputs("\n", stdout);
+  std::fflush(stdout);
+}
+void say_last(const std::string& line) {
+  if (g_rank != g_world - 1) return;
   std::fputs(line.c_str(), stdout);
   std::fputs("\n", stdout);
   std::fflush(stdout);
@@ -88,23 +100,31 @@ int train(int argc, char** argv) {
       "--save runs/demo");
   p.add_example("loom train ... --hidden-dropout 0 --attention-dropout 0 --clip-grad 1.0 --eval-interval 100 --eval-iters 10");
   if (!p.parse(argc, argv)) return 0;
+  auto world = dist::Communicator::world();
+  g_rank = world->rank();
+  g_world = world->size();
+  // Every rank must run the same command: a mismatch would hang the first collective.
+  std::string flags;
+  for (int i = 0; i < argc; i++) flags += std::string(argv[i]) + '\n';
+  dist::check_same_across_ranks("the loom train flags", flags);
   a.validate(p);
+  a.validate_layout(world->size());
   check_data_prefixes(a.data_path);
   if (a.threads > 0) omp_set_num_threads(a.threads);
+  parallel::ProcessGrid grid(world, a.tensor_model_parallel_size, a.context_parallel_size,
+                             a.pipeline_model_parallel_size);
+  TensorParallel tp{grid.tensor(), grid.tp_rank(), grid.tp_size(), a.sequence_parallel};
 
   auto tokenizer = data::make_tokenizer({a.tokenizer_type, a.vocab_file, a.merge_file});
   const GptConfig cfg = a.model_config(tokenizer->vocab_size());
   const int64_t gbs = *a.global_batch_size;
   const int M = a.num_micro_batches();
 
-  say("using world size: 1, data-parallel size: 1, context-parallel size: 1, tensor-model-parallel size: 1, "
-      "pipeline-model-parallel size: 1");
+  say(grid.layout().describe());
   say("using float32 for parameters ...");
   auto dump = p.dump();
-  dump.push_back({"data_parallel_size", "1"});
-  dump.push_back({"world_size", "1"});
-  dump.push_back({"tensor_model_parallel_size", "1"});
-  dump.push_back({"pipeline_model_parallel_size", "1"});
+  dump.push_back({"data_parallel_size", std::to_string(grid.dp_size())});
+  dump.push_back({"world_size", std::to_string(grid.world_size())});
   dump.push_back({"padded_vocab_size", std::to_string(cfg.padded_vocab_size)});
   dump.push_back({"params_dtype", "float32"});
   std::stable_sort(dump.begin(), dump.end(), [](auto& x, auto& y) {
@@ -130,6 +150,7 @@ int train(int argc, char** argv) {
   dc.valid_samples = target.valid;
   dc.test_samples = target.test;
   dc.cache_dir = a.data_cache_path;
+  dc.quiet = g_rank != 0;
   data::GptDatasets datasets = data::build_gpt_datasets(dc);
   const double data_ms = ms_since(data_start);
   auto as_set = [](const std::unique_ptr<data::SampleSource>& src) {
@@ -145,8 +166,12 @@ int train(int argc, char** argv) {
 
   const auto model_start = Clock::now();
   say("building GPT model ...");
-  say(format_param_count_line(0, 0, gpt_total_params(cfg)));
-  GptModel model(cfg, a.micro_batch_size, a.seq_length);
+  GptModel model(cfg, a.micro_batch_size, a.seq_length, 1, tp);
+  if (grid.dp_rank() == 0) {  // as Megatron: every model-parallel rank of the first data-parallel replica
+    std::printf("%s\n", format_param_count_line(grid.tp_rank(), grid.pp_rank(), model.num_params_on_rank()).c_str());
+    std::fflush(stdout);
+  }
+  world->barrier();
   if (!a.load.empty()) {
     const std::string file = resolve_weights(a.load);
     say(" loading weights from " + file);
@@ -177,6 +202,11 @@ int train(int argc, char** argv) {
   so.batch.eod = tokenizer->eod();
   so.batch.eod_mask_loss = a.eod_mask_loss;
   so.batch.reset_position_ids = a.reset_position_ids;
+  GradReducer reducer(model, grid.data(), *a.ddp_bucket_size, a.overlap_grad_reduce);
+  so.dp = grid.data();
+  so.dp_rank = grid.dp_rank();
+  so.dp_size = grid.dp_size();
+  so.reducer = &reducer;
   Trainer trainer(model, optimizer, scheduler, so, timers);
   (void)setup_start;
   char buf[160];
@@ -196,11 +226,13 @@ int train(int argc, char** argv) {
     if (a.eval_iters == 0 || valid_set.size == 0) return;
     double loss = trainer.evaluate(valid_set, consumed_valid, a.eval_iters);
     consumed_valid += int64_t(a.eval_iters) * gbs;
-    say(format_validation_block(prefix, loss));
+    say_last(format_validation_block(prefix, loss));
   };
   auto save = [&]() {
-    if (a.save.empty()) return;
-    const std::string file = save_weights_dir(a.save, iteration, model.params(), weights_metadata(cfg, a, iteration, consumed));
+    // The first data-parallel replica holds every weight; its tensor-parallel ranks gather to one file.
+    if (a.save.empty() || grid.dp_rank() != 0 || grid.pp_rank() != 0) return;
+    const std::string file =
+        save_weights_dir(a.save, iteration, model.params(), weights_metadata(cfg, a, iteration, consumed), tp);
     char line[64];
     std::snprintf(line, sizeof line, "saving checkpoint at iteration %7lld to ", (long long)iteration);
     say(line + a.save);
@@ -225,20 +257,24 @@ int train(int argc, char** argv) {
         l.consumed_samples = consumed;
         l.elapsed_ms = elapsed;
         l.tflops = flops_per_iter / (elapsed / 1000.0) / 1e12;
-        l.tokens_per_s = double(gbs * a.seq_length) / (elapsed / 1000.0);
+        // Per process, as Megatron's "per GPU" figures.
+        l.tokens_per_s = double(gbs * a.seq_length) / (elapsed / 1000.0) / g_world;
+        l.tflops /= g_world;
         l.learning_rate = scheduler.lr();  // as Megatron: the rate after this iteration's scheduler step
         l.global_batch_size = gbs;
         l.lm_loss = loss_acc / loss_count;
         l.grad_norm = norm_last;
-        say(format_iteration_line(l));
+        say_last(format_iteration_line(l));
         if (!memory_reported) {
           const MemoryStats m = memory_stats();
           auto [rss, max_rss] = resident_mb();
-          say(format_memory_line(0, iteration, double(m.allocated) / 1048576.0, double(m.max_allocated) / 1048576.0,
-                                 rss, max_rss));
+          if (grid.dp_rank() == 0)
+            std::printf("%s\n", format_memory_line(g_rank, iteration, double(m.allocated) / 1048576.0,
+                                                  double(m.max_allocated) / 1048576.0, rss, max_rss)
+                                    .c_str());
           memory_reported = true;
         }
-        say(timers.log_line(double(loss_count)));
+        say_last(timers.log_line(double(loss_count)));
         loss_acc = 0;
         loss_count = 0;
         interval_start = Clock::now();
@@ -255,7 +291,7 @@ int train(int argc, char** argv) {
   run_validation("iteration " + std::to_string(iteration) + " on validation set");
   if (a.eval_iters > 0 && test_set.size > 0) {
     double loss = trainer.evaluate(test_set, 0, a.eval_iters);
-    say(format_validation_block("iteration " + std::to_string(iteration) + " on test set", loss));
+    say_last(format_validation_block("iteration " + std::to_string(iteration) + " on test set", loss));
   }
   return 0;
 }

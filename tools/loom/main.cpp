@@ -1,6 +1,7 @@
 // The `loom` command: dispatches to a subcommand and turns every UserError into one
 // `loom: error: ...` line with exit code 2.
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <string>
@@ -23,6 +24,14 @@ const Command kCommands[] = {
     {"preprocess", loom::cmd::preprocess, "tokenise JSONL into a Megatron indexed dataset (.bin/.idx)"},
 };
 
+// Under mpirun every rank validates the same flags and reaches the same verdict: rank 0 speaks for all,
+// so a bad flag gives one line, not one per process. (Failures that differ between ranks abort the job
+// with the rank named: dist::abort_job.)
+bool speaks_for_job() {
+  const char* rank = std::getenv("OMPI_COMM_WORLD_RANK");
+  return !rank || std::strcmp(rank, "0") == 0;
+}
+
 void usage(FILE* out) {
   std::fprintf(out, "usage: loom <command> [options]\n\ncommands:\n");
   for (const auto& c : kCommands) std::fprintf(out, "  %-12s %s\n", c.name, c.summary);
@@ -41,7 +50,7 @@ int main(int argc, char** argv) {
     try {
       return c.run(argc - 2, argv + 2);
     } catch (const loom::UserError& e) {
-      std::fprintf(stderr, "loom: error: %s\n", e.what());
+      if (speaks_for_job()) std::fprintf(stderr, "loom: error: %s\n", e.what());
       return 2;
     } catch (const std::bad_alloc&) {
       std::fprintf(stderr, "loom: error: out of memory\n");

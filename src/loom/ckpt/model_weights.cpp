@@ -4,6 +4,7 @@
 
 #include "loom/ckpt/safetensors.h"
 #include "loom/core/error.h"
+#include "loom/dist/communicator.h"
 
 namespace loom {
 
@@ -47,10 +48,56 @@ GptConfig gpt_config_from_metadata(const std::map<std::string, std::string>& met
   return c;
 }
 
-void save_weights(const std::string& path, const ParamStore& params, const std::map<std::string, std::string>& meta) {
+namespace {
+
+// The full tensor of a (possibly tensor-parallel) parameter, gathered over the group.
+std::vector<float> gather_full(const Param& p, const TensorParallel& tp) {
+  const auto& g = p.global_shape();
+  std::vector<float> full(size_t(shape_numel(g)));
+  if (p.split.dim < 0 || !tp.active()) {
+    std::memcpy(full.data(), p.value.f32(), full.size() * sizeof(float));
+    return full;
+  }
+  std::vector<float> pieces(size_t(p.numel()) * size_t(tp.size));
+  tp.comm->all_gather(p.value.f32(), pieces.data(), size_t(p.numel()));
+  if (p.split.dim == 0) return pieces;  // rank order is row order
+  // Column slices: rank r holds columns [r c, (r+1) c) of every row.
+  const int64_t rows = p.shape[0], cols = p.shape[1], full_cols = g[1];
+  for (int r = 0; r < tp.size; r++)
+    for (int64_t i = 0; i < rows; i++)
+      std::memcpy(&full[size_t(i * full_cols + r * cols)], &pieces[size_t((r * rows + i) * cols)], sizeof(float) * size_t(cols));
+  return full;
+}
+
+template <typename Convert>
+void read_slice(const Param& p, const void* data, Convert convert) {
+  float* dst = p.value.f32();
+  const auto& g = p.global_shape();
+  if (p.split.dim < 0) {
+    for (int64_t i = 0; i < p.numel(); i++) dst[i] = convert(data, i);
+  } else if (p.split.dim == 0) {
+    const int64_t first = p.split.offset * (p.numel() / p.shape[0]);
+    for (int64_t i = 0; i < p.numel(); i++) dst[i] = convert(data, first + i);
+  } else {
+    const int64_t rows = p.shape[0], cols = p.shape[1];
+    for (int64_t r = 0; r < rows; r++)
+      for (int64_t c = 0; c < cols; c++) dst[r * cols + c] = convert(data, r * g[1] + p.split.offset + c);
+  }
+}
+
+}  // namespace
+
+void save_weights(const std::string& path, const ParamStore& params, const std::map<std::string, std::string>& meta,
+                  const TensorParallel& tp) {
+  std::vector<std::vector<float>> full;
+  full.reserve(params.all().size());
+  for (const auto& p : params.all()) full.push_back(gather_full(p, tp));
+  if (tp.rank != 0) return;
   std::vector<TensorEntry> entries;
-  for (const auto& p : params.all())
-    entries.push_back({p.name, DType::F32, p.shape, p.value.f32(), size_t(p.numel()) * 4});
+  for (size_t i = 0; i < params.all().size(); i++) {
+    const Param& p = params.all()[i];
+    entries.push_back({p.name, DType::F32, p.global_shape(), full[i].data(), full[i].size() * 4});
+  }
   write_safetensors(path, entries, meta);
 }
 
@@ -58,23 +105,23 @@ void load_weights(const std::string& path, ParamStore& params) {
   SafetensorsFile file(path);
   for (auto& p : params.all()) {
     const TensorEntry& t = file.get(p.name);
-    if (t.shape != p.shape)
+    if (t.shape != p.global_shape())
       fail(path + ": tensor '" + p.name + "' has shape " + shape_to_string(t.shape) + " but the model needs " +
-           shape_to_string(p.shape) + " (weights of a different model shape?)");
-    float* dst = p.value.f32();
-    const int64_t n = p.numel();
+           shape_to_string(p.global_shape()) + " (weights of a different model shape?)");
     switch (t.dtype) {
-      case DType::F32: std::memcpy(dst, t.data, size_t(n) * 4); break;
-      case DType::BF16: {
-        const uint16_t* s = static_cast<const uint16_t*>(t.data);
-        for (int64_t i = 0; i < n; i++) dst[i] = bf16_to_f32(s[i]);
+      case DType::F32:
+        read_slice(p, t.data, [](const void* d, int64_t i) {
+          float v;
+          std::memcpy(&v, static_cast<const char*>(d) + i * 4, 4);
+          return v;
+        });
         break;
-      }
-      case DType::F16: {
-        const uint16_t* s = static_cast<const uint16_t*>(t.data);
-        for (int64_t i = 0; i < n; i++) dst[i] = f16_to_f32(s[i]);
+      case DType::BF16:
+        read_slice(p, t.data, [](const void* d, int64_t i) { return bf16_to_f32(static_cast<const uint16_t*>(d)[i]); });
         break;
-      }
+      case DType::F16:
+        read_slice(p, t.data, [](const void* d, int64_t i) { return f16_to_f32(static_cast<const uint16_t*>(d)[i]); });
+        break;
       default: fail(path + ": tensor '" + p.name + "' is not a floating-point tensor");
     }
   }

@@ -6,14 +6,19 @@
 
 #include "loom/layers/param_store.h"
 #include "loom/models/gpt_config.h"
+#include "loom/parallel/tensor_parallel.h"
 
 namespace loom {
 
 std::map<std::string, std::string> gpt_config_metadata(const GptConfig& cfg);
 GptConfig gpt_config_from_metadata(const std::map<std::string, std::string>& meta, const std::string& path);
 
-void save_weights(const std::string& path, const ParamStore& params, const std::map<std::string, std::string>& meta);
-// Every parameter of `params` must be present with the same shape (fp32, bf16 or fp16 in the file).
+// Writes full tensors. Tensor-parallel shards are gathered over `tp` (collective over the group; only
+// tensor-parallel rank 0 writes).
+void save_weights(const std::string& path, const ParamStore& params, const std::map<std::string, std::string>& meta,
+                  const TensorParallel& tp = {});
+// Every parameter of `params` must be present with its full shape (fp32, bf16 or fp16 in the file); a
+// tensor-parallel shard reads its slice, so weights saved by any layout load into any other.
 void load_weights(const std::string& path, ParamStore& params);
 
 }  // namespace loom

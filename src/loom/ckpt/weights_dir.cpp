@@ -19,13 +19,17 @@ std::string iteration_dir(const std::string& dir, int64_t iteration) {
 }
 
 std::string save_weights_dir(const std::string& dir, int64_t iteration, const ParamStore& params,
-                             const std::map<std::string, std::string>& meta) {
+                             const std::map<std::string, std::string>& meta, const TensorParallel& tp) {
   const std::string it = iteration_dir(dir, iteration);
+  const std::string file = (fs::path(it) / "model.safetensors").string();
+  if (tp.rank != 0) {
+    save_weights(file, params, meta, tp);  // contributes its shards
+    return file;
+  }
   std::error_code ec;
   fs::create_directories(it, ec);
   if (ec) fail("cannot create " + it + ": " + ec.message());
-  const std::string file = (fs::path(it) / "model.safetensors").string();
-  save_weights(file, params, meta);
+  save_weights(file, params, meta, tp);
   write_file_atomic((fs::path(dir) / "latest_checkpointed_iteration.txt").string(), std::to_string(iteration));
   return file;
 }

@@ -453,7 +453,9 @@ std::unique_ptr<Gpt2BpeTokenizer> Gpt2BpeTokenizer::load(const std::string& voca
   try {
     vocab = nlohmann::json::parse(read_file(vocab_file, "vocab file"));
   } catch (const nlohmann::json::exception& e) {
-    fail("vocab file '" + vocab_file + "': malformed JSON (" + e.what() + ")");
+    std::string what = e.what();
+    if (what.rfind("[json.exception.", 0) == 0 && what.find("] ") != std::string::npos) what = what.substr(what.find("] ") + 2);
+    fail("vocab file '" + vocab_file + "': malformed JSON (" + what + ")");
   }
   if (!vocab.is_object() || vocab.empty())
     fail("vocab file '" + vocab_file + "': expected a JSON object of token -> id (GPT-2's vocab.json)");

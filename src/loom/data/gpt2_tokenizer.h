@@ -8,7 +8,10 @@
 //     run by PCRE2 (UTF + UCP, JIT). `\s` is spelled out as JavaScript's white-space set (the
 //     reference encoder is gpt-3-encoder, a JavaScript `/gu` regex): TAB LF VT FF CR SP U+00A0
 //     U+1680 U+2000-U+200A U+2028 U+2029 U+202F U+205F U+3000 U+FEFF. (Python's `regex` module,
-//     used by Megatron, differs only on U+0085, U+001C-U+001F and U+FEFF.)
+//     used by Megatron, follows Unicode's White_Space property instead: it adds U+0085 and lacks
+//     U+FEFF.) \p{L} and \p{N} follow Node 20's Unicode 17 tables: the letters and numbers
+//     assigned since PCRE2 10.42's Unicode 14 are listed explicitly in the pattern. The result was
+//     checked against the reference's own regex for every code point.
 //  3. Each piece is BPE-merged over its bytes. Working on bytes is the same as working on OpenAI's
 //     byte-to-unicode strings, because that map is a bijection applied byte by byte. A merge pass
 //     joins every occurrence of the lowest-ranked adjacent pair, left to right without overlap,
@@ -41,6 +44,7 @@ class Gpt2BpeTokenizer final : public Tokenizer {
   static std::unique_ptr<Gpt2BpeTokenizer> load(const std::string& vocab_file, const std::string& merge_file);
   ~Gpt2BpeTokenizer() override;
 
+  using Tokenizer::encode;
   void encode(std::string_view text, std::vector<int32_t>& out) const override;
   std::string decode(std::span<const int32_t> ids) const override;
   int64_t vocab_size() const override { return int64_t(id_bytes_.size()); }

@@ -191,7 +191,7 @@ std::unique_ptr<SampleSource> build_split(const std::string& name, const std::st
   if (tokens_per_epoch <= 1)
     fail("dataset '" + ds->prefix() + "': the " + name + " split (documents [" + std::to_string(begin) + ", " +
          std::to_string(end) + ")) has " + std::to_string(tokens_per_epoch) +
-         " tokens; samples need at least 2 (change --split or add data)");
+         (tokens_per_epoch == 1 ? " token" : " tokens") + "; samples need at least 2 (change --split or add data)");
   const int64_t epochs = num_epochs(tokens_per_epoch, seq_length, num_samples);
   NumpyRandomState rng(seed);
 

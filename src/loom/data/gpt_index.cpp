@@ -70,7 +70,9 @@ LastEpochPlan plan_last_epoch(int64_t epochs, int64_t tokens_per_epoch, int64_t 
   p.samples_from_epochs_minus_one = ((epochs - 1) * tokens_per_epoch - 1) / seq_length;
   p.last_epoch_samples = num_samples - p.samples_from_epochs_minus_one;
   p.samples_per_epoch = (tokens_per_epoch - 1) / seq_length;
-  if (p.last_epoch_samples < 0 || p.last_epoch_samples >= p.samples_per_epoch + 1)
+  // Megatron 2021 asserted last < per_epoch + 1, which fails for some valid requests (e.g. 4 tokens
+  // per epoch, seq_length 2, 3 samples); Megatron's 2023 fix (1997e94) asserts <=, which always holds.
+  if (p.last_epoch_samples < 0 || p.last_epoch_samples > p.samples_per_epoch + 1)
     throw std::logic_error("last epoch number of samples out of range");
   // int(0.80 * num_samples_per_epoch), in double as Python computes it.
   p.separate = p.last_epoch_samples < int64_t(0.80 * double(p.samples_per_epoch));

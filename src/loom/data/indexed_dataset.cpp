@@ -75,7 +75,7 @@ IndexedDataset::IndexedDataset(const std::string& prefix) : prefix_(prefix) {
     bad("is damaged (claims " + std::to_string(count) + " sequences and " + std::to_string(docs) + " document entries)");
   const uint64_t expected = kHeader + 12 * count + 8 * docs;
   if (n < expected)
-    bad("is truncated: " + plural(count, "sequence") + " and " + plural(docs, "document entry") + " need " +
+    bad("is truncated: " + plural(count, "sequence") + " and " + std::to_string(docs) + (docs == 1 ? " document-index entry" : " document-index entries") + " need " +
         plural(expected, "byte") + ", the file has " + std::to_string(n));
   if (n > expected)
     bad("has " + plural(n - expected, "byte") + " after its document index (expected exactly " +

@@ -292,7 +292,6 @@ PreprocessResult preprocess(const PreprocessConfig& cfg) {
           break;
         }
         next_line += count_lines(job->data);
-        result.bytes += job->data.size();
         inflight.push_back(job);
         pool.submit(job);
       }
@@ -311,6 +310,7 @@ PreprocessResult preprocess(const PreprocessConfig& cfg) {
         if (result.bad_line_reasons.size() < 10) result.bad_line_reasons.push_back(where);
       }
       result.lines += job->lines;
+      result.bytes += job->data.size();
       documents += job->lines - int64_t(job->bad.size());
       for (size_t k = 0; k < writers.size(); k++) {
         const auto& out = job->keys[k];

@@ -2,16 +2,19 @@
 
 #include <cstring>
 
+#include "loom/dist/communicator.h"
 #include "loom/kernels/cpu/cross_entropy.h"
 #include "loom/kernels/cpu/layernorm.h"
 #include "loom/layers/init.h"
 
 namespace loom {
 
-LmHead::LmHead(const GptConfig& cfg, ParamStore& store, Workspace* ws, int output_weight)
-    : cfg_(cfg), store_(store), ws_(ws), out_w_(output_weight) {
-  ln_w_ = store.add("decoder.final_layernorm.weight", {cfg.hidden_size}, false);
-  ln_b_ = store.add("decoder.final_layernorm.bias", {cfg.hidden_size}, false);
+LmHead::LmHead(const GptConfig& cfg, ParamStore& store, Workspace* ws, TensorParallel tp, int output_weight,
+               int vocab_start)
+    : cfg_(cfg), store_(store), ws_(ws), tp_(std::move(tp)), out_w_(output_weight), vocab_start_(vocab_start) {
+  const ParamSplit replicated{{}, -1, 0, tp_.sequence_parallel && tp_.active()};
+  ln_w_ = store.add("decoder.final_layernorm.weight", {cfg.hidden_size}, false, replicated);
+  ln_b_ = store.add("decoder.final_layernorm.bias", {cfg.hidden_size}, false, replicated);
 }
 
 void LmHead::init_params(uint64_t) {
@@ -20,14 +23,17 @@ void LmHead::init_params(uint64_t) {
 }
 
 void LmHead::allocate(int batch, int seq, int slots) {
-  const int64_t N = int64_t(batch) * seq, h = cfg_.hidden_size;
+  const int64_t N = int64_t(batch) * seq, Nl = tp_.local_rows(int(N)), h = cfg_.hidden_size;
+  const bool sp = tp_.sequence_parallel && tp_.active();
   saved_.clear();
   saved_.resize(slots);
   for (auto& s : saved_) {
-    s.normed = Tensor({N, h});
-    s.mean = Tensor({N});
-    s.rstd = Tensor({N});
-    s.dnormed = Tensor({N, h});
+    s.normed = Tensor({Nl, h});
+    s.mean = Tensor({Nl});
+    s.rstd = Tensor({Nl});
+    s.normed_full = sp ? Tensor({N, h}) : s.normed;
+    s.dnormed = Tensor({Nl, h});
+    s.dfull = sp ? Tensor({N, h}) : s.dnormed;
     s.token_loss = Tensor({N});
     s.row_scale = Tensor({N});
   }
@@ -35,12 +41,14 @@ void LmHead::allocate(int batch, int seq, int slots) {
 
 void LmHead::forward(const StepContext& ctx, const Tensor& in, Tensor&) {
   const MicroBatch& mb = *ctx.mb;
-  const int N = mb.rows(), h = cfg_.hidden_size, V = cfg_.padded_vocab_size;
+  const int N = mb.rows(), Nl = tp_.local_rows(N), h = cfg_.hidden_size;
+  const int V = int(store_.at(out_w_).shape[0]);  // this rank's vocabulary rows
   Saved& s = saved_[ctx.slot];
   s.input = in;
   if (!ctx.training && !ctx.loss_sum) return;  // generation: logits() is asked for the rows it needs
   cpu::layernorm_forward(in.f32(), store_.at(ln_w_).value.f32(), store_.at(ln_b_).value.f32(), s.normed.f32(),
-                         s.mean.f32(), s.rstd.f32(), N, h, cfg_.layernorm_epsilon);
+                         s.mean.f32(), s.rstd.f32(), Nl, h, cfg_.layernorm_epsilon);
+  if (s.normed_full.raw() != s.normed.raw()) tp_.all_gather_rows(s.normed.f32(), s.normed_full.f32(), Nl, h);
 
   // Megatron's masked mean: loss = sum(mask * token_loss) / sum(mask).
   double mask_sum = 0;
@@ -49,10 +57,23 @@ void LmHead::forward(const StepContext& ctx, const Tensor& in, Tensor&) {
   const float per_token = mask_sum > 0 ? float(double(ctx.loss_grad_scale) / mask_sum) : 0.f;
   for (int r = 0; r < N; r++) scale[r] = mb.loss_mask[r] * per_token;
 
+  cpu::VocabParallel vp;
+  if (tp_.active()) {
+    vp.vocab_start = vocab_start_;
+    vp.all_reduce_max = [this](float* v, int n) { tp_.comm->all_reduce(v, size_t(n), dist::ReduceOp::Max); };
+    vp.all_reduce_sum = [this](float* v, int n) { tp_.comm->all_reduce(v, size_t(n), dist::ReduceOp::Sum); };
+  }
   const Param& w = store_.at(out_w_);
-  cpu::lm_head_cross_entropy(s.normed.f32(), w.value.f32(), mb.labels, scale, s.token_loss.f32(),
-                             ctx.training ? s.dnormed.f32() : nullptr, ctx.training ? w.grad.f32() : nullptr, N,
-                             V, h, {ws_->logits.f32(), ws_->logit_chunk_rows});
+  cpu::lm_head_cross_entropy(s.normed_full.f32(), w.value.f32(), mb.labels, scale, s.token_loss.f32(),
+                             ctx.training ? s.dfull.f32() : nullptr, ctx.training ? w.grad.f32() : nullptr, N, V, h,
+                             {ws_->logits.f32(), ws_->logit_chunk_rows}, tp_.active() ? &vp : nullptr);
+  if (ctx.training && tp_.active()) {
+    // The input gradient of a vocabulary shard is partial: sum over the group (and scatter the rows).
+    if (tp_.sequence_parallel)
+      tp_.reduce_scatter_rows(s.dfull.f32(), s.dnormed.f32(), Nl, h);
+    else
+      tp_.all_reduce(s.dnormed.f32(), long(N) * h);
+  }
 
   double loss_sum = 0;
   const float* tl = s.token_loss.f32();
@@ -62,21 +83,20 @@ void LmHead::forward(const StepContext& ctx, const Tensor& in, Tensor&) {
 }
 
 void LmHead::backward(const StepContext& ctx, const Tensor&, Tensor& din) {
-  const int N = ctx.mb->rows(), h = cfg_.hidden_size;
+  const int Nl = tp_.local_rows(ctx.mb->rows()), h = cfg_.hidden_size;
   Saved& s = saved_[ctx.slot];
-  std::memset(din.f32(), 0, sizeof(float) * size_t(N) * h);
-  cpu::layernorm_backward(s.dnormed.f32(), s.input.f32(), store_.at(ln_w_).value.f32(), s.mean.f32(),
-                          s.rstd.f32(), din.f32(), store_.at(ln_w_).grad.f32(), store_.at(ln_b_).grad.f32(), N, h);
+  std::memset(din.f32(), 0, sizeof(float) * size_t(Nl) * h);
+  cpu::layernorm_backward(s.dnormed.f32(), s.input.f32(), store_.at(ln_w_).value.f32(), s.mean.f32(), s.rstd.f32(),
+                          din.f32(), store_.at(ln_w_).grad.f32(), store_.at(ln_b_).grad.f32(), Nl, h);
 }
 
 void LmHead::logits(const Tensor& in, const std::vector<int>& rows, float* out) {
-  const int h = cfg_.hidden_size, V = cfg_.padded_vocab_size, n = int(rows.size());
+  const int h = cfg_.hidden_size, V = int(store_.at(out_w_).shape[0]), n = int(rows.size());
   Saved& s = saved_[0];
   float* normed = s.normed.f32();
   for (int i = 0; i < n; i++)
-    cpu::layernorm_forward(in.f32() + size_t(rows[i]) * h, store_.at(ln_w_).value.f32(),
-                           store_.at(ln_b_).value.f32(), normed + size_t(i) * h, s.mean.f32() + i,
-                           s.rstd.f32() + i, 1, h, cfg_.layernorm_epsilon);
+    cpu::layernorm_forward(in.f32() + size_t(rows[i]) * h, store_.at(ln_w_).value.f32(), store_.at(ln_b_).value.f32(),
+                           normed + size_t(i) * h, s.mean.f32() + i, s.rstd.f32() + i, 1, h, cfg_.layernorm_epsilon);
   cpu::lm_head_logits(normed, store_.at(out_w_).value.f32(), out, n, V, h);
 }
 

@@ -4,12 +4,13 @@
 
 namespace loom {
 
-int ParamStore::add(std::string name, std::vector<int64_t> shape, bool weight_decay) {
+int ParamStore::add(std::string name, std::vector<int64_t> shape, bool weight_decay, ParamSplit split) {
   if (finalized_) throw std::logic_error("ParamStore: add after finalize");
   Param p;
   p.name = std::move(name);
   p.shape = std::move(shape);
   p.weight_decay = weight_decay;
+  p.split = std::move(split);
   p.offset = total_;
   // Keep every parameter 16-float (64-byte) aligned so vector loads never straddle two parameters.
   total_ += (p.numel() + 15) / 16 * 16;

@@ -11,19 +11,35 @@
 
 namespace loom {
 
+// How a parameter held by this process relates to the full tensor of the model: a slice along one
+// dimension (tensor parallelism), or the whole tensor. Checkpoints, initialisation and resharding work
+// in terms of the full tensor, so every layout builds the same model.
+struct ParamSplit {
+  std::vector<int64_t> global_shape;  // empty: same as the local shape
+  int dim = -1;                       // the split dimension, -1 when not split
+  int64_t offset = 0;                 // start of this slice along `dim`
+  // A replicated parameter whose gradient is only partial on each tensor-parallel rank (sequence
+  // parallelism: LayerNorms and row-parallel biases see a slice of the tokens): summed over the group.
+  bool tp_partial_grad = false;
+};
+
 struct Param {
   std::string name;              // Megatron-core state-dict name, e.g. decoder.layers.0.mlp.linear_fc1.weight
-  std::vector<int64_t> shape;
+  std::vector<int64_t> shape;    // local shape
+  ParamSplit split;
   bool weight_decay = true;      // Megatron: no decay on biases and norm parameters
   int64_t offset = 0;            // element offset into the flat buffers
   Tensor value, grad;            // views, valid after finalize()
   int64_t numel() const { return shape_numel(shape); }
+  const std::vector<int64_t>& global_shape() const { return split.global_shape.empty() ? shape : split.global_shape; }
+  // Replicated on every tensor-parallel rank (counted once in norms and parameter counts).
+  bool tp_replicated() const { return split.dim < 0; }
 };
 
 class ParamStore {
  public:
   // Returns a stable index; the Param's tensors are usable after finalize().
-  int add(std::string name, std::vector<int64_t> shape, bool weight_decay);
+  int add(std::string name, std::vector<int64_t> shape, bool weight_decay, ParamSplit split = {});
   void finalize();
 
   Param& at(int i) { return params_[i]; }

@@ -16,22 +16,32 @@ namespace {
 enum DropoutSite { kAttentionProbs = 1, kAttentionOutput = 2, kMlpOutput = 3 };
 }
 
-TransformerBlock::TransformerBlock(const GptConfig& cfg, int layer_index, ParamStore& store, Workspace* ws)
-    : cfg_(cfg), index_(layer_index), store_(store), ws_(ws) {
-  const int64_t h = cfg.hidden_size, f = cfg.ffn_hidden_size;
+TransformerBlock::TransformerBlock(const GptConfig& cfg, int layer_index, ParamStore& store, Workspace* ws,
+                                   TensorParallel tp)
+    : cfg_(cfg), index_(layer_index), store_(store), ws_(ws), tp_(std::move(tp)) {
+  const int64_t h = cfg.hidden_size, f = cfg.ffn_hidden_size, T = tp_.size;
+  local_heads_ = cfg.num_attention_heads / tp_.size;
+  local_ffn_ = cfg.ffn_hidden_size / tp_.size;
+  const int64_t lh = int64_t(local_heads_) * cfg.head_dim(), lf = local_ffn_;
   const std::string p = name() + ".";
-  ln1_w_ = store.add(p + "input_layernorm.weight", {h}, false);
-  ln1_b_ = store.add(p + "input_layernorm.bias", {h}, false);
-  qkv_w_ = store.add(p + "self_attention.linear_qkv.weight", {3 * h, h}, true);
-  qkv_b_ = store.add(p + "self_attention.linear_qkv.bias", {3 * h}, false);
-  proj_w_ = store.add(p + "self_attention.linear_proj.weight", {h, h}, true);
-  proj_b_ = store.add(p + "self_attention.linear_proj.bias", {h}, false);
-  ln2_w_ = store.add(p + "pre_mlp_layernorm.weight", {h}, false);
-  ln2_b_ = store.add(p + "pre_mlp_layernorm.bias", {h}, false);
-  fc1_w_ = store.add(p + "mlp.linear_fc1.weight", {f, h}, true);
-  fc1_b_ = store.add(p + "mlp.linear_fc1.bias", {f}, false);
-  fc2_w_ = store.add(p + "mlp.linear_fc2.weight", {h, f}, true);
-  fc2_b_ = store.add(p + "mlp.linear_fc2.bias", {h}, false);
+  // Replicated parameters whose gradients are partial per rank under sequence parallelism.
+  const ParamSplit replicated{{}, -1, 0, tp_.sequence_parallel && tp_.active()};
+  auto column = [&](std::vector<int64_t> global, int64_t local_rows) {
+    return ParamSplit{std::move(global), 0, tp_.rank * local_rows, false};
+  };
+  ln1_w_ = store.add(p + "input_layernorm.weight", {h}, false, replicated);
+  ln1_b_ = store.add(p + "input_layernorm.bias", {h}, false, replicated);
+  qkv_w_ = store.add(p + "self_attention.linear_qkv.weight", {3 * lh, h}, true, column({3 * h, h}, 3 * lh));
+  qkv_b_ = store.add(p + "self_attention.linear_qkv.bias", {3 * lh}, false, column({3 * h}, 3 * lh));
+  proj_w_ = store.add(p + "self_attention.linear_proj.weight", {h, lh}, true, ParamSplit{{h, h}, 1, tp_.rank * lh, false});
+  proj_b_ = store.add(p + "self_attention.linear_proj.bias", {h}, false, replicated);
+  ln2_w_ = store.add(p + "pre_mlp_layernorm.weight", {h}, false, replicated);
+  ln2_b_ = store.add(p + "pre_mlp_layernorm.bias", {h}, false, replicated);
+  fc1_w_ = store.add(p + "mlp.linear_fc1.weight", {lf, h}, true, column({f, h}, lf));
+  fc1_b_ = store.add(p + "mlp.linear_fc1.bias", {lf}, false, column({f}, lf));
+  fc2_w_ = store.add(p + "mlp.linear_fc2.weight", {h, lf}, true, ParamSplit{{h, f}, 1, tp_.rank * lf, false});
+  fc2_b_ = store.add(p + "mlp.linear_fc2.bias", {h}, false, replicated);
+  (void)T;
 }
 
 void TransformerBlock::init_params(uint64_t seed) {
@@ -45,22 +55,25 @@ void TransformerBlock::init_params(uint64_t seed) {
 }
 
 void TransformerBlock::allocate(int batch, int seq, int slots) {
-  const int64_t N = int64_t(batch) * seq, h = cfg_.hidden_size, f = cfg_.ffn_hidden_size;
+  const int64_t N = int64_t(batch) * seq, Nl = tp_.local_rows(int(N)), h = cfg_.hidden_size;
+  const int64_t lh = int64_t(local_heads_) * cfg_.head_dim(), lf = local_ffn_;
   saved_.clear();
   saved_.resize(slots);
   for (auto& s : saved_) {
-    s.ln1 = Tensor({N, h});
-    s.ln1_mean = Tensor({N});
-    s.ln1_rstd = Tensor({N});
-    s.qkv = Tensor({N, 3 * h});
-    s.attn = Tensor({N, h});
-    s.lse = Tensor({int64_t(batch) * cfg_.num_attention_heads * seq});
-    s.x1 = Tensor({N, h});
-    s.ln2 = Tensor({N, h});
-    s.ln2_mean = Tensor({N});
-    s.ln2_rstd = Tensor({N});
-    s.fc1 = Tensor({N, f});
-    s.gelu = Tensor({N, f});
+    s.ln1 = Tensor({Nl, h});
+    s.ln1_mean = Tensor({Nl});
+    s.ln1_rstd = Tensor({Nl});
+    s.ln1_full = tp_.sequence_parallel && tp_.active() ? Tensor({N, h}) : s.ln1;
+    s.qkv = Tensor({N, 3 * lh});
+    s.attn = Tensor({N, lh});
+    s.lse = Tensor({int64_t(batch) * local_heads_ * seq});
+    s.x1 = Tensor({Nl, h});
+    s.ln2 = Tensor({Nl, h});
+    s.ln2_mean = Tensor({Nl});
+    s.ln2_rstd = Tensor({Nl});
+    s.ln2_full = tp_.sequence_parallel && tp_.active() ? Tensor({N, h}) : s.ln2;
+    s.fc1 = Tensor({N, lf});
+    s.gelu = Tensor({N, lf});
   }
 }
 
@@ -74,71 +87,113 @@ uint64_t TransformerBlock::dropout_key(const StepContext& ctx, int which) const 
   return stream_key(ctx.rng_key, 0xB10C, uint64_t(index_), uint64_t(which));
 }
 
+const float* TransformerBlock::reduce_partial(float* partial, float* local, int N) const {
+  const int h = cfg_.hidden_size;
+  if (!tp_.active()) return partial;
+  if (tp_.sequence_parallel) {
+    tp_.reduce_scatter_rows(partial, local, tp_.local_rows(N), h);
+    return local;
+  }
+  tp_.all_reduce(partial, long(N) * h);
+  return partial;
+}
+
 void TransformerBlock::forward(const StepContext& ctx, const Tensor& in, Tensor& out) {
   const MicroBatch& mb = *ctx.mb;
-  const int N = mb.rows(), h = cfg_.hidden_size, f = cfg_.ffn_hidden_size;
+  const int N = mb.rows(), Nl = tp_.local_rows(N), h = cfg_.hidden_size, lf = local_ffn_;
+  const uint64_t first = uint64_t(tp_.first_row(N)) * uint64_t(h);  // global index of our first element
   const float eps = cfg_.layernorm_epsilon;
   const float p_hidden = ctx.training ? cfg_.hidden_dropout : 0.f;
   const float p_attn = ctx.training ? cfg_.attention_dropout : 0.f;
+  const cpu::AttentionShape shape{mb.batch, mb.seq, local_heads_, cfg_.head_dim(), tp_.rank * local_heads_,
+                                  cfg_.num_attention_heads};
   Saved& s = saved_[ctx.slot];
   s.input = in;
+  float* partial = ws_->partial.f32();
   float* tmp = ws_->tmp.f32();
 
   cpu::layernorm_forward(in.f32(), store_.at(ln1_w_).value.f32(), store_.at(ln1_b_).value.f32(), s.ln1.f32(),
-                         s.ln1_mean.f32(), s.ln1_rstd.f32(), N, h, eps);
-  linear_forward(linear(qkv_w_, qkv_b_), s.ln1.f32(), s.qkv.f32(), N);
-  cpu::attention_forward(s.qkv.f32(), s.attn.f32(), s.lse.f32(),
-                         {mb.batch, mb.seq, cfg_.num_attention_heads, cfg_.head_dim()}, p_attn,
-                         dropout_key(ctx, kAttentionProbs));
-  linear_forward(linear(proj_w_, proj_b_), s.attn.f32(), tmp, N, /*add_bias=*/false);
-  cpu::bias_dropout_add_forward(tmp, store_.at(proj_b_).value.f32(), in.f32(), s.x1.f32(), N, h, p_hidden,
-                                dropout_key(ctx, kAttentionOutput));
+                         s.ln1_mean.f32(), s.ln1_rstd.f32(), Nl, h, eps);
+  if (s.ln1_full.raw() != s.ln1.raw()) tp_.all_gather_rows(s.ln1.f32(), s.ln1_full.f32(), Nl, h);
+  linear_forward(linear(qkv_w_, qkv_b_), s.ln1_full.f32(), s.qkv.f32(), N);
+  cpu::attention_forward(s.qkv.f32(), s.attn.f32(), s.lse.f32(), shape, p_attn, dropout_key(ctx, kAttentionProbs));
+  linear_forward(linear(proj_w_, proj_b_), s.attn.f32(), partial, N, /*add_bias=*/false);
+  const float* proj = reduce_partial(partial, tmp, N);
+  cpu::bias_dropout_add_forward(proj, store_.at(proj_b_).value.f32(), in.f32(), s.x1.f32(), Nl, h, p_hidden,
+                                dropout_key(ctx, kAttentionOutput), first);
 
   cpu::layernorm_forward(s.x1.f32(), store_.at(ln2_w_).value.f32(), store_.at(ln2_b_).value.f32(), s.ln2.f32(),
-                         s.ln2_mean.f32(), s.ln2_rstd.f32(), N, h, eps);
-  linear_forward(linear(fc1_w_, fc1_b_), s.ln2.f32(), s.fc1.f32(), N, /*add_bias=*/false);
-  cpu::bias_gelu_forward(s.fc1.f32(), store_.at(fc1_b_).value.f32(), s.gelu.f32(), N, f);
-  linear_forward(linear(fc2_w_, fc2_b_), s.gelu.f32(), tmp, N, /*add_bias=*/false);
-  cpu::bias_dropout_add_forward(tmp, store_.at(fc2_b_).value.f32(), s.x1.f32(), out.f32(), N, h, p_hidden,
-                                dropout_key(ctx, kMlpOutput));
+                         s.ln2_mean.f32(), s.ln2_rstd.f32(), Nl, h, eps);
+  if (s.ln2_full.raw() != s.ln2.raw()) tp_.all_gather_rows(s.ln2.f32(), s.ln2_full.f32(), Nl, h);
+  linear_forward(linear(fc1_w_, fc1_b_), s.ln2_full.f32(), s.fc1.f32(), N, /*add_bias=*/false);
+  cpu::bias_gelu_forward(s.fc1.f32(), store_.at(fc1_b_).value.f32(), s.gelu.f32(), N, lf);
+  linear_forward(linear(fc2_w_, fc2_b_), s.gelu.f32(), partial, N, /*add_bias=*/false);
+  const float* mlp = reduce_partial(partial, tmp, N);
+  cpu::bias_dropout_add_forward(mlp, store_.at(fc2_b_).value.f32(), s.x1.f32(), out.f32(), Nl, h, p_hidden,
+                                dropout_key(ctx, kMlpOutput), first);
 }
 
 void TransformerBlock::backward(const StepContext& ctx, const Tensor& dout, Tensor& din) {
   const MicroBatch& mb = *ctx.mb;
-  const int N = mb.rows(), h = cfg_.hidden_size, f = cfg_.ffn_hidden_size;
+  const int N = mb.rows(), Nl = tp_.local_rows(N), h = cfg_.hidden_size, lf = local_ffn_;
+  const uint64_t first = uint64_t(tp_.first_row(N)) * uint64_t(h);
+  const bool sp = tp_.sequence_parallel && tp_.active();
   const float p_hidden = cfg_.hidden_dropout;
   const float p_attn = cfg_.attention_dropout;
+  const cpu::AttentionShape shape{mb.batch, mb.seq, local_heads_, cfg_.head_dim(), tp_.rank * local_heads_,
+                                  cfg_.num_attention_heads};
   Saved& s = saved_[ctx.slot];
-  float* dtmp = ws_->tmp.f32();
+  float* dlocal = ws_->tmp.f32();      // [Nl, h]: gradient entering a branch, then of a LayerNorm output
+  float* dfull = ws_->partial.f32();   // [N, h]:  the same for all token rows / partial sums
   float* dres = ws_->dres.f32();
-  float* dnorm = ws_->dnorm.f32();
   float* dffn = ws_->dffn.f32();
   float* dqkv = ws_->dqkv.f32();
-  const size_t hidden_bytes = sizeof(float) * size_t(N) * h;
+  const size_t local_bytes = sizeof(float) * size_t(Nl) * h;
+
+  // The gradient of a branch's input rows: all rows (sequence parallel: gathered from the group).
+  auto branch_input_grad = [&](float* local) -> float* {
+    if (!sp) return local;
+    tp_.all_gather_rows(local, dfull, Nl, h);
+    return dfull;
+  };
+  // A column-parallel layer's input gradient is partial per rank: sum (and scatter) over the group.
+  auto norm_output_grad = [&](float* partial) -> float* {
+    if (!tp_.active()) return partial;
+    if (sp) {
+      tp_.reduce_scatter_rows(partial, dlocal, Nl, h);
+      return dlocal;
+    }
+    tp_.all_reduce(partial, long(N) * h);
+    return partial;
+  };
 
   // MLP branch: out = x1 + dropout(fc2(gelu) + b_fc2)
-  cpu::bias_dropout_add_backward(dout.f32(), dtmp, store_.at(fc2_b_).grad.f32(), N, h, p_hidden,
-                                 dropout_key(ctx, kMlpOutput));
-  linear_backward(linear(fc2_w_, fc2_b_), dtmp, s.gelu.f32(), dffn, N, /*accumulate_bias=*/false);
+  cpu::bias_dropout_add_backward(dout.f32(), dlocal, store_.at(fc2_b_).grad.f32(), Nl, h, p_hidden,
+                                 dropout_key(ctx, kMlpOutput), first);
+  float* d_fc2 = branch_input_grad(dlocal);
+  linear_backward(linear(fc2_w_, fc2_b_), d_fc2, s.gelu.f32(), dffn, N, /*accumulate_bias=*/false);
   cpu::bias_gelu_backward(dffn, s.fc1.f32(), store_.at(fc1_b_).value.f32(), dffn, store_.at(fc1_b_).grad.f32(), N,
-                          f);
-  linear_backward(linear(fc1_w_, fc1_b_), dffn, s.ln2.f32(), dnorm, N, /*accumulate_bias=*/false);
-  std::memcpy(dres, dout.f32(), hidden_bytes);  // the residual path
-  cpu::layernorm_backward(dnorm, s.x1.f32(), store_.at(ln2_w_).value.f32(), s.ln2_mean.f32(), s.ln2_rstd.f32(),
-                          dres, store_.at(ln2_w_).grad.f32(), store_.at(ln2_b_).grad.f32(), N, h);
+                          lf);
+  float* dnorm_partial = sp ? ws_->dnorm.f32() : dfull;  // d_fc2 may still live in dfull under SP
+  linear_backward(linear(fc1_w_, fc1_b_), dffn, s.ln2_full.f32(), dnorm_partial, N, /*accumulate_bias=*/false);
+  const float* dln2 = norm_output_grad(dnorm_partial);
+  std::memcpy(dres, dout.f32(), local_bytes);  // the residual path
+  cpu::layernorm_backward(dln2, s.x1.f32(), store_.at(ln2_w_).value.f32(), s.ln2_mean.f32(), s.ln2_rstd.f32(), dres,
+                          store_.at(ln2_w_).grad.f32(), store_.at(ln2_b_).grad.f32(), Nl, h);
 
   // Attention branch: x1 = x + dropout(proj(attn) + b_proj)
-  cpu::bias_dropout_add_backward(dres, dtmp, store_.at(proj_b_).grad.f32(), N, h, p_hidden,
-                                 dropout_key(ctx, kAttentionOutput));
-  linear_backward(linear(proj_w_, proj_b_), dtmp, s.attn.f32(), dnorm, N, /*accumulate_bias=*/false);
-  cpu::attention_backward(dnorm, s.qkv.f32(), s.attn.f32(), s.lse.f32(), dqkv,
-                          {mb.batch, mb.seq, cfg_.num_attention_heads, cfg_.head_dim()}, p_attn,
+  cpu::bias_dropout_add_backward(dres, dlocal, store_.at(proj_b_).grad.f32(), Nl, h, p_hidden,
+                                 dropout_key(ctx, kAttentionOutput), first);
+  float* d_proj = branch_input_grad(dlocal);
+  float* dattn = ws_->dnorm.f32();
+  linear_backward(linear(proj_w_, proj_b_), d_proj, s.attn.f32(), dattn, N, /*accumulate_bias=*/false);
+  cpu::attention_backward(dattn, s.qkv.f32(), s.attn.f32(), s.lse.f32(), dqkv, shape, p_attn,
                           dropout_key(ctx, kAttentionProbs));
-  linear_backward(linear(qkv_w_, qkv_b_), dqkv, s.ln1.f32(), dnorm, N, /*accumulate_bias=*/true);
-  std::memcpy(din.f32(), dres, hidden_bytes);
-  cpu::layernorm_backward(dnorm, s.input.f32(), store_.at(ln1_w_).value.f32(), s.ln1_mean.f32(),
-                          s.ln1_rstd.f32(), din.f32(), store_.at(ln1_w_).grad.f32(), store_.at(ln1_b_).grad.f32(),
-                          N, h);
+  linear_backward(linear(qkv_w_, qkv_b_), dqkv, s.ln1_full.f32(), dfull, N, /*accumulate_bias=*/true);
+  const float* dln1 = norm_output_grad(dfull);
+  std::memcpy(din.f32(), dres, local_bytes);
+  cpu::layernorm_backward(dln1, s.input.f32(), store_.at(ln1_w_).value.f32(), s.ln1_mean.f32(), s.ln1_rstd.f32(),
+                          din.f32(), store_.at(ln1_w_).grad.f32(), store_.at(ln1_b_).grad.f32(), Nl, h);
 }
 
 }  // namespace loom

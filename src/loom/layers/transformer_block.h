@@ -3,6 +3,10 @@
 //   x1  = x  + dropout(proj(attention(qkv(LN1(x)))) + b_proj)
 //   out = x1 + dropout(fc2(gelu(fc1(LN2(x1)) + b_fc1)) + b_fc2)
 // with fused QKV (per-head [q k v] layout), causal flash-style attention and tanh GELU.
+// Tensor parallel as Megatron: QKV and fc1 are column-parallel (this rank holds heads/T heads and
+// ffn/T columns), proj and fc2 row-parallel (partial sums reduced, bias added after); with sequence
+// parallelism the LayerNorm/dropout/residual regions hold N/T token rows and the reductions become
+// all-gather / reduce-scatter pairs.
 #include <vector>
 
 #include "loom/layers/layer.h"
@@ -10,12 +14,13 @@
 #include "loom/layers/param_store.h"
 #include "loom/layers/workspace.h"
 #include "loom/models/gpt_config.h"
+#include "loom/parallel/tensor_parallel.h"
 
 namespace loom {
 
 class TransformerBlock : public Layer {
  public:
-  TransformerBlock(const GptConfig& cfg, int layer_index, ParamStore& store, Workspace* ws);
+  TransformerBlock(const GptConfig& cfg, int layer_index, ParamStore& store, Workspace* ws, TensorParallel tp);
   std::string name() const override { return "decoder.layers." + std::to_string(index_); }
   void allocate(int batch, int seq, int slots) override;
   void forward(const StepContext& ctx, const Tensor& in, Tensor& out) override;
@@ -26,19 +31,24 @@ class TransformerBlock : public Layer {
   struct Saved {          // what the backward needs, per micro-batch slot
     Tensor input;         // view of the block's input (the model keeps it alive)
     Tensor ln1, ln1_mean, ln1_rstd;
+    Tensor ln1_full;      // all token rows of LN1's output (sequence parallel; else ln1 itself)
     Tensor qkv, attn, lse;
     Tensor x1;            // residual stream after the attention branch
-    Tensor ln2, ln2_mean, ln2_rstd;
+    Tensor ln2, ln2_mean, ln2_rstd, ln2_full;
     Tensor fc1;           // fc1 output before its bias (bias is fused into GELU)
     Tensor gelu;
   };
   LinearParams linear(int weight, int bias) const;
   uint64_t dropout_key(const StepContext& ctx, int which) const;
+  // Row-parallel output: partial [N, h] sums -> this rank's [local rows, h] of the total.
+  const float* reduce_partial(float* partial, float* local, int N) const;
 
   GptConfig cfg_;
   int index_;
   ParamStore& store_;
   Workspace* ws_;
+  TensorParallel tp_;
+  int local_heads_, local_ffn_;
   int ln1_w_, ln1_b_, qkv_w_, qkv_b_, proj_w_, proj_b_, ln2_w_, ln2_b_, fc1_w_, fc1_b_, fc2_w_, fc2_b_;
   std::vector<Saved> saved_;
 };

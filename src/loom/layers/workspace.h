@@ -5,12 +5,15 @@
 
 namespace loom {
 
+// "rows" are all tokens of a micro-batch; "local rows" the ones this rank holds of the residual stream
+// (fewer only with sequence parallelism); ffn and qkv widths are this rank's tensor-parallel share.
 struct Workspace {
-  Tensor tmp;     // [rows, hidden]   branch output before bias-dropout-add; its gradient
-  Tensor dres;    // [rows, hidden]   gradient of the mid-block residual stream
-  Tensor dnorm;   // [rows, hidden]   gradient of a LayerNorm output / attention output
-  Tensor dffn;    // [rows, ffn]      gradient of the MLP's inner activation
-  Tensor dqkv;    // [rows, 3*hidden] gradient of the fused QKV activation
+  Tensor partial; // [rows, hidden]       row-parallel partial sums; all-row gradients
+  Tensor tmp;     // [local rows, hidden] branch output before bias-dropout-add; its gradient
+  Tensor dres;    // [local rows, hidden] gradient of the mid-block residual stream
+  Tensor dnorm;   // [rows, hidden]       gradient of a LayerNorm output / attention output
+  Tensor dffn;    // [rows, ffn]          gradient of the MLP's inner activation
+  Tensor dqkv;    // [rows, 3*hidden]     gradient of the fused QKV activation
   Tensor logits;  // [chunk, vocab]   output-layer logits, a chunk of rows at a time
   int logit_chunk_rows = 0;
 };

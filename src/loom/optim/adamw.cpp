@@ -18,15 +18,9 @@ void AdamW::step(double lr) {
   }
 }
 
-double grad_norm(const ParamStore& params) {
-  return std::sqrt(cpu::sum_squares(params.grads(), long(params.numel())));
-}
-
-double clip_grad_norm(ParamStore& params, double max_norm) {
-  const double norm = grad_norm(params);
+void clip_grads(ParamStore& params, double norm, double max_norm) {
   const double coeff = max_norm / (norm + 1e-6);
-  if (coeff < 1.0) cpu::scale_inplace(params.grads(), long(params.numel()), float(coeff));
-  return norm;
+  if (max_norm > 0 && coeff < 1.0) cpu::scale_inplace(params.grads(), long(params.numel()), float(coeff));
 }
 
 }  // namespace loom

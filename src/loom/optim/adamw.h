@@ -1,7 +1,6 @@
 #pragma once
 // AdamW over a model's ParamStore: fp32 moments in flat buffers laid out like the parameters; weight
-// decay per parameter (Megatron: none on biases and norms). Gradient norm and clipping as Megatron's
-// clip_grad_norm_fp32.
+// decay per parameter (Megatron: none on biases and norms).
 #include <cstdint>
 
 #include "loom/core/tensor.h"
@@ -31,9 +30,8 @@ class AdamW {
   int64_t step_ = 0;
 };
 
-// L2 norm of all gradients in the store.
-double grad_norm(const ParamStore& params);
-// Megatron: coeff = max_norm / (norm + 1e-6); gradients scaled when coeff < 1. Returns the norm.
-double clip_grad_norm(ParamStore& params, double max_norm);
+// Megatron's clip_grad_norm_fp32 given the model's total norm: coeff = max_norm / (norm + 1e-6);
+// gradients scaled when coeff < 1.
+void clip_grads(ParamStore& params, double norm, double max_norm);
 
 }  // namespace loom

@@ -1,5 +1,7 @@
 #include "loom/train/arguments.h"
 
+#include <algorithm>
+
 #include "loom/core/error.h"
 
 namespace loom {
@@ -49,6 +51,13 @@ void TrainArgs::register_flags(ArgParser& p) {
   p.add_string("--save", &save, "directory to save the trained weights to");
   p.add_int("--save-interval", &save_interval, "iterations between saves (0: only at the end)");
   p.add_string("--load", &load, "directory (or .safetensors file) to load initial weights from");
+  p.add_int("--tensor-model-parallel-size", &tensor_model_parallel_size, "tensor-parallel ranks (Megatron TP)");
+  p.add_int("--pipeline-model-parallel-size", &pipeline_model_parallel_size, "pipeline stages (not yet: 1)");
+  p.add_int("--context-parallel-size", &context_parallel_size, "context-parallel ranks (not yet: 1)");
+  p.add_flag("--sequence-parallel", &sequence_parallel, "shard LayerNorm/dropout regions along the tokens (needs TP > 1)");
+  p.add_opt_int("--ddp-bucket-size", &ddp_bucket_size, "data-parallel gradient bucket size in parameters "
+                "(default max(40000000, 1000000 x data-parallel size))");
+  p.add_flag("--overlap-grad-reduce", &overlap_grad_reduce, "reduce gradient buckets while the backward pass runs");
   p.add_int("--threads", &threads, "compute threads (default: OMP_NUM_THREADS or all cores)");
 }
 
@@ -93,11 +102,37 @@ void TrainArgs::validate(const ArgParser& p, bool need_data) {
   require(eval_iters >= 0, "--eval-iters must not be negative");
   require(save_interval >= 0, "--save-interval must not be negative");
   require(threads >= 0, "--threads must not be negative");
+  require(tensor_model_parallel_size > 0, "--tensor-model-parallel-size must be positive");
+  require(pipeline_model_parallel_size == 1, "--pipeline-model-parallel-size > 1 is not supported yet");
+  require(context_parallel_size == 1, "--context-parallel-size > 1 is not supported yet");
+  const int T = tensor_model_parallel_size;
+  require(num_attention_heads % T == 0, "--num-attention-heads (" + std::to_string(num_attention_heads) +
+                                            ") must be divisible by --tensor-model-parallel-size (" + std::to_string(T) + ")");
+  require(*ffn_hidden_size % T == 0, "--ffn-hidden-size (" + std::to_string(*ffn_hidden_size) +
+                                         ") must be divisible by --tensor-model-parallel-size (" + std::to_string(T) + ")");
+  if (sequence_parallel && T == 1) sequence_parallel = false;  // Megatron turns it off with a warning
+  require(!sequence_parallel || seq_length % T == 0,
+          "--sequence-parallel needs --seq-length (" + std::to_string(seq_length) +
+              ") divisible by --tensor-model-parallel-size (" + std::to_string(T) + ")");
+  require(!ddp_bucket_size || *ddp_bucket_size > 0, "--ddp-bucket-size must be positive");
   require(!reset_attention_mask,
           "--reset-attention-mask is not supported yet (the attention kernel has no per-document mask)");
   if (!need_data) return;
   require(!data_path.empty(), "--data-path is required (a prefix written by 'loom preprocess')");
   require(!vocab_file.empty() && !merge_file.empty(), "--vocab-file and --merge-file are required");
+}
+
+void TrainArgs::validate_layout(int world_size) {
+  const int model = tensor_model_parallel_size * pipeline_model_parallel_size * context_parallel_size;
+  require(world_size % model == 0, "world size (" + std::to_string(world_size) +
+                                       ") is not divisible by tensor x pipeline x context parallel size (" +
+                                       std::to_string(model) + ")");
+  data_parallel_size = world_size / model;
+  const int64_t per_step = int64_t(micro_batch_size) * data_parallel_size;
+  require(*global_batch_size % per_step == 0,
+          "--global-batch-size (" + std::to_string(*global_batch_size) + ") must be a multiple of --micro-batch-size x " +
+              "data-parallel size (" + std::to_string(micro_batch_size) + " x " + std::to_string(data_parallel_size) + ")");
+  if (!ddp_bucket_size) ddp_bucket_size = std::max<int64_t>(40000000, 1000000 * int64_t(data_parallel_size));
 }
 
 GptConfig TrainArgs::model_config(int64_t vocab_size) const {
@@ -109,7 +144,7 @@ GptConfig TrainArgs::model_config(int64_t vocab_size) const {
   c.seq_length = seq_length;
   c.max_position_embeddings = int(*max_position_embeddings);
   c.vocab_size = int(vocab_size);
-  c.padded_vocab_size = int(padded_vocab(vocab_size, make_vocab_size_divisible_by, 1));
+  c.padded_vocab_size = int(padded_vocab(vocab_size, make_vocab_size_divisible_by, tensor_model_parallel_size));
   c.hidden_dropout = float(hidden_dropout);
   c.attention_dropout = float(attention_dropout);
   c.init_method_std = float(init_method_std);

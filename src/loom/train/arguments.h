@@ -41,16 +41,25 @@ struct TrainArgs {
   // weights
   std::string save, load;
   int64_t save_interval = 0;
+  // parallelism
+  int tensor_model_parallel_size = 1, pipeline_model_parallel_size = 1, context_parallel_size = 1;
+  bool sequence_parallel = false;
+  std::optional<int64_t> ddp_bucket_size;
+  bool overlap_grad_reduce = false;
   // runtime
   int threads = 0;  // 0: OMP_NUM_THREADS or all cores
 
   void register_flags(ArgParser& p);
   // Checks every constraint that needs no file access; throws UserError.
   void validate(const ArgParser& p, bool need_data = true);
+  // Checks that need the world size (divisibility of the layout); throws UserError.
+  void validate_layout(int world_size);
   GptConfig model_config(int64_t vocab_size) const;
   // The GPT-2 vocabulary size, for commands that plan without reading the tokenizer files.
   static constexpr int64_t kGpt2Vocab = 50257;
-  int num_micro_batches() const { return int(*global_batch_size / micro_batch_size); }
+  int data_parallel_size = 1;  // derived: world / (tp x pp x cp)
+  // Micro-batches per data-parallel rank and iteration.
+  int num_micro_batches() const { return int(*global_batch_size / (int64_t(micro_batch_size) * data_parallel_size)); }
 };
 
 }  // namespace loom

@@ -1,11 +1,14 @@
 #pragma once
-// One process's training step and evaluation, Megatron's semantics:
-//  - an iteration is a global batch split into micro-batches, each forward then backward, gradients
-//    summed with every micro-batch's loss weighted 1/M;
-//  - the reported loss is the mean of the micro-batch losses;
-//  - then gradient clipping on the global norm, an AdamW step with the scheduler's learning rate, and
-//    the scheduler advanced by the global batch (in samples).
+// One rank's training step and evaluation, Megatron's semantics:
+//  - an iteration is a global batch; each data-parallel rank runs its micro-batches (forward then
+//    backward), gradients summed with every micro-batch's loss weighted 1/M, then averaged over the
+//    data-parallel group (bucketed, overlapped with the last backward);
+//  - the reported loss is the mean of all micro-batch losses of all data-parallel ranks;
+//  - then gradient clipping on the model's global norm (over tensor-parallel shards, each parameter
+//    counted once), an AdamW step with the scheduler's learning rate, and the scheduler advanced by the
+//    global batch (in samples).
 #include <cstdint>
+#include <memory>
 
 #include "loom/models/gpt.h"
 #include "loom/optim/adamw.h"
@@ -15,11 +18,20 @@
 
 namespace loom {
 
+namespace dist {
+class Communicator;
+}
+class GradReducer;
+
 struct TrainStepOptions {
-  int micro_batch = 1, num_micro_batches = 1, seq = 0;
+  int micro_batch = 1, num_micro_batches = 1, seq = 0;  // micro-batches per data-parallel rank
   double clip_grad = 1.0;
   uint64_t seed = 1234;
   BatchOptions batch;
+  // Data parallelism (null / size 1: none).
+  std::shared_ptr<dist::Communicator> dp;
+  int dp_rank = 0, dp_size = 1;
+  GradReducer* reducer = nullptr;
 };
 
 struct StepResult {
@@ -34,17 +46,21 @@ class Trainer {
 
   // One iteration on samples [consumed, consumed + global batch) of `data`.
   StepResult train_step(const SampleSet& data, int64_t consumed, int64_t iteration);
-  // Forward-only and gradient-free step over samples already in the batch buffer, for tests and parity:
-  // runs micro-batches whose samples the callback fills.
+  // Mean validation loss over `iters` global batches starting at sample `first_sample`.
   double evaluate(const SampleSet& data, int64_t first_sample, int iters);
 
   BatchBuffer& batch_buffer() { return buffer_; }
   // One micro-batch forward+backward on the samples currently in the batch buffer; returns its loss.
-  double forward_backward_loaded(uint64_t rng_key, float loss_grad_scale);
-  // After accumulating gradients: clip, step, schedule. Returns (grad norm, lr used).
+  // `last` marks the iteration's last micro-batch (its backward starts the data-parallel reduction).
+  double forward_backward_loaded(uint64_t rng_key, float loss_grad_scale, bool last = true);
+  // After accumulating gradients: reduce, clip, step. Returns (grad norm, lr used).
   std::pair<double, double> optimizer_step();
+  // Mean of a per-rank value over the data-parallel group.
+  double dp_mean(double v) const;
 
  private:
+  int64_t first_sample(int64_t consumed, int micro) const;
+
   GptModel& model_;
   AdamW& opt_;
   LrScheduler& sched_;

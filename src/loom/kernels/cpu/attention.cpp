@@ -40,7 +40,13 @@ inline Head head(const float* qkv, const AttentionShape& s, long bh) {
   return hd;
 }
 
-inline uint64_t mask_index(long bh, int T, int q) { return (uint64_t(bh) * T + q) * uint64_t(T); }
+// Stream index of dropout element (query q, key 0) of local head bh = b * H + h: the global head
+// b * total_heads + head_offset + h indexes the mask.
+inline uint64_t mask_index(const AttentionShape& s, long bh, int q) {
+  const int total = s.total_heads > 0 ? s.total_heads : s.H;
+  const uint64_t gh = uint64_t(bh / s.H) * uint64_t(total) + uint64_t(s.head_offset) + uint64_t(bh % s.H);
+  return (gh * uint64_t(s.T) + uint64_t(q)) * uint64_t(s.T);
+}
 
 }  // namespace
 
@@ -77,7 +83,7 @@ void attention_forward(const float* qkv, float* out, float* lse, AttentionShape 
       lse[bh * T + qi] = m + std::log(l);
       const float inv = 1.0f / l;
       if (drop) {
-        detail::dropout_scales(key, mask_index(bh, T, qi), n, dropout_p, dscale, mask);
+        detail::dropout_scales(key, mask_index(s, bh, qi), n, dropout_p, dscale, mask);
 #pragma omp simd
         for (int j = 0; j < n; j++) row[j] *= inv * mask[j];
       } else {
@@ -155,7 +161,7 @@ void attention_backward(const float* dout, const float* qkv, const float* out, c
         if (drop) {
           float* xrow = X + size_t(i) * ldt;
           float* yrow = Y + size_t(i) * ldt;
-          detail::dropout_scales(key, mask_index(bh, T, qi), n, dropout_p, dscale, xrow);
+          detail::dropout_scales(key, mask_index(s, bh, qi), n, dropout_p, dscale, xrow);
 #pragma omp simd
           for (int j = 0; j < n; j++) yrow[j] = prow[j] * xrow[j];
           if (r1 > n) std::memset(yrow + n, 0, size_t(r1 - n) * sizeof(float));

@@ -9,12 +9,17 @@
 // [h*D, (h+1)*D). lse is [B, H, T]. Scores are scaled by 1/sqrt(D).
 // Attention dropout (probability p, mask from counter-based RNG stream `key`, indexed by
 // ((b*H + h)*T + query)*T + key) is applied to the softmax probabilities, as Megatron does.
+// Tensor parallel: qkv holds H local heads, which are heads [head_offset, head_offset + H) of
+// total_heads; the dropout mask is indexed by the global head, ((b*total_heads + head_offset + h)*T +
+// query)*T + key, so it does not depend on the tensor-parallel size. total_heads = 0 means H.
 #include <cstdint>
 
 namespace loom::cpu {
 
 struct AttentionShape {
   int B, T, H, D;
+  int head_offset = 0;
+  int total_heads = 0;
 };
 
 void attention_forward(const float* qkv, float* out, float* lse, AttentionShape s, float dropout_p,

@@ -11,40 +11,58 @@
 namespace loom::cpu {
 
 void lm_head_cross_entropy(const float* x, const float* W, const int32_t* labels, const float* row_scale,
-                           float* loss, float* dx, float* dW, int N, int V, int C, LmHeadScratch scratch) {
+                           float* loss, float* dx, float* dW, int N, int V, int C, LmHeadScratch scratch,
+                           const VocabParallel* vp) {
   if (N <= 0 || V <= 0) return;
   const int chunk = std::max(1, std::min(scratch.chunk_rows, N));
+  const int v0 = vp ? vp->vocab_start : 0;  // global id of this shard's first row of W
   float* L = scratch.logits;
   const bool grad = dx != nullptr;
+  // Per-row statistics of a chunk: max, sum of exponentials, target logit (grown once, reused).
+  float* stat = detail::scratch_floats(size_t(3) * chunk, 0);
+  float* mx = stat;
+  float* sums = stat + chunk;  // sums[i] and, right after the sums, the target logits
+  float* tgt = stat + 2 * chunk;
   for (int n0 = 0; n0 < N; n0 += chunk) {
     const int rows = std::min(chunk, N - n0);
     const float* xc = x + size_t(n0) * C;
     gemm(false, true, rows, V, C, 1.0f, xc, C, W, C, 0.0f, L, V);
 #pragma omp parallel for schedule(static) if (rows > 1)
     for (int i = 0; i < rows; i++) {
-      const int r = n0 + i;
+      const float* row = L + size_t(i) * V;
+      const int32_t lab = labels[n0 + i] - v0;
+      mx[i] = detail::max_array(row, V);
+      tgt[i] = lab >= 0 && lab < V ? row[lab] : 0.0f;
+    }
+    if (vp) vp->all_reduce_max(mx, rows);
+#pragma omp parallel for schedule(static) if (rows > 1)
+    for (int i = 0; i < rows; i++) {
       float* row = L + size_t(i) * V;
+      sums[i] = grad ? detail::exp_sub_sum<true>(row, V, mx[i]) : detail::exp_sub_sum<false>(row, V, mx[i]);
+    }
+    if (vp) {
+      // One collective for both: the sums are followed by the target logits in `stat`.
+      if (rows < chunk) std::memmove(sums + rows, tgt, size_t(rows) * sizeof(float));
+      vp->all_reduce_sum(sums, 2 * rows);
+      if (rows < chunk) std::memmove(tgt, sums + rows, size_t(rows) * sizeof(float));
+    }
+#pragma omp parallel for schedule(static) if (rows > 1)
+    for (int i = 0; i < rows; i++) {
+      const int r = n0 + i;
       const int32_t label = labels[r];
-      const bool valid = label >= 0 && label < V;
-      const float target = valid ? row[label] : 0.0f;
-      const float m = detail::max_array(row, V);
-      float sum;
-      if (grad) {
-        sum = detail::exp_sub_sum<true>(row, V, m);
-      } else {
-        sum = detail::exp_sub_sum<false>(row, V, m);
-      }
-      loss[r] = valid ? (m + std::log(sum)) - target : 0.0f;
+      loss[r] = label >= 0 ? (mx[i] + std::log(sums[i])) - tgt[i] : 0.0f;
       if (!grad) continue;
-      const float rs = valid ? (row_scale ? row_scale[r] : 1.0f) : 0.0f;
+      float* row = L + size_t(i) * V;
+      const float rs = label >= 0 ? (row_scale ? row_scale[r] : 1.0f) : 0.0f;
       if (rs == 0.0f) {
         std::memset(row, 0, size_t(V) * sizeof(float));
         continue;
       }
-      const float f = rs / sum;
+      const float f = rs / sums[i];
 #pragma omp simd
       for (int j = 0; j < V; j++) row[j] *= f;
-      row[label] -= rs;
+      const int32_t lab = label - v0;
+      if (lab >= 0 && lab < V) row[lab] -= rs;
     }
     if (grad) {
       gemm(false, false, rows, C, V, 1.0f, L, V, W, C, 0.0f, dx + size_t(n0) * C, C);

@@ -4,6 +4,7 @@
 // row, and, when gradients are asked for, dlogits = (softmax - onehot) * row_scale[r] in place,
 // dx = dlogits @ W and dW += dlogits^T @ x.
 #include <cstdint>
+#include <functional>
 
 namespace loom::cpu {
 
@@ -12,11 +13,25 @@ struct LmHeadScratch {
   int chunk_rows;
 };
 
+// Vocabulary-parallel cross-entropy (Megatron's): W is this rank's shard, rows [vocab_start,
+// vocab_start + V) of the full output table, and labels are global ids. Per chunk of rows the row
+// maxima are combined with all_reduce_max and the sums of exponentials and target logits with
+// all_reduce_sum (collectives over the group: every rank makes the same calls). The losses are then
+// those of the full vocabulary; dx is this shard's partial input gradient (the caller sums it over
+// the group) and dW this shard's weight gradient.
+struct VocabParallel {
+  int vocab_start = 0;
+  std::function<void(float*, int)> all_reduce_max;
+  std::function<void(float*, int)> all_reduce_sum;
+};
+
 // loss[r] = logsumexp(logits[r]) - logits[r][labels[r]] for every row (unscaled, per token).
 // If dx is non-null: dx (N x C) is overwritten, dW (V x C) accumulates; row_scale[r] multiplies the
 // gradient of row r (loss mask / number of tokens / micro-batches / loss scale: the caller's choice).
+// vp (may be null): vocabulary-parallel shard, see VocabParallel.
 void lm_head_cross_entropy(const float* x, const float* W, const int32_t* labels, const float* row_scale,
-                           float* loss, float* dx, float* dW, int N, int V, int C, LmHeadScratch scratch);
+                           float* loss, float* dx, float* dW, int N, int V, int C, LmHeadScratch scratch,
+                           const VocabParallel* vp = nullptr);
 
 // Plain logits for generation: logits (N x V) = x @ W^T.
 void lm_head_logits(const float* x, const float* W, float* logits, int N, int V, int C);

@@ -40,8 +40,11 @@ Split split_for(int M, int N, int K) {
   Split s;
   s.along_n = N >= M;
   s.dim = s.along_n ? N : M;
-  const int by_work = int(std::min(8.0, std::max(1.0, flops / 32e6)));
-  s.blocks = std::max(1, std::min(by_work, s.dim / 128));
+  // Enough work per block (32 MFLOP) and wide blocks (>= 256: each block re-packs the other operand);
+  // a power of two (<= 8) so that 2, 4 or 8 threads share the blocks evenly.
+  const int cap = int(std::min({8.0, flops / 32e6, double(s.dim) / 256}));
+  s.blocks = 1;
+  while (s.blocks * 2 <= cap) s.blocks *= 2;
   return s;
 }
 

@@ -13,13 +13,13 @@
 namespace loom::cpu::detail {
 
 // exp(x) for 8 floats: Cephes-style range reduction and degree-5 polynomial (about 1 ulp).
-// Inputs below -87.3 give 0, above 88.37 are clamped (the result is ~2.4e38, never inf or NaN).
+// Inputs below -87.3 give 0, above 88.37 are clamped (the result is ~2.4e38, never inf); NaN stays NaN.
 inline __m256 exp8(__m256 x) {
   const __m256 hi = _mm256_set1_ps(88.3762626647949f);
   const __m256 lo = _mm256_set1_ps(-87.3f);
-  __m256 under = _mm256_cmp_ps(x, lo, _CMP_GE_OQ);
-  x = _mm256_min_ps(x, hi);
-  x = _mm256_max_ps(x, lo);
+  const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);  // false for NaN
+  x = _mm256_min_ps(hi, x);                              // min/max return the second operand for NaN
+  x = _mm256_max_ps(lo, x);
   __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
@@ -34,7 +34,7 @@ inline __m256 exp8(__m256 x) {
   y = _mm256_fmadd_ps(y, x2, _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
   __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
   y = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
-  return _mm256_and_ps(y, under);
+  return _mm256_andnot_ps(under, y);
 }
 
 // Scalar exp with exactly the same arithmetic (for tails), so a value does not depend on its position.
