@@ -92,6 +92,19 @@ TEST(GptModel, StoreHoldsExactlyTheCountedParameters) {
   EXPECT_EQ(m.params().all().size(), size_t(2 + 12 * c.num_layers + 2));
 }
 
+TEST(GptModel, TensorParallelShardHoldsMegatronsPerRankCount) {
+  GptConfig c = tiny(0);
+  c.num_attention_heads = 4;  // divisible by every T below
+  for (int T : {2, 4}) {
+    for (int rank = 0; rank < T; rank++) {
+      GptModel m(c, 1, c.seq_length, 1, TensorParallel{nullptr, rank, T, false});  // no communication needed to build
+      EXPECT_EQ(m.num_params_on_rank(), gpt_total_params(c, T));
+      // Every shard is a slice of the full tensor of the one-process model.
+      for (const auto& p : m.params().all()) EXPECT_EQ(shape_numel(p.global_shape()), p.numel() * (p.split.dim < 0 ? 1 : T)) << p.name;
+    }
+  }
+}
+
 TEST(GptModel, GradientsMatchFiniteDifferencesWithDropout) {
   for (float dropout : {0.0f, 0.2f}) {
     Fixture f(dropout, 2);

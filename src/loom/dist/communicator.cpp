@@ -96,6 +96,11 @@ void reduce16(void* in, void* inout, int* len, MPI_Datatype*) {
 struct Runtime {
   bool initialized_here = false;
   int world_rank = 0;
+  // Open MPI's libnbc iallreduce algorithm, switched per call through MPI_T (see iall_reduce).
+  bool tools_initialized = false;
+  bool nbc_algorithm_settable = false;
+  MPI_T_cvar_handle nbc_algorithm{};
+  int nbc_algorithm_value = 0;
   MPI_Op half_ops[2][3] = {{MPI_OP_NULL, MPI_OP_NULL, MPI_OP_NULL}, {MPI_OP_NULL, MPI_OP_NULL, MPI_OP_NULL}};
 };
 Runtime g_runtime;
@@ -108,6 +113,37 @@ MPI_Op mpi_op(DType t, ReduceOp op) {
     case ReduceOp::Min: return MPI_MIN;
   }
   return MPI_OP_NULL;
+}
+
+// Open MPI's libnbc (which runs every non-blocking collective) picks a binomial tree for an in-place
+// MPI_Iallreduce, and for any on fewer than 4 ranks: everything is reduced onto one rank and broadcast
+// back, so each byte crosses twice and one rank does all the arithmetic. For large messages its ring
+// (reduce-scatter then all-gather) is about twice as fast here. The choice is an MCA variable that the MPI
+// tools interface can change between calls; it depends only on (count, type, group size), so every rank
+// of a group makes the same one. Skipped when the variable is absent (another MPI) or the user set it.
+constexpr int kNbcDefault = 0, kNbcRing = 1;
+constexpr size_t kRingMinBytes = size_t(512) << 10;
+
+void setup_nbc_algorithm() {
+  if (std::getenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm")) return;
+  int provided = 0, index = -1, count = 0;
+  if (MPI_T_init_thread(MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) return;
+  g_runtime.tools_initialized = true;
+  if (MPI_T_cvar_get_index("coll_libnbc_iallreduce_algorithm", &index) != MPI_SUCCESS) return;
+  if (MPI_T_cvar_handle_alloc(index, nullptr, &g_runtime.nbc_algorithm, &count) != MPI_SUCCESS) return;
+  int value = -1;
+  if (count != 1 || MPI_T_cvar_read(g_runtime.nbc_algorithm, &value) != MPI_SUCCESS || value != kNbcDefault) {
+    MPI_T_cvar_handle_free(&g_runtime.nbc_algorithm);
+    return;
+  }
+  g_runtime.nbc_algorithm_settable = true;
+}
+
+void select_nbc_allreduce(size_t count, size_t bytes, int group_size) {
+  if (!g_runtime.nbc_algorithm_settable) return;
+  const int want = bytes >= kRingMinBytes && count >= size_t(group_size) && group_size > 1 ? kNbcRing : kNbcDefault;
+  if (want == g_runtime.nbc_algorithm_value) return;
+  if (MPI_T_cvar_write(g_runtime.nbc_algorithm, &want) == MPI_SUCCESS) g_runtime.nbc_algorithm_value = want;
 }
 
 bool mpi_live() {
@@ -288,6 +324,8 @@ void finalize_at_exit() {
   for (auto& row : g_runtime.half_ops)
     for (MPI_Op& op : row)
       if (op != MPI_OP_NULL) MPI_Op_free(&op);
+  if (g_runtime.nbc_algorithm_settable) MPI_T_cvar_handle_free(&g_runtime.nbc_algorithm);
+  if (g_runtime.tools_initialized) MPI_T_finalize();
   MPI_Finalize();
 }
 
@@ -398,6 +436,7 @@ std::shared_ptr<Communicator> Communicator::world() {
     MPI_Op_create(&reduce16<f16_to_f32, f32_to_f16, 0>, 1, &g_runtime.half_ops[1][0]);
     MPI_Op_create(&reduce16<f16_to_f32, f32_to_f16, 1>, 1, &g_runtime.half_ops[1][1]);
     MPI_Op_create(&reduce16<f16_to_f32, f32_to_f16, 2>, 1, &g_runtime.half_ops[1][2]);
+    setup_nbc_algorithm();
     timeout();  // a malformed LOOM_COMM_TIMEOUT fails here, at start-up, on every rank
     std::atexit(finalize_at_exit);
     auto s = std::make_shared<CommState>();
@@ -448,6 +487,7 @@ std::shared_ptr<Communicator> Communicator::split(int color, int key, std::strin
 Request Communicator::iall_reduce(void* data, size_t count, DType dtype, ReduceOp op) {
   OpInfo info{OpKind::AllReduce, count, dtype, op};
   int n = checked_count(count, *state_, info);
+  select_nbc_allreduce(count, info.bytes(), state_->size);
   LOOM_START(info, MPI_Iallreduce(MPI_IN_PLACE, data, n, mpi_type(dtype), mpi_op(dtype, op), state_->comm, &req_));
 }
 

@@ -26,8 +26,10 @@ struct GptConfig {
 int64_t padded_vocab(int64_t vocab, int64_t divisible_by, int64_t tensor_parallel);
 
 // Parameter counts (what Megatron prints per model-parallel rank; with TP=PP=1 the whole model).
-int64_t transformer_layer_params(const GptConfig& c);
-int64_t gpt_total_params(const GptConfig& c);
+// With tensor parallelism T: what one tensor-parallel rank holds (QKV, fc1 and the word embedding
+// split; projection/fc2 biases, LayerNorms and the position embedding replicated), as Megatron prints.
+int64_t transformer_layer_params(const GptConfig& c, int tensor_parallel = 1);
+int64_t gpt_total_params(const GptConfig& c, int tensor_parallel = 1);
 
 // Megatron's num_floating_point_operations for one iteration of `batch` sequences (forward+backward).
 double gpt_flops_per_iteration(const GptConfig& c, int64_t batch);

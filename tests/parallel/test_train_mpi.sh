@@ -1,0 +1,49 @@
+# `mpirun -np N loom train` end to end: data-parallel and tensor/sequence-parallel runs print the same
+# losses as one process (within 1e-5), only one rank prints the iteration lines, each model-parallel
+# rank prints its parameter count, and a layout that does not divide the world is one error line.
+set -u
+: "${MPIRUN:?}" "${LOOM:?}" "${LOOM_SOURCE_DIR:?}"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+status=0
+fail() { echo "FAIL: $*"; status=1; }
+SRC=$LOOM_SOURCE_DIR
+head -n 40 "$SRC/data/corpus/kjv.jsonl" > "$TMP/small.jsonl"
+"$LOOM" preprocess --input "$TMP/small.jsonl" --output-prefix "$TMP/small" --vocab-file "$SRC/data/gpt2/vocab.json" \
+  --merge-file "$SRC/data/gpt2/merges.txt" --append-eod --workers 1 >/dev/null || fail "preprocess"
+ARGS=(--num-layers 2 --hidden-size 64 --num-attention-heads 4 --seq-length 32 --micro-batch-size 2 --global-batch-size 8
+      --train-iters 8 --lr 3e-3 --min-lr 3e-4 --lr-decay-style cosine --lr-warmup-iters 2 --log-interval 1
+      --eval-interval 4 --eval-iters 1 --hidden-dropout 0.1 --attention-dropout 0.1 --split 90,5,5
+      --data-path "$TMP/small_text_document" --vocab-file "$SRC/data/gpt2/vocab.json" --merge-file "$SRC/data/gpt2/merges.txt")
+MPI=(timeout -k 5 300 "$MPIRUN" --allow-run-as-root --oversubscribe)
+
+losses() { grep -oE 'lm loss: [0-9.E+-]+' "$1" | awk '{print $3}'; }
+"$LOOM" train "${ARGS[@]}" > "$TMP/one.log" 2>&1 || fail "one process"
+for layout in "2 1" "2 2" "4 2"; do
+  set -- $layout
+  np=$1 tp=$2
+  extra=()
+  # The vocabulary is padded to a multiple of 128 x TP: halve the multiple to keep the one-process model.
+  [ "$tp" -gt 1 ] && extra=(--tensor-model-parallel-size "$tp" --sequence-parallel --make-vocab-size-divisible-by $((128 / tp)))
+  "${MPI[@]}" -np "$np" "$LOOM" train "${ARGS[@]}" "${extra[@]}" --overlap-grad-reduce --ddp-bucket-size 50000 \
+    > "$TMP/np$np.log" 2>"$TMP/np$np.err" || { fail "np $np tp $tp exited non-zero"; cat "$TMP/np$np.err"; }
+  n=$(grep -c '\] iteration ' "$TMP/np$np.log")
+  [ "$n" -eq 8 ] || fail "np $np: expected 8 iteration lines (one rank prints), got $n"
+  counts=$(grep -c 'number of parameters on (tensor, pipeline)' "$TMP/np$np.log")
+  [ "$counts" -eq "$tp" ] || fail "np $np tp $tp: expected $tp parameter-count lines, got $counts"
+  grep -q "using world size: $np, data-parallel size: $((np / tp)), context-parallel size: 1, tensor-model-parallel size: $tp, pipeline-model-parallel size: 1" "$TMP/np$np.log" \
+    || fail "np $np: world-size line"
+  paste <(losses "$TMP/one.log") <(losses "$TMP/np$np.log") | awk -v np="$np" '
+    { d = $1 - $2; if (d < 0) d = -d; if (d / $1 > 1e-5) { bad = 1; print "np " np ": loss " $1 " vs " $2 } }
+    END { exit bad }' || fail "np $np tp $tp: losses differ from one process"
+done
+
+# A layout that does not divide the world: one line (from rank 0), exit 2, before any work.
+"${MPI[@]}" -np 3 "$LOOM" train "${ARGS[@]}" --tensor-model-parallel-size 2 > "$TMP/bad.log" 2> "$TMP/bad.err"
+code=$?
+[ "$code" -eq 2 ] || fail "indivisible layout: exit $code, expected 2"
+[ "$(grep -c 'loom: error: world size (3) is not divisible by tensor x pipeline x context parallel size (2)' "$TMP/bad.err")" -eq 1 ] \
+  || { fail "indivisible layout: expected one error line"; cat "$TMP/bad.err"; }
+[ $status -eq 0 ] && echo "all checks passed"
+exit $status
