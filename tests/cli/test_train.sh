@@ -33,7 +33,8 @@ grep -qE '^ validation loss at iteration 30 \| lm loss value: [0-9.]+E\+[0-9]{2}
 grep -qE '^ validation loss at iteration 60 on test set \| ' <<<"$OUT" || fail "test line"
 expect_line "saving checkpoint at iteration      60 to $TMP/ckpt"
 [ "$(cat "$TMP/ckpt/latest_checkpointed_iteration.txt")" = "60" ] || fail "latest_checkpointed_iteration.txt"
-[ -f "$TMP/ckpt/iter_0000060/model.safetensors" ] || fail "weights file"
+[ -f "$TMP/ckpt/iter_0000060/metadata.json" ] || fail "checkpoint metadata"
+[ -f "$TMP/ckpt/iter_0000060/shard_tp00_pp000.safetensors" ] || fail "checkpoint shard"
 first=$(grep -oE 'iteration       20/.*lm loss: [0-9.E+-]+' <<<"$OUT" | grep -oE '[0-9.]+E[-+][0-9]+$')
 last=$(grep -oE 'iteration       60/.*lm loss: [0-9.E+-]+' <<<"$OUT" | grep -oE '[0-9.]+E[-+][0-9]+$')
 awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a - 1.0) }' || fail "loss did not fall by 1 nat ($first -> $last)"
@@ -66,12 +67,12 @@ expect_error "data file $TMP/nothing.bin not found" \
 expect_error "--global-batch-size (6) must be a multiple of --micro-batch-size (4)" \
   "$LOOM" train "${MODEL[@]}" "${COMMON[@]}" --train-iters 1 --global-batch-size 6
 expect_error "$TMP/small_text_document.idx: truncated or not a safetensors file" "$LOOM" generate --load "$TMP/small_text_document.idx" --prompt x
-expect_error "no weights at $TMP/none" "$LOOM" generate --load "$TMP/none" --prompt x
+expect_error "checkpoint directory $TMP/none does not exist" "$LOOM" generate --load "$TMP/none" --prompt x
 printf 'garbage' > "$TMP/bad.safetensors"
 expect_error "$TMP/bad.safetensors: not a safetensors file" "$LOOM" generate --load "$TMP/bad.safetensors" --prompt x
 # Weights of another model shape are refused by name.
 run "$LOOM" train --num-layers 2 --hidden-size 32 --num-attention-heads 4 --seq-length 32 "${COMMON[@]}" --train-iters 10 \
   --load "$TMP/ckpt"
 [ "$CODE" -eq 2 ] || fail "loading weights of another shape should fail"
-grep -q "loom: error: .*model.safetensors: tensor 'embedding.word_embeddings.weight' has shape \[50304, 64\] but the model needs \[50304, 32\]" <<<"$ERR" || fail "shape mismatch message"
+grep -q "loom: error: .*iter_0000060/metadata.json: tensor 'model/embedding.word_embeddings.weight' has shape \[50304, 64\] but the model needs \[50304, 32\]" <<<"$ERR" || fail "shape mismatch message"
 finish

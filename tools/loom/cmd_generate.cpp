@@ -7,7 +7,8 @@
 #include "commands.h"
 #include "loom/ckpt/model_weights.h"
 #include "loom/ckpt/safetensors.h"
-#include "loom/ckpt/weights_dir.h"
+#include "loom/ckpt/checkpoint.h"
+#include <filesystem>
 #include "loom/core/error.h"
 #include "loom/data/tokenizer.h"
 #include "loom/generate/sampler.h"
@@ -44,14 +45,11 @@ int generate(int argc, char** argv) {
   require(top_p >= 0 && top_p <= 1, "--top-p must be within [0, 1]");
   if (threads > 0) omp_set_num_threads(threads);
 
-  const std::string file = resolve_weights(load);
-  GptConfig cfg;
-  std::map<std::string, std::string> meta;
-  {
-    SafetensorsFile f(file);
-    meta = f.metadata();
-    cfg = gpt_config_from_metadata(meta, file);
-  }
+  // A checkpoint directory written by 'loom train --save', or a weights file.
+  const bool is_file = std::filesystem::is_regular_file(load);
+  const std::string file = is_file ? load : checkpoint_iteration_dir(load);
+  std::map<std::string, std::string> meta = is_file ? SafetensorsFile(file).metadata() : checkpoint_info(file);
+  GptConfig cfg = gpt_config_from_metadata(meta, is_file ? file : file + "/metadata.json");
   if (vocab_file.empty()) vocab_file = meta.count("vocab_file") ? meta["vocab_file"] : "";
   if (merge_file.empty()) merge_file = meta.count("merge_file") ? meta["merge_file"] : "";
   require(!vocab_file.empty() && !merge_file.empty(), file + " records no tokenizer: pass --vocab-file and --merge-file");
@@ -62,7 +60,10 @@ int generate(int argc, char** argv) {
 
   cfg.hidden_dropout = cfg.attention_dropout = 0;
   GptModel model(cfg, 1, cfg.seq_length);
-  load_weights(file, model.params());
+  if (is_file)
+    load_weights(file, model.params());
+  else
+    load_checkpoint(file, model, nullptr, {/*load_optim=*/false, /*finetune=*/true});
 
   std::vector<int32_t> tokens = tok->encode(prompt);
   require(!tokens.empty(), "--prompt encodes to no tokens");

@@ -12,7 +12,8 @@
 
 #include "commands.h"
 #include "loom/ckpt/model_weights.h"
-#include "loom/ckpt/weights_dir.h"
+#include "loom/ckpt/checkpoint.h"
+#include <csignal>
 #include "loom/core/allocator.h"
 #include "loom/core/error.h"
 #include "loom/data/gpt_data.h"
@@ -34,6 +35,16 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+// --exit-signal-handler: SIGTERM, SIGINT and SIGHUP ask for a checkpoint at the end of the iteration.
+volatile std::sig_atomic_t g_exit_signal = 0;
+void on_exit_signal(int) { g_exit_signal = 1; }
+void install_exit_signal_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_exit_signal;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaction(sig, &sa, nullptr);
+}
 
 // Megatron's print_rank_0 / print_rank_last.
 int g_rank = 0, g_world = 1;
@@ -172,14 +183,23 @@ int train(int argc, char** argv) {
     std::fflush(stdout);
   }
   world->barrier();
-  if (!a.load.empty()) {
-    const std::string file = resolve_weights(a.load);
-    say(" loading weights from " + file);
-    load_weights(file, model.params());
-  } else {
-    model.init(uint64_t(a.seed));
-  }
   AdamW optimizer(model.params(), {a.adam_beta1, a.adam_beta2, a.adam_eps, a.weight_decay});
+  TrainState resumed;
+  if (a.load.empty()) {
+    model.init(uint64_t(a.seed));
+  } else if (std::filesystem::is_regular_file(a.load)) {  // pretrained weights (e.g. loom convert output)
+    say(" loading weights from " + a.load);
+    load_weights(a.load, model.params());
+  } else {
+    const std::string it = checkpoint_iteration_dir(a.load);
+    say(" loading checkpoint from " + a.load + " (" + it + ")");
+    resumed = load_checkpoint(a.load, model, &optimizer, {!a.no_load_optim, a.finetune});
+    optimizer.set_steps(resumed.optimizer_steps);
+    char line[160];
+    std::snprintf(line, sizeof line, "  successfully loaded checkpoint from %s at iteration %lld", a.load.c_str(),
+                  (long long)resumed.iteration);
+    say(line);
+  }
   LrSchedule ls;
   ls.max_lr = a.lr;
   ls.min_lr = a.min_lr;
@@ -189,6 +209,7 @@ int train(int argc, char** argv) {
   ls.warmup_steps = p.was_set("--lr-warmup-fraction") ? a.lr_warmup_fraction * double(ls.decay_steps)
                                                      : double(a.lr_warmup_iters * gbs);
   LrScheduler scheduler(ls);
+  scheduler.set_num_steps(resumed.scheduler_steps);
   say("> learning rate decay style: " + a.lr_decay_style);
   const double model_ms = ms_since(model_start);
 
@@ -217,7 +238,8 @@ int train(int argc, char** argv) {
   say("training ...");
 
   const double flops_per_iter = gpt_flops_per_iteration(cfg, gbs);
-  int64_t consumed = 0, consumed_valid = 0, iteration = 0;
+  int64_t consumed = resumed.consumed_train_samples, consumed_valid = resumed.consumed_valid_samples;
+  int64_t iteration = resumed.iteration;
   double loss_acc = 0, norm_last = 0;
   int loss_count = 0;
   bool memory_reported = false;
@@ -228,19 +250,37 @@ int train(int argc, char** argv) {
     consumed_valid += int64_t(a.eval_iters) * gbs;
     say_last(format_validation_block(prefix, loss));
   };
+  std::unique_ptr<CheckpointSaver> saver;
+  if (!a.save.empty()) saver = std::make_unique<CheckpointSaver>(a.save, grid);
+  int64_t last_saved = -1;
   auto save = [&]() {
-    // The first data-parallel replica holds every weight; its tensor-parallel ranks gather to one file.
-    if (a.save.empty() || grid.dp_rank() != 0 || grid.pp_rank() != 0) return;
-    const std::string file =
-        save_weights_dir(a.save, iteration, model.params(), weights_metadata(cfg, a, iteration, consumed), tp);
+    if (!saver || last_saved == iteration) return;
     char line[64];
     std::snprintf(line, sizeof line, "saving checkpoint at iteration %7lld to ", (long long)iteration);
     say(line + a.save);
-    (void)file;
+    SaveOptions so_save;
+    so_save.save_optim = !a.no_save_optim;
+    so_save.async = a.async_save;
+    so_save.info = weights_metadata(cfg, a, iteration, consumed);
+    TimerScope t(timers, "save-checkpoint");
+    saver->save({iteration, consumed, consumed_valid, scheduler.num_steps(), optimizer.steps()}, model, &optimizer,
+                so_save);
+    last_saved = iteration;
+  };
+  // Exit requests (signals, --exit-duration-in-mins) must be seen by every rank at the same iteration.
+  if (a.exit_signal_handler) install_exit_signal_handlers();
+  auto exit_reason = [&]() -> std::string {
+    int64_t flags[2] = {g_exit_signal ? 1 : 0,
+                        a.exit_duration_in_mins > 0 && ms_since(setup_start) > a.exit_duration_in_mins * 60000.0 ? 1 : 0};
+    if (g_world > 1) world->all_reduce(flags, 2, dist::ReduceOp::Max);
+    if (flags[0]) return "after receiving a termination signal";
+    if (flags[1]) return "after " + python_float(a.exit_duration_in_mins) + " minutes (--exit-duration-in-mins)";
+    if (a.exit_interval > 0 && iteration % a.exit_interval == 0) return "at iteration " + std::to_string(iteration) + " (--exit-interval)";
+    return "";
   };
 
   if (!a.skip_train) {
-    for (iteration = 0; iteration < a.train_iters;) {
+    while (iteration < a.train_iters) {
       StepResult r = trainer.train_step(train_set, consumed, iteration);
       iteration++;
       consumed += gbs;
@@ -284,9 +324,16 @@ int train(int argc, char** argv) {
         run_validation("iteration " + std::to_string(iteration));
         interval_start = Clock::now();
       }
+      if (const std::string why = iteration < a.train_iters ? exit_reason() : ""; !why.empty()) {
+        save();
+        if (saver) saver->finish();
+        say("exiting program " + why);
+        return 0;
+      }
     }
     say("[after training is done] datetime: " + now_timestamp());
     save();
+    if (saver) saver->finish();
   }
   run_validation("iteration " + std::to_string(iteration) + " on validation set");
   if (a.eval_iters > 0 && test_set.size > 0) {

@@ -4,9 +4,11 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <zlib.h>
 
 #include "loom/core/error.h"
 
@@ -52,8 +54,32 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
   }
 }
 
-void write_safetensors(const std::string& path, const std::vector<TensorEntry>& tensors,
-                       const std::map<std::string, std::string>& metadata) {
+uint32_t crc32_of(const void* data, size_t bytes) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  const Bytef* p = static_cast<const Bytef*>(data);
+  while (bytes > 0) {
+    const uInt n = uInt(std::min<size_t>(bytes, 1u << 30));
+    crc = crc32(crc, p, n);
+    p += n;
+    bytes -= n;
+  }
+  return uint32_t(crc);
+}
+
+uint32_t file_crc32(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) fail("cannot open " + path + ": " + std::strerror(errno));
+  std::vector<char> buf(1 << 22);
+  uLong crc = crc32(0L, Z_NULL, 0);
+  while (f) {
+    f.read(buf.data(), std::streamsize(buf.size()));
+    if (f.gcount() > 0) crc = crc32(crc, reinterpret_cast<const Bytef*>(buf.data()), uInt(f.gcount()));
+  }
+  return uint32_t(crc);
+}
+
+uint32_t write_safetensors(const std::string& path, const std::vector<TensorEntry>& tensors,
+                           const std::map<std::string, std::string>& metadata) {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   size_t offset = 0;
@@ -70,6 +96,7 @@ void write_safetensors(const std::string& path, const std::vector<TensorEntry>& 
   out += h;
   for (const auto& t : tensors) out.append(static_cast<const char*>(t.data), t.bytes);
   write_file_atomic(path, out);
+  return crc32_of(out.data(), out.size());
 }
 
 SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {

@@ -20,8 +20,9 @@ struct TensorEntry {
   size_t bytes = 0;
 };
 
-void write_safetensors(const std::string& path, const std::vector<TensorEntry>& tensors,
-                       const std::map<std::string, std::string>& metadata = {});
+// Returns the CRC-32 (zlib's) of the bytes written.
+uint32_t write_safetensors(const std::string& path, const std::vector<TensorEntry>& tensors,
+                           const std::map<std::string, std::string>& metadata = {});
 
 class SafetensorsFile {
  public:
@@ -41,5 +42,8 @@ class SafetensorsFile {
 
 // Writes `bytes` to path atomically: a temporary file in the same directory, fsync, rename.
 void write_file_atomic(const std::string& path, const std::string& bytes);
+// CRC-32 of a whole file (UserError naming it if unreadable), and of a buffer.
+uint32_t file_crc32(const std::string& path);
+uint32_t crc32_of(const void* data, size_t bytes);
 
 }  // namespace loom

@@ -276,6 +276,13 @@ PreprocessResult preprocess(const PreprocessConfig& cfg) {
     std::fflush(stderr);
     progress_shown = true;
   };
+  // An error ends the "\r" progress line first, so `loom: error:` starts on a line of its own.
+  struct EndProgressLine {
+    const bool& shown;
+    ~EndProgressLine() {
+      if (shown && std::uncaught_exceptions() > 0) std::fputc('\n', stderr);
+    }
+  } end_progress_line{progress_shown};
   {
     Pool pool(cfg.workers, [&](Job& job) { process(job, cfg, *tok); });
     LineReader reader(in.get(), cfg.input, size_t(1) << 20);
@@ -302,10 +309,7 @@ PreprocessResult preprocess(const PreprocessConfig& cfg) {
       if (job->error) std::rethrow_exception(job->error);
       for (const auto& [line, reason] : job->bad) {
         const std::string where = cfg.input + ":" + std::to_string(line) + ": " + reason;
-        if (!cfg.skip_bad_lines) {
-          if (progress_shown) std::fputc('\n', stderr);
-          fail(where + " (--skip-bad-lines leaves such lines out)");
-        }
+        if (!cfg.skip_bad_lines) fail(where + " (--skip-bad-lines leaves such lines out)");
         result.bad_lines++;
         if (result.bad_line_reasons.size() < 10) result.bad_line_reasons.push_back(where);
       }

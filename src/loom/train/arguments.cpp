@@ -48,9 +48,19 @@ void TrainArgs::register_flags(ArgParser& p) {
   p.add_flag("--eod-mask-loss", &eod_mask_loss, "no loss on end-of-document tokens");
   p.add_flag("--reset-position-ids", &reset_position_ids, "restart position ids after each end of document");
   p.add_flag("--reset-attention-mask", &reset_attention_mask, "no attention across document boundaries");
-  p.add_string("--save", &save, "directory to save the trained weights to");
-  p.add_int("--save-interval", &save_interval, "iterations between saves (0: only at the end)");
-  p.add_string("--load", &load, "directory (or .safetensors file) to load initial weights from");
+  p.add_string("--save", &save, "checkpoint directory to save to (at --save-interval and at the end)");
+  p.add_int("--save-interval", &save_interval, "iterations between checkpoints (0: only at the end)");
+  p.add_string("--load", &load, "checkpoint directory to resume from (or a .safetensors weights file to start from)");
+  p.add_flag("--no-save-optim", &no_save_optim, "checkpoints without optimizer state");
+  p.add_flag("--no-load-optim", &no_load_optim, "do not load optimizer state");
+  p.add_flag("--no-load-rng", &no_load_rng, "accepted for Megatron compatibility: Loom's random streams are "
+             "functions of (seed, iteration), so there is no RNG state to load");
+  p.add_flag("--finetune", &finetune, "load weights only and start at iteration 0");
+  p.add_flag("--async-save", &async_save, "write checkpoints from a background thread while training continues");
+  p.add_flag("--exit-signal-handler", &exit_signal_handler,
+             "on SIGTERM, SIGINT or SIGHUP: checkpoint at the end of the iteration and exit 0");
+  p.add_int("--exit-interval", &exit_interval, "checkpoint and exit when the iteration is a multiple of this");
+  p.add_float("--exit-duration-in-mins", &exit_duration_in_mins, "checkpoint and exit after this many minutes");
   p.add_int("--tensor-model-parallel-size", &tensor_model_parallel_size, "tensor-parallel ranks (Megatron TP)");
   p.add_int("--pipeline-model-parallel-size", &pipeline_model_parallel_size, "pipeline stages (not yet: 1)");
   p.add_int("--context-parallel-size", &context_parallel_size, "context-parallel ranks (not yet: 1)");
@@ -101,6 +111,9 @@ void TrainArgs::validate(const ArgParser& p, bool need_data) {
   require(eval_interval > 0, "--eval-interval must be positive");
   require(eval_iters >= 0, "--eval-iters must not be negative");
   require(save_interval >= 0, "--save-interval must not be negative");
+  require(exit_interval >= 0, "--exit-interval must not be negative");
+  require(exit_duration_in_mins >= 0, "--exit-duration-in-mins must not be negative");
+  require(!async_save || !save.empty(), "--async-save needs --save");
   require(threads >= 0, "--threads must not be negative");
   require(tensor_model_parallel_size > 0, "--tensor-model-parallel-size must be positive");
   require(pipeline_model_parallel_size == 1, "--pipeline-model-parallel-size > 1 is not supported yet");

@@ -38,9 +38,13 @@ struct TrainArgs {
   std::string vocab_file, merge_file, tokenizer_type = "GPT2BPETokenizer";
   std::string data_cache_path;
   bool eod_mask_loss = false, reset_position_ids = false, reset_attention_mask = false;
-  // weights
+  // checkpoints and exit
   std::string save, load;
   int64_t save_interval = 0;
+  bool no_save_optim = false, no_load_optim = false, no_load_rng = false, finetune = false, async_save = false;
+  bool exit_signal_handler = false;
+  int64_t exit_interval = 0;
+  double exit_duration_in_mins = 0;
   // parallelism
   int tensor_model_parallel_size = 1, pipeline_model_parallel_size = 1, context_parallel_size = 1;
   bool sequence_parallel = false;

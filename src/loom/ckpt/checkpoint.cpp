@@ -1,0 +1,327 @@
+#include "loom/ckpt/checkpoint.h"
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "loom/ckpt/safetensors.h"
+#include "loom/core/error.h"
+#include "loom/dist/communicator.h"
+#include "loom/parallel/process_grid.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace loom {
+
+namespace {
+
+constexpr int kFormatVersion = 1;
+
+std::string shard_name(int tp, int pp) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "shard_tp%02d_pp%03d", tp, pp);
+  return buf;
+}
+
+// A rectangle of a tensor seen as 2-D [rows, cols] (1-D tensors are one column).
+struct Region {
+  int64_t r0, r1, c0, c1;
+};
+
+Region region_of(const std::vector<int64_t>& global, int dim, int64_t offset, const std::vector<int64_t>& local) {
+  const int64_t cols = global.size() > 1 ? global[1] : 1;
+  const int64_t rows = global.empty() ? 1 : global[0];
+  Region r{0, rows, 0, cols};
+  if (dim == 0) r = {offset, offset + local[0], 0, cols};
+  if (dim == 1) r = {0, rows, offset, offset + local[1]};
+  return r;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) fail("cannot open " + path + ": " + std::strerror(errno));
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+struct TensorRecord {
+  std::string key;  // model/<name>, optim/exp_avg/<name>, optim/exp_avg_sq/<name>
+  std::vector<int64_t> global_shape, shape;
+  int dim;
+  int64_t offset;
+};
+
+}  // namespace
+
+struct CheckpointSaver::Pending {
+  TrainState state;
+  SaveOptions opt;
+  bool writer = false;           // this rank writes a shard
+  std::string shard;             // file stem
+  std::vector<std::vector<float>> copies;
+  std::vector<TensorRecord> records;
+  bool written = false;
+};
+
+CheckpointSaver::CheckpointSaver(std::string dir, const parallel::ProcessGrid& grid) : dir_(std::move(dir)), grid_(grid) {}
+
+CheckpointSaver::~CheckpointSaver() {
+  if (writer_.joinable()) writer_.join();
+}
+
+void CheckpointSaver::save(const TrainState& state, const GptModel& model, const AdamW* optimizer,
+                           const SaveOptions& opt) {
+  finish();
+  auto p = std::make_unique<Pending>();
+  p->state = state;
+  p->opt = opt;
+  // Without a sharded optimizer every data-parallel replica holds the same state: replica 0 writes.
+  p->writer = grid_.dp_rank() == 0 && grid_.cp_rank() == 0;
+  p->shard = shard_name(grid_.tp_rank(), grid_.pp_rank());
+  if (p->writer) {
+    auto add = [&](const std::string& key, const Param& prm, const float* data) {
+      p->copies.emplace_back(data, data + prm.numel());
+      p->records.push_back({key, prm.global_shape(), prm.shape, prm.split.dim, prm.split.offset});
+    };
+    for (const auto& prm : model.params().all()) {
+      // A tensor-parallel replica is written by tensor-parallel rank 0 only.
+      if (prm.tp_replicated() && grid_.tp_rank() != 0) continue;
+      add("model/" + prm.name, prm, prm.value.f32());
+      if (opt.save_optim && optimizer) {
+        add("optim/exp_avg/" + prm.name, prm, const_cast<AdamW*>(optimizer)->exp_avg().f32() + prm.offset);
+        add("optim/exp_avg_sq/" + prm.name, prm, const_cast<AdamW*>(optimizer)->exp_avg_sq().f32() + prm.offset);
+      }
+    }
+  }
+  const std::string it = iteration_dir(dir_, state.iteration), tmp = it + ".tmp";
+  auto world = grid_.world();
+  if (world->rank() == 0) {
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    fs::create_directories(tmp, ec);
+    if (ec) dist::abort_job("cannot create checkpoint directory " + tmp + ": " + ec.message());
+  }
+  world->barrier();
+  pending_ = std::move(p);
+  if (opt.async) {
+    writer_ = std::thread([this] { write_and_commit(*pending_); });
+  } else {
+    write_and_commit(*pending_);
+    finish();
+  }
+}
+
+// Writes this rank's shard and a small JSON beside it (tensor map and CRC); no collectives here, so it
+// may run on a background thread.
+void CheckpointSaver::write_and_commit(Pending& p) {
+  if (!p.writer) {
+    p.written = true;
+    return;
+  }
+  const std::string tmp = iteration_dir(dir_, p.state.iteration) + ".tmp";
+  try {
+    std::vector<TensorEntry> entries;
+    for (size_t i = 0; i < p.records.size(); i++)
+      entries.push_back({p.records[i].key, DType::F32, p.records[i].shape, p.copies[i].data(), p.copies[i].size() * 4});
+    const std::string file = p.shard + ".safetensors";
+    // Test hook: stretch the write so a test can kill the job in the middle of a save.
+    if (const char* delay = std::getenv("LOOM_TEST_CHECKPOINT_DELAY_MS"))
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(delay)));
+    const uint32_t crc = write_safetensors((fs::path(tmp) / file).string(), entries);
+    json side;
+    side["file"] = file;
+    side["crc32"] = crc;
+    side["tensors"] = json::array();
+    for (const auto& r : p.records)
+      side["tensors"].push_back({{"key", r.key}, {"global_shape", r.global_shape}, {"shape", r.shape}, {"dim", r.dim},
+                                 {"offset", r.offset}});
+    write_file_atomic((fs::path(tmp) / (p.shard + ".json")).string(), side.dump());
+  } catch (const std::exception& e) {
+    dist::abort_job(std::string("saving checkpoint: ") + e.what());
+  }
+  p.written = true;
+}
+
+void CheckpointSaver::finish() {
+  if (!pending_) return;
+  if (writer_.joinable()) writer_.join();
+  Pending& p = *pending_;
+  auto world = grid_.world();
+  world->barrier();  // every shard is on disk
+  if (world->rank() == 0) {
+    const std::string it = iteration_dir(dir_, p.state.iteration), tmp = it + ".tmp";
+    try {
+      json meta;
+      meta["format"] = "loom-checkpoint";
+      meta["version"] = kFormatVersion;
+      meta["iteration"] = p.state.iteration;
+      meta["consumed_train_samples"] = p.state.consumed_train_samples;
+      meta["consumed_valid_samples"] = p.state.consumed_valid_samples;
+      meta["scheduler_steps"] = p.state.scheduler_steps;
+      meta["optimizer_steps"] = p.state.optimizer_steps;
+      meta["has_optimizer"] = p.opt.save_optim;
+      meta["layout"] = {{"tensor_model_parallel_size", grid_.tp_size()},
+                        {"pipeline_model_parallel_size", grid_.pp_size()},
+                        {"data_parallel_size", grid_.dp_size()}};
+      meta["args"] = p.opt.info;
+      json files = json::object(), tensors = json::object();
+      for (const auto& entry : fs::directory_iterator(tmp)) {
+        if (entry.path().extension() != ".json") continue;
+        json side = json::parse(read_text(entry.path().string()));
+        const std::string file = side["file"];
+        // Read every shard back: what is committed is what is on disk.
+        const uint32_t crc = file_crc32((fs::path(tmp) / file).string());
+        if (crc != side["crc32"].get<uint32_t>()) fail("checkpoint shard " + file + " did not read back intact");
+        files[file] = {{"crc32", crc}, {"bytes", fs::file_size(fs::path(tmp) / file)}};
+        for (const auto& t : side["tensors"]) {
+          json& rec = tensors[t["key"].get<std::string>()];
+          rec["global_shape"] = t["global_shape"];
+          rec["shards"].push_back({{"file", file}, {"shape", t["shape"]}, {"dim", t["dim"]}, {"offset", t["offset"]}});
+        }
+        fs::remove(entry.path());
+      }
+      meta["files"] = files;
+      meta["tensors"] = tensors;
+      write_file_atomic((fs::path(tmp) / "metadata.json").string(), meta.dump(1));
+      std::error_code ec;
+      fs::remove_all(it, ec);  // an older save of the same iteration
+      fs::rename(tmp, it);
+      write_file_atomic((fs::path(dir_) / "latest_checkpointed_iteration.txt").string(),
+                        std::to_string(p.state.iteration));
+      std::printf("  successfully saved checkpoint from iteration %7lld to %s\n", (long long)p.state.iteration,
+                  dir_.c_str());
+      std::fflush(stdout);
+    } catch (const std::exception& e) {
+      dist::abort_job(std::string("committing checkpoint: ") + e.what());
+    }
+  }
+  world->barrier();
+  pending_.reset();
+}
+
+std::string iteration_dir(const std::string& dir, int64_t iteration) {
+  char name[32];
+  std::snprintf(name, sizeof name, "iter_%07lld", (long long)iteration);
+  return (fs::path(dir) / name).string();
+}
+
+std::string checkpoint_iteration_dir(const std::string& dir) {
+  std::error_code ec;
+  if (fs::is_regular_file(fs::path(dir) / "metadata.json", ec)) return dir;
+  const fs::path latest = fs::path(dir) / "latest_checkpointed_iteration.txt";
+  if (!fs::is_directory(dir, ec)) fail("checkpoint directory " + dir + " does not exist");
+  std::ifstream f(latest);
+  if (!f) fail(dir + " holds no latest_checkpointed_iteration.txt: not a checkpoint written by 'loom train --save'");
+  std::string text;
+  std::getline(f, text);
+  int64_t iteration = -1;
+  try {
+    size_t used = 0;
+    iteration = std::stoll(text, &used);
+    if (used != text.size()) iteration = -1;
+  } catch (...) {
+  }
+  if (iteration < 0) fail(latest.string() + ": expected an iteration number, found '" + text + "'");
+  const std::string it = iteration_dir(dir, iteration);
+  if (!fs::is_regular_file(fs::path(it) / "metadata.json", ec))
+    fail(latest.string() + " names iteration " + text + " but " + it + "/metadata.json is missing");
+  return it;
+}
+
+std::map<std::string, std::string> checkpoint_info(const std::string& iteration_dir) {
+  const std::string path = (fs::path(iteration_dir) / "metadata.json").string();
+  json meta;
+  try {
+    meta = json::parse(read_text(path));
+    return meta.at("args").get<std::map<std::string, std::string>>();
+  } catch (const json::exception& e) {
+    fail(path + ": malformed checkpoint metadata: " + e.what());
+  }
+}
+
+TrainState load_checkpoint(const std::string& dir, GptModel& model, AdamW* optimizer, const LoadOptions& opt) {
+  const std::string it = checkpoint_iteration_dir(dir);
+  const std::string meta_path = (fs::path(it) / "metadata.json").string();
+  json meta;
+  try {
+    meta = json::parse(read_text(meta_path));
+  } catch (const json::exception& e) {
+    fail(meta_path + ": malformed checkpoint metadata: " + e.what());
+  }
+  try {
+    if (meta.at("format") != "loom-checkpoint" || meta.at("version").get<int>() != kFormatVersion)
+      fail(meta_path + ": not a loom checkpoint of format version " + std::to_string(kFormatVersion));
+    // Open (and verify) each shard file once, when first needed.
+    std::map<std::string, std::unique_ptr<SafetensorsFile>> open_files;
+    auto file = [&](const std::string& name) -> SafetensorsFile& {
+      auto& f = open_files[name];
+      if (!f) {
+        const std::string path = (fs::path(it) / name).string();
+        const auto& rec = meta.at("files").at(name);
+        if (!fs::is_regular_file(path)) fail("checkpoint shard " + path + " is missing");
+        if (fs::file_size(path) != rec.at("bytes").get<uint64_t>())
+          fail("checkpoint shard " + path + " has " + std::to_string(fs::file_size(path)) + " bytes, expected " +
+               std::to_string(rec.at("bytes").get<uint64_t>()) + " (truncated?)");
+        if (file_crc32(path) != rec.at("crc32").get<uint32_t>())
+          fail("checkpoint shard " + path + " fails its CRC-32 check (corrupted)");
+        f = std::make_unique<SafetensorsFile>(path);
+      }
+      return *f;
+    };
+    // Fill this rank's slice of tensor `key` from every stored slice that overlaps it.
+    auto read = [&](const std::string& key, const Param& p, float* dst) {
+      if (!meta.at("tensors").contains(key)) fail(meta_path + ": the checkpoint has no tensor '" + key + "'");
+      const json& rec = meta["tensors"][key];
+      const auto global = rec.at("global_shape").get<std::vector<int64_t>>();
+      if (global != p.global_shape())
+        fail(meta_path + ": tensor '" + key + "' has shape " + shape_to_string(global) + " but the model needs " +
+             shape_to_string(p.global_shape()) + " (a checkpoint of a different model shape?)");
+      const Region want = region_of(global, p.split.dim, p.split.offset, p.shape);
+      const int64_t want_cols = want.c1 - want.c0;
+      int64_t filled = 0;
+      for (const auto& sh : rec.at("shards")) {
+        const auto shape = sh.at("shape").get<std::vector<int64_t>>();
+        const Region have = region_of(global, sh.at("dim").get<int>(), sh.at("offset").get<int64_t>(), shape);
+        const Region x{std::max(want.r0, have.r0), std::min(want.r1, have.r1), std::max(want.c0, have.c0),
+                       std::min(want.c1, have.c1)};
+        if (x.r0 >= x.r1 || x.c0 >= x.c1) continue;
+        const TensorEntry& t = file(sh.at("file").get<std::string>()).get(key);
+        if (t.dtype != DType::F32 || t.shape != shape) fail(meta_path + ": shard of '" + key + "' does not match its record");
+        const float* src = static_cast<const float*>(t.data);
+        const int64_t have_cols = have.c1 - have.c0;
+        for (int64_t r = x.r0; r < x.r1; r++)
+          std::memcpy(dst + (r - want.r0) * want_cols + (x.c0 - want.c0), src + (r - have.r0) * have_cols + (x.c0 - have.c0),
+                      sizeof(float) * size_t(x.c1 - x.c0));
+        filled += (x.r1 - x.r0) * (x.c1 - x.c0);
+      }
+      if (filled != p.numel()) fail(meta_path + ": the checkpoint does not cover all of tensor '" + key + "'");
+    };
+    for (auto& p : model.params().all()) read("model/" + p.name, p, p.value.f32());
+    TrainState s;
+    const bool load_optim = opt.load_optim && !opt.finetune && optimizer;
+    if (load_optim) {
+      if (!meta.at("has_optimizer").get<bool>())
+        fail(meta_path + ": the checkpoint was saved without optimizer state (use --no-load-optim or --finetune)");
+      for (auto& p : model.params().all()) {
+        read("optim/exp_avg/" + p.name, p, optimizer->exp_avg().f32() + p.offset);
+        read("optim/exp_avg_sq/" + p.name, p, optimizer->exp_avg_sq().f32() + p.offset);
+      }
+    }
+    if (!opt.finetune) {
+      s.iteration = meta.at("iteration");
+      s.consumed_train_samples = meta.at("consumed_train_samples");
+      s.consumed_valid_samples = meta.at("consumed_valid_samples");
+      s.scheduler_steps = meta.at("scheduler_steps");
+      s.optimizer_steps = load_optim ? meta.at("optimizer_steps").get<int64_t>() : 0;
+    }
+    return s;
+  } catch (const json::exception& e) {
+    fail(meta_path + ": malformed checkpoint metadata: " + e.what());
+  }
+}
+
+}  // namespace loom
