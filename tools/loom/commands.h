@@ -4,5 +4,6 @@ namespace loom::cmd {
 int train(int argc, char** argv);
 int generate(int argc, char** argv);
 int plan(int argc, char** argv);
+int convert(int argc, char** argv);
 int preprocess(int argc, char** argv);
 }  // namespace loom::cmd
