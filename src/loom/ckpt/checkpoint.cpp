@@ -90,6 +90,7 @@ void CheckpointSaver::save(const TrainState& state, const GptModel& model, const
     for (const auto& prm : model.params().all()) {
       // A tensor-parallel replica is written by tensor-parallel rank 0 only.
       if (prm.tp_replicated() && grid_.tp_rank() != 0) continue;
+      if (!prm.split.tied_to.empty()) continue;  // the first stage saves the tied word embedding
       add("model/" + prm.name, prm, prm.value.f32());
       if (opt.save_optim && optimizer) {
         add("optim/exp_avg/" + prm.name, prm, const_cast<AdamW*>(optimizer)->exp_avg().f32() + prm.offset);
@@ -300,15 +301,15 @@ TrainState load_checkpoint(const std::string& dir, GptModel& model, AdamW* optim
       }
       if (filled != p.numel()) fail(meta_path + ": the checkpoint does not cover all of tensor '" + key + "'");
     };
-    for (auto& p : model.params().all()) read("model/" + p.name, p, p.value.f32());
+    for (auto& p : model.params().all()) read("model/" + p.canonical_name(), p, p.value.f32());
     TrainState s;
     const bool load_optim = opt.load_optim && !opt.finetune && optimizer;
     if (load_optim) {
       if (!meta.at("has_optimizer").get<bool>())
         fail(meta_path + ": the checkpoint was saved without optimizer state (use --no-load-optim or --finetune)");
       for (auto& p : model.params().all()) {
-        read("optim/exp_avg/" + p.name, p, optimizer->exp_avg().f32() + p.offset);
-        read("optim/exp_avg_sq/" + p.name, p, optimizer->exp_avg_sq().f32() + p.offset);
+        read("optim/exp_avg/" + p.canonical_name(), p, optimizer->exp_avg().f32() + p.offset);
+        read("optim/exp_avg_sq/" + p.canonical_name(), p, optimizer->exp_avg_sq().f32() + p.offset);
       }
     }
     if (!opt.finetune) {

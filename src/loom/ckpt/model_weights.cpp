@@ -96,6 +96,7 @@ void save_weights(const std::string& path, const ParamStore& params, const std::
   std::vector<TensorEntry> entries;
   for (size_t i = 0; i < params.all().size(); i++) {
     const Param& p = params.all()[i];
+    if (!p.split.tied_to.empty()) continue;
     entries.push_back({p.name, DType::F32, p.global_shape(), full[i].data(), full[i].size() * 4});
   }
   write_safetensors(path, entries, meta);
@@ -104,7 +105,7 @@ void save_weights(const std::string& path, const ParamStore& params, const std::
 void load_weights(const std::string& path, ParamStore& params) {
   SafetensorsFile file(path);
   for (auto& p : params.all()) {
-    const TensorEntry& t = file.get(p.name);
+    const TensorEntry& t = file.get(p.canonical_name());
     if (t.shape != p.global_shape())
       fail(path + ": tensor '" + p.name + "' has shape " + shape_to_string(t.shape) + " but the model needs " +
            shape_to_string(p.global_shape()) + " (weights of a different model shape?)");

@@ -19,7 +19,7 @@ EmbeddingLayer::EmbeddingLayer(const GptConfig& cfg, ParamStore& store, Workspac
   vocab_start_ = int(tp_.rank * local_vocab);
   vocab_end_ = int(vocab_start_ + local_vocab);
   word_ = store.add("embedding.word_embeddings.weight", {local_vocab, h}, true,
-                    ParamSplit{{cfg.padded_vocab_size, h}, 0, vocab_start_, false});
+                    ParamSplit{{cfg.padded_vocab_size, h}, 0, vocab_start_, false, {}});
   pos_ = store.add("embedding.position_embeddings.weight", {cfg.max_position_embeddings, h}, true);
 }
 

@@ -13,7 +13,7 @@ uint64_t param_stream(uint64_t seed, const std::string& name) {
 }
 
 void init_normal(Param& p, uint64_t seed, float std) {
-  const uint64_t key = param_stream(seed, p.name);
+  const uint64_t key = param_stream(seed, p.canonical_name());
   const auto& g = p.global_shape();
   float* dst = p.value.f32();
   if (p.split.dim <= 0) {

@@ -12,7 +12,7 @@ namespace loom {
 LmHead::LmHead(const GptConfig& cfg, ParamStore& store, Workspace* ws, TensorParallel tp, int output_weight,
                int vocab_start)
     : cfg_(cfg), store_(store), ws_(ws), tp_(std::move(tp)), out_w_(output_weight), vocab_start_(vocab_start) {
-  const ParamSplit replicated{{}, -1, 0, tp_.sequence_parallel && tp_.active()};
+  const ParamSplit replicated{{}, -1, 0, tp_.sequence_parallel && tp_.active(), {}};
   ln_w_ = store.add("decoder.final_layernorm.weight", {cfg.hidden_size}, false, replicated);
   ln_b_ = store.add("decoder.final_layernorm.bias", {cfg.hidden_size}, false, replicated);
 }

@@ -21,6 +21,10 @@ struct ParamSplit {
   // A replicated parameter whose gradient is only partial on each tensor-parallel rank (sequence
   // parallelism: LayerNorms and row-parallel biases see a slice of the tokens): summed over the group.
   bool tp_partial_grad = false;
+  // A copy of another parameter held by a different pipeline stage (the output layer's word embedding on
+  // the last stage): initialised, loaded and saved as that one, its gradient summed with it over the
+  // embedding group, and left out of the gradient norm so it is counted once.
+  std::string tied_to;
 };
 
 struct Param {
@@ -34,6 +38,8 @@ struct Param {
   const std::vector<int64_t>& global_shape() const { return split.global_shape.empty() ? shape : split.global_shape; }
   // Replicated on every tensor-parallel rank (counted once in norms and parameter counts).
   bool tp_replicated() const { return split.dim < 0; }
+  // The name the full model knows this parameter by (checkpoints, initialisation streams).
+  const std::string& canonical_name() const { return split.tied_to.empty() ? name : split.tied_to; }
 };
 
 class ParamStore {

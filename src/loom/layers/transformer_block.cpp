@@ -25,21 +25,21 @@ TransformerBlock::TransformerBlock(const GptConfig& cfg, int layer_index, ParamS
   const int64_t lh = int64_t(local_heads_) * cfg.head_dim(), lf = local_ffn_;
   const std::string p = name() + ".";
   // Replicated parameters whose gradients are partial per rank under sequence parallelism.
-  const ParamSplit replicated{{}, -1, 0, tp_.sequence_parallel && tp_.active()};
+  const ParamSplit replicated{{}, -1, 0, tp_.sequence_parallel && tp_.active(), {}};
   auto column = [&](std::vector<int64_t> global, int64_t local_rows) {
-    return ParamSplit{std::move(global), 0, tp_.rank * local_rows, false};
+    return ParamSplit{std::move(global), 0, tp_.rank * local_rows, false, {}};
   };
   ln1_w_ = store.add(p + "input_layernorm.weight", {h}, false, replicated);
   ln1_b_ = store.add(p + "input_layernorm.bias", {h}, false, replicated);
   qkv_w_ = store.add(p + "self_attention.linear_qkv.weight", {3 * lh, h}, true, column({3 * h, h}, 3 * lh));
   qkv_b_ = store.add(p + "self_attention.linear_qkv.bias", {3 * lh}, false, column({3 * h}, 3 * lh));
-  proj_w_ = store.add(p + "self_attention.linear_proj.weight", {h, lh}, true, ParamSplit{{h, h}, 1, tp_.rank * lh, false});
+  proj_w_ = store.add(p + "self_attention.linear_proj.weight", {h, lh}, true, ParamSplit{{h, h}, 1, tp_.rank * lh, false, {}});
   proj_b_ = store.add(p + "self_attention.linear_proj.bias", {h}, false, replicated);
   ln2_w_ = store.add(p + "pre_mlp_layernorm.weight", {h}, false, replicated);
   ln2_b_ = store.add(p + "pre_mlp_layernorm.bias", {h}, false, replicated);
   fc1_w_ = store.add(p + "mlp.linear_fc1.weight", {lf, h}, true, column({f, h}, lf));
   fc1_b_ = store.add(p + "mlp.linear_fc1.bias", {lf}, false, column({f}, lf));
-  fc2_w_ = store.add(p + "mlp.linear_fc2.weight", {h, lf}, true, ParamSplit{{h, f}, 1, tp_.rank * lf, false});
+  fc2_w_ = store.add(p + "mlp.linear_fc2.weight", {h, lf}, true, ParamSplit{{h, f}, 1, tp_.rank * lf, false, {}});
   fc2_b_ = store.add(p + "mlp.linear_fc2.bias", {h}, false, replicated);
   (void)T;
 }

@@ -5,6 +5,7 @@
 #include "loom/core/error.h"
 #include "loom/kernels/cpu/adamw.h"
 #include "loom/layers/embedding.h"
+#include "loom/layers/init.h"
 #include "loom/layers/transformer_block.h"
 
 namespace loom {
@@ -15,8 +16,9 @@ namespace {
 constexpr int kLogitChunkRows = 256;
 }  // namespace
 
-GptModel::GptModel(const GptConfig& cfg, int batch, int seq, int slots, TensorParallel tp)
-    : cfg_(cfg), tp_(std::move(tp)) {
+GptModel::GptModel(const GptConfig& cfg, int batch, int seq, int slots, TensorParallel tp, StageSpec stage)
+    : cfg_(cfg), tp_(std::move(tp)), stage_(stage) {
+  if (stage_.num_blocks < 0) stage_.num_blocks = cfg.num_layers - stage_.first_block;
   const int T = tp_.size;
   if (cfg.num_attention_heads % T) fail("--num-attention-heads must be divisible by --tensor-model-parallel-size");
   if (cfg.ffn_hidden_size % T) fail("--ffn-hidden-size must be divisible by --tensor-model-parallel-size");
@@ -28,18 +30,30 @@ GptModel::GptModel(const GptConfig& cfg, int batch, int seq, int slots, TensorPa
     layer_params_.push_back({first_param, int(store_.all().size())});
     layers_.push_back(std::move(layer));
   };
-  auto embedding = std::make_unique<EmbeddingLayer>(cfg, store_, &ws_, tp_);
-  const int word = int(store_.find("embedding.word_embeddings.weight") - &store_.all()[0]);
-  const int vocab_start = embedding->vocab_start();
-  add_layer(std::move(embedding), 0);
-  for (int i = 0; i < cfg.num_layers; i++) {
+  const int64_t local_vocab = cfg.padded_vocab_size / T;
+  const int vocab_start = int(tp_.rank * local_vocab);
+  int word = -1;
+  if (stage_.embedding) {
+    add_layer(std::make_unique<EmbeddingLayer>(cfg, store_, &ws_, tp_), 0);
+    word = int(store_.find("embedding.word_embeddings.weight") - &store_.all()[0]);
+  }
+  for (int i = stage_.first_block; i < stage_.first_block + stage_.num_blocks; i++) {
     const int first = int(store_.all().size());
     add_layer(std::make_unique<TransformerBlock>(cfg, i, store_, &ws_, tp_), first);
   }
-  const int first = int(store_.all().size());
-  auto head = std::make_unique<LmHead>(cfg, store_, &ws_, tp_, word, vocab_start);
-  head_ = head.get();
-  add_layer(std::move(head), first);
+  if (stage_.head) {
+    const int first = int(store_.all().size());
+    if (word < 0) {
+      // The last stage's own copy of the tied word embedding (Megatron keeps it in sync over the
+      // embedding group).
+      ParamSplit split{{cfg.padded_vocab_size, cfg.hidden_size}, 0, vocab_start, false, "embedding.word_embeddings.weight"};
+      word = tied_output_ = store_.add("output_layer.weight", {local_vocab, cfg.hidden_size}, true, split);
+    }
+    auto head = std::make_unique<LmHead>(cfg, store_, &ws_, tp_, word, vocab_start);
+    head_ = head.get();
+    add_layer(std::move(head), first);
+  }
+  if (layers_.empty()) fail("a pipeline stage must hold at least one layer");
   store_.finalize();
 
   const int64_t N = int64_t(batch) * seq, Nl = tp_.local_rows(int(N)), h = cfg.hidden_size;
@@ -54,8 +68,11 @@ GptModel::GptModel(const GptConfig& cfg, int batch, int seq, int slots, TensorPa
   grad_a_ = Tensor({Nl, h});
   grad_b_ = Tensor({Nl, h});
   hidden_.resize(slots);
+  const size_t boundaries_per_slot = layers_.size() - (stage_.head ? 1 : 0);
   for (auto& boundaries : hidden_)
-    for (int i = 0; i <= cfg.num_layers; i++) boundaries.push_back(Tensor({Nl, h}));
+    for (size_t i = 0; i < boundaries_per_slot; i++) boundaries.push_back(Tensor({Nl, h}));
+  if (!stage_.embedding)
+    for (int s = 0; s < slots; s++) input_.push_back(Tensor({Nl, h}));
   for (auto& layer : layers_) layer->allocate(batch, seq, slots);
   int64_t partial = 0;
   for (const auto& p : store_.all())
@@ -65,6 +82,8 @@ GptModel::GptModel(const GptConfig& cfg, int batch, int seq, int slots, TensorPa
 
 void GptModel::init(uint64_t seed) {
   for (auto& layer : layers_) layer->init_params(seed);
+  // The tied copy draws from the word embedding's stream (by its canonical name): the same values.
+  if (tied_output_ >= 0) init_normal(store_.at(tied_output_), seed, cfg_.init_method_std);
 }
 
 void GptModel::forward(const StepContext& ctx) {
@@ -72,31 +91,39 @@ void GptModel::forward(const StepContext& ctx) {
   const int Nl = tp_.local_rows(ctx.mb->rows());
   Tensor unused;
   for (size_t i = 0; i < layers_.size(); i++) {
-    Tensor in = i == 0 ? unused : h[i - 1].slice_rows(0, Nl);
-    Tensor out = i + 1 < layers_.size() ? h[i].slice_rows(0, Nl) : unused;
+    Tensor in = i > 0 ? h[i - 1].slice_rows(0, Nl) : stage_.embedding ? unused : input_[ctx.slot].slice_rows(0, Nl);
+    Tensor out = i < h.size() ? h[i].slice_rows(0, Nl) : unused;
     layers_[i]->forward(ctx, in, out);
   }
 }
 
-void GptModel::backward(const StepContext& ctx, const std::function<void(int)>& after_layer) {
+void GptModel::backward(const StepContext& ctx, const std::function<void(int)>& after_layer,
+                        const Tensor* output_grad) {
   const int Nl = tp_.local_rows(ctx.mb->rows());
   Tensor dout = grad_a_.slice_rows(0, Nl), din = grad_b_.slice_rows(0, Nl);
+  if (!stage_.head) {
+    if (!output_grad) throw std::logic_error("a stage without the head needs the gradient of its output");
+    std::memcpy(dout.f32(), output_grad->f32(), sizeof(float) * size_t(Nl) * size_t(cfg_.hidden_size));
+  }
   for (size_t i = layers_.size(); i-- > 0;) {
     layers_[i]->backward(ctx, dout, din);
     if (after_layer) after_layer(int(i));
     std::swap(dout, din);
   }
+  input_grad_ = dout;  // after the last swap: what layer 0 wrote
 }
 
 void GptModel::logits(const std::vector<int>& rows, float* out) {
   if (tp_.active()) throw std::logic_error("generation runs on one process");
-  head_->logits(hidden_[0][cfg_.num_layers], rows, out);
+  if (!head_ || !stage_.embedding) throw std::logic_error("generation needs the whole model");
+  head_->logits(hidden_[0].back(), rows, out);
 }
 
 double GptModel::local_grad_sum_squares() const {
   double s = 0;
   for (const auto& p : store_.all())
-    if (!p.tp_replicated() || tp_.rank == 0) s += cpu::sum_squares(p.grad.f32(), long(p.numel()));
+    if ((!p.tp_replicated() || tp_.rank == 0) && p.split.tied_to.empty())
+      s += cpu::sum_squares(p.grad.f32(), long(p.numel()));
   return s;
 }
 

@@ -15,13 +15,32 @@
 
 namespace loom {
 
+// Which part of the model a pipeline stage (or one virtual chunk of it) holds: transformer blocks
+// [first_block, first_block + num_blocks), plus the embedding on the first stage and the final
+// LayerNorm and output layer on the last. The default is the whole model.
+struct StageSpec {
+  int first_block = 0;
+  int num_blocks = -1;  // -1: all blocks from first_block
+  bool embedding = true;
+  bool head = true;
+};
+
 class GptModel {
  public:
   // Activations are reserved for micro-batches of up to batch x seq tokens in `slots` slots.
-  GptModel(const GptConfig& cfg, int batch, int seq, int slots = 1, TensorParallel tp = {});
+  GptModel(const GptConfig& cfg, int batch, int seq, int slots = 1, TensorParallel tp = {}, StageSpec stage = {});
 
   const GptConfig& config() const { return cfg_; }
   const TensorParallel& tensor_parallel() const { return tp_; }
+  const StageSpec& stage() const { return stage_; }
+  int slots() const { return int(hidden_.size()); }
+  // Pipeline boundaries: where a non-first stage receives its input activations, what a non-last stage
+  // sends on, and (after backward) the gradient of the stage's input to send back.
+  Tensor& stage_input(int slot) { return input_[size_t(slot)]; }
+  const Tensor& stage_output(int slot) const { return hidden_[size_t(slot)].back(); }
+  const Tensor& stage_input_grad() const { return input_grad_; }
+  // The word-embedding copy of a last stage that lacks the embedding (null otherwise).
+  Param* tied_output_weight() { return tied_output_ < 0 ? nullptr : &store_.at(tied_output_); }
   ParamStore& params() { return store_; }
   const ParamStore& params() const { return store_; }
   std::vector<std::unique_ptr<Layer>>& layers() { return layers_; }
@@ -33,14 +52,16 @@ class GptModel {
   // when ctx.training, prepares the loss gradient.
   void forward(const StepContext& ctx);
   // Backward through every layer in reverse, accumulating parameter gradients; `after_layer(i)` (if set)
-  // runs once layer i is done (data parallelism starts reducing finished gradients there).
-  void backward(const StepContext& ctx, const std::function<void(int)>& after_layer = {});
+  // runs once layer i is done (data parallelism starts reducing finished gradients there). A stage
+  // without the head takes the gradient of its output in `output_grad` (from the next stage).
+  void backward(const StepContext& ctx, const std::function<void(int)>& after_layer = {},
+                const Tensor* output_grad = nullptr);
   // Logits [rows.size(), padded vocab] at the given rows after a forward with ctx.training == false and
   // no loss outputs (generation, one process).
   void logits(const std::vector<int>& rows, float* out);
 
   // Sum of squared gradients this rank contributes to the model's norm: split parameters always,
-  // tensor-parallel replicas only on tensor-parallel rank 0 (Megatron counts each parameter once).
+  // tensor-parallel replicas only on tensor-parallel rank 0, tied copies never (each parameter once).
   double local_grad_sum_squares() const;
   // Sums the gradients of replicated parameters that are partial per rank (sequence parallelism).
   void reduce_partial_replica_grads();
@@ -50,13 +71,17 @@ class GptModel {
  private:
   GptConfig cfg_;
   TensorParallel tp_;
+  StageSpec stage_;
   ParamStore store_;
   Workspace ws_;
   std::vector<std::unique_ptr<Layer>> layers_;
   std::vector<std::pair<int, int>> layer_params_;
   LmHead* head_ = nullptr;
   std::vector<std::vector<Tensor>> hidden_;  // [slot][boundary]: the output of layer i
+  std::vector<Tensor> input_;                // [slot]: received input (stages without the embedding)
   Tensor grad_a_, grad_b_;                   // ping-pong gradients of the residual stream
+  Tensor input_grad_;                        // view of the buffer holding the last backward's input gradient
+  int tied_output_ = -1;
   Tensor partial_grads_;                     // staging for reduce_partial_replica_grads
 };
 
