@@ -17,12 +17,14 @@
 #include "loom/models/gpt.h"
 #include "loom/parallel/data_parallel.h"
 #include "loom/parallel/process_grid.h"
+#include "loom/train/pipeline_runner.h"
 #include "loom/train/trainer.h"
 
 using namespace loom;
 
 int main(int argc, char** argv) {
-  int tp_size = 1, sp = 0, iters = 20, bucket = 20000, overlap = 1;
+  int tp_size = 1, sp = 0, iters = 20, bucket = 20000, overlap = 1, pp_size = 1, vpp = 1, layers = 2;
+  std::string schedule = "1f1b";
   float dropout = 0;
   std::string out;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -33,14 +35,18 @@ int main(int argc, char** argv) {
     else if (a == "--bucket") bucket = std::atoi(argv[i + 1]);
     else if (a == "--overlap") overlap = std::atoi(argv[i + 1]);
     else if (a == "--dropout") dropout = float(std::atof(argv[i + 1]));
+    else if (a == "--pp") pp_size = std::atoi(argv[i + 1]);
+    else if (a == "--vpp") vpp = std::atoi(argv[i + 1]);
+    else if (a == "--layers") layers = std::atoi(argv[i + 1]);
+    else if (a == "--schedule") schedule = argv[i + 1];
     else if (a == "--out") out = argv[i + 1];
   }
   auto world = dist::Communicator::world();
-  parallel::ProcessGrid grid(world, tp_size);
+  parallel::ProcessGrid grid(world, tp_size, 1, pp_size);
   TensorParallel tp{grid.tensor(), grid.tp_rank(), grid.tp_size(), sp != 0};
 
   GptConfig c;
-  c.num_layers = 2;
+  c.num_layers = layers;
   c.hidden_size = 32;
   c.num_attention_heads = 4;
   c.ffn_hidden_size = 64;
@@ -52,9 +58,23 @@ int main(int argc, char** argv) {
   c.init_method_std = 0.05f;
   const int global_batch = 8, micro = 2;
   const int dp = grid.dp_size();
-  GptModel model(c, micro, c.seq_length, 1, tp);
-  model.init(42);
-  AdamW opt(model.params(), {0.9, 0.95, 1e-8, 0.1});
+  const int M = global_batch / (micro * dp);
+  PipelineLayout pl{grid.pipeline(), grid.pp_rank(), pp_size, vpp, parse_pipeline_schedule(schedule)};
+  std::vector<std::unique_ptr<GptModel>> models;
+  std::vector<std::unique_ptr<AdamW>> optims;
+  std::vector<std::unique_ptr<GradReducer>> reducers;
+  std::vector<GptModel*> chunks;
+  std::vector<AdamW*> opts;
+  const auto specs = gpt_pipeline_chunks(layers, pp_size, vpp, grid.pp_rank());
+  for (size_t i = 0; i < specs.size(); i++) {
+    const int slots = pp_size > 1 ? PipelineRunner::slots_needed(pl, M, int(i)) : 1;
+    models.push_back(std::make_unique<GptModel>(c, micro, c.seq_length, slots, tp, specs[i]));
+    models.back()->init(42);
+    optims.push_back(std::make_unique<AdamW>(models.back()->params(), AdamWOptions{0.9, 0.95, 1e-8, 0.1}));
+    reducers.push_back(std::make_unique<GradReducer>(*models.back(), grid.data(), bucket, overlap != 0 && pp_size == 1));
+    chunks.push_back(models.back().get());
+    opts.push_back(optims.back().get());
+  }
   LrSchedule ls;
   ls.max_lr = 3e-3;
   ls.min_lr = 3e-4;
@@ -63,18 +83,20 @@ int main(int argc, char** argv) {
   ls.decay_steps = int64_t(iters) * global_batch;
   LrScheduler sched(ls);
   Timers timers;
-  GradReducer reducer(model, grid.data(), bucket, overlap != 0);
   TrainStepOptions so;
   so.micro_batch = micro;
-  so.num_micro_batches = global_batch / (micro * dp);
+  so.num_micro_batches = M;
   so.seq = c.seq_length;
   so.clip_grad = 0.5;  // small enough to clip: the norm must be right for the update to be
   so.seed = 7;
   so.dp = grid.data();
   so.dp_rank = grid.dp_rank();
   so.dp_size = dp;
-  so.reducer = &reducer;
-  Trainer trainer(model, opt, sched, so, timers);
+  for (auto& r : reducers) so.reducers.push_back(r.get());
+  so.model_parallel = grid.group(parallel::GroupKind::Model);
+  so.embedding = grid.group(parallel::GroupKind::Embedding);
+  so.pipeline = pl;
+  Trainer trainer(chunks, opts, sched, so, timers);
   SampleSet data;
   data.size = 1 << 20;
   data.get = [&](int64_t idx, int32_t* tok) {
@@ -87,20 +109,37 @@ int main(int argc, char** argv) {
     losses.push_back(float(r.loss));
     norms.push_back(float(r.grad_norm));
   }
-  // Full weights on the first data-parallel replica's tensor-parallel rank 0 = world rank 0.
-  const std::string weights = out + ".weights";
-  if (grid.dp_rank() == 0) save_weights(weights, model.params(), {}, tp);
+  // The loss lives on the last stage: world rank 0 reports it.
+  if (pp_size > 1) {
+    if (grid.pp_rank() == pp_size - 1 && grid.tp_rank() == 0 && grid.dp_rank() == 0)
+      world->send(losses.data(), losses.size(), 0, 77);
+    parallel::GridLayout::Coord last_stage;
+    last_stage.pp = pp_size - 1;
+    if (world->rank() == 0) world->recv(losses.data(), losses.size(), grid.layout().rank_of(last_stage), 77);
+  }
+  // Full weights: every stage of the first data-parallel replica writes its part (tensor-parallel
+  // shards gathered); world rank 0 merges them.
+  const std::string weights = out + ".weights.pp" + std::to_string(grid.pp_rank());
+  if (grid.dp_rank() == 0)
+    for (size_t i = 0; i < chunks.size(); i++) save_weights(weights + "." + std::to_string(i), chunks[i]->params(), {}, tp);
   world->barrier();
   if (world->rank() == 0) {
-    SafetensorsFile w(weights);
-    std::vector<TensorEntry> entries = w.tensors();
-    for (auto& e : entries) e.name = "final." + e.name;
+    std::vector<std::unique_ptr<SafetensorsFile>> files;
+    std::vector<TensorEntry> entries;
+    for (int s = 0; s < pp_size; s++)
+      for (int i = 0; i < vpp; i++) {
+        files.push_back(std::make_unique<SafetensorsFile>(out + ".weights.pp" + std::to_string(s) + "." + std::to_string(i)));
+        for (auto e : files.back()->tensors()) {
+          e.name = "final." + e.name;
+          entries.push_back(e);
+        }
+        std::remove(files.back()->path().c_str());
+      }
     entries.push_back({"loss", DType::F32, {iters}, losses.data(), losses.size() * 4});
     entries.push_back({"grad_norm", DType::F32, {iters}, norms.data(), norms.size() * 4});
     write_safetensors(out, entries);
-    std::remove(weights.c_str());
-    std::printf("layout dp=%d tp=%d sp=%d buckets=%d: loss %.6f -> %.6f\n", dp, tp_size, sp, reducer.num_buckets(),
-                losses.front(), losses.back());
+    std::printf("layout dp=%d tp=%d pp=%d vpp=%d %s sp=%d buckets=%d: loss %.6f -> %.6f\n", dp, tp_size, pp_size, vpp,
+                schedule.c_str(), sp, reducers[0]->num_buckets(), losses.front(), losses.back());
   }
   return 0;
 }

@@ -197,7 +197,7 @@ TEST(LossScaler, HasInfOrNanEveryPosition) {
   const float specials[] = {std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
                             std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::quiet_NaN()};
   for (long n : {0L, 1L, 7L, 31L, 32L, 33L, 1000L, 65536L, 65537L, 300001L}) {
-    std::vector<float> x(size_t(n));
+    std::vector<float> x(static_cast<size_t>(n));
     for (long i = 0; i < n; i++) x[size_t(i)] = float((i % 17) - 8) * 1e30f;  // large but finite
     if (n > 0) x[size_t(n - 1)] = std::numeric_limits<float>::max();
     EXPECT_FALSE(loom::has_inf_or_nan(x.data(), n)) << n;

@@ -21,6 +21,7 @@
 #include "loom/dist/communicator.h"
 #include "loom/parallel/data_parallel.h"
 #include "loom/parallel/process_grid.h"
+#include "loom/train/pipeline_runner.h"
 #include "loom/models/gpt.h"
 #include "loom/optim/adamw.h"
 #include "loom/optim/lr_scheduler.h"
@@ -177,24 +178,40 @@ int train(int argc, char** argv) {
 
   const auto model_start = Clock::now();
   say("building GPT model ...");
-  GptModel model(cfg, a.micro_batch_size, a.seq_length, 1, tp);
+  // This rank's model chunks: the whole model, a pipeline stage, or its virtual stages.
+  PipelineLayout pl{grid.pipeline(), grid.pp_rank(), grid.pp_size(), a.virtual_pipeline_size(), a.schedule()};
+  const auto specs = gpt_pipeline_chunks(cfg.num_layers, pl.size, pl.virtual_size, pl.rank,
+                                         a.decoder_first_pipeline_num_layers, a.decoder_last_pipeline_num_layers);
+  std::vector<std::unique_ptr<GptModel>> chunk_models;
+  std::vector<std::unique_ptr<AdamW>> chunk_opts;
+  std::vector<GptModel*> chunks;
+  std::vector<AdamW*> opts;
+  int64_t params_on_rank = 0;
+  for (size_t c = 0; c < specs.size(); c++) {
+    const int slots = pl.size > 1 ? PipelineRunner::slots_needed(pl, M, int(c)) : 1;
+    chunk_models.push_back(std::make_unique<GptModel>(cfg, a.micro_batch_size, a.seq_length, slots, tp, specs[c]));
+    chunk_opts.push_back(std::make_unique<AdamW>(chunk_models.back()->params(),
+                                                 AdamWOptions{a.adam_beta1, a.adam_beta2, a.adam_eps, a.weight_decay}));
+    chunks.push_back(chunk_models.back().get());
+    opts.push_back(chunk_opts.back().get());
+    params_on_rank += chunks.back()->num_params_on_rank();
+  }
   if (grid.dp_rank() == 0) {  // as Megatron: every model-parallel rank of the first data-parallel replica
-    std::printf("%s\n", format_param_count_line(grid.tp_rank(), grid.pp_rank(), model.num_params_on_rank()).c_str());
+    std::printf("%s\n", format_param_count_line(grid.tp_rank(), grid.pp_rank(), params_on_rank).c_str());
     std::fflush(stdout);
   }
   world->barrier();
-  AdamW optimizer(model.params(), {a.adam_beta1, a.adam_beta2, a.adam_eps, a.weight_decay});
   TrainState resumed;
   if (a.load.empty()) {
-    model.init(uint64_t(a.seed));
+    for (GptModel* m : chunks) m->init(uint64_t(a.seed));
   } else if (std::filesystem::is_regular_file(a.load)) {  // pretrained weights (e.g. loom convert output)
     say(" loading weights from " + a.load);
-    load_weights(a.load, model.params());
+    for (GptModel* m : chunks) load_weights(a.load, m->params());
   } else {
     const std::string it = checkpoint_iteration_dir(a.load);
     say(" loading checkpoint from " + a.load + " (" + it + ")");
-    resumed = load_checkpoint(a.load, model, &optimizer, {!a.no_load_optim, a.finetune});
-    optimizer.set_steps(resumed.optimizer_steps);
+    resumed = load_checkpoint(a.load, chunks, opts, {!a.no_load_optim, a.finetune});
+    for (AdamW* o : opts) o->set_steps(resumed.optimizer_steps);
     char line[160];
     std::snprintf(line, sizeof line, "  successfully loaded checkpoint from %s at iteration %lld", a.load.c_str(),
                   (long long)resumed.iteration);
@@ -223,12 +240,23 @@ int train(int argc, char** argv) {
   so.batch.eod = tokenizer->eod();
   so.batch.eod_mask_loss = a.eod_mask_loss;
   so.batch.reset_position_ids = a.reset_position_ids;
-  GradReducer reducer(model, grid.data(), *a.ddp_bucket_size, a.overlap_grad_reduce);
+  std::vector<std::unique_ptr<GradReducer>> reducers;
+  for (GptModel* m : chunks) {
+    // Overlap needs the last micro-batch's backward to run layer by layer for one chunk: no pipeline.
+    reducers.push_back(std::make_unique<GradReducer>(*m, grid.data(), *a.ddp_bucket_size,
+                                                     a.overlap_grad_reduce && pl.size == 1));
+    so.reducers.push_back(reducers.back().get());
+  }
   so.dp = grid.data();
   so.dp_rank = grid.dp_rank();
   so.dp_size = grid.dp_size();
-  so.reducer = &reducer;
-  Trainer trainer(model, optimizer, scheduler, so, timers);
+  so.model_parallel = grid.group(parallel::GroupKind::Model);
+  so.embedding = grid.group(parallel::GroupKind::Embedding);
+  so.pipeline = pl;
+  Trainer trainer(chunks, opts, scheduler, so, timers);
+  if (!a.pipeline_trace.empty() && trainer.pipeline()) trainer.pipeline()->set_tracing(true);
+  GptModel& model = *chunks.front();
+  (void)model;
   (void)setup_start;
   char buf[160];
   std::snprintf(buf, sizeof buf, "time (ms) | model-and-optimizer-setup: %.2f | train/valid/test-data-iterators-setup: %.2f",
@@ -263,8 +291,9 @@ int train(int argc, char** argv) {
     so_save.async = a.async_save;
     so_save.info = weights_metadata(cfg, a, iteration, consumed);
     TimerScope t(timers, "save-checkpoint");
-    saver->save({iteration, consumed, consumed_valid, scheduler.num_steps(), optimizer.steps()}, model, &optimizer,
-                so_save);
+    std::vector<const GptModel*> cm(chunks.begin(), chunks.end());
+    std::vector<const AdamW*> co(opts.begin(), opts.end());
+    saver->save({iteration, consumed, consumed_valid, scheduler.num_steps(), opts.front()->steps()}, cm, co, so_save);
     last_saved = iteration;
   };
   // Exit requests (signals, --exit-duration-in-mins) must be seen by every rank at the same iteration.

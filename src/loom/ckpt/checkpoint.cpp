@@ -73,8 +73,8 @@ CheckpointSaver::~CheckpointSaver() {
   if (writer_.joinable()) writer_.join();
 }
 
-void CheckpointSaver::save(const TrainState& state, const GptModel& model, const AdamW* optimizer,
-                           const SaveOptions& opt) {
+void CheckpointSaver::save(const TrainState& state, const std::vector<const GptModel*>& chunks,
+                           const std::vector<const AdamW*>& optimizers, const SaveOptions& opt) {
   finish();
   auto p = std::make_unique<Pending>();
   p->state = state;
@@ -87,14 +87,17 @@ void CheckpointSaver::save(const TrainState& state, const GptModel& model, const
       p->copies.emplace_back(data, data + prm.numel());
       p->records.push_back({key, prm.global_shape(), prm.shape, prm.split.dim, prm.split.offset});
     };
-    for (const auto& prm : model.params().all()) {
-      // A tensor-parallel replica is written by tensor-parallel rank 0 only.
-      if (prm.tp_replicated() && grid_.tp_rank() != 0) continue;
-      if (!prm.split.tied_to.empty()) continue;  // the first stage saves the tied word embedding
-      add("model/" + prm.name, prm, prm.value.f32());
-      if (opt.save_optim && optimizer) {
-        add("optim/exp_avg/" + prm.name, prm, const_cast<AdamW*>(optimizer)->exp_avg().f32() + prm.offset);
-        add("optim/exp_avg_sq/" + prm.name, prm, const_cast<AdamW*>(optimizer)->exp_avg_sq().f32() + prm.offset);
+    for (size_t c = 0; c < chunks.size(); c++) {
+      AdamW* optimizer = c < optimizers.size() ? const_cast<AdamW*>(optimizers[c]) : nullptr;
+      for (const auto& prm : chunks[c]->params().all()) {
+        // A tensor-parallel replica is written by tensor-parallel rank 0 only.
+        if (prm.tp_replicated() && grid_.tp_rank() != 0) continue;
+        if (!prm.split.tied_to.empty()) continue;  // the first stage saves the tied word embedding
+        add("model/" + prm.name, prm, prm.value.f32());
+        if (opt.save_optim && optimizer) {
+          add("optim/exp_avg/" + prm.name, prm, optimizer->exp_avg().f32() + prm.offset);
+          add("optim/exp_avg_sq/" + prm.name, prm, optimizer->exp_avg_sq().f32() + prm.offset);
+        }
       }
     }
   }
@@ -244,7 +247,8 @@ std::map<std::string, std::string> checkpoint_info(const std::string& iteration_
   }
 }
 
-TrainState load_checkpoint(const std::string& dir, GptModel& model, AdamW* optimizer, const LoadOptions& opt) {
+TrainState load_checkpoint(const std::string& dir, const std::vector<GptModel*>& chunks,
+                           const std::vector<AdamW*>& optimizers, const LoadOptions& opt) {
   const std::string it = checkpoint_iteration_dir(dir);
   const std::string meta_path = (fs::path(it) / "metadata.json").string();
   json meta;
@@ -301,16 +305,18 @@ TrainState load_checkpoint(const std::string& dir, GptModel& model, AdamW* optim
       }
       if (filled != p.numel()) fail(meta_path + ": the checkpoint does not cover all of tensor '" + key + "'");
     };
-    for (auto& p : model.params().all()) read("model/" + p.canonical_name(), p, p.value.f32());
+    for (GptModel* model : chunks)
+      for (auto& p : model->params().all()) read("model/" + p.canonical_name(), p, p.value.f32());
     TrainState s;
-    const bool load_optim = opt.load_optim && !opt.finetune && optimizer;
+    const bool load_optim = opt.load_optim && !opt.finetune && !optimizers.empty() && optimizers[0];
     if (load_optim) {
       if (!meta.at("has_optimizer").get<bool>())
         fail(meta_path + ": the checkpoint was saved without optimizer state (use --no-load-optim or --finetune)");
-      for (auto& p : model.params().all()) {
-        read("optim/exp_avg/" + p.canonical_name(), p, optimizer->exp_avg().f32() + p.offset);
-        read("optim/exp_avg_sq/" + p.canonical_name(), p, optimizer->exp_avg_sq().f32() + p.offset);
-      }
+      for (size_t c = 0; c < chunks.size(); c++)
+        for (auto& p : chunks[c]->params().all()) {
+          read("optim/exp_avg/" + p.canonical_name(), p, optimizers[c]->exp_avg().f32() + p.offset);
+          read("optim/exp_avg_sq/" + p.canonical_name(), p, optimizers[c]->exp_avg_sq().f32() + p.offset);
+        }
     }
     if (!opt.finetune) {
       s.iteration = meta.at("iteration");

@@ -44,7 +44,9 @@ class CheckpointSaver {
   ~CheckpointSaver();
   // Collective over the world. Snapshots the state now; with async the files are written while
   // training goes on.
-  void save(const TrainState& state, const GptModel& model, const AdamW* optimizer, const SaveOptions& opt);
+  // `chunks` are this rank's model chunks (one without virtual pipeline stages), `optimizers` theirs.
+  void save(const TrainState& state, const std::vector<const GptModel*>& chunks,
+            const std::vector<const AdamW*>& optimizers, const SaveOptions& opt);
   // Waits for a background save to be committed (collective).
   void finish();
 
@@ -65,7 +67,11 @@ struct LoadOptions {
 // Loads the newest checkpoint of `dir` (or the iteration directory `dir` itself) into this rank's model
 // and optimizer, reading the slices its layout needs. Verifies checksums and shapes; every problem is a
 // UserError naming the file.
-TrainState load_checkpoint(const std::string& dir, GptModel& model, AdamW* optimizer, const LoadOptions& opt);
+TrainState load_checkpoint(const std::string& dir, const std::vector<GptModel*>& chunks,
+                           const std::vector<AdamW*>& optimizers, const LoadOptions& opt);
+inline TrainState load_checkpoint(const std::string& dir, GptModel& model, AdamW* optimizer, const LoadOptions& opt) {
+  return load_checkpoint(dir, std::vector<GptModel*>{&model}, std::vector<AdamW*>{optimizer}, opt);
+}
 
 std::string iteration_dir(const std::string& dir, int64_t iteration);  // DIR/iter_0000100
 // The iteration directory a --load path stands for (newest when given the checkpoint root).

@@ -16,6 +16,42 @@ namespace {
 constexpr int kLogitChunkRows = 256;
 }  // namespace
 
+std::vector<StageSpec> gpt_pipeline_chunks(int L, int P, int V, int rank, int first, int last) {
+  if (P < 1 || V < 1 || rank < 0 || rank >= P) throw std::logic_error("bad pipeline layout");
+  std::vector<StageSpec> chunks;
+  if (V > 1) {
+    if (first || last) fail("--decoder-first/last-pipeline-num-layers cannot be combined with virtual pipeline stages");
+    if (L % (P * V))
+      fail("--num-layers (" + std::to_string(L) + ") must be divisible by pipeline x virtual pipeline size (" +
+           std::to_string(P * V) + ")");
+    const int per = L / (P * V);
+    for (int c = 0; c < V; c++)
+      chunks.push_back({(c * P + rank) * per, per, rank == 0 && c == 0, rank == P - 1 && c == V - 1});
+    return chunks;
+  }
+  std::vector<int> counts(size_t(P), 0);
+  if (!first && !last) {
+    if (L % P)
+      fail("--num-layers (" + std::to_string(L) + ") is not divisible by --pipeline-model-parallel-size (" +
+           std::to_string(P) + "); give --decoder-first-pipeline-num-layers / --decoder-last-pipeline-num-layers");
+    for (auto& n : counts) n = L / P;
+  } else {
+    if (P == 1) fail("--decoder-first/last-pipeline-num-layers need --pipeline-model-parallel-size > 1");
+    const int f = first ? first : -1, l = last ? last : -1;
+    int rest = L - std::max(f, 0) - std::max(l, 0), middle = P - 2 + (f < 0) + (l < 0);
+    if (rest < 0 || (middle == 0 && rest != 0) || (middle > 0 && rest % middle))
+      fail("the " + std::to_string(L) + " layers do not split into the given first/last stage counts and " +
+           "equal middle stages");
+    for (int i = 0; i < P; i++) counts[size_t(i)] = middle ? rest / middle : 0;
+    if (f >= 0) counts[0] = f;
+    if (l >= 0) counts[size_t(P - 1)] = l;
+  }
+  int start = 0;
+  for (int i = 0; i < rank; i++) start += counts[size_t(i)];
+  chunks.push_back({start, counts[size_t(rank)], rank == 0, rank == P - 1});
+  return chunks;
+}
+
 GptModel::GptModel(const GptConfig& cfg, int batch, int seq, int slots, TensorParallel tp, StageSpec stage)
     : cfg_(cfg), tp_(std::move(tp)), stage_(stage) {
   if (stage_.num_blocks < 0) stage_.num_blocks = cfg.num_layers - stage_.first_block;

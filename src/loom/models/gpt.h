@@ -25,6 +25,13 @@ struct StageSpec {
   bool head = true;
 };
 
+// The chunks pipeline rank `rank` of P holds, with V virtual stages each (Megatron's layout: chunk c of
+// rank r holds the blocks of virtual stage c x P + r; the embedding is on rank 0 chunk 0, the head on rank
+// P-1 chunk V-1). first/last_stage_layers (0: even split) are Megatron's
+// --decoder-first/last-pipeline-num-layers. Throws UserError when the blocks do not divide.
+std::vector<StageSpec> gpt_pipeline_chunks(int num_layers, int P, int V, int rank, int first_stage_layers = 0,
+                                           int last_stage_layers = 0);
+
 class GptModel {
  public:
   // Activations are reserved for micro-batches of up to batch x seq tokens in `slots` slots.

@@ -52,8 +52,8 @@ struct TheoreticalMemory {
   std::optional<double> interleaved_penalty;
   std::optional<int64_t> in_flight_micro_batches;
   std::optional<double> activation_mb, total_mb;
-  // The lines Megatron's report_theoretical_memory(verbose=True) prints, in order, without newlines
-  // (the last is followed by an empty line when activations are reported, from Megatron's trailing "\n").
+  // The lines Megatron's report_theoretical_memory(verbose=True) prints, in order, without newlines;
+  // when activations are reported the last one is empty (Megatron's final print ends with "\n").
   std::vector<std::string> lines;
 };
 

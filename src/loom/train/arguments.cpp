@@ -62,7 +62,16 @@ void TrainArgs::register_flags(ArgParser& p) {
   p.add_int("--exit-interval", &exit_interval, "checkpoint and exit when the iteration is a multiple of this");
   p.add_float("--exit-duration-in-mins", &exit_duration_in_mins, "checkpoint and exit after this many minutes");
   p.add_int("--tensor-model-parallel-size", &tensor_model_parallel_size, "tensor-parallel ranks (Megatron TP)");
-  p.add_int("--pipeline-model-parallel-size", &pipeline_model_parallel_size, "pipeline stages (not yet: 1)");
+  p.add_int("--pipeline-model-parallel-size", &pipeline_model_parallel_size, "pipeline stages");
+  p.add_opt_int("--num-layers-per-virtual-pipeline-stage", &num_layers_per_virtual_pipeline_stage,
+                "layers per virtual stage (interleaved schedule)");
+  p.add_opt_int("--virtual-pipeline-model-parallel-size", &virtual_pipeline_model_parallel_size,
+                "model chunks per pipeline rank (interleaved schedule)");
+  p.add_choice("--pipeline-schedule", &pipeline_schedule, {"gpipe", "1f1b", "interleaved"},
+               "pipeline schedule (default 1f1b; interleaved with virtual stages)");
+  p.add_int("--decoder-first-pipeline-num-layers", &decoder_first_pipeline_num_layers, "layers on the first stage (0: even)");
+  p.add_int("--decoder-last-pipeline-num-layers", &decoder_last_pipeline_num_layers, "layers on the last stage (0: even)");
+  p.add_string("--pipeline-trace", &pipeline_trace, "write a Chrome trace (JSON) of every pipeline pass and transfer");
   p.add_int("--context-parallel-size", &context_parallel_size, "context-parallel ranks (not yet: 1)");
   p.add_flag("--sequence-parallel", &sequence_parallel, "shard LayerNorm/dropout regions along the tokens (needs TP > 1)");
   p.add_opt_int("--ddp-bucket-size", &ddp_bucket_size, "data-parallel gradient bucket size in parameters "
@@ -116,7 +125,25 @@ void TrainArgs::validate(const ArgParser& p, bool need_data) {
   require(!async_save || !save.empty(), "--async-save needs --save");
   require(threads >= 0, "--threads must not be negative");
   require(tensor_model_parallel_size > 0, "--tensor-model-parallel-size must be positive");
-  require(pipeline_model_parallel_size == 1, "--pipeline-model-parallel-size > 1 is not supported yet");
+  require(pipeline_model_parallel_size > 0, "--pipeline-model-parallel-size must be positive");
+  require(!(num_layers_per_virtual_pipeline_stage && virtual_pipeline_model_parallel_size),
+          "give only one of --num-layers-per-virtual-pipeline-stage and --virtual-pipeline-model-parallel-size");
+  if (num_layers_per_virtual_pipeline_stage) {
+    require(*num_layers_per_virtual_pipeline_stage > 0 &&
+                num_layers % (*num_layers_per_virtual_pipeline_stage * pipeline_model_parallel_size) == 0,
+            "--num-layers must be divisible by --num-layers-per-virtual-pipeline-stage x --pipeline-model-parallel-size");
+    virtual_pipeline_model_parallel_size =
+        num_layers / pipeline_model_parallel_size / *num_layers_per_virtual_pipeline_stage;
+  }
+  if (virtual_pipeline_model_parallel_size && *virtual_pipeline_model_parallel_size > 1)
+    require(pipeline_model_parallel_size > 1, "virtual pipeline stages need --pipeline-model-parallel-size > 1");
+  if (pipeline_schedule.empty()) pipeline_schedule = virtual_pipeline_size() > 1 ? "interleaved" : "1f1b";
+  require(pipeline_schedule != "interleaved" || virtual_pipeline_size() > 1,
+          "--pipeline-schedule interleaved needs virtual stages (--num-layers-per-virtual-pipeline-stage)");
+  require(pipeline_schedule == "interleaved" || virtual_pipeline_size() == 1,
+          "virtual pipeline stages run only with the interleaved schedule");
+  require(decoder_first_pipeline_num_layers >= 0 && decoder_last_pipeline_num_layers >= 0,
+          "--decoder-first/last-pipeline-num-layers must not be negative");
   require(context_parallel_size == 1, "--context-parallel-size > 1 is not supported yet");
   const int T = tensor_model_parallel_size;
   require(num_attention_heads % T == 0, "--num-attention-heads (" + std::to_string(num_attention_heads) +
@@ -146,7 +173,18 @@ void TrainArgs::validate_layout(int world_size) {
           "--global-batch-size (" + std::to_string(*global_batch_size) + ") must be a multiple of --micro-batch-size x " +
               "data-parallel size (" + std::to_string(micro_batch_size) + " x " + std::to_string(data_parallel_size) + ")");
   if (!ddp_bucket_size) ddp_bucket_size = std::max<int64_t>(40000000, 1000000 * int64_t(data_parallel_size));
+  if (pipeline_schedule == "interleaved") {
+    const int64_t M = num_micro_batches(), P = pipeline_model_parallel_size;
+    require(M >= P && M % P == 0, "the interleaved schedule needs the number of micro-batches (" + std::to_string(M) +
+                                      ") to be a multiple of --pipeline-model-parallel-size (" + std::to_string(P) + ")");
+  }
 }
+
+int TrainArgs::virtual_pipeline_size() const {
+  return virtual_pipeline_model_parallel_size ? int(*virtual_pipeline_model_parallel_size) : 1;
+}
+
+PipelineSchedule TrainArgs::schedule() const { return parse_pipeline_schedule(pipeline_schedule.empty() ? "1f1b" : pipeline_schedule); }
 
 GptConfig TrainArgs::model_config(int64_t vocab_size) const {
   GptConfig c;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "loom/models/gpt_config.h"
+#include "loom/parallel/pipeline_schedule.h"
 #include "loom/util/cli.h"
 
 namespace loom {
@@ -48,6 +49,10 @@ struct TrainArgs {
   // parallelism
   int tensor_model_parallel_size = 1, pipeline_model_parallel_size = 1, context_parallel_size = 1;
   bool sequence_parallel = false;
+  std::optional<int64_t> num_layers_per_virtual_pipeline_stage, virtual_pipeline_model_parallel_size;
+  std::string pipeline_schedule;  // empty: 1f1b, or interleaved with virtual stages
+  int decoder_first_pipeline_num_layers = 0, decoder_last_pipeline_num_layers = 0;
+  std::string pipeline_trace;
   std::optional<int64_t> ddp_bucket_size;
   bool overlap_grad_reduce = false;
   // runtime
@@ -59,6 +64,8 @@ struct TrainArgs {
   // Checks that need the world size (divisibility of the layout); throws UserError.
   void validate_layout(int world_size);
   GptConfig model_config(int64_t vocab_size) const;
+  int virtual_pipeline_size() const;
+  PipelineSchedule schedule() const;
   // The GPT-2 vocabulary size, for commands that plan without reading the tokenizer files.
   static constexpr int64_t kGpt2Vocab = 50257;
   int data_parallel_size = 1;  // derived: world / (tp x pp x cp)

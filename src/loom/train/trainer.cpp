@@ -9,7 +9,31 @@
 namespace loom {
 
 Trainer::Trainer(GptModel& model, AdamW& optimizer, LrScheduler& scheduler, TrainStepOptions opt, Timers& timers)
-    : model_(model), opt_(optimizer), sched_(scheduler), o_(opt), timers_(timers), buffer_(opt.micro_batch, opt.seq) {}
+    : Trainer(std::vector<GptModel*>{&model}, std::vector<AdamW*>{&optimizer}, scheduler, std::move(opt), timers) {}
+
+Trainer::Trainer(std::vector<GptModel*> chunks, std::vector<AdamW*> optimizers, LrScheduler& scheduler,
+                 TrainStepOptions opt, Timers& timers)
+    : chunks_(std::move(chunks)), opts_(std::move(optimizers)), model_(*chunks_.at(0)), sched_(scheduler),
+      o_(std::move(opt)), timers_(timers), buffer_(o_.micro_batch, o_.seq) {
+  if (o_.pipeline.size > 1 || chunks_.size() > 1)
+    runner_ = std::make_unique<PipelineRunner>(chunks_, o_.pipeline, o_.micro_batch, o_.seq, o_.num_micro_batches, timers_);
+}
+
+uint64_t Trainer::dropout_stream(int64_t iteration, int micro) const {
+  // Dropout masks are a function of (seed, iteration, global micro-batch) only, whatever the layout.
+  const uint64_t global_micro = uint64_t(micro) * uint64_t(o_.dp_size) + uint64_t(o_.dp_rank);
+  return stream_key(o_.seed, 0xD0, uint64_t(iteration), global_micro);
+}
+
+void Trainer::all_reduce_embedding_grads() {
+  // The tied word embedding lives on the first and the last stage: their gradients are summed.
+  if (!o_.embedding || o_.embedding->size() < 2) return;
+  TimerScope t(timers_, "backward-embedding-all-reduce");
+  Param* p = nullptr;
+  if (o_.pipeline.rank == 0) p = chunks_.front()->params().find("embedding.word_embeddings.weight");
+  else if (is_last_stage()) p = chunks_.back()->tied_output_weight();
+  if (p) o_.embedding->all_reduce(p->grad.f32(), size_t(p->numel()));
+}
 
 int64_t Trainer::first_sample(int64_t consumed, int micro) const {
   // Megatron's MegatronPretrainingSampler: each step of micro_batch x dp samples is split by rank.
@@ -31,7 +55,7 @@ double Trainer::forward_backward_loaded(uint64_t rng_key, float loss_grad_scale,
   }
   {
     TimerScope t(timers_, "backward-compute");
-    GradReducer* r = o_.reducer && o_.reducer->active() ? o_.reducer : nullptr;
+    GradReducer* r = !o_.reducers.empty() && o_.reducers[0]->active() ? o_.reducers[0] : nullptr;
     if (r && last) {
       r->begin_last_backward();
       model_.backward(ctx, [r](int layer) { r->after_layer(layer); });
@@ -48,39 +72,49 @@ double Trainer::dp_mean(double v) const {
 }
 
 std::pair<double, double> Trainer::optimizer_step() {
-  if (o_.reducer && o_.reducer->active()) {
+  bool reduced = false;
+  for (GradReducer* r : o_.reducers)
+    if (r->active()) reduced = true;
+  if (reduced) {
     TimerScope t(timers_, "backward-params-all-reduce");
-    o_.reducer->finish();
+    for (GradReducer* r : o_.reducers) r->finish();
   }
-  model_.reduce_partial_replica_grads();
+  all_reduce_embedding_grads();
+  for (GptModel* m : chunks_) m->reduce_partial_replica_grads();
   TimerScope t(timers_, "optimizer");
   double norm;
   {
     TimerScope c(timers_, "optimizer-clip-main-grad");
-    double sq = model_.local_grad_sum_squares();
-    const TensorParallel& tp = model_.tensor_parallel();
-    if (tp.active()) tp.comm->all_reduce(&sq, 1);
+    double sq = 0;
+    for (GptModel* m : chunks_) sq += m->local_grad_sum_squares();
+    if (o_.model_parallel && o_.model_parallel->size() > 1)
+      o_.model_parallel->all_reduce(&sq, 1);
+    else if (model_.tensor_parallel().active())
+      model_.tensor_parallel().comm->all_reduce(&sq, 1);
     norm = std::sqrt(sq);
-    clip_grads(model_.params(), norm, o_.clip_grad);
+    for (GptModel* m : chunks_) clip_grads(m->params(), norm, o_.clip_grad);
   }
   const double lr = sched_.lr();
-  opt_.step(lr);
+  for (AdamW* o : opts_) o->step(lr);
   return {norm, lr};
 }
 
 StepResult Trainer::train_step(const SampleSet& data, int64_t consumed, int64_t iteration) {
-  model_.params().zero_grads();
+  for (GptModel* m : chunks_) m->params().zero_grads();
   const int M = o_.num_micro_batches;
   double loss = 0;
-  for (int m = 0; m < M; m++) {
-    {
-      TimerScope t(timers_, "batch-generator");
-      buffer_.load(data, first_sample(consumed, m), o_.batch);
+  if (runner_) {
+    loss = runner_->run(
+        true, [&](int m, BatchBuffer& b) { b.load(data, first_sample(consumed, m), o_.batch); },
+        [&](int m) { return dropout_stream(iteration, m); }, 1.0f / float(M));
+  } else {
+    for (int m = 0; m < M; m++) {
+      {
+        TimerScope t(timers_, "batch-generator");
+        buffer_.load(data, first_sample(consumed, m), o_.batch);
+      }
+      loss += forward_backward_loaded(dropout_stream(iteration, m), 1.0f / float(M), m == M - 1);
     }
-    // Dropout masks are a function of (seed, iteration, global micro-batch) only, whatever the layout.
-    const uint64_t global_micro = uint64_t(m) * uint64_t(o_.dp_size) + uint64_t(o_.dp_rank);
-    loss += forward_backward_loaded(stream_key(o_.seed, 0xD0, uint64_t(iteration), global_micro),
-                                    1.0f / float(M), m == M - 1);
   }
   StepResult r;
   r.loss = dp_mean(loss / M);
@@ -92,6 +126,15 @@ StepResult Trainer::train_step(const SampleSet& data, int64_t consumed, int64_t 
 double Trainer::evaluate(const SampleSet& data, int64_t first, int iters) {
   double total = 0;
   const int M = o_.num_micro_batches;
+  if (runner_) {
+    for (int it = 0; it < iters; it++) {
+      const int64_t base = first + int64_t(it) * M * o_.micro_batch * o_.dp_size;
+      total += runner_->run(
+          false, [&](int m, BatchBuffer& b) { b.load(data, first_sample(base, m), o_.batch); },
+          [](int) { return uint64_t(0); }, 1.0f);
+    }
+    return iters > 0 ? dp_mean(total / (double(iters) * M)) : 0.0;
+  }
   for (int it = 0; it < iters; it++) {
     for (int m = 0; m < M; m++) {
       buffer_.load(data, first_sample(first + int64_t(it) * M * o_.micro_batch * o_.dp_size, m), o_.batch);

@@ -14,6 +14,7 @@
 #include "loom/optim/adamw.h"
 #include "loom/optim/lr_scheduler.h"
 #include "loom/train/batch.h"
+#include "loom/train/pipeline_runner.h"
 #include "loom/train/timers.h"
 
 namespace loom {
@@ -31,7 +32,11 @@ struct TrainStepOptions {
   // Data parallelism (null / size 1: none).
   std::shared_ptr<dist::Communicator> dp;
   int dp_rank = 0, dp_size = 1;
-  GradReducer* reducer = nullptr;
+  std::vector<GradReducer*> reducers;  // one per model chunk (may be empty)
+  // Model parallelism: the group over which the gradient norm is summed (tensor x pipeline), the
+  // embedding group (first and last pipeline stage) and the pipeline layout.
+  std::shared_ptr<dist::Communicator> model_parallel, embedding;
+  PipelineLayout pipeline;
 };
 
 struct StepResult {
@@ -43,6 +48,9 @@ struct StepResult {
 class Trainer {
  public:
   Trainer(GptModel& model, AdamW& optimizer, LrScheduler& scheduler, TrainStepOptions opt, Timers& timers);
+  // Pipeline parallelism: this rank's model chunks (virtual stages) and one optimizer per chunk.
+  Trainer(std::vector<GptModel*> chunks, std::vector<AdamW*> optimizers, LrScheduler& scheduler, TrainStepOptions opt,
+          Timers& timers);
 
   // One iteration on samples [consumed, consumed + global batch) of `data`.
   StepResult train_step(const SampleSet& data, int64_t consumed, int64_t iteration);
@@ -57,16 +65,22 @@ class Trainer {
   std::pair<double, double> optimizer_step();
   // Mean of a per-rank value over the data-parallel group.
   double dp_mean(double v) const;
+  PipelineRunner* pipeline() { return runner_.get(); }
+  bool is_last_stage() const { return o_.pipeline.rank == o_.pipeline.size - 1; }
 
  private:
   int64_t first_sample(int64_t consumed, int micro) const;
+  uint64_t dropout_stream(int64_t iteration, int micro) const;
+  void all_reduce_embedding_grads();
 
-  GptModel& model_;
-  AdamW& opt_;
+  std::vector<GptModel*> chunks_;
+  std::vector<AdamW*> opts_;
+  GptModel& model_;  // chunks_[0]
   LrScheduler& sched_;
   TrainStepOptions o_;
   Timers& timers_;
   BatchBuffer buffer_;
+  std::unique_ptr<PipelineRunner> runner_;
 };
 
 }  // namespace loom

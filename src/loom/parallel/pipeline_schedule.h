@@ -1,0 +1,33 @@
+#pragma once
+// The order in which one pipeline rank runs the forward (F) and backward (B) passes of its
+// micro-batches, as Megatron's schedules do (megatron/core/pipeline_parallel/schedules.py):
+//  - gpipe:       all forwards, then all backwards;
+//  - 1f1b:        min(P - rank - 1, M) warm-up forwards, then one forward / one backward, then the
+//                 remaining backwards (forward_backward_pipelining_without_interleaving);
+//  - interleaved: V model chunks per rank, Megatron's forward_backward_pipelining_with_interleaving
+//                 (warm-up (P - rank - 1) x 2 + (V - 1) x P passes, chunk order by get_model_chunk_id).
+// A pure function of (kind, P, rank, M, V), so it is tested against listings derived from Megatron.
+#include <string>
+#include <vector>
+
+namespace loom {
+
+enum class PipelineSchedule { GPipe, OneFOneB, Interleaved };
+
+struct PipeOp {
+  bool forward;
+  int micro;  // micro-batch index within the iteration (this data-parallel rank's)
+  int chunk;  // model chunk (virtual stage) on this rank
+  bool operator==(const PipeOp&) const = default;
+};
+
+PipelineSchedule parse_pipeline_schedule(const std::string& name);  // gpipe | 1f1b | interleaved
+std::vector<PipeOp> pipeline_ops(PipelineSchedule kind, int P, int rank, int M, int V);
+// Forward passes only (evaluation): every micro-batch through every chunk in Megatron's order.
+std::vector<PipeOp> pipeline_forward_ops(int P, int M, int V);
+// The most micro-batches whose activations a chunk holds at once under `ops` (slots to allocate).
+int max_in_flight(const std::vector<PipeOp>& ops, int chunk);
+// "F0.0 F1.0 B0.0 ..." (micro.chunk), for tests and logs.
+std::string describe(const std::vector<PipeOp>& ops);
+
+}  // namespace loom
