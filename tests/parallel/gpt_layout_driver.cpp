@@ -12,6 +12,7 @@
 
 #include "loom/ckpt/model_weights.h"
 #include "loom/ckpt/safetensors.h"
+#include "loom/core/allocator.h"
 #include "loom/core/rng.h"
 #include "loom/dist/communicator.h"
 #include "loom/models/gpt.h"
@@ -23,7 +24,7 @@
 using namespace loom;
 
 int main(int argc, char** argv) {
-  int tp_size = 1, sp = 0, iters = 20, bucket = 20000, overlap = 1, pp_size = 1, vpp = 1, layers = 2;
+  int global_batch = 8, tp_size = 1, sp = 0, iters = 20, bucket = 20000, overlap = 1, pp_size = 1, vpp = 1, layers = 2;
   std::string schedule = "1f1b";
   float dropout = 0;
   std::string out;
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
     else if (a == "--vpp") vpp = std::atoi(argv[i + 1]);
     else if (a == "--layers") layers = std::atoi(argv[i + 1]);
     else if (a == "--schedule") schedule = argv[i + 1];
+    else if (a == "--global-batch") global_batch = std::atoi(argv[i + 1]);
     else if (a == "--out") out = argv[i + 1];
   }
   auto world = dist::Communicator::world();
@@ -56,7 +58,7 @@ int main(int argc, char** argv) {
   c.padded_vocab_size = 256;
   c.hidden_dropout = c.attention_dropout = dropout;
   c.init_method_std = 0.05f;
-  const int global_batch = 8, micro = 2;
+  const int micro = 2;
   const int dp = grid.dp_size();
   const int M = global_batch / (micro * dp);
   PipelineLayout pl{grid.pipeline(), grid.pp_rank(), pp_size, vpp, parse_pipeline_schedule(schedule)};
@@ -138,8 +140,9 @@ int main(int argc, char** argv) {
     entries.push_back({"loss", DType::F32, {iters}, losses.data(), losses.size() * 4});
     entries.push_back({"grad_norm", DType::F32, {iters}, norms.data(), norms.size() * 4});
     write_safetensors(out, entries);
-    std::printf("layout dp=%d tp=%d pp=%d vpp=%d %s sp=%d buckets=%d: loss %.6f -> %.6f\n", dp, tp_size, pp_size, vpp,
-                schedule.c_str(), sp, reducers[0]->num_buckets(), losses.front(), losses.back());
+    std::printf("layout dp=%d tp=%d pp=%d vpp=%d %s sp=%d buckets=%d slots=%d peak_allocated_mb=%.3f: loss %.6f -> %.6f\n",
+                dp, tp_size, pp_size, vpp, schedule.c_str(), sp, reducers[0]->num_buckets(), chunks[0]->slots(),
+                double(memory_stats().max_allocated) / 1048576.0, losses.front(), losses.back());
   }
   return 0;
 }
