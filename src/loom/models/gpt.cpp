@@ -12,8 +12,9 @@ namespace loom {
 
 namespace {
 // Rows of logits materialised at once by the output layer: enough for an efficient GEMM, small enough
-// to keep the logits a fraction of the full N x V (256 x 50304 floats = 51 MB).
-constexpr int kLogitChunkRows = 256;
+// to keep the logits a fraction of the full N x V (512 x 50304 floats = 103 MB). Measured on the 16M
+// and 124M GPTs: 512 rows beat 256 by 30% (the dW GEMM's inner dimension is the chunk) and tie 1024.
+constexpr int kLogitChunkRows = 512;
 }  // namespace
 
 std::vector<StageSpec> gpt_pipeline_chunks(int L, int P, int V, int rank, int first, int last) {
