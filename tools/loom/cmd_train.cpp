@@ -361,6 +361,13 @@ int train(int argc, char** argv) {
       }
     }
     say("[after training is done] datetime: " + now_timestamp());
+    if (!a.pipeline_trace.empty() && trainer.pipeline() && grid.dp_rank() == 0 && grid.tp_rank() == 0) {
+      trainer.pipeline()->write_trace(a.pipeline_trace);
+      if (grid.pp_rank() == 0) {
+        std::printf(" > pipeline trace written to %s\n", a.pipeline_trace.c_str());
+        std::fflush(stdout);
+      }
+    }
     save();
     if (saver) saver->finish();
   }

@@ -3,6 +3,8 @@
 #include <chrono>
 #include <cstring>
 
+#include "loom/ckpt/safetensors.h"
+
 namespace loom {
 
 namespace {
@@ -58,6 +60,7 @@ double PipelineRunner::run(bool training, const std::function<void(int, BatchBuf
   double loss_total = 0;
   std::vector<double> loss_sum(size_t(num_micro_), 0.0), mask_sum(size_t(num_micro_), 0.0);
   TimerScope whole(timers_, "forward-backward");
+  const double run_start = now_us();
   for (const PipeOp& op : ops) {
     GptModel& model = *chunks_[size_t(op.chunk)];
     const int slot = op.micro % model.slots();
@@ -135,7 +138,38 @@ double PipelineRunner::run(bool training, const std::function<void(int, BatchBuf
   for (auto& per_chunk : grad_sends_)
     for (auto& r : per_chunk)
       if (r.active()) r.wait();
+  if (tracing_ && training) {  // the span of the whole schedule on a second row, for bubble measurements
+    char buf[160];
+    std::snprintf(buf, sizeof buf, R"({"name": "iteration", "ph": "X", "pid": %d, "tid": 1, "ts": %.1f, "dur": %.1f})",
+                  l_.rank, run_start - epoch_us_, now_us() - run_start);
+    events_.push_back(buf);
+  }
   return loss_total;
+}
+
+}  // namespace loom
+
+namespace loom {
+
+void PipelineRunner::write_trace(const std::string& path) const {
+  std::string mine;
+  for (const auto& e : events_) mine += (mine.empty() ? "" : ",\n") + e;
+  if (l_.rank != 0) {
+    int64_t n = int64_t(mine.size());
+    l_.pp->send(&n, 1, 0, 9001);
+    l_.pp->send(reinterpret_cast<const uint8_t*>(mine.data()), mine.size(), 0, 9002);
+    return;
+  }
+  std::string all = "{\"traceEvents\": [\n" + mine;
+  for (int r = 1; r < l_.size; r++) {
+    int64_t n = 0;
+    l_.pp->recv(&n, 1, r, 9001);
+    std::string part(size_t(n), '\0');
+    l_.pp->recv(reinterpret_cast<uint8_t*>(part.data()), part.size(), r, 9002);
+    if (!part.empty()) all += (all.back() == '\n' ? "" : ",\n") + part;
+  }
+  all += "\n], \"displayTimeUnit\": \"ms\"}\n";
+  write_file_atomic(path, all);
 }
 
 }  // namespace loom

@@ -39,6 +39,9 @@ class PipelineRunner {
   void set_tracing(bool on) { tracing_ = on; }
   const std::vector<std::string>& trace_events() const { return events_; }
   static int slots_needed(const PipelineLayout& layout, int num_micro, int chunk);
+  // Collective over the pipeline group: stage 0 writes every stage's events as one Chrome trace
+  // (chrome://tracing, Perfetto): one row (pid) per stage.
+  void write_trace(const std::string& path) const;
 
  private:
   bool is_first(int chunk) const { return l_.rank == 0 && chunk == 0; }
