@@ -2,6 +2,7 @@
 // (forward_backward_pipelining_without_interleaving / _with_interleaving).
 #include <gtest/gtest.h>
 
+#include "loom/core/error.h"
 #include "loom/parallel/pipeline_schedule.h"
 
 using namespace loom;
@@ -54,4 +55,42 @@ TEST(PipelineSchedule, EveryPassOnceAndActivationsBounded) {
       }
     }
   }
+}
+
+#include "loom/models/gpt.h"
+
+TEST(PipelineSplit, EvenAndExplicitFirstLast) {
+  auto s = gpt_pipeline_chunks(8, 4, 1, 1);
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0].first_block, 2);
+  EXPECT_EQ(s[0].num_blocks, 2);
+  EXPECT_FALSE(s[0].embedding);
+  EXPECT_THROW(gpt_pipeline_chunks(9, 4, 1, 0), UserError);
+  auto f = gpt_pipeline_chunks(9, 4, 1, 3, 3, 2);  // 3 + (2, 2) + 2
+  EXPECT_EQ(f[0].first_block, 7);
+  EXPECT_EQ(f[0].num_blocks, 2);
+  EXPECT_TRUE(f[0].head);
+  // Virtual stages: chunk c of rank r holds virtual stage c * P + r.
+  auto v = gpt_pipeline_chunks(8, 2, 2, 1);
+  ASSERT_EQ(v.size(), 2u);
+  EXPECT_EQ(v[0].first_block, 2);
+  EXPECT_EQ(v[1].first_block, 6);
+  EXPECT_TRUE(v[1].head);
+}
+
+TEST(PipelineSplit, CostBalancesTheOutputLayer) {
+  // A heavy output layer (as in reference log 003, where it made the last stage 2.7x slower) pushes blocks
+  // to the earlier stages.
+  EXPECT_EQ(split_by_cost({1, 1, 1, 1, 1, 1, 1, 10}, 2), (std::vector<int>{5, 1}));
+  EXPECT_EQ(split_by_cost({0, 1, 1, 1, 1, 1, 1, 1, 1, 0}, 4), (std::vector<int>{2, 2, 2, 2}));
+  std::vector<double> costs = {0.5, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 4};  // 16 blocks, P = 8
+  auto counts = split_by_cost(costs, 8);
+  int total = 0;
+  for (int c : counts) {
+    EXPECT_GE(c, 1);
+    total += c;
+  }
+  EXPECT_EQ(total, 16);
+  EXPECT_EQ(counts.back(), 1);  // the output layer's stage keeps one block
+  EXPECT_THROW(split_by_cost({1, 1, 1}, 2), UserError);
 }

@@ -13,6 +13,9 @@
 #include "commands.h"
 #include "loom/ckpt/model_weights.h"
 #include "loom/ckpt/checkpoint.h"
+#include "loom/ckpt/safetensors.h"
+#include <map>
+#include <nlohmann/json.hpp>
 #include <csignal>
 #include "loom/core/allocator.h"
 #include "loom/core/error.h"
@@ -98,6 +101,27 @@ std::map<std::string, std::string> weights_metadata(const GptConfig& cfg, const 
   return meta;
 }
 
+// Costs per layer [embed, 0 .. L-1, lm_head] from a --profile-layers-output file.
+std::vector<double> read_layer_costs(const std::string& path, int num_layers) {
+  std::ifstream f(path);
+  if (!f) fail("cannot open " + path + " (--pipeline-split-costs)");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(f);
+  } catch (const nlohmann::json::exception& e) {
+    fail(path + ": malformed JSON: " + e.what());
+  }
+  std::vector<double> costs;
+  auto get = [&](const std::string& key) {
+    if (!j.contains(key) || !j[key].is_number()) fail(path + ": no cost for layer '" + key + "' (a profile of another model?)");
+    costs.push_back(j[key].get<double>());
+  };
+  get("embed");
+  for (int i = 0; i < num_layers; i++) get(std::to_string(i));
+  get("lm_head");
+  return costs;
+}
+
 }  // namespace
 
 int train(int argc, char** argv) {
@@ -142,7 +166,7 @@ int train(int argc, char** argv) {
   std::stable_sort(dump.begin(), dump.end(), [](auto& x, auto& y) {
     return strcasecmp(x.first.c_str(), y.first.c_str()) < 0;
   });
-  std::fputs(format_arguments(dump).c_str(), stdout);
+  if (g_rank == 0) std::fputs(format_arguments(dump).c_str(), stdout);
   say("setting number of micro-batches to constant " + std::to_string(M));
   say("> building " + a.tokenizer_type + " tokenizer ...");
   say(" > padded vocab (size: " + std::to_string(cfg.vocab_size) + ") with " +
@@ -180,8 +204,24 @@ int train(int argc, char** argv) {
   say("building GPT model ...");
   // This rank's model chunks: the whole model, a pipeline stage, or its virtual stages.
   PipelineLayout pl{grid.pipeline(), grid.pp_rank(), grid.pp_size(), a.virtual_pipeline_size(), a.schedule()};
-  const auto specs = gpt_pipeline_chunks(cfg.num_layers, pl.size, pl.virtual_size, pl.rank,
-                                         a.decoder_first_pipeline_num_layers, a.decoder_last_pipeline_num_layers);
+  std::vector<StageSpec> specs;
+  if (a.pipeline_split == "cost") {
+    const std::vector<double> costs =
+        a.pipeline_split_costs.empty() ? gpt_layer_costs(cfg) : read_layer_costs(a.pipeline_split_costs, cfg.num_layers);
+    const std::vector<int> counts = split_by_cost(costs, pl.size);
+    std::string plan;
+    int first = 0;
+    for (int s = 0; s < pl.size; s++) {
+      if (s == pl.rank) specs.push_back({first, counts[size_t(s)], s == 0, s == pl.size - 1});
+      first += counts[size_t(s)];
+      plan += (s ? ", " : "") + std::to_string(counts[size_t(s)]);
+    }
+    say("> pipeline split by cost (" + std::string(a.pipeline_split_costs.empty() ? "FLOP model" : a.pipeline_split_costs) +
+        "): blocks per stage [" + plan + "]");
+  } else {
+    specs = gpt_pipeline_chunks(cfg.num_layers, pl.size, pl.virtual_size, pl.rank, a.decoder_first_pipeline_num_layers,
+                                a.decoder_last_pipeline_num_layers);
+  }
   std::vector<std::unique_ptr<GptModel>> chunk_models;
   std::vector<std::unique_ptr<AdamW>> chunk_opts;
   std::vector<GptModel*> chunks;
@@ -255,6 +295,30 @@ int train(int argc, char** argv) {
   so.pipeline = pl;
   Trainer trainer(chunks, opts, scheduler, so, timers);
   if (!a.pipeline_trace.empty() && trainer.pipeline()) trainer.pipeline()->set_tracing(true);
+  for (GptModel* m : chunks) m->set_profiling(a.profile_layers);
+  // Megatron-free, as the reference pipeline splitter prints it: per stage, per layer, forward only.
+  std::map<std::string, std::pair<double, int>> profile_sum;  // label -> (ms, calls) over the whole run
+  auto report_profile = [&](int64_t step) {
+    if (!a.profile_layers) return;
+    std::string text;
+    char line[160];
+    std::snprintf(line, sizeof line, "[rank:%d stage:%d] transformer-block(module) forward time (no send/recv) - step %lld\n",
+                  g_rank, grid.pp_rank(), (long long)step);
+    text += line;
+    for (GptModel* m : chunks)
+      for (const auto& t : m->take_profile()) {
+        if (!t.calls) continue;
+        std::snprintf(line, sizeof line, "  layer[%s]: total=%.3fms, ops=%d, avg/op=%.3fms\n", t.label.c_str(),
+                      t.total_ms, t.calls, t.total_ms / t.calls);
+        text += line;
+        profile_sum[t.label].first += t.total_ms;
+        profile_sum[t.label].second += t.calls;
+      }
+    if (grid.dp_rank() == 0 && grid.tp_rank() == 0) {
+      std::fputs(text.c_str(), stdout);
+      std::fflush(stdout);
+    }
+  };
   GptModel& model = *chunks.front();
   (void)model;
   (void)setup_start;
@@ -344,6 +408,7 @@ int train(int argc, char** argv) {
           memory_reported = true;
         }
         say_last(timers.log_line(double(loss_count)));
+        report_profile(iteration);
         loss_acc = 0;
         loss_count = 0;
         interval_start = Clock::now();
@@ -361,6 +426,20 @@ int train(int argc, char** argv) {
       }
     }
     say("[after training is done] datetime: " + now_timestamp());
+    if (!a.profile_layers_output.empty() && grid.dp_rank() == 0 && grid.tp_rank() == 0) {
+      // Average forward ms per call of every layer, all stages merged by stage 0.
+      std::string mine;
+      for (const auto& [label, v] : profile_sum)
+        mine += (mine.empty() ? "" : ",") + ("\"" + label + "\": " + std::to_string(v.first / std::max(1, v.second)));
+      const auto parts = dist::gather_strings(*grid.pipeline(), mine, 0);
+      if (grid.pp_rank() == 0) {
+        std::string all;
+        for (const auto& part : parts)
+          if (!part.empty()) all += (all.empty() ? "" : ",\n  ") + part;
+        write_file_atomic(a.profile_layers_output, "{\n  " + all + "\n}\n");
+        std::printf(" > per-layer forward costs written to %s\n", a.profile_layers_output.c_str());
+      }
+    }
     if (!a.pipeline_trace.empty() && trainer.pipeline() && grid.dp_rank() == 0 && grid.tp_rank() == 0) {
       trainer.pipeline()->write_trace(a.pipeline_trace);
       if (grid.pp_rank() == 0) {

@@ -672,4 +672,26 @@ void check_same_across_ranks(const std::string& what, const std::string& value) 
   check_same_across_ranks(*Communicator::world(), what, value);
 }
 
+std::vector<std::string> gather_strings(Communicator& comm, const std::string& mine, int root) {
+  constexpr int kLengthTag = 31001, kDataTag = 31002;
+  if (comm.rank() != root) {
+    int64_t n = int64_t(mine.size());
+    comm.send(&n, 1, root, kLengthTag);
+    comm.send(reinterpret_cast<const uint8_t*>(mine.data()), mine.size(), root, kDataTag);
+    return {};
+  }
+  std::vector<std::string> all(size_t(comm.size()));
+  for (int r = 0; r < comm.size(); r++) {
+    if (r == root) {
+      all[size_t(r)] = mine;
+      continue;
+    }
+    int64_t n = 0;
+    comm.recv(&n, 1, r, kLengthTag);
+    all[size_t(r)].resize(size_t(n));
+    comm.recv(reinterpret_cast<uint8_t*>(all[size_t(r)].data()), size_t(n), r, kDataTag);
+  }
+  return all;
+}
+
 }  // namespace loom::dist

@@ -21,6 +21,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 namespace loom::dist {
 
@@ -152,6 +153,9 @@ class Communicator {
 // whose value differs from rank 0's, and where they first differ.
 void check_same_across_ranks(const std::string& what, const std::string& value);
 void check_same_across_ranks(Communicator& comm, const std::string& what, const std::string& value);
+
+// Collective: every rank's string, in rank order, on `root` (empty vector elsewhere).
+std::vector<std::string> gather_strings(Communicator& comm, const std::string& mine, int root = 0);
 
 // inout[i] = inout[i] <op> in[i], combining two contributions exactly as the collectives do (for bf16/fp16:
 // via fp32, rounded to nearest even). Local; initialises MPI like world().

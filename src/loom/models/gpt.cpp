@@ -1,5 +1,6 @@
 #include "loom/models/gpt.h"
 
+#include <chrono>
 #include <cstring>
 
 #include "loom/core/error.h"
@@ -111,6 +112,13 @@ GptModel::GptModel(const GptConfig& cfg, int batch, int seq, int slots, TensorPa
   if (!stage_.embedding)
     for (int s = 0; s < slots; s++) input_.push_back(Tensor({Nl, h}));
   for (auto& layer : layers_) layer->allocate(batch, seq, slots);
+  for (size_t i = 0; i < layers_.size(); i++) {
+    std::string label = layers_[i]->name();
+    if (label == "embedding") label = "embed";
+    else if (label == "output_layer") label = "lm_head";
+    else label = label.substr(label.rfind('.') + 1);  // decoder.layers.N -> N
+    profile_.push_back({label, 0, 0});
+  }
   int64_t partial = 0;
   for (const auto& p : store_.all())
     if (p.split.tp_partial_grad) partial += p.numel();
@@ -130,8 +138,61 @@ void GptModel::forward(const StepContext& ctx) {
   for (size_t i = 0; i < layers_.size(); i++) {
     Tensor in = i > 0 ? h[i - 1].slice_rows(0, Nl) : stage_.embedding ? unused : input_[ctx.slot].slice_rows(0, Nl);
     Tensor out = i < h.size() ? h[i].slice_rows(0, Nl) : unused;
+    if (!profiling_) {
+      layers_[i]->forward(ctx, in, out);
+      continue;
+    }
+    const auto t0 = std::chrono::steady_clock::now();
     layers_[i]->forward(ctx, in, out);
+    profile_[i].total_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    profile_[i].calls++;
   }
+}
+
+std::vector<GptModel::LayerTime> GptModel::take_profile() {
+  std::vector<LayerTime> out = profile_;
+  for (auto& p : profile_) p.total_ms = 0, p.calls = 0;
+  return out;
+}
+
+std::vector<int> split_by_cost(const std::vector<double>& costs, int P) {
+  const int L = int(costs.size()) - 2;
+  if (L < P) fail("cannot split " + std::to_string(L) + " layers into " + std::to_string(P) + " pipeline stages");
+  // best[p][j]: the least possible maximum stage cost placing blocks [0, j) on stages [0, p).
+  auto stage_cost = [&](int p, int a, int b) {  // stage p holding blocks [a, b)
+    double c = 0;
+    for (int k = a; k < b; k++) c += costs[size_t(k + 1)];
+    if (p == 0) c += costs.front();
+    if (p == P - 1) c += costs.back();
+    return c;
+  };
+  const double inf = 1e300;
+  std::vector<std::vector<double>> best(size_t(P + 1), std::vector<double>(size_t(L + 1), inf));
+  std::vector<std::vector<int>> cut(size_t(P + 1), std::vector<int>(size_t(L + 1), 0));
+  best[0][0] = 0;
+  for (int p = 1; p <= P; p++)
+    for (int j = p; j <= L; j++)
+      for (int i = p - 1; i < j; i++) {
+        const double v = std::max(best[size_t(p - 1)][size_t(i)], stage_cost(p - 1, i, j));
+        if (v < best[size_t(p)][size_t(j)]) best[size_t(p)][size_t(j)] = v, cut[size_t(p)][size_t(j)] = i;
+      }
+  std::vector<int> counts(static_cast<size_t>(P));
+  for (int p = P, j = L; p > 0; p--) {
+    const int i = cut[size_t(p)][size_t(j)];
+    counts[size_t(p - 1)] = j - i;
+    j = i;
+  }
+  return counts;
+}
+
+std::vector<double> gpt_layer_costs(const GptConfig& c) {
+  const double h = c.hidden_size, s = c.seq_length, f = c.ffn_hidden_size, V = c.padded_vocab_size;
+  std::vector<double> costs;
+  costs.push_back(2.0 * h);  // embedding: a lookup per token, no GEMM
+  const double block = 6.0 * (4.0 * h * h + 2.0 * h * f) + 6.0 * s * h;  // GEMMs + attention scores, fwd+bwd
+  for (int i = 0; i < c.num_layers; i++) costs.push_back(block);
+  costs.push_back(6.0 * V * h);  // the output layer and its fused cross-entropy gradient
+  return costs;
 }
 
 void GptModel::backward(const StepContext& ctx, const std::function<void(int)>& after_layer,

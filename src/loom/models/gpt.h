@@ -32,6 +32,15 @@ struct StageSpec {
 std::vector<StageSpec> gpt_pipeline_chunks(int num_layers, int P, int V, int rank, int first_stage_layers = 0,
                                            int last_stage_layers = 0);
 
+// An automatic split (--pipeline-split cost): `costs` are the forward costs of [embedding, block 0 ..
+// block L-1, output layer] (measured by --profile-layers, or modelled); stages take contiguous runs of
+// blocks, the first also the embedding and the last the output layer, chosen to minimise the most
+// expensive stage. Returns the number of blocks of each stage.
+std::vector<int> split_by_cost(const std::vector<double>& costs, int P);
+// Modelled costs for split_by_cost: training FLOPs per token of each layer (the output layer's
+// vocabulary GEMMs included), the embedding as a memory-bound pass.
+std::vector<double> gpt_layer_costs(const GptConfig& cfg);
+
 class GptModel {
  public:
   // Activations are reserved for micro-batches of up to batch x seq tokens in `slots` slots.
@@ -75,6 +84,15 @@ class GptModel {
   // Parameters of the whole model (all tensor-parallel ranks), from the local shapes.
   int64_t num_params_on_rank() const;
 
+  // --profile-layers: forward wall time and calls per layer, since the last take_profile().
+  void set_profiling(bool on) { profiling_ = on; }
+  struct LayerTime {
+    std::string label;  // "embed", block index, "lm_head"
+    double total_ms = 0;
+    int calls = 0;
+  };
+  std::vector<LayerTime> take_profile();
+
  private:
   GptConfig cfg_;
   TensorParallel tp_;
@@ -89,6 +107,8 @@ class GptModel {
   Tensor grad_a_, grad_b_;                   // ping-pong gradients of the residual stream
   Tensor input_grad_;                        // view of the buffer holding the last backward's input gradient
   int tied_output_ = -1;
+  bool profiling_ = false;
+  std::vector<LayerTime> profile_;
   Tensor partial_grads_;                     // staging for reduce_partial_replica_grads
 };
 

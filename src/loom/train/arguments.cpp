@@ -72,6 +72,13 @@ void TrainArgs::register_flags(ArgParser& p) {
   p.add_int("--decoder-first-pipeline-num-layers", &decoder_first_pipeline_num_layers, "layers on the first stage (0: even)");
   p.add_int("--decoder-last-pipeline-num-layers", &decoder_last_pipeline_num_layers, "layers on the last stage (0: even)");
   p.add_string("--pipeline-trace", &pipeline_trace, "write a Chrome trace (JSON) of every pipeline pass and transfer");
+  p.add_choice("--pipeline-split", &pipeline_split, {"even", "cost"},
+               "blocks per stage: even, or balanced by per-layer cost (embedding and output layer included)");
+  p.add_string("--pipeline-split-costs", &pipeline_split_costs,
+               "per-layer costs for --pipeline-split cost: the JSON --profile-layers-output wrote (default: a FLOP model)");
+  p.add_flag("--profile-layers", &profile_layers, "print each stage's forward time per layer at every log interval");
+  p.add_string("--profile-layers-output", &profile_layers_output,
+               "with --profile-layers: write the measured per-layer forward costs (JSON) for --pipeline-split-costs");
   p.add_int("--context-parallel-size", &context_parallel_size, "context-parallel ranks (not yet: 1)");
   p.add_flag("--sequence-parallel", &sequence_parallel, "shard LayerNorm/dropout regions along the tokens (needs TP > 1)");
   p.add_opt_int("--ddp-bucket-size", &ddp_bucket_size, "data-parallel gradient bucket size in parameters "
@@ -144,6 +151,11 @@ void TrainArgs::validate(const ArgParser& p, bool need_data) {
           "virtual pipeline stages run only with the interleaved schedule");
   require(decoder_first_pipeline_num_layers >= 0 && decoder_last_pipeline_num_layers >= 0,
           "--decoder-first/last-pipeline-num-layers must not be negative");
+  require(pipeline_split == "even" || (virtual_pipeline_size() == 1 && !decoder_first_pipeline_num_layers &&
+                                       !decoder_last_pipeline_num_layers),
+          "--pipeline-split cost cannot be combined with virtual stages or explicit first/last stage layers");
+  require(pipeline_split_costs.empty() || pipeline_split == "cost", "--pipeline-split-costs needs --pipeline-split cost");
+  require(profile_layers_output.empty() || profile_layers, "--profile-layers-output needs --profile-layers");
   require(context_parallel_size == 1, "--context-parallel-size > 1 is not supported yet");
   const int T = tensor_model_parallel_size;
   require(num_attention_heads % T == 0, "--num-attention-heads (" + std::to_string(num_attention_heads) +

@@ -53,6 +53,9 @@ struct TrainArgs {
   std::string pipeline_schedule;  // empty: 1f1b, or interleaved with virtual stages
   int decoder_first_pipeline_num_layers = 0, decoder_last_pipeline_num_layers = 0;
   std::string pipeline_trace;
+  std::string pipeline_split = "even", pipeline_split_costs;
+  bool profile_layers = false;
+  std::string profile_layers_output;
   std::optional<int64_t> ddp_bucket_size;
   bool overlap_grad_reduce = false;
   // runtime

@@ -154,22 +154,12 @@ namespace loom {
 void PipelineRunner::write_trace(const std::string& path) const {
   std::string mine;
   for (const auto& e : events_) mine += (mine.empty() ? "" : ",\n") + e;
-  if (l_.rank != 0) {
-    int64_t n = int64_t(mine.size());
-    l_.pp->send(&n, 1, 0, 9001);
-    l_.pp->send(reinterpret_cast<const uint8_t*>(mine.data()), mine.size(), 0, 9002);
-    return;
-  }
-  std::string all = "{\"traceEvents\": [\n" + mine;
-  for (int r = 1; r < l_.size; r++) {
-    int64_t n = 0;
-    l_.pp->recv(&n, 1, r, 9001);
-    std::string part(size_t(n), '\0');
-    l_.pp->recv(reinterpret_cast<uint8_t*>(part.data()), part.size(), r, 9002);
-    if (!part.empty()) all += (all.back() == '\n' ? "" : ",\n") + part;
-  }
-  all += "\n], \"displayTimeUnit\": \"ms\"}\n";
-  write_file_atomic(path, all);
+  const auto parts = dist::gather_strings(*l_.pp, mine, 0);
+  if (l_.rank != 0) return;
+  std::string all;
+  for (const auto& part : parts)
+    if (!part.empty()) all += (all.empty() ? "" : ",\n") + part;
+  write_file_atomic(path, "{\"traceEvents\": [\n" + all + "\n], \"displayTimeUnit\": \"ms\"}\n");
 }
 
 }  // namespace loom
