@@ -1,6 +1,7 @@
 #include "loom/layers/transformer_block.h"
 
 #include <cmath>
+#include <any>
 #include <cstring>
 
 #include "loom/core/rng.h"
@@ -17,8 +18,8 @@ enum DropoutSite { kAttentionProbs = 1, kAttentionOutput = 2, kMlpOutput = 3 };
 }
 
 TransformerBlock::TransformerBlock(const GptConfig& cfg, int layer_index, ParamStore& store, Workspace* ws,
-                                   TensorParallel tp)
-    : cfg_(cfg), index_(layer_index), store_(store), ws_(ws), tp_(std::move(tp)) {
+                                   TensorParallel tp, Recompute recompute)
+    : cfg_(cfg), index_(layer_index), store_(store), ws_(ws), tp_(std::move(tp)), recompute_(recompute) {
   const int64_t h = cfg.hidden_size, f = cfg.ffn_hidden_size, T = tp_.size;
   local_heads_ = cfg.num_attention_heads / tp_.size;
   local_ffn_ = cfg.ffn_hidden_size / tp_.size;
@@ -54,26 +55,43 @@ void TransformerBlock::init_params(uint64_t seed) {
   for (int w : {ln1_w_, ln2_w_}) init_constant(store_.at(w), 1.f);
 }
 
-void TransformerBlock::allocate(int batch, int seq, int slots) {
+void TransformerBlock::allocate_saved(Saved& s, int batch, int seq, bool with_attention) const {
   const int64_t N = int64_t(batch) * seq, Nl = tp_.local_rows(int(N)), h = cfg_.hidden_size;
   const int64_t lh = int64_t(local_heads_) * cfg_.head_dim(), lf = local_ffn_;
+  s.ln1 = Tensor({Nl, h});
+  s.ln1_mean = Tensor({Nl});
+  s.ln1_rstd = Tensor({Nl});
+  s.ln1_full = tp_.sequence_parallel && tp_.active() ? Tensor({N, h}) : s.ln1;
+  s.qkv = Tensor({N, 3 * lh});
+  if (with_attention) s.attn = Tensor({N, lh});
+  s.lse = Tensor({int64_t(batch) * local_heads_ * seq});
+  s.x1 = Tensor({Nl, h});
+  s.ln2 = Tensor({Nl, h});
+  s.ln2_mean = Tensor({Nl});
+  s.ln2_rstd = Tensor({Nl});
+  s.ln2_full = tp_.sequence_parallel && tp_.active() ? Tensor({N, h}) : s.ln2;
+  s.fc1 = Tensor({N, lf});
+  s.gelu = Tensor({N, lf});
+}
+
+void TransformerBlock::allocate(int batch, int seq, int slots) {
+  const int64_t N = int64_t(batch) * seq, Nl = tp_.local_rows(int(N)), lh = int64_t(local_heads_) * cfg_.head_dim();
   saved_.clear();
   saved_.resize(slots);
-  for (auto& s : saved_) {
-    s.ln1 = Tensor({Nl, h});
-    s.ln1_mean = Tensor({Nl});
-    s.ln1_rstd = Tensor({Nl});
-    s.ln1_full = tp_.sequence_parallel && tp_.active() ? Tensor({N, h}) : s.ln1;
-    s.qkv = Tensor({N, 3 * lh});
-    s.attn = Tensor({N, lh});
-    s.lse = Tensor({int64_t(batch) * local_heads_ * seq});
-    s.x1 = Tensor({Nl, h});
-    s.ln2 = Tensor({Nl, h});
-    s.ln2_mean = Tensor({Nl});
-    s.ln2_rstd = Tensor({Nl});
-    s.ln2_full = tp_.sequence_parallel && tp_.active() ? Tensor({N, h}) : s.ln2;
-    s.fc1 = Tensor({N, lf});
-    s.gelu = Tensor({N, lf});
+  if (recompute_ == Recompute::Full) {
+    // Per slot only the input (a view the model keeps); one set of activations, rebuilt per backward.
+    if (!ws_->recompute_scratch) {
+      ws_->recompute_scratch = std::make_shared<std::any>(Saved{});
+      allocate_saved(std::any_cast<Saved&>(*ws_->recompute_scratch), batch, seq, true);
+      ws_->recompute_out = Tensor({Nl, int64_t(cfg_.hidden_size)});
+    }
+    return;
+  }
+  for (auto& s : saved_) allocate_saved(s, batch, seq, recompute_ == Recompute::None);
+  // Selective: the attention output is rebuilt from QKV; one buffer serves every slot.
+  if (recompute_ == Recompute::Selective) {
+    if (!ws_->attn_scratch.defined()) ws_->attn_scratch = Tensor({N, lh});
+    for (auto& s : saved_) s.attn = ws_->attn_scratch;
   }
 }
 
@@ -99,6 +117,15 @@ const float* TransformerBlock::reduce_partial(float* partial, float* local, int 
 }
 
 void TransformerBlock::forward(const StepContext& ctx, const Tensor& in, Tensor& out) {
+  if (recompute_ == Recompute::Full) {
+    saved_[ctx.slot].input = in;
+    forward_into(std::any_cast<Saved&>(*ws_->recompute_scratch), ctx, in, out.f32());
+    return;
+  }
+  forward_into(saved_[ctx.slot], ctx, in, out.f32());
+}
+
+void TransformerBlock::forward_into(Saved& s, const StepContext& ctx, const Tensor& in, float* out) {
   const MicroBatch& mb = *ctx.mb;
   const int N = mb.rows(), Nl = tp_.local_rows(N), h = cfg_.hidden_size, lf = local_ffn_;
   const uint64_t first = uint64_t(tp_.first_row(N)) * uint64_t(h);  // global index of our first element
@@ -107,7 +134,6 @@ void TransformerBlock::forward(const StepContext& ctx, const Tensor& in, Tensor&
   const float p_attn = ctx.training ? cfg_.attention_dropout : 0.f;
   const cpu::AttentionShape shape{mb.batch, mb.seq, local_heads_, cfg_.head_dim(), tp_.rank * local_heads_,
                                   cfg_.num_attention_heads};
-  Saved& s = saved_[ctx.slot];
   s.input = in;
   float* partial = ws_->partial.f32();
   float* tmp = ws_->tmp.f32();
@@ -129,7 +155,7 @@ void TransformerBlock::forward(const StepContext& ctx, const Tensor& in, Tensor&
   cpu::bias_gelu_forward(s.fc1.f32(), store_.at(fc1_b_).value.f32(), s.gelu.f32(), N, lf);
   linear_forward(linear(fc2_w_, fc2_b_), s.gelu.f32(), partial, N, /*add_bias=*/false);
   const float* mlp = reduce_partial(partial, tmp, N);
-  cpu::bias_dropout_add_forward(mlp, store_.at(fc2_b_).value.f32(), s.x1.f32(), out.f32(), Nl, h, p_hidden,
+  cpu::bias_dropout_add_forward(mlp, store_.at(fc2_b_).value.f32(), s.x1.f32(), out, Nl, h, p_hidden,
                                 dropout_key(ctx, kMlpOutput), first);
 }
 
@@ -142,7 +168,18 @@ void TransformerBlock::backward(const StepContext& ctx, const Tensor& dout, Tens
   const float p_attn = cfg_.attention_dropout;
   const cpu::AttentionShape shape{mb.batch, mb.seq, local_heads_, cfg_.head_dim(), tp_.rank * local_heads_,
                                   cfg_.num_attention_heads};
-  Saved& s = saved_[ctx.slot];
+  Saved* sp_saved = &saved_[ctx.slot];
+  if (recompute_ == Recompute::Full) {
+    // Rebuild this micro-batch's activations from the saved input: same kernels, same dropout streams.
+    Saved& scratch = std::any_cast<Saved&>(*ws_->recompute_scratch);
+    forward_into(scratch, ctx, saved_[ctx.slot].input, ws_->recompute_out.f32());
+    sp_saved = &scratch;
+  } else if (recompute_ == Recompute::Selective) {
+    Saved& s = saved_[ctx.slot];
+    cpu::attention_forward(s.qkv.f32(), s.attn.f32(), s.lse.f32(), shape, cfg_.attention_dropout,
+                           dropout_key(ctx, kAttentionProbs));
+  }
+  Saved& s = *sp_saved;
   float* dlocal = ws_->tmp.f32();      // [Nl, h]: gradient entering a branch, then of a LayerNorm output
   float* dfull = ws_->partial.f32();   // [N, h]:  the same for all token rows / partial sums
   float* dres = ws_->dres.f32();

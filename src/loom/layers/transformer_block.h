@@ -18,9 +18,15 @@
 
 namespace loom {
 
+// Activation recompute (Megatron's --recompute-granularity): full keeps only the block's input and
+// re-runs its forward (same dropout streams, so bit-identical) just before the backward; selective keeps
+// everything but the attention output, recomputed from the saved QKV.
+enum class Recompute { None, Selective, Full };
+
 class TransformerBlock : public Layer {
  public:
-  TransformerBlock(const GptConfig& cfg, int layer_index, ParamStore& store, Workspace* ws, TensorParallel tp);
+  TransformerBlock(const GptConfig& cfg, int layer_index, ParamStore& store, Workspace* ws, TensorParallel tp,
+                   Recompute recompute = Recompute::None);
   std::string name() const override { return "decoder.layers." + std::to_string(index_); }
   void allocate(int batch, int seq, int slots) override;
   void forward(const StepContext& ctx, const Tensor& in, Tensor& out) override;
@@ -38,6 +44,9 @@ class TransformerBlock : public Layer {
     Tensor fc1;           // fc1 output before its bias (bias is fused into GELU)
     Tensor gelu;
   };
+  void allocate_saved(Saved& s, int batch, int seq, bool with_attention) const;
+  // Forward into `s` (writing the block output to `out`).
+  void forward_into(Saved& s, const StepContext& ctx, const Tensor& in, float* out);
   LinearParams linear(int weight, int bias) const;
   uint64_t dropout_key(const StepContext& ctx, int which) const;
   // Row-parallel output: partial [N, h] sums -> this rank's [local rows, h] of the total.
@@ -50,6 +59,7 @@ class TransformerBlock : public Layer {
   TensorParallel tp_;
   int local_heads_, local_ffn_;
   int ln1_w_, ln1_b_, qkv_w_, qkv_b_, proj_w_, proj_b_, ln2_w_, ln2_b_, fc1_w_, fc1_b_, fc2_w_, fc2_b_;
+  Recompute recompute_;
   std::vector<Saved> saved_;
 };
 

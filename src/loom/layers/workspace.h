@@ -1,6 +1,9 @@
 #pragma once
 // Scratch shared by all layers of one model: buffers that only live within one layer's forward or
 // backward call (the model runs one layer at a time), sized once for the largest micro-batch.
+#include <any>
+#include <memory>
+
 #include "loom/core/tensor.h"
 
 namespace loom {
@@ -16,6 +19,11 @@ struct Workspace {
   Tensor dqkv;    // [rows, 3*hidden]     gradient of the fused QKV activation
   Tensor logits;  // [chunk, vocab]   output-layer logits, a chunk of rows at a time
   int logit_chunk_rows = 0;
+  // Activation recompute: one block's activations rebuilt before its backward (full), the recomputed
+  // output, and the attention output shared by every slot (selective). Owned here so every block shares them.
+  std::shared_ptr<std::any> recompute_scratch;
+  Tensor recompute_out;
+  Tensor attn_scratch;
 };
 
 }  // namespace loom

@@ -77,7 +77,13 @@ GptModel::GptModel(const GptConfig& cfg, int batch, int seq, int slots, TensorPa
   }
   for (int i = stage_.first_block; i < stage_.first_block + stage_.num_blocks; i++) {
     const int first = int(store_.all().size());
-    add_layer(std::make_unique<TransformerBlock>(cfg, i, store_, &ws_, tp_), first);
+    Recompute r = Recompute::None;
+    if (cfg.recompute_granularity == "selective") r = Recompute::Selective;
+    // Full: every block (uniform), or the first N blocks of this stage (block).
+    if (cfg.recompute_granularity == "full" &&
+        (cfg.recompute_method == "uniform" || i - stage_.first_block < cfg.recompute_num_layers))
+      r = Recompute::Full;
+    add_layer(std::make_unique<TransformerBlock>(cfg, i, store_, &ws_, tp_, r), first);
   }
   if (stage_.head) {
     const int first = int(store_.all().size());

@@ -2,6 +2,7 @@
 // The shape of a Megatron GPT and the arithmetic derived from it (padded vocabulary, parameter counts,
 // FLOPs), computable without building the model.
 #include <cstdint>
+#include <string>
 
 namespace loom {
 
@@ -18,6 +19,11 @@ struct GptConfig {
   float attention_dropout = 0.1f;
   float init_method_std = 0.02f;
   float layernorm_epsilon = 1e-5f;
+  // Activation recompute (runtime choice, not part of the weights): Megatron's --recompute-granularity
+  // (""|full|selective), --recompute-method (uniform|block) and --recompute-num-layers.
+  std::string recompute_granularity;
+  std::string recompute_method = "uniform";
+  int recompute_num_layers = 1;
 
   int head_dim() const { return hidden_size / num_attention_heads; }
 };

@@ -76,6 +76,12 @@ void TrainArgs::register_flags(ArgParser& p) {
                "blocks per stage: even, or balanced by per-layer cost (embedding and output layer included)");
   p.add_string("--pipeline-split-costs", &pipeline_split_costs,
                "per-layer costs for --pipeline-split cost: the JSON --profile-layers-output wrote (default: a FLOP model)");
+  p.add_choice("--recompute-granularity", &recompute_granularity, {"full", "selective"},
+               "activation recompute: full re-runs each block's forward before its backward, selective only attention");
+  p.add_choice("--recompute-method", &recompute_method, {"uniform", "block"},
+               "full recompute of every block (uniform) or the first --recompute-num-layers blocks of each stage (block)");
+  p.add_int("--recompute-num-layers", &recompute_num_layers, "blocks per stage to recompute with --recompute-method block");
+  p.add_flag("--recompute-activations", &recompute_activations, "same as --recompute-granularity selective");
   p.add_flag("--profile-layers", &profile_layers, "print each stage's forward time per layer at every log interval");
   p.add_string("--profile-layers-output", &profile_layers_output,
                "with --profile-layers: write the measured per-layer forward costs (JSON) for --pipeline-split-costs");
@@ -156,6 +162,8 @@ void TrainArgs::validate(const ArgParser& p, bool need_data) {
           "--pipeline-split cost cannot be combined with virtual stages or explicit first/last stage layers");
   require(pipeline_split_costs.empty() || pipeline_split == "cost", "--pipeline-split-costs needs --pipeline-split cost");
   require(profile_layers_output.empty() || profile_layers, "--profile-layers-output needs --profile-layers");
+  if (recompute_activations) recompute_granularity = "selective";
+  require(recompute_num_layers >= 1, "--recompute-num-layers must be at least 1");
   require(context_parallel_size == 1, "--context-parallel-size > 1 is not supported yet");
   const int T = tensor_model_parallel_size;
   require(num_attention_heads % T == 0, "--num-attention-heads (" + std::to_string(num_attention_heads) +
@@ -212,6 +220,9 @@ GptConfig TrainArgs::model_config(int64_t vocab_size) const {
   c.attention_dropout = float(attention_dropout);
   c.init_method_std = float(init_method_std);
   c.layernorm_epsilon = float(layernorm_epsilon);
+  c.recompute_granularity = recompute_granularity == "None" ? "" : recompute_granularity;
+  c.recompute_method = recompute_method;
+  c.recompute_num_layers = recompute_num_layers;
   return c;
 }
 

@@ -55,6 +55,10 @@ struct TrainArgs {
   std::string pipeline_trace;
   std::string pipeline_split = "even", pipeline_split_costs;
   bool profile_layers = false;
+  // activation recompute
+  std::string recompute_granularity = "None", recompute_method = "uniform";
+  int recompute_num_layers = 1;
+  bool recompute_activations = false;
   std::string profile_layers_output;
   std::optional<int64_t> ddp_bucket_size;
   bool overlap_grad_reduce = false;
