@@ -24,7 +24,7 @@
 using namespace loom;
 
 int main(int argc, char** argv) {
-  int global_batch = 8, tp_size = 1, sp = 0, iters = 20, bucket = 20000, overlap = 1, pp_size = 1, vpp = 1, layers = 2;
+  int zero = 0, global_batch = 8, tp_size = 1, sp = 0, iters = 20, bucket = 20000, overlap = 1, pp_size = 1, vpp = 1, layers = 2;
   std::string schedule = "1f1b";
   float dropout = 0;
   std::string out;
@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
     else if (a == "--layers") layers = std::atoi(argv[i + 1]);
     else if (a == "--schedule") schedule = argv[i + 1];
     else if (a == "--global-batch") global_batch = std::atoi(argv[i + 1]);
+    else if (a == "--zero") zero = std::atoi(argv[i + 1]);
     else if (a == "--out") out = argv[i + 1];
   }
   auto world = dist::Communicator::world();
@@ -70,10 +71,15 @@ int main(int argc, char** argv) {
   const auto specs = gpt_pipeline_chunks(layers, pp_size, vpp, grid.pp_rank());
   for (size_t i = 0; i < specs.size(); i++) {
     const int slots = pp_size > 1 ? PipelineRunner::slots_needed(pl, M, int(i)) : 1;
-    models.push_back(std::make_unique<GptModel>(c, micro, c.seq_length, slots, tp, specs[i]));
+    StageSpec spec = specs[i];
+    const bool sharded = zero > 0 && dp > 1;
+    if (sharded) spec.flat_multiple = 16 * dp;
+    models.push_back(std::make_unique<GptModel>(c, micro, c.seq_length, slots, tp, spec));
     models.back()->init(42);
-    optims.push_back(std::make_unique<AdamW>(models.back()->params(), AdamWOptions{0.9, 0.95, 1e-8, 0.1}));
-    reducers.push_back(std::make_unique<GradReducer>(*models.back(), grid.data(), bucket, overlap != 0 && pp_size == 1));
+    optims.push_back(std::make_unique<AdamW>(models.back()->params(), AdamWOptions{0.9, 0.95, 1e-8, 0.1},
+                                             sharded ? grid.data() : nullptr));
+    reducers.push_back(std::make_unique<GradReducer>(*models.back(), grid.data(), bucket, overlap != 0 && pp_size == 1,
+                                                     zero >= 2));
     chunks.push_back(models.back().get());
     opts.push_back(optims.back().get());
   }
@@ -98,6 +104,7 @@ int main(int argc, char** argv) {
   so.model_parallel = grid.group(parallel::GroupKind::Model);
   so.embedding = grid.group(parallel::GroupKind::Embedding);
   so.pipeline = pl;
+  so.zero_stage = dp > 1 ? zero : 0;
   Trainer trainer(chunks, opts, sched, so, timers);
   SampleSet data;
   data.size = 1 << 20;
@@ -140,9 +147,12 @@ int main(int argc, char** argv) {
     entries.push_back({"loss", DType::F32, {iters}, losses.data(), losses.size() * 4});
     entries.push_back({"grad_norm", DType::F32, {iters}, norms.data(), norms.size() * 4});
     write_safetensors(out, entries);
-    std::printf("layout dp=%d tp=%d pp=%d vpp=%d %s sp=%d buckets=%d slots=%d peak_allocated_mb=%.3f: loss %.6f -> %.6f\n",
-                dp, tp_size, pp_size, vpp, schedule.c_str(), sp, reducers[0]->num_buckets(), chunks[0]->slots(),
-                double(memory_stats().max_allocated) / 1048576.0, losses.front(), losses.back());
+    std::printf("layout dp=%d tp=%d pp=%d vpp=%d %s sp=%d zero=%d buckets=%d slots=%d peak_allocated_mb=%.3f "
+                "optimizer_state_floats=%lld of %lld: loss %.6f -> %.6f\n",
+                dp, tp_size, pp_size, vpp, schedule.c_str(), sp, zero, reducers[0]->num_buckets(), chunks[0]->slots(),
+                double(memory_stats().max_allocated) / 1048576.0,
+                (long long)(2 * (opts[0]->shard_end() - opts[0]->shard_begin())), (long long)(2 * chunks[0]->params().numel()),
+                losses.front(), losses.back());
   }
   return 0;
 }

@@ -31,6 +31,15 @@ for f in shard_tp00_pp000 shard_tp01_pp000; do
   cmp -s "$TMP/straight/iter_0000020/$f.safetensors" "$TMP/split/iter_0000020/$f.safetensors" || fail "DP2 x TP2: $f differs"
 done
 
+# ZeRO-2 over DP 4: sharded optimizer state saved (gathered) and resumed (re-sharded) exactly.
+"${MPI[@]}" -np 4 "$LOOM" train "${ARGS[@]}" --zero-stage 2 --save "$TMP/z_straight" > "$TMP/zs.log" 2>&1 || fail "zero straight"
+"${MPI[@]}" -np 4 "$LOOM" train "${ARGS[@]}" --zero-stage 2 --save "$TMP/z_split" --exit-interval 10 > "$TMP/za.log" 2>&1 || fail "zero first half"
+"${MPI[@]}" -np 4 "$LOOM" train "${ARGS[@]}" --zero-stage 2 --save "$TMP/z_split" --load "$TMP/z_split" > "$TMP/zb.log" 2>&1 || fail "zero second half"
+diff <(steps "$TMP/zs.log") <(cat "$TMP/za.log" "$TMP/zb.log" | steps /dev/stdin) > "$TMP/diff" \
+  || { fail "ZeRO-2: resumed run differs"; head -5 "$TMP/diff"; }
+cmp -s "$TMP/z_straight/iter_0000020/shard_tp00_pp000.safetensors" "$TMP/z_split/iter_0000020/shard_tp00_pp000.safetensors" \
+  || fail "ZeRO-2: final state differs after resuming"
+
 # Reshard: the TP2 checkpoint at iteration 10 continues at TP1 and TP4 like TP2 does.
 for tp in 1 4; do
   np=$tp

@@ -57,15 +57,14 @@ int plan(int argc, char** argv) {
   int world_size = 0;
   p.add_int("--world-size", &world_size, "processes to plan for (default tensor x pipeline x context parallel size)");
   // Megatron flags that only the plan understands so far (training does not implement them yet).
-  bool fp16 = false, bf16 = false, distributed_optimizer = false;
-  for (const char* f : {"--fp16", "--bf16", "--use-distributed-optimizer"}) require_unregistered(p, f);
+  bool fp16 = false, bf16 = false;
+  for (const char* f : {"--fp16", "--bf16"}) require_unregistered(p, f);
   p.add_flag("--fp16", &fp16, "plan for fp16 training (Megatron's memory formula is the same for every precision)");
   p.add_flag("--bf16", &bf16, "plan for bf16 training");
-  p.add_flag("--use-distributed-optimizer", &distributed_optimizer,
-             "shard the optimizer state over the data-parallel ranks (6 + 12/DP bytes per parameter)");
   if (!p.parse(argc, argv)) return 0;
   a.validate(p, /*need_data=*/false);
   require(!(fp16 && bf16), "give only one of --fp16 and --bf16");
+  const bool distributed_optimizer = a.zero_stage >= 1;
   const std::string recompute_granularity = a.recompute_granularity;
   const int T = a.tensor_model_parallel_size, PP = a.pipeline_model_parallel_size;
   a.validate_layout(world_size > 0 ? world_size : T * PP * a.context_parallel_size);

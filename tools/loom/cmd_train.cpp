@@ -229,9 +229,13 @@ int train(int argc, char** argv) {
   int64_t params_on_rank = 0;
   for (size_t c = 0; c < specs.size(); c++) {
     const int slots = pl.size > 1 ? PipelineRunner::slots_needed(pl, M, int(c)) : 1;
-    chunk_models.push_back(std::make_unique<GptModel>(cfg, a.micro_batch_size, a.seq_length, slots, tp, specs[c]));
+    StageSpec spec = specs[c];
+    const bool zero = a.zero_stage >= 1 && grid.dp_size() > 1;
+    if (zero) spec.flat_multiple = 16 * grid.dp_size();  // even ZeRO shards
+    chunk_models.push_back(std::make_unique<GptModel>(cfg, a.micro_batch_size, a.seq_length, slots, tp, spec));
     chunk_opts.push_back(std::make_unique<AdamW>(chunk_models.back()->params(),
-                                                 AdamWOptions{a.adam_beta1, a.adam_beta2, a.adam_eps, a.weight_decay}));
+                                                 AdamWOptions{a.adam_beta1, a.adam_beta2, a.adam_eps, a.weight_decay},
+                                                 zero ? grid.data() : nullptr));
     chunks.push_back(chunk_models.back().get());
     opts.push_back(chunk_opts.back().get());
     params_on_rank += chunks.back()->num_params_on_rank();
@@ -284,7 +288,7 @@ int train(int argc, char** argv) {
   for (GptModel* m : chunks) {
     // Overlap needs the last micro-batch's backward to run layer by layer for one chunk: no pipeline.
     reducers.push_back(std::make_unique<GradReducer>(*m, grid.data(), *a.ddp_bucket_size,
-                                                     a.overlap_grad_reduce && pl.size == 1));
+                                                     a.overlap_grad_reduce && pl.size == 1, a.zero_stage >= 2));
     so.reducers.push_back(reducers.back().get());
   }
   so.dp = grid.data();
@@ -293,6 +297,7 @@ int train(int argc, char** argv) {
   so.model_parallel = grid.group(parallel::GroupKind::Model);
   so.embedding = grid.group(parallel::GroupKind::Embedding);
   so.pipeline = pl;
+  so.zero_stage = grid.dp_size() > 1 ? a.zero_stage : 0;
   Trainer trainer(chunks, opts, scheduler, so, timers);
   if (!a.pipeline_trace.empty() && trainer.pipeline()) trainer.pipeline()->set_tracing(true);
   for (GptModel* m : chunks) m->set_profiling(a.profile_layers);

@@ -82,21 +82,26 @@ void CheckpointSaver::save(const TrainState& state, const std::vector<const GptM
   // Without a sharded optimizer every data-parallel replica holds the same state: replica 0 writes.
   p->writer = grid_.dp_rank() == 0 && grid_.cp_rank() == 0;
   p->shard = shard_name(grid_.tp_rank(), grid_.pp_rank());
+  // The full optimizer moments of each chunk (all-gathered when ZeRO shards them: a collective).
+  std::vector<std::vector<float>> ms(chunks.size()), vs(chunks.size());
+  if (opt.save_optim)
+    for (size_t c = 0; c < chunks.size() && c < optimizers.size(); c++)
+      if (optimizers[c]) const_cast<AdamW*>(optimizers[c])->gather_state(ms[c], vs[c]);
   if (p->writer) {
     auto add = [&](const std::string& key, const Param& prm, const float* data) {
       p->copies.emplace_back(data, data + prm.numel());
       p->records.push_back({key, prm.global_shape(), prm.shape, prm.split.dim, prm.split.offset});
     };
     for (size_t c = 0; c < chunks.size(); c++) {
-      AdamW* optimizer = c < optimizers.size() ? const_cast<AdamW*>(optimizers[c]) : nullptr;
+      const bool with_optim = opt.save_optim && !ms[c].empty();
       for (const auto& prm : chunks[c]->params().all()) {
         // A tensor-parallel replica is written by tensor-parallel rank 0 only.
         if (prm.tp_replicated() && grid_.tp_rank() != 0) continue;
         if (!prm.split.tied_to.empty()) continue;  // the first stage saves the tied word embedding
         add("model/" + prm.name, prm, prm.value.f32());
-        if (opt.save_optim && optimizer) {
-          add("optim/exp_avg/" + prm.name, prm, optimizer->exp_avg().f32() + prm.offset);
-          add("optim/exp_avg_sq/" + prm.name, prm, optimizer->exp_avg_sq().f32() + prm.offset);
+        if (with_optim) {
+          add("optim/exp_avg/" + prm.name, prm, ms[c].data() + prm.offset);
+          add("optim/exp_avg_sq/" + prm.name, prm, vs[c].data() + prm.offset);
         }
       }
     }
@@ -312,11 +317,14 @@ TrainState load_checkpoint(const std::string& dir, const std::vector<GptModel*>&
     if (load_optim) {
       if (!meta.at("has_optimizer").get<bool>())
         fail(meta_path + ": the checkpoint was saved without optimizer state (use --no-load-optim or --finetune)");
-      for (size_t c = 0; c < chunks.size(); c++)
+      for (size_t c = 0; c < chunks.size(); c++) {
+        std::vector<float> m(size_t(chunks[c]->params().numel()), 0.f), v(m.size(), 0.f);
         for (auto& p : chunks[c]->params().all()) {
-          read("optim/exp_avg/" + p.canonical_name(), p, optimizers[c]->exp_avg().f32() + p.offset);
-          read("optim/exp_avg_sq/" + p.canonical_name(), p, optimizers[c]->exp_avg_sq().f32() + p.offset);
+          read("optim/exp_avg/" + p.canonical_name(), p, m.data() + p.offset);
+          read("optim/exp_avg_sq/" + p.canonical_name(), p, v.data() + p.offset);
         }
+        optimizers[c]->set_state(m.data(), v.data());
+      }
     }
     if (!opt.finetune) {
       s.iteration = meta.at("iteration");

@@ -18,7 +18,8 @@ int ParamStore::add(std::string name, std::vector<int64_t> shape, bool weight_de
   return int(params_.size()) - 1;
 }
 
-void ParamStore::finalize() {
+void ParamStore::finalize(int64_t multiple) {
+  total_ = (total_ + multiple - 1) / multiple * multiple;
   values_ = Tensor({total_});
   grads_ = Tensor({total_});
   for (auto& p : params_) {

@@ -46,7 +46,8 @@ class ParamStore {
  public:
   // Returns a stable index; the Param's tensors are usable after finalize().
   int add(std::string name, std::vector<int64_t> shape, bool weight_decay, ParamSplit split = {});
-  void finalize();
+  // multiple: the flat buffers' length is padded to a multiple of this (ZeRO shards them evenly).
+  void finalize(int64_t multiple = 16);
 
   Param& at(int i) { return params_[i]; }
   const Param& at(int i) const { return params_[i]; }

@@ -1,5 +1,6 @@
 #include "loom/models/gpt.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -98,7 +99,7 @@ GptModel::GptModel(const GptConfig& cfg, int batch, int seq, int slots, TensorPa
     add_layer(std::move(head), first);
   }
   if (layers_.empty()) fail("a pipeline stage must hold at least one layer");
-  store_.finalize();
+  store_.finalize(stage_.flat_multiple);
 
   const int64_t N = int64_t(batch) * seq, Nl = tp_.local_rows(int(N)), h = cfg.hidden_size;
   ws_.partial = Tensor({N, h});
@@ -223,11 +224,14 @@ void GptModel::logits(const std::vector<int>& rows, float* out) {
   head_->logits(hidden_[0].back(), rows, out);
 }
 
-double GptModel::local_grad_sum_squares() const {
+double GptModel::local_grad_sum_squares(int64_t begin, int64_t end) const {
+  if (end < 0) end = store_.numel();
   double s = 0;
-  for (const auto& p : store_.all())
-    if ((!p.tp_replicated() || tp_.rank == 0) && p.split.tied_to.empty())
-      s += cpu::sum_squares(p.grad.f32(), long(p.numel()));
+  for (const auto& p : store_.all()) {
+    if ((p.tp_replicated() && tp_.rank != 0) || !p.split.tied_to.empty()) continue;
+    const int64_t b = std::max(begin, p.offset), e = std::min(end, p.offset + p.numel());
+    if (b < e) s += cpu::sum_squares(store_.grads() + b, long(e - b));
+  }
   return s;
 }
 

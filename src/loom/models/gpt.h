@@ -23,6 +23,7 @@ struct StageSpec {
   int num_blocks = -1;  // -1: all blocks from first_block
   bool embedding = true;
   bool head = true;
+  int flat_multiple = 16;  // pad the flat parameter buffer to a multiple of this (16 x data-parallel size for ZeRO)
 };
 
 // The chunks pipeline rank `rank` of P holds, with V virtual stages each (Megatron's layout: chunk c of
@@ -78,7 +79,8 @@ class GptModel {
 
   // Sum of squared gradients this rank contributes to the model's norm: split parameters always,
   // tensor-parallel replicas only on tensor-parallel rank 0, tied copies never (each parameter once).
-  double local_grad_sum_squares() const;
+  // Restricted to the flat-buffer element range [begin, end) when given (a ZeRO shard).
+  double local_grad_sum_squares(int64_t begin = 0, int64_t end = -1) const;
   // Sums the gradients of replicated parameters that are partial per rank (sequence parallelism).
   void reduce_partial_replica_grads();
   // Parameters of the whole model (all tensor-parallel ranks), from the local shapes.

@@ -1,21 +1,62 @@
 #include "loom/optim/adamw.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 
+#include "loom/dist/communicator.h"
 #include "loom/kernels/cpu/adamw.h"
 
 namespace loom {
 
-AdamW::AdamW(ParamStore& params, AdamWOptions opt)
-    : params_(params), opt_(opt), m_({params.numel()}), v_({params.numel()}) {}
+AdamW::AdamW(ParamStore& params, AdamWOptions opt, std::shared_ptr<dist::Communicator> shard_over)
+    : params_(params), opt_(opt), shard_(std::move(shard_over)) {
+  const int64_t n = params.numel();
+  if (sharded()) {
+    const int D = shard_->size();
+    if (n % D) throw std::logic_error("flat parameter buffer not divisible by the data-parallel size");
+    shard_begin_ = n / D * shard_->rank();
+    shard_end_ = shard_begin_ + n / D;
+  } else {
+    shard_begin_ = 0;
+    shard_end_ = n;
+  }
+  m_ = Tensor({shard_end_ - shard_begin_});
+  v_ = Tensor({shard_end_ - shard_begin_});
+}
 
 void AdamW::step(double lr) {
   step_++;
   for (auto& p : params_.all()) {
+    // The part of this parameter inside our shard (all of it without ZeRO).
+    const int64_t b = std::max(p.offset, shard_begin_), e = std::min(p.offset + p.numel(), shard_end_);
+    if (b >= e) continue;
     cpu::AdamWConfig c{float(lr), float(opt_.beta1), float(opt_.beta2), float(opt_.eps),
                        p.weight_decay ? float(opt_.weight_decay) : 0.f, long(step_)};
-    cpu::adamw_step(p.value.f32(), p.grad.f32(), m_.f32() + p.offset, v_.f32() + p.offset, long(p.numel()), c);
+    cpu::adamw_step(params_.values() + b, params_.grads() + b, m_.f32() + (b - shard_begin_),
+                    v_.f32() + (b - shard_begin_), long(e - b), c);
   }
+  // ZeRO: every rank updated its shard; all-gather the parameters (in place).
+  if (sharded()) shard_->all_gather(params_.values() + shard_begin_, params_.values(), size_t(shard_end_ - shard_begin_));
+}
+
+void AdamW::gather_state(std::vector<float>& m, std::vector<float>& v) {
+  const int64_t n = params_.numel(), s = shard_end_ - shard_begin_;
+  m.assign(size_t(n), 0.f);
+  v.assign(size_t(n), 0.f);
+  if (!sharded()) {
+    std::memcpy(m.data(), m_.f32(), size_t(n) * 4);
+    std::memcpy(v.data(), v_.f32(), size_t(n) * 4);
+    return;
+  }
+  shard_->all_gather(m_.f32(), m.data(), size_t(s));
+  shard_->all_gather(v_.f32(), v.data(), size_t(s));
+}
+
+void AdamW::set_state(const float* m, const float* v) {
+  const size_t s = size_t(shard_end_ - shard_begin_);
+  std::memcpy(m_.f32(), m + shard_begin_, s * 4);
+  std::memcpy(v_.f32(), v + shard_begin_, s * 4);
 }
 
 void clip_grads(ParamStore& params, double norm, double max_norm) {

@@ -1,7 +1,12 @@
 #pragma once
 // AdamW over a model's ParamStore: fp32 moments in flat buffers laid out like the parameters; weight
 // decay per parameter (Megatron: none on biases and norms).
+// ZeRO (sharded over a data-parallel group): the rank keeps the moments of one contiguous 1/D of the
+// flat buffer, updates only those parameters and all-gathers the rest (Megatron's distributed
+// optimizer, DeepSpeed ZeRO stage 1/2 for the optimizer state).
 #include <cstdint>
+#include <memory>
+#include <vector>
 
 #include "loom/core/tensor.h"
 #include "loom/layers/param_store.h"
@@ -12,21 +17,33 @@ struct AdamWOptions {
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.01;
 };
 
+namespace dist {
+class Communicator;
+}
+
 class AdamW {
  public:
-  AdamW(ParamStore& params, AdamWOptions opt);
+  // shard_over: the data-parallel group to shard the state over (null: no sharding).
+  AdamW(ParamStore& params, AdamWOptions opt, std::shared_ptr<dist::Communicator> shard_over = nullptr);
   // One update with learning rate lr; advances the step count.
   void step(double lr);
   int64_t steps() const { return step_; }
   void set_steps(int64_t s) { step_ = s; }
-  Tensor& exp_avg() { return m_; }
-  Tensor& exp_avg_sq() { return v_; }
   const AdamWOptions& options() const { return opt_; }
+  bool sharded() const { return shard_ != nullptr; }
+  // This rank's element range of the flat buffers (everything without sharding).
+  int64_t shard_begin() const { return shard_begin_; }
+  int64_t shard_end() const { return shard_end_; }
+  // The full moments in the flat layout (collective over the shard group when sharded), and back.
+  void gather_state(std::vector<float>& m, std::vector<float>& v);
+  void set_state(const float* m, const float* v);
 
  private:
   ParamStore& params_;
   AdamWOptions opt_;
-  Tensor m_, v_;
+  std::shared_ptr<dist::Communicator> shard_;
+  int64_t shard_begin_ = 0, shard_end_ = 0;
+  Tensor m_, v_;  // [shard_end - shard_begin]
   int64_t step_ = 0;
 };
 

@@ -1,12 +1,14 @@
 #include "loom/parallel/data_parallel.h"
 
+#include <cstring>
+
 #include "loom/kernels/cpu/adamw.h"
 
 namespace loom {
 
 GradReducer::GradReducer(GptModel& model, std::shared_ptr<dist::Communicator> dp, int64_t bucket_elements,
-                         bool overlap)
-    : model_(model), dp_(std::move(dp)), overlap_(overlap) {
+                         bool overlap, bool scatter)
+    : model_(model), dp_(std::move(dp)), overlap_(overlap && !scatter), scatter_(scatter) {
   auto& params = model_.params().all();
   bucket_of_param_.assign(params.size(), -1);
   if (!active()) return;
@@ -62,6 +64,16 @@ void GradReducer::after_layer(int layer) {
 void GradReducer::finish() {
   in_backward_ = false;
   if (!active()) return;
+  if (scatter_) {
+    // One reduce-scatter of the whole buffer (in place: the result lands at the front, then moves to
+    // this rank's shard), averaged over the group.
+    const int64_t n = model_.params().numel(), shard = n / dp_->size(), begin = shard * dp_->rank();
+    float* g = model_.params().grads();
+    dp_->reduce_scatter(g, g, size_t(shard));
+    if (begin) std::memmove(g + begin, g, sizeof(float) * size_t(shard));
+    cpu::scale_inplace(g + begin, long(shard), 1.0f / float(dp_->size()));
+    return;
+  }
   for (auto& b : buckets_) {
     if (!b.started) start(b);
     b.request.wait();

@@ -17,7 +17,10 @@ class GradReducer {
  public:
   // bucket_elements: Megatron's --ddp-bucket-size (in parameters). overlap: start reductions during the
   // backward pass instead of after it.
-  GradReducer(GptModel& model, std::shared_ptr<dist::Communicator> dp, int64_t bucket_elements, bool overlap);
+  // scatter (ZeRO stage 2): finish() reduce-scatters instead, leaving this rank only the averaged
+  // gradients of its 1/D shard of the flat buffer.
+  GradReducer(GptModel& model, std::shared_ptr<dist::Communicator> dp, int64_t bucket_elements, bool overlap,
+              bool scatter = false);
 
   // Call before the last micro-batch's backward; its layer hook is after_layer().
   void begin_last_backward();
@@ -42,6 +45,7 @@ class GradReducer {
   GptModel& model_;
   std::shared_ptr<dist::Communicator> dp_;
   bool overlap_;
+  bool scatter_;
   bool in_backward_ = false;
   std::vector<Bucket> buckets_;
   std::vector<int> bucket_of_param_;

@@ -90,6 +90,9 @@ void TrainArgs::register_flags(ArgParser& p) {
   p.add_opt_int("--ddp-bucket-size", &ddp_bucket_size, "data-parallel gradient bucket size in parameters "
                 "(default max(40000000, 1000000 x data-parallel size))");
   p.add_flag("--overlap-grad-reduce", &overlap_grad_reduce, "reduce gradient buckets while the backward pass runs");
+  p.add_int("--zero-stage", &zero_stage, "ZeRO: 1 shards the optimizer state over data-parallel ranks, 2 also "
+            "reduce-scatters the gradients (3: not yet)");
+  p.add_flag("--use-distributed-optimizer", &use_distributed_optimizer, "Megatron's name for --zero-stage 1");
   p.add_int("--threads", &threads, "compute threads (default: OMP_NUM_THREADS or all cores)");
 }
 
@@ -164,6 +167,9 @@ void TrainArgs::validate(const ArgParser& p, bool need_data) {
   require(profile_layers_output.empty() || profile_layers, "--profile-layers-output needs --profile-layers");
   if (recompute_activations) recompute_granularity = "selective";
   require(recompute_num_layers >= 1, "--recompute-num-layers must be at least 1");
+  if (use_distributed_optimizer && zero_stage == 0) zero_stage = 1;
+  require(zero_stage >= 0 && zero_stage <= 3, "--zero-stage must be 0, 1, 2 or 3");
+  require(zero_stage < 3, "--zero-stage 3 (sharded parameters) is not supported yet; use 1 or 2");
   require(context_parallel_size == 1, "--context-parallel-size > 1 is not supported yet");
   const int T = tensor_model_parallel_size;
   require(num_attention_heads % T == 0, "--num-attention-heads (" + std::to_string(num_attention_heads) +

@@ -62,6 +62,8 @@ struct TrainArgs {
   std::string profile_layers_output;
   std::optional<int64_t> ddp_bucket_size;
   bool overlap_grad_reduce = false;
+  int zero_stage = 0;
+  bool use_distributed_optimizer = false;
   // runtime
   int threads = 0;  // 0: OMP_NUM_THREADS or all cores
 

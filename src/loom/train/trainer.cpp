@@ -72,6 +72,10 @@ double Trainer::dp_mean(double v) const {
 }
 
 std::pair<double, double> Trainer::optimizer_step() {
+  // Sums over the embedding and tensor-parallel groups first: they need whole gradient buffers, which a
+  // ZeRO-2 reduce-scatter leaves only in part (all these reductions are sums, so the order is free).
+  all_reduce_embedding_grads();
+  for (GptModel* m : chunks_) m->reduce_partial_replica_grads();
   bool reduced = false;
   for (GradReducer* r : o_.reducers)
     if (r->active()) reduced = true;
@@ -79,14 +83,19 @@ std::pair<double, double> Trainer::optimizer_step() {
     TimerScope t(timers_, "backward-params-all-reduce");
     for (GradReducer* r : o_.reducers) r->finish();
   }
-  all_reduce_embedding_grads();
-  for (GptModel* m : chunks_) m->reduce_partial_replica_grads();
   TimerScope t(timers_, "optimizer");
   double norm;
   {
     TimerScope c(timers_, "optimizer-clip-main-grad");
     double sq = 0;
-    for (GptModel* m : chunks_) sq += m->local_grad_sum_squares();
+    for (size_t c = 0; c < chunks_.size(); c++) {
+      // ZeRO-2: only this rank's shard holds reduced gradients; the shards' sums add up over the group.
+      if (o_.zero_stage >= 2)
+        sq += chunks_[c]->local_grad_sum_squares(opts_[c]->shard_begin(), opts_[c]->shard_end());
+      else
+        sq += chunks_[c]->local_grad_sum_squares();
+    }
+    if (o_.zero_stage >= 2 && o_.dp && o_.dp_size > 1) o_.dp->all_reduce(&sq, 1);
     if (o_.model_parallel && o_.model_parallel->size() > 1)
       o_.model_parallel->all_reduce(&sq, 1);
     else if (model_.tensor_parallel().active())

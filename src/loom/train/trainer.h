@@ -37,6 +37,7 @@ struct TrainStepOptions {
   // embedding group (first and last pipeline stage) and the pipeline layout.
   std::shared_ptr<dist::Communicator> model_parallel, embedding;
   PipelineLayout pipeline;
+  int zero_stage = 0;  // 2: gradients are reduce-scattered, the norm is summed over the data-parallel group
 };
 
 struct StepResult {

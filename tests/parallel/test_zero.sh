@@ -1,0 +1,33 @@
+# ZeRO stages 1 and 2 under mpirun: data-parallel 2 and 4 (and with tensor parallelism) train exactly as
+# one process, and each rank keeps 1/D of the optimizer state.
+set -u
+: "${MPIRUN:?}" "${LAYOUT_DRIVER:?}"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+HERE=$(dirname "$0")
+status=0
+run() {  # name np flags...
+  local name=$1 np=$2
+  shift 2
+  if ! timeout -k 5 120 "$MPIRUN" --allow-run-as-root --oversubscribe -np "$np" "$LAYOUT_DRIVER" "$@" --out "$TMP/$name.st" \
+      >"$TMP/$name.log" 2>&1; then
+    echo "FAIL: $name exited non-zero"; tail -5 "$TMP/$name.log"; status=1
+  fi
+  grep layout "$TMP/$name.log"
+}
+run one 1
+for z in 1 2; do
+  run "z${z}_dp2" 2 --zero $z
+  run "z${z}_dp4" 4 --zero $z
+  run "z${z}_dp2_tp2" 4 --zero $z --tp 2 --sp 1
+  run "z${z}_dp2_pp2" 4 --zero $z --pp 2 --layers 2
+done
+/usr/bin/python3 "$HERE/compare_layouts.py" 1e-5 8 "$TMP/one.st" "$TMP"/z*.st || status=1
+# Optimizer state per rank: 1/D of the (padded) flat buffer.
+for f in "$TMP"/z*_dp4.log; do
+  read -r have total < <(grep -oE 'optimizer_state_floats=[0-9]+ of [0-9]+' "$f" | sed -E 's/.*=([0-9]+) of ([0-9]+)/\1 \2/')
+  [ $((have * 4)) -eq "$total" ] || { echo "FAIL: $(basename "$f"): optimizer state $have of $total, expected a quarter"; status=1; }
+done
+[ $status -eq 0 ] && echo "all ZeRO checks passed"
+exit $status
