@@ -49,5 +49,17 @@ for tp in 1 4; do
     { n++; d = $1 - $2; if (d < 0) d = -d; if (d / $1 > 1e-5) { bad = 1; print "TP " tp ": " $1 " vs " $2 } }
     END { if (n < 10) { print "TP " tp ": only " n " losses"; bad = 1 } exit bad }' || fail "TP2 -> TP$tp losses differ"
 done
+# Reshard across pipeline stages too: TP2 x PP2 at iteration 10 continues at TP1 x PP1 and at TP4.
+"${MPI[@]}" -np 4 "$LOOM" train "${ARGS[@]}" $(tp_args 2) --pipeline-model-parallel-size 2 --save "$TMP/pp" \
+  --exit-interval 10 > "$TMP/pp_a.log" 2>&1 || fail "TP2 x PP2 first half"
+"${MPI[@]}" -np 4 "$LOOM" train "${ARGS[@]}" $(tp_args 2) --pipeline-model-parallel-size 2 --load "$TMP/pp" \
+  > "$TMP/pp_b.log" 2>&1 || fail "TP2 x PP2 second half"
+for tp in 1 4; do
+  "${MPI[@]}" -np $tp "$LOOM" train "${ARGS[@]}" $(tp_args $tp) --load "$TMP/pp" > "$TMP/pp_tp$tp.log" 2>&1 \
+    || { fail "TP2 x PP2 -> TP$tp"; tail -3 "$TMP/pp_tp$tp.log"; }
+  paste <(losses "$TMP/pp_b.log") <(losses "$TMP/pp_tp$tp.log") | awk -v tp=$tp '
+    { n++; d = $1 - $2; if (d < 0) d = -d; if (d / $1 > 1e-5) { bad = 1; print "PP2 -> TP " tp ": " $1 " vs " $2 } }
+    END { if (n < 10) { print "only " n " losses"; bad = 1 } exit bad }' || fail "TP2 x PP2 -> TP$tp losses differ"
+done
 [ $status -eq 0 ] && echo "all checks passed"
 exit $status
