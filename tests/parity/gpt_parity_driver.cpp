@@ -100,7 +100,7 @@ int main(int argc, char** argv) {
         loss += trainer.forward_backward_loaded(0, 1.0f / float(M));
       }
       if (s == 0) first_grads.assign(model.params().grads(), model.params().grads() + model.params().numel());
-      auto [norm, lr] = trainer.optimizer_step();
+      auto [norm, lr] = *trainer.optimizer_step();  // fp32: never skipped
       sched.step(gbs);
       losses.push_back(float(loss / M));
       norms.push_back(float(norm));

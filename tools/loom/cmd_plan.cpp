@@ -33,16 +33,6 @@ int64_t stage_params(const TrainArgs& a, const GptConfig& c, int rank) {
   return n;
 }
 
-// The Megatron flags below are local to the plan until TrainArgs has them; a flag registered twice would
-// silently bind to the first registration, so refuse that outright.
-void require_unregistered(const ArgParser& p, const std::string& flag) {
-  std::string name = flag.substr(2);
-  for (char& ch : name)
-    if (ch == '-') ch = '_';
-  for (const auto& [n, v] : p.dump())
-    if (n == name) throw std::logic_error("loom plan: " + flag + " is registered twice; drop the local one");
-}
-
 }  // namespace
 
 int plan(int argc, char** argv) {
@@ -57,13 +47,9 @@ int plan(int argc, char** argv) {
   int world_size = 0;
   p.add_int("--world-size", &world_size, "processes to plan for (default tensor x pipeline x context parallel size)");
   // Megatron flags that only the plan understands so far (training does not implement them yet).
-  bool fp16 = false, bf16 = false;
-  for (const char* f : {"--fp16", "--bf16"}) require_unregistered(p, f);
-  p.add_flag("--fp16", &fp16, "plan for fp16 training (Megatron's memory formula is the same for every precision)");
-  p.add_flag("--bf16", &bf16, "plan for bf16 training");
   if (!p.parse(argc, argv)) return 0;
   a.validate(p, /*need_data=*/false);
-  require(!(fp16 && bf16), "give only one of --fp16 and --bf16");
+  const bool fp16 = a.fp16, bf16 = a.bf16;
   const bool distributed_optimizer = a.zero_stage >= 1;
   const std::string recompute_granularity = a.recompute_granularity;
   const int T = a.tensor_model_parallel_size, PP = a.pipeline_model_parallel_size;

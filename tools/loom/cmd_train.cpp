@@ -157,7 +157,8 @@ int train(int argc, char** argv) {
   const int M = a.num_micro_batches();
 
   say(grid.layout().describe());
-  say("using float32 for parameters ...");
+  const DType param_dtype = a.fp16 ? DType::F16 : a.bf16 ? DType::BF16 : DType::F32;
+  say(std::string("using ") + (a.fp16 ? "float16" : a.bf16 ? "bfloat16" : "float32") + " for parameters ...");
   auto dump = p.dump();
   dump.push_back({"data_parallel_size", std::to_string(grid.dp_size())});
   dump.push_back({"world_size", std::to_string(grid.world_size())});
@@ -261,6 +262,19 @@ int train(int argc, char** argv) {
                   (long long)resumed.iteration);
     say(line);
   }
+  // Mixed precision: half-precision model weights and activations, fp32 main weights in the optimizer.
+  for (GptModel* m : chunks) m->set_activation_dtype(param_dtype);
+  for (AdamW* o : opts) o->use_main_weights(param_dtype);
+  GradScalerOptions gso;
+  gso.fp16 = a.fp16;
+  gso.bf16 = a.bf16;
+  gso.loss_scale = a.loss_scale;
+  gso.initial_loss_scale = a.initial_loss_scale;
+  gso.min_loss_scale = a.min_loss_scale;
+  gso.loss_scale_window = a.loss_scale_window;
+  gso.hysteresis = a.hysteresis;
+  std::unique_ptr<GradScaler> scaler = make_grad_scaler(gso);
+  if (scaler && resumed.has_scaler) scaler->load_state(resumed.scaler);
   LrSchedule ls;
   ls.max_lr = a.lr;
   ls.min_lr = a.min_lr;
@@ -298,6 +312,9 @@ int train(int argc, char** argv) {
   so.embedding = grid.group(parallel::GroupKind::Embedding);
   so.pipeline = pl;
   so.zero_stage = grid.dp_size() > 1 ? a.zero_stage : 0;
+  so.scaler = scaler.get();
+  so.fp16_grads = a.fp16;
+  so.world = world;
   Trainer trainer(chunks, opts, scheduler, so, timers);
   if (!a.pipeline_trace.empty() && trainer.pipeline()) trainer.pipeline()->set_tracing(true);
   for (GptModel* m : chunks) m->set_profiling(a.profile_layers);
@@ -338,6 +355,7 @@ int train(int argc, char** argv) {
   int64_t consumed = resumed.consumed_train_samples, consumed_valid = resumed.consumed_valid_samples;
   int64_t iteration = resumed.iteration;
   double loss_acc = 0, norm_last = 0;
+  int skipped = 0, nan_iterations = 0, stepped = 0;
   int loss_count = 0;
   bool memory_reported = false;
   auto interval_start = Clock::now();
@@ -362,7 +380,17 @@ int train(int argc, char** argv) {
     TimerScope t(timers, "save-checkpoint");
     std::vector<const GptModel*> cm(chunks.begin(), chunks.end());
     std::vector<const AdamW*> co(opts.begin(), opts.end());
-    saver->save({iteration, consumed, consumed_valid, scheduler.num_steps(), opts.front()->steps()}, cm, co, so_save);
+    TrainState st;
+    st.iteration = iteration;
+    st.consumed_train_samples = consumed;
+    st.consumed_valid_samples = consumed_valid;
+    st.scheduler_steps = scheduler.num_steps();
+    st.optimizer_steps = opts.front()->steps();
+    if (scaler) {
+      st.has_scaler = true;
+      st.scaler = scaler->state();
+    }
+    saver->save(st, cm, co, so_save);
     last_saved = iteration;
   };
   // Exit requests (signals, --exit-duration-in-mins) must be seen by every rank at the same iteration.
@@ -382,10 +410,17 @@ int train(int argc, char** argv) {
       StepResult r = trainer.train_step(train_set, consumed, iteration);
       iteration++;
       consumed += gbs;
-      loss_acc += r.loss;
       loss_count++;
-      norm_last = r.grad_norm;
-      if (!std::isfinite(r.loss)) fail("loss is " + std::to_string(r.loss) + " at iteration " + std::to_string(iteration));
+      if (r.skipped) {
+        // Megatron: a skipped iteration adds neither loss nor grad norm to the interval's figures.
+        skipped++;
+        if (!std::isfinite(r.loss)) nan_iterations++;
+      } else {
+        loss_acc += r.loss;
+        stepped++;
+        norm_last = r.grad_norm;
+        if (!std::isfinite(r.loss)) fail("loss is " + std::to_string(r.loss) + " at iteration " + std::to_string(iteration));
+      }
       if (iteration % a.log_interval == 0) {
         const double elapsed = ms_since(interval_start) / double(loss_count);
         IterationLog l;
@@ -400,8 +435,13 @@ int train(int argc, char** argv) {
         l.tflops /= g_world;
         l.learning_rate = scheduler.lr();  // as Megatron: the rate after this iteration's scheduler step
         l.global_batch_size = gbs;
-        l.lm_loss = loss_acc / loss_count;
+        l.has_loss = stepped > 0;
+        l.lm_loss = stepped ? loss_acc / stepped : 0.0;
+        l.has_grad_norm = stepped > 0;
         l.grad_norm = norm_last;
+        l.loss_scale = trainer.loss_scale();
+        l.skipped = skipped;
+        l.nan_iterations = nan_iterations;
         say_last(format_iteration_line(l));
         if (!memory_reported) {
           const MemoryStats m = memory_stats();
@@ -416,6 +456,7 @@ int train(int argc, char** argv) {
         report_profile(iteration);
         loss_acc = 0;
         loss_count = 0;
+        skipped = nan_iterations = stepped = 0;
         interval_start = Clock::now();
       }
       if (a.save_interval > 0 && iteration % a.save_interval == 0 && iteration < a.train_iters) save();

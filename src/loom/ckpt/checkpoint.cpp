@@ -83,10 +83,14 @@ void CheckpointSaver::save(const TrainState& state, const std::vector<const GptM
   p->writer = grid_.dp_rank() == 0 && grid_.cp_rank() == 0;
   p->shard = shard_name(grid_.tp_rank(), grid_.pp_rank());
   // The full optimizer moments of each chunk (all-gathered when ZeRO shards them: a collective).
-  std::vector<std::vector<float>> ms(chunks.size()), vs(chunks.size());
-  if (opt.save_optim)
-    for (size_t c = 0; c < chunks.size() && c < optimizers.size(); c++)
-      if (optimizers[c]) const_cast<AdamW*>(optimizers[c])->gather_state(ms[c], vs[c]);
+  std::vector<std::vector<float>> ms(chunks.size()), vs(chunks.size()), mains(chunks.size());
+  for (size_t c = 0; c < chunks.size() && c < optimizers.size(); c++) {
+    if (!optimizers[c]) continue;
+    AdamW* o = const_cast<AdamW*>(optimizers[c]);
+    if (opt.save_optim) o->gather_state(ms[c], vs[c]);
+    // Mixed precision: the fp32 main weights are the model to save (the half weights are their rounding).
+    if (o->has_main_weights()) o->gather_main_weights(mains[c]);
+  }
   if (p->writer) {
     auto add = [&](const std::string& key, const Param& prm, const float* data) {
       p->copies.emplace_back(data, data + prm.numel());
@@ -98,7 +102,7 @@ void CheckpointSaver::save(const TrainState& state, const std::vector<const GptM
         // A tensor-parallel replica is written by tensor-parallel rank 0 only.
         if (prm.tp_replicated() && grid_.tp_rank() != 0) continue;
         if (!prm.split.tied_to.empty()) continue;  // the first stage saves the tied word embedding
-        add("model/" + prm.name, prm, prm.value.f32());
+        add("model/" + prm.name, prm, mains[c].empty() ? prm.value.f32() : mains[c].data() + prm.offset);
         if (with_optim) {
           add("optim/exp_avg/" + prm.name, prm, ms[c].data() + prm.offset);
           add("optim/exp_avg_sq/" + prm.name, prm, vs[c].data() + prm.offset);
@@ -173,6 +177,10 @@ void CheckpointSaver::finish() {
       meta["scheduler_steps"] = p.state.scheduler_steps;
       meta["optimizer_steps"] = p.state.optimizer_steps;
       meta["has_optimizer"] = p.opt.save_optim;
+      if (p.state.has_scaler)
+        meta["grad_scaler"] = {{"scale", p.state.scaler.scale},
+                               {"growth_tracker", p.state.scaler.growth_tracker},
+                               {"hysteresis_tracker", p.state.scaler.hysteresis_tracker}};
       meta["layout"] = {{"tensor_model_parallel_size", grid_.tp_size()},
                         {"pipeline_model_parallel_size", grid_.pp_size()},
                         {"data_parallel_size", grid_.dp_size()}};
@@ -332,6 +340,12 @@ TrainState load_checkpoint(const std::string& dir, const std::vector<GptModel*>&
       s.consumed_valid_samples = meta.at("consumed_valid_samples");
       s.scheduler_steps = meta.at("scheduler_steps");
       s.optimizer_steps = load_optim ? meta.at("optimizer_steps").get<int64_t>() : 0;
+      if (meta.contains("grad_scaler")) {
+        s.has_scaler = true;
+        s.scaler.scale = meta["grad_scaler"].at("scale").get<float>();
+        s.scaler.growth_tracker = meta["grad_scaler"].at("growth_tracker").get<int64_t>();
+        s.scaler.hysteresis_tracker = meta["grad_scaler"].at("hysteresis_tracker").get<int64_t>();
+      }
     }
     return s;
   } catch (const json::exception& e) {

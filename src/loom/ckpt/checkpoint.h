@@ -17,6 +17,7 @@
 
 #include "loom/models/gpt.h"
 #include "loom/optim/adamw.h"
+#include "loom/optim/loss_scaler.h"
 
 namespace loom {
 
@@ -30,6 +31,8 @@ struct TrainState {
   int64_t consumed_valid_samples = 0;
   int64_t scheduler_steps = 0;  // samples the LR schedule has advanced
   int64_t optimizer_steps = 0;
+  bool has_scaler = false;  // mixed precision: the loss scaler's state
+  GradScalerState scaler;
 };
 
 struct SaveOptions {

@@ -6,6 +6,7 @@
 
 #include "loom/core/error.h"
 #include "loom/kernels/cpu/adamw.h"
+#include "loom/kernels/cpu/precision.h"
 #include "loom/layers/embedding.h"
 #include "loom/layers/init.h"
 #include "loom/layers/transformer_block.h"
@@ -145,14 +146,13 @@ void GptModel::forward(const StepContext& ctx) {
   for (size_t i = 0; i < layers_.size(); i++) {
     Tensor in = i > 0 ? h[i - 1].slice_rows(0, Nl) : stage_.embedding ? unused : input_[ctx.slot].slice_rows(0, Nl);
     Tensor out = i < h.size() ? h[i].slice_rows(0, Nl) : unused;
-    if (!profiling_) {
-      layers_[i]->forward(ctx, in, out);
-      continue;
-    }
-    const auto t0 = std::chrono::steady_clock::now();
+    const auto t0 = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     layers_[i]->forward(ctx, in, out);
-    profile_[i].total_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    profile_[i].calls++;
+    if (out.defined()) cpu::round_to_dtype(out.f32(), long(out.numel()), activation_dtype_);
+    if (profiling_) {
+      profile_[i].total_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      profile_[i].calls++;
+    }
   }
 }
 
@@ -212,6 +212,7 @@ void GptModel::backward(const StepContext& ctx, const std::function<void(int)>& 
   }
   for (size_t i = layers_.size(); i-- > 0;) {
     layers_[i]->backward(ctx, dout, din);
+    if (i > 0 || !stage_.embedding) cpu::round_to_dtype(din.f32(), long(din.numel()), activation_dtype_);
     if (after_layer) after_layer(int(i));
     std::swap(dout, din);
   }

@@ -86,6 +86,10 @@ class GptModel {
   // Parameters of the whole model (all tensor-parallel ranks), from the local shapes.
   int64_t num_params_on_rank() const;
 
+  // Half-precision activations (--fp16/--bf16): each layer's output and input gradient are rounded to
+  // what a tensor of that type holds.
+  void set_activation_dtype(DType t) { activation_dtype_ = t; }
+
   // --profile-layers: forward wall time and calls per layer, since the last take_profile().
   void set_profiling(bool on) { profiling_ = on; }
   struct LayerTime {
@@ -110,6 +114,7 @@ class GptModel {
   Tensor input_grad_;                        // view of the buffer holding the last backward's input gradient
   int tied_output_ = -1;
   bool profiling_ = false;
+  DType activation_dtype_ = DType::F32;
   std::vector<LayerTime> profile_;
   Tensor partial_grads_;                     // staging for reduce_partial_replica_grads
 };

@@ -6,6 +6,7 @@
 
 #include "loom/dist/communicator.h"
 #include "loom/kernels/cpu/adamw.h"
+#include "loom/kernels/cpu/precision.h"
 
 namespace loom {
 
@@ -25,16 +26,41 @@ AdamW::AdamW(ParamStore& params, AdamWOptions opt, std::shared_ptr<dist::Communi
   v_ = Tensor({shard_end_ - shard_begin_});
 }
 
+void AdamW::use_main_weights(DType model_dtype) {
+  model_dtype_ = model_dtype;
+  if (model_dtype == DType::F32) return;
+  main_ = Tensor({shard_end_ - shard_begin_});
+  std::memcpy(main_.f32(), params_.values() + shard_begin_, sizeof(float) * size_t(shard_end_ - shard_begin_));
+  cpu::round_to_dtype(params_.values(), long(params_.numel()), model_dtype);
+}
+
+void AdamW::gather_main_weights(std::vector<float>& w) {
+  const int64_t n = params_.numel(), s = shard_end_ - shard_begin_;
+  w.assign(size_t(n), 0.f);
+  const float* src = main_.defined() ? main_.f32() : params_.values() + shard_begin_;
+  if (sharded())
+    shard_->all_gather(src, w.data(), size_t(s));
+  else
+    std::memcpy(w.data(), src, size_t(n) * 4);
+}
+
 void AdamW::step(double lr) {
   step_++;
+  // With main weights the update applies to them (fp32) and the model gets their rounded values.
+  float* weights = main_.defined() ? main_.f32() - shard_begin_ : params_.values();
   for (auto& p : params_.all()) {
     // The part of this parameter inside our shard (all of it without ZeRO).
     const int64_t b = std::max(p.offset, shard_begin_), e = std::min(p.offset + p.numel(), shard_end_);
     if (b >= e) continue;
     cpu::AdamWConfig c{float(lr), float(opt_.beta1), float(opt_.beta2), float(opt_.eps),
                        p.weight_decay ? float(opt_.weight_decay) : 0.f, long(step_)};
-    cpu::adamw_step(params_.values() + b, params_.grads() + b, m_.f32() + (b - shard_begin_),
+    cpu::adamw_step(weights + b, params_.grads() + b, m_.f32() + (b - shard_begin_),
                     v_.f32() + (b - shard_begin_), long(e - b), c);
+  }
+  if (main_.defined()) {
+    float* model = params_.values() + shard_begin_;
+    std::memcpy(model, main_.f32(), sizeof(float) * size_t(shard_end_ - shard_begin_));
+    cpu::round_to_dtype(model, long(shard_end_ - shard_begin_), model_dtype_);
   }
   // ZeRO: every rank updated its shard; all-gather the parameters (in place).
   if (sharded()) shard_->all_gather(params_.values() + shard_begin_, params_.values(), size_t(shard_end_ - shard_begin_));

@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "loom/core/dtype.h"
 #include "loom/core/tensor.h"
 #include "loom/layers/param_store.h"
 
@@ -38,12 +39,22 @@ class AdamW {
   void gather_state(std::vector<float>& m, std::vector<float>& v);
   void set_state(const float* m, const float* v);
 
+  // Mixed precision (Megatron's Float16Optimizer): the model's weights become `model_dtype` values and
+  // this optimizer keeps the fp32 main weights (of its shard), updating them and writing the rounded
+  // result back to the model after every step. Call after the weights are initialised or loaded.
+  void use_main_weights(DType model_dtype);
+  bool has_main_weights() const { return main_.defined(); }
+  // The fp32 main weights in the flat layout (collective over the shard group when sharded).
+  void gather_main_weights(std::vector<float>& w);
+
  private:
   ParamStore& params_;
   AdamWOptions opt_;
   std::shared_ptr<dist::Communicator> shard_;
   int64_t shard_begin_ = 0, shard_end_ = 0;
   Tensor m_, v_;  // [shard_end - shard_begin]
+  Tensor main_;   // fp32 main weights of the shard (mixed precision only)
+  DType model_dtype_ = DType::F32;
   int64_t step_ = 0;
 };
 

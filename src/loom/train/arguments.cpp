@@ -76,6 +76,15 @@ void TrainArgs::register_flags(ArgParser& p) {
                "blocks per stage: even, or balanced by per-layer cost (embedding and output layer included)");
   p.add_string("--pipeline-split-costs", &pipeline_split_costs,
                "per-layer costs for --pipeline-split cost: the JSON --profile-layers-output wrote (default: a FLOP model)");
+  p.add_flag("--fp16", &fp16, "fp16 weights and activations, fp32 main weights, loss scaling");
+  p.add_flag("--bf16", &bf16, "bf16 weights and activations, fp32 main weights");
+  p.add_flag("--accumulate-allreduce-grads-in-fp32", &accumulate_allreduce_grads_in_fp32,
+             "accepted for Megatron compatibility: Loom always accumulates and reduces gradients in fp32");
+  p.add_opt_float("--loss-scale", &loss_scale, "static loss scale (default: dynamic with --fp16)");
+  p.add_float("--initial-loss-scale", &initial_loss_scale, "first dynamic loss scale");
+  p.add_float("--min-loss-scale", &min_loss_scale, "floor of the dynamic loss scale");
+  p.add_int("--loss-scale-window", &loss_scale_window, "clean iterations before the dynamic scale doubles");
+  p.add_int("--hysteresis", &hysteresis, "overflows tolerated before the dynamic scale halves");
   p.add_choice("--recompute-granularity", &recompute_granularity, {"full", "selective"},
                "activation recompute: full re-runs each block's forward before its backward, selective only attention");
   p.add_choice("--recompute-method", &recompute_method, {"uniform", "block"},
@@ -167,6 +176,11 @@ void TrainArgs::validate(const ArgParser& p, bool need_data) {
   require(profile_layers_output.empty() || profile_layers, "--profile-layers-output needs --profile-layers");
   if (recompute_activations) recompute_granularity = "selective";
   require(recompute_num_layers >= 1, "--recompute-num-layers must be at least 1");
+  require(!(fp16 && bf16), "give only one of --fp16 and --bf16");
+  require(!loss_scale || *loss_scale > 0, "--loss-scale must be positive");
+  require(initial_loss_scale > 0 && min_loss_scale > 0 && min_loss_scale <= initial_loss_scale,
+          "need 0 < --min-loss-scale <= --initial-loss-scale");
+  require(loss_scale_window > 0 && hysteresis > 0, "--loss-scale-window and --hysteresis must be positive");
   if (use_distributed_optimizer && zero_stage == 0) zero_stage = 1;
   require(zero_stage >= 0 && zero_stage <= 3, "--zero-stage must be 0, 1, 2 or 3");
   require(zero_stage < 3, "--zero-stage 3 (sharded parameters) is not supported yet; use 1 or 2");

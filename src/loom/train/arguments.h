@@ -55,6 +55,11 @@ struct TrainArgs {
   std::string pipeline_trace;
   std::string pipeline_split = "even", pipeline_split_costs;
   bool profile_layers = false;
+  // mixed precision
+  bool fp16 = false, bf16 = false, accumulate_allreduce_grads_in_fp32 = false;
+  std::optional<double> loss_scale;
+  double initial_loss_scale = 4294967296.0, min_loss_scale = 1.0;
+  int64_t loss_scale_window = 1000, hysteresis = 2;
   // activation recompute
   std::string recompute_granularity = "None", recompute_method = "uniform";
   int recompute_num_layers = 1;

@@ -33,7 +33,7 @@ std::string format_iteration_line(const IterationLog& l) {
   s += fmt(" tokens per second per GPU: %.1f |", l.tokens_per_s);
   s += fmt(" learning rate: %.6E |", l.learning_rate);
   s += fmt(" global batch size: %5lld |", (long long)l.global_batch_size);
-  s += fmt(" lm loss: %.6E |", l.lm_loss);
+  if (l.has_loss) s += fmt(" lm loss: %.6E |", l.lm_loss);
   s += fmt(" loss scale: %.1f |", l.loss_scale);
   if (l.has_grad_norm) s += fmt(" grad norm: %.3f |", l.grad_norm);
   s += fmt(" number of skipped iterations: %3d |", l.skipped);

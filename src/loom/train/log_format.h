@@ -13,6 +13,7 @@ struct IterationLog {
   double learning_rate = 0;
   int64_t global_batch_size = 0;
   double lm_loss = 0;
+  bool has_loss = true;
   double loss_scale = 1.0;
   double grad_norm = 0;
   bool has_grad_norm = true;

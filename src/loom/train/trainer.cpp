@@ -4,6 +4,7 @@
 
 #include "loom/core/rng.h"
 #include "loom/dist/communicator.h"
+#include "loom/kernels/cpu/precision.h"
 #include "loom/parallel/data_parallel.h"
 
 namespace loom {
@@ -71,7 +72,9 @@ double Trainer::dp_mean(double v) const {
   return v / o_.dp_size;
 }
 
-std::pair<double, double> Trainer::optimizer_step() {
+float Trainer::loss_scale() const { return o_.scaler ? o_.scaler->scale() : 1.0f; }
+
+std::optional<std::pair<double, double>> Trainer::optimizer_step() {
   // Sums over the embedding and tensor-parallel groups first: they need whole gradient buffers, which a
   // ZeRO-2 reduce-scatter leaves only in part (all these reductions are sums, so the order is free).
   all_reduce_embedding_grads();
@@ -84,6 +87,22 @@ std::pair<double, double> Trainer::optimizer_step() {
     for (GradReducer* r : o_.reducers) r->finish();
   }
   TimerScope t(timers_, "optimizer");
+  if (o_.scaler) {
+    // Megatron's _unscale_main_grads_and_check_for_nan: fp16 gradients overflow to inf past 65504;
+    // any inf/NaN anywhere skips the step for every rank and lets the scaler back off.
+    TimerScope u(timers_, "optimizer-unscale-and-check-inf");
+    int64_t found = 0;
+    for (size_t c = 0; c < chunks_.size(); c++) {
+      const int64_t b = o_.zero_stage >= 2 ? opts_[c]->shard_begin() : 0;
+      const int64_t e = o_.zero_stage >= 2 ? opts_[c]->shard_end() : chunks_[c]->params().numel();
+      float* g = chunks_[c]->params().grads() + b;
+      if (o_.fp16_grads) cpu::round_to_dtype(g, long(e - b), DType::F16);
+      found |= unscale_and_check(g, long(e - b), o_.scaler->inv_scale()) ? 1 : 0;
+    }
+    if (o_.world && o_.world->size() > 1) o_.world->all_reduce(&found, 1, dist::ReduceOp::Max);
+    o_.scaler->update(found != 0);
+    if (found) return std::nullopt;
+  }
   double norm;
   {
     TimerScope c(timers_, "optimizer-clip-main-grad");
@@ -105,30 +124,35 @@ std::pair<double, double> Trainer::optimizer_step() {
   }
   const double lr = sched_.lr();
   for (AdamW* o : opts_) o->step(lr);
-  return {norm, lr};
+  return std::make_pair(norm, lr);
 }
 
 StepResult Trainer::train_step(const SampleSet& data, int64_t consumed, int64_t iteration) {
   for (GptModel* m : chunks_) m->params().zero_grads();
   const int M = o_.num_micro_batches;
+  const float grad_scale = loss_scale() / float(M);
   double loss = 0;
   if (runner_) {
     loss = runner_->run(
         true, [&](int m, BatchBuffer& b) { b.load(data, first_sample(consumed, m), o_.batch); },
-        [&](int m) { return dropout_stream(iteration, m); }, 1.0f / float(M));
+        [&](int m) { return dropout_stream(iteration, m); }, grad_scale);
   } else {
     for (int m = 0; m < M; m++) {
       {
         TimerScope t(timers_, "batch-generator");
         buffer_.load(data, first_sample(consumed, m), o_.batch);
       }
-      loss += forward_backward_loaded(dropout_stream(iteration, m), 1.0f / float(M), m == M - 1);
+      loss += forward_backward_loaded(dropout_stream(iteration, m), grad_scale, m == M - 1);
     }
   }
   StepResult r;
   r.loss = dp_mean(loss / M);
-  std::tie(r.grad_norm, r.lr) = optimizer_step();
-  sched_.step(int64_t(M) * o_.micro_batch * o_.dp_size);
+  if (auto stepped = optimizer_step()) {
+    std::tie(r.grad_norm, r.lr) = *stepped;
+    sched_.step(int64_t(M) * o_.micro_batch * o_.dp_size);  // Megatron: only after a successful update
+  } else {
+    r.skipped = true;
+  }
   return r;
 }
 

@@ -11,7 +11,10 @@
 #include <memory>
 
 #include "loom/models/gpt.h"
+#include <optional>
+
 #include "loom/optim/adamw.h"
+#include "loom/optim/loss_scaler.h"
 #include "loom/optim/lr_scheduler.h"
 #include "loom/train/batch.h"
 #include "loom/train/pipeline_runner.h"
@@ -38,12 +41,18 @@ struct TrainStepOptions {
   std::shared_ptr<dist::Communicator> model_parallel, embedding;
   PipelineLayout pipeline;
   int zero_stage = 0;  // 2: gradients are reduce-scattered, the norm is summed over the data-parallel group
+  // Mixed precision: the loss scaler (null: none), whether gradients are stored as fp16 (their overflow
+  // is what the scaler reacts to), and the group that agrees on an overflow (all ranks).
+  GradScaler* scaler = nullptr;
+  bool fp16_grads = false;
+  std::shared_ptr<dist::Communicator> world;
 };
 
 struct StepResult {
   double loss = 0;       // mean over micro-batches of the masked token-mean loss
   double grad_norm = 0;  // before clipping
   double lr = 0;         // the learning rate the update used
+  bool skipped = false;  // the loss scaler found inf/NaN gradients: no update, no schedule step
 };
 
 class Trainer {
@@ -62,8 +71,10 @@ class Trainer {
   // One micro-batch forward+backward on the samples currently in the batch buffer; returns its loss.
   // `last` marks the iteration's last micro-batch (its backward starts the data-parallel reduction).
   double forward_backward_loaded(uint64_t rng_key, float loss_grad_scale, bool last = true);
-  // After accumulating gradients: reduce, clip, step. Returns (grad norm, lr used).
-  std::pair<double, double> optimizer_step();
+  // After accumulating gradients: reduce, unscale and check, clip, step. Returns (grad norm, lr used), or
+  // nothing when the loss scaler skips the iteration.
+  std::optional<std::pair<double, double>> optimizer_step();
+  float loss_scale() const;
   // Mean of a per-rank value over the data-parallel group.
   double dp_mean(double v) const;
   PipelineRunner* pipeline() { return runner_.get(); }
