@@ -89,14 +89,48 @@ uint32_t write_safetensors(const std::string& path, const std::vector<TensorEntr
   }
   std::string h = header.dump();
   while (h.size() % 8) h += ' ';
-  std::string out;
-  out.reserve(8 + h.size() + offset);
+  std::string head;
   uint64_t n = h.size();
-  for (int i = 0; i < 8; i++) out += char((n >> (8 * i)) & 0xff);
-  out += h;
-  for (const auto& t : tensors) out.append(static_cast<const char*>(t.data), t.bytes);
-  write_file_atomic(path, out);
-  return crc32_of(out.data(), out.size());
+  for (int i = 0; i < 8; i++) head += char((n >> (8 * i)) & 0xff);
+  head += h;
+  // Stream the tensors straight from their buffers (no copy of the payload), CRC as we go; then fsync
+  // and rename, so the file appears only complete.
+  const std::string tmp = path + ".tmp." + std::to_string(getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) fail("cannot write " + path + ": " + std::strerror(errno));
+  uLong crc = crc32(0L, Z_NULL, 0);
+  auto put = [&](const void* data, size_t bytes) {
+    const char* p = static_cast<const char*>(data);
+    while (bytes > 0) {
+      const size_t chunk = std::min<size_t>(bytes, 1u << 26);
+      crc = crc32(crc, reinterpret_cast<const Bytef*>(p), uInt(chunk));
+      size_t done = 0;
+      while (done < chunk) {
+        ssize_t w = ::write(fd, p + done, chunk - done);
+        if (w < 0) {
+          if (errno == EINTR) continue;
+          const int e = errno;
+          ::close(fd);
+          ::unlink(tmp.c_str());
+          fail("cannot write " + path + ": " + std::strerror(e));
+        }
+        done += size_t(w);
+      }
+      p += chunk;
+      bytes -= chunk;
+    }
+  };
+  put(head.data(), head.size());
+  for (const auto& t : tensors) put(t.data, t.bytes);
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    ::unlink(tmp.c_str());
+    fail("cannot write " + path + ": " + std::strerror(errno));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    ::unlink(tmp.c_str());
+    fail("cannot write " + path + ": " + std::strerror(errno));
+  }
+  return uint32_t(crc);
 }
 
 SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
