@@ -1,6 +1,9 @@
 #include "loom/train/arguments.h"
 
 #include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "loom/core/error.h"
 
@@ -102,10 +105,69 @@ void TrainArgs::register_flags(ArgParser& p) {
   p.add_int("--zero-stage", &zero_stage, "ZeRO: 1 shards the optimizer state over data-parallel ranks, 2 also "
             "reduce-scatters the gradients (3: not yet)");
   p.add_flag("--use-distributed-optimizer", &use_distributed_optimizer, "Megatron's name for --zero-stage 1");
+  p.add_string("--deepspeed-config", &deepspeed_config,
+               "DeepSpeed JSON (zero_optimization, fp16, bf16, gradient_clipping, batch sizes); explicit flags win");
+  p.add_choice("--offload-optimizer", &offload_optimizer, {"none", "cpu"},
+               "cpu: optimizer state in host memory (always the case on this CPU backend)");
   p.add_int("--threads", &threads, "compute threads (default: OMP_NUM_THREADS or all cores)");
 }
 
+namespace {
+
+// DeepSpeed's JSON, mapped onto Megatron flags the user did not give explicitly.
+void apply_deepspeed_config(TrainArgs& a, const ArgParser& p) {
+  std::ifstream f(a.deepspeed_config);
+  require(bool(f), "cannot open --deepspeed-config " + a.deepspeed_config);
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(f);
+  } catch (const nlohmann::json::exception& e) {
+    fail(a.deepspeed_config + ": malformed JSON: " + e.what());
+  }
+  auto where = [&](const std::string& key) { return a.deepspeed_config + ": " + key; };
+  try {
+    if (j.contains("train_micro_batch_size_per_gpu") && !p.was_set("--micro-batch-size"))
+      a.micro_batch_size = j["train_micro_batch_size_per_gpu"].get<int>();
+    if (j.contains("train_batch_size") && !p.was_set("--global-batch-size"))
+      a.global_batch_size = j["train_batch_size"].get<int64_t>();
+    if (j.contains("gradient_accumulation_steps")) a.gradient_accumulation_steps = j["gradient_accumulation_steps"].get<int64_t>();
+    if (j.contains("gradient_clipping") && !p.was_set("--clip-grad")) a.clip_grad = j["gradient_clipping"].get<double>();
+    if (j.contains("zero_optimization")) {
+      const auto& z = j["zero_optimization"];
+      if (z.contains("stage") && !p.was_set("--zero-stage")) a.zero_stage = z["stage"].get<int>();
+      if (z.contains("reduce_bucket_size") && !p.was_set("--ddp-bucket-size"))
+        a.ddp_bucket_size = int64_t(z["reduce_bucket_size"].get<double>());
+      if (z.contains("offload_optimizer")) {
+        const std::string device = z["offload_optimizer"].value("device", "none");
+        require(device == "none" || device == "cpu",
+                where("zero_optimization.offload_optimizer.device") + " '" + device +
+                    "' is not supported yet (cpu and none are)");
+        if (!p.was_set("--offload-optimizer")) a.offload_optimizer = device;
+      }
+    }
+    if (j.contains("fp16") && j["fp16"].value("enabled", false)) {
+      const auto& h = j["fp16"];
+      a.fp16 = true;
+      const double ls = h.value("loss_scale", 0.0);  // DeepSpeed: 0 means dynamic
+      if (ls > 0 && !p.was_set("--loss-scale")) a.loss_scale = ls;
+      if (h.contains("initial_scale_power") && !p.was_set("--initial-loss-scale"))
+        a.initial_loss_scale = std::ldexp(1.0, h["initial_scale_power"].get<int>());
+      if (h.contains("loss_scale_window") && !p.was_set("--loss-scale-window"))
+        a.loss_scale_window = h["loss_scale_window"].get<int64_t>();
+      if (h.contains("hysteresis") && !p.was_set("--hysteresis")) a.hysteresis = h["hysteresis"].get<int64_t>();
+      if (h.contains("min_loss_scale") && !p.was_set("--min-loss-scale"))
+        a.min_loss_scale = h["min_loss_scale"].get<double>();
+    }
+    if (j.contains("bf16") && j["bf16"].value("enabled", false)) a.bf16 = true;
+  } catch (const nlohmann::json::exception& e) {
+    fail(a.deepspeed_config + ": unexpected value: " + e.what());
+  }
+}
+
+}  // namespace
+
 void TrainArgs::validate(const ArgParser& p, bool need_data) {
+  if (!deepspeed_config.empty()) apply_deepspeed_config(*this, p);
   require(num_layers > 0, "--num-layers must be given and positive");
   require(hidden_size > 0, "--hidden-size must be given and positive");
   require(num_attention_heads > 0, "--num-attention-heads must be given and positive");
@@ -121,10 +183,11 @@ void TrainArgs::validate(const ArgParser& p, bool need_data) {
   require(*ffn_hidden_size > 0, "--ffn-hidden-size must be positive");
   require(make_vocab_size_divisible_by > 0, "--make-vocab-size-divisible-by must be positive");
   require(micro_batch_size > 0, "--micro-batch-size must be positive");
-  if (!global_batch_size) global_batch_size = micro_batch_size;
-  require(*global_batch_size > 0 && *global_batch_size % micro_batch_size == 0,
-          "--global-batch-size (" + std::to_string(*global_batch_size) + ") must be a multiple of --micro-batch-size (" +
-              std::to_string(micro_batch_size) + ")");
+  if (!global_batch_size && !gradient_accumulation_steps) global_batch_size = micro_batch_size;
+  if (global_batch_size)
+    require(*global_batch_size > 0 && *global_batch_size % micro_batch_size == 0,
+            "--global-batch-size (" + std::to_string(*global_batch_size) + ") must be a multiple of --micro-batch-size (" +
+                std::to_string(micro_batch_size) + ")");
   require(train_iters >= 0, "--train-iters must not be negative");
   require(lr >= 0 && min_lr >= 0, "--lr and --min-lr must not be negative");
   require(min_lr <= lr || lr_decay_style == "constant", "--min-lr must not exceed --lr");
@@ -208,6 +271,14 @@ void TrainArgs::validate_layout(int world_size) {
                                        ") is not divisible by tensor x pipeline x context parallel size (" +
                                        std::to_string(model) + ")");
   data_parallel_size = world_size / model;
+  if (gradient_accumulation_steps) {  // DeepSpeed: train_batch_size = micro x accumulation x data-parallel
+    const int64_t implied = int64_t(micro_batch_size) * *gradient_accumulation_steps * data_parallel_size;
+    if (!global_batch_size) global_batch_size = implied;
+    require(*global_batch_size == implied,
+            "the DeepSpeed config's train_batch_size (" + std::to_string(*global_batch_size) +
+                ") is not train_micro_batch_size_per_gpu x gradient_accumulation_steps x data-parallel size (" +
+                std::to_string(implied) + ")");
+  }
   const int64_t per_step = int64_t(micro_batch_size) * data_parallel_size;
   require(*global_batch_size % per_step == 0,
           "--global-batch-size (" + std::to_string(*global_batch_size) + ") must be a multiple of --micro-batch-size x " +

@@ -1,0 +1,48 @@
+# --deepspeed-config: a DeepSpeed JSON sets ZeRO, fp16 loss scaling, clipping and the batch sizes (flags
+# given explicitly win), and a bad or unsupported config is one error line.
+set -e
+source "$(dirname "$0")/lib.sh"
+SRC=${LOOM_SOURCE_DIR:?}
+VOCAB=$SRC/data/gpt2/vocab.json
+MERGES=$SRC/data/gpt2/merges.txt
+head -n 30 "$SRC/data/corpus/kjv.jsonl" > "$TMP/c.jsonl"
+"$LOOM" preprocess --input "$TMP/c.jsonl" --output-prefix "$TMP/c" --vocab-file "$VOCAB" --merge-file "$MERGES" \
+  --append-eod >/dev/null
+cat > "$TMP/ds.json" <<'JSON'
+{
+  "train_batch_size": 8,
+  "train_micro_batch_size_per_gpu": 2,
+  "gradient_accumulation_steps": 4,
+  "gradient_clipping": 0.5,
+  "zero_optimization": {"stage": 2, "reduce_bucket_size": 5e8, "offload_optimizer": {"device": "cpu"}},
+  "fp16": {"enabled": true, "loss_scale": 0, "initial_scale_power": 12, "loss_scale_window": 500, "hysteresis": 3,
+           "min_loss_scale": 2}
+}
+JSON
+ARGS=(--num-layers 2 --hidden-size 64 --num-attention-heads 4 --seq-length 32 --train-iters 3 --lr 1e-3 --eval-iters 0
+      --log-interval 1 --data-path "$TMP/c_text_document" --vocab-file "$VOCAB" --merge-file "$MERGES")
+run "$LOOM" train "${ARGS[@]}" --deepspeed-config "$TMP/ds.json"
+[ "$CODE" -eq 0 ] || fail "train with a DeepSpeed config"
+expect_line "  micro_batch_size ................................ 2"
+expect_line "  global_batch_size ............................... 8"
+expect_line "  zero_stage ...................................... 2"
+expect_line "  clip_grad ....................................... 0.5"
+expect_line "  fp16 ............................................ True"
+expect_line "  initial_loss_scale .............................. 4096.0"
+expect_line "  hysteresis ...................................... 3"
+expect_line "  loss_scale_window ............................... 500"
+expect_line "  ddp_bucket_size ................................. 500000000"
+expect_line "setting number of micro-batches to constant 4"
+grep -q "loss scale: 4096.0" <<<"$OUT" || fail "the initial scale 2^12 shows in the log"
+run "$LOOM" train "${ARGS[@]}" --deepspeed-config "$TMP/ds.json" --clip-grad 2.0
+expect_line "  clip_grad ....................................... 2.0"
+echo '{"zero_optimization": {"offload_optimizer": {"device": "nvme"}}}' > "$TMP/nvme.json"
+expect_error "zero_optimization.offload_optimizer.device 'nvme' is not supported yet" \
+  "$LOOM" train "${ARGS[@]}" --deepspeed-config "$TMP/nvme.json"
+echo '{"train_batch_size": 12, "train_micro_batch_size_per_gpu": 2, "gradient_accumulation_steps": 4}' > "$TMP/bad.json"
+expect_error "train_batch_size (12) is not train_micro_batch_size_per_gpu x gradient_accumulation_steps x data-parallel size (8)" \
+  "$LOOM" train "${ARGS[@]}" --deepspeed-config "$TMP/bad.json"
+echo '{"fp16": ' > "$TMP/broken.json"
+expect_error "$TMP/broken.json: malformed JSON" "$LOOM" train "${ARGS[@]}" --deepspeed-config "$TMP/broken.json"
+expect_error "cannot open --deepspeed-config $TMP/none.json" "$LOOM" train "${ARGS[@]}" --deepspeed-config "$TMP/none.json"
+finish
