@@ -61,5 +61,11 @@ for tp in 1 4; do
     { n++; d = $1 - $2; if (d < 0) d = -d; if (d / $1 > 1e-5) { bad = 1; print "PP2 -> TP " tp ": " $1 " vs " $2 } }
     END { if (n < 10) { print "only " n " losses"; bad = 1 } exit bad }' || fail "TP2 x PP2 -> TP$tp losses differ"
 done
+# Offline: loom convert --to loom consolidates the TP2 x PP2 checkpoint into one shard that resumes the same.
+"$LOOM" convert --load "$TMP/pp/iter_0000010" --to loom --output "$TMP/one_shard" > /dev/null || fail "convert --to loom"
+"$LOOM" train "${ARGS[@]}" $(tp_args 1) --load "$TMP/one_shard" > "$TMP/one_shard.log" 2>&1 || fail "resume the consolidated checkpoint"
+paste <(losses "$TMP/pp_b.log") <(losses "$TMP/one_shard.log") | awk '
+  { n++; d = $1 - $2; if (d < 0) d = -d; if (d / $1 > 1e-5) { bad = 1; print "consolidated: " $1 " vs " $2 } }
+  END { exit bad || n < 10 }' || fail "the consolidated checkpoint continues differently"
 [ $status -eq 0 ] && echo "all checks passed"
 exit $status
