@@ -53,6 +53,14 @@ for g in full selective; do
        <(grep -oE 'lm loss: [0-9.E+-]+ \|.*grad norm: [0-9.]+' <<<"$OUT") >/dev/null || fail "recompute $g changed the run"
 done
 
+# Megatron's document-aware batches: loss masked on end-of-document tokens, positions and attention reset
+# at document boundaries. A different objective, so only: it trains.
+run "$LOOM" train "${MODEL[@]}" "${COMMON[@]}" --train-iters 40 --log-interval 20 --eval-iters 0 \
+  --eod-mask-loss --reset-position-ids --reset-attention-mask
+[ "$CODE" -eq 0 ] || fail "document-aware training"
+grep -q "reset_attention_mask ............................ True" <<<"$OUT" || fail "argument dump"
+grep -qE 'iteration +40/.*lm loss: [0-9]' <<<"$OUT" || fail "document-aware run logs a loss"
+
 run "$LOOM" generate --load "$TMP/ckpt" --prompt "And the LORD" --max-new-tokens 12 --seed 3
 [ "$CODE" -eq 0 ] || fail "generate exited $CODE"
 case "$OUT" in "And the LORD"*) ;; *) fail "generate output starts with the prompt" ;; esac

@@ -298,6 +298,7 @@ int train(int argc, char** argv) {
   so.batch.eod = tokenizer->eod();
   so.batch.eod_mask_loss = a.eod_mask_loss;
   so.batch.reset_position_ids = a.reset_position_ids;
+  so.batch.reset_attention_mask = a.reset_attention_mask;
   std::vector<std::unique_ptr<GradReducer>> reducers;
   for (GptModel* m : chunks) {
     // Overlap needs the last micro-batch's backward to run layer by layer for one chunk: no pipeline.

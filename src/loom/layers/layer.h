@@ -20,6 +20,7 @@ struct MicroBatch {
   const int32_t* positions = nullptr;     // [rows]
   const int32_t* labels = nullptr;        // [rows]
   const float* loss_mask = nullptr;       // [rows]
+  const int32_t* key_start = nullptr;     // [rows] first key each token attends (document masking), or null
   int rows() const { return batch * seq; }
 };
 

@@ -133,7 +133,7 @@ void TransformerBlock::forward_into(Saved& s, const StepContext& ctx, const Tens
   const float p_hidden = ctx.training ? cfg_.hidden_dropout : 0.f;
   const float p_attn = ctx.training ? cfg_.attention_dropout : 0.f;
   const cpu::AttentionShape shape{mb.batch, mb.seq, local_heads_, cfg_.head_dim(), tp_.rank * local_heads_,
-                                  cfg_.num_attention_heads};
+                                  cfg_.num_attention_heads, mb.key_start};
   s.input = in;
   float* partial = ws_->partial.f32();
   float* tmp = ws_->tmp.f32();
@@ -167,7 +167,7 @@ void TransformerBlock::backward(const StepContext& ctx, const Tensor& dout, Tens
   const float p_hidden = cfg_.hidden_dropout;
   const float p_attn = cfg_.attention_dropout;
   const cpu::AttentionShape shape{mb.batch, mb.seq, local_heads_, cfg_.head_dim(), tp_.rank * local_heads_,
-                                  cfg_.num_attention_heads};
+                                  cfg_.num_attention_heads, mb.key_start};
   Saved* sp_saved = &saved_[ctx.slot];
   if (recompute_ == Recompute::Full) {
     // Rebuild this micro-batch's activations from the saved input: same kernels, same dropout streams.

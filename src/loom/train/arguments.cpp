@@ -258,8 +258,6 @@ void TrainArgs::validate(const ArgParser& p, bool need_data) {
           "--sequence-parallel needs --seq-length (" + std::to_string(seq_length) +
               ") divisible by --tensor-model-parallel-size (" + std::to_string(T) + ")");
   require(!ddp_bucket_size || *ddp_bucket_size > 0, "--ddp-bucket-size must be positive");
-  require(!reset_attention_mask,
-          "--reset-attention-mask is not supported yet (the attention kernel has no per-document mask)");
   if (!need_data) return;
   require(!data_path.empty(), "--data-path is required (a prefix written by 'loom preprocess')");
   require(!vocab_file.empty() && !merge_file.empty(), "--vocab-file and --merge-file are required");

@@ -9,6 +9,7 @@ BatchBuffer::BatchBuffer(int batch, int seq)
       tokens_(size_t(batch) * seq),
       labels_(size_t(batch) * seq),
       positions_(size_t(batch) * seq),
+      key_start_(size_t(batch) * seq),
       loss_mask_(size_t(batch) * seq) {
   mb_.batch = batch;
   mb_.seq = seq;
@@ -25,7 +26,8 @@ const MicroBatch& BatchBuffer::load(const SampleSet& set, int64_t first, const B
 
 const MicroBatch& BatchBuffer::build(const BatchOptions& opt) {
   data::make_lm_batch(samples_.data(), batch_, seq_, opt, tokens_.data(), labels_.data(), loss_mask_.data(),
-                      positions_.data());
+                      positions_.data(), key_start_.data());
+  mb_.key_start = opt.reset_attention_mask ? key_start_.data() : nullptr;
   return mb_;
 }
 

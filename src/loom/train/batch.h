@@ -31,7 +31,7 @@ class BatchBuffer {
 
  private:
   int batch_, seq_;
-  std::vector<int32_t> samples_, tokens_, labels_, positions_;
+  std::vector<int32_t> samples_, tokens_, labels_, positions_, key_start_;
   std::vector<float> loss_mask_;
   MicroBatch mb_;
 };

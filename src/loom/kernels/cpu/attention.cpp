@@ -78,8 +78,10 @@ void attention_forward(const float* qkv, float* out, float* lse, AttentionShape 
     for (int i = 0; i < rows; i++) {
       const int qi = r0 + i, n = qi + 1;
       float* row = S + size_t(i) * lds;
-      const float m = detail::max_array(row, n);
-      const float l = detail::exp_sub_sum<true>(row, n, m);
+      const int k0 = s.key_start ? s.key_start[(bh / s.H) * T + qi] : 0;  // keys before k0 are masked out
+      const float m = detail::max_array(row + k0, n - k0);
+      const float l = detail::exp_sub_sum<true>(row + k0, n - k0, m);
+      if (k0) std::memset(row, 0, size_t(k0) * sizeof(float));
       lse[bh * T + qi] = m + std::log(l);
       const float inv = 1.0f / l;
       if (drop) {
@@ -156,7 +158,9 @@ void attention_backward(const float* dout, const float* qkv, const float* out, c
       for (int i = 0; i < rows; i++) {
         const int qi = r0 + i, n = qi + 1;
         float* prow = P + size_t(i) * ldt;
-        detail::exp_sub_sum<true>(prow, n, L[qi]);
+        const int k0 = s.key_start ? s.key_start[(bh / s.H) * T + qi] : 0;
+        detail::exp_sub_sum<true>(prow + k0, n - k0, L[qi]);
+        if (k0) std::memset(prow, 0, size_t(k0) * sizeof(float));
         if (r1 > n) std::memset(prow + n, 0, size_t(r1 - n) * sizeof(float));
         if (drop) {
           float* xrow = X + size_t(i) * ldt;

@@ -20,6 +20,9 @@ struct AttentionShape {
   int B, T, H, D;
   int head_offset = 0;
   int total_heads = 0;
+  // Document masking (Megatron's --reset-attention-mask): query t of sample b sees keys
+  // [key_start[b*T + t], t] only. Null: plain causal.
+  const int32_t* key_start = nullptr;
 };
 
 void attention_forward(const float* qkv, float* out, float* lse, AttentionShape s, float dropout_p,
