@@ -1,22 +1,7 @@
 # Every data/tensor/sequence-parallel layout trains the same model as one process: the same losses,
 # grad norms and final weights (fp32, dropout off, and again with dropout on: masks are a function of
 # the global element, not of the layout) within 1e-5 relative. Real processes under mpirun.
-set -u
-: "${MPIRUN:?}" "${LAYOUT_DRIVER:?}"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-HERE=$(dirname "$0")
-status=0
-run() {  # name np flags...
-  local name=$1 np=$2
-  shift 2
-  if ! timeout -k 5 120 "$MPIRUN" --allow-run-as-root --oversubscribe -np "$np" "$LAYOUT_DRIVER" "$@" --out "$TMP/$name.st" \
-      >"$TMP/$name.log" 2>&1; then
-    echo "FAIL: $name exited non-zero"; cat "$TMP/$name.log"; status=1
-  fi
-  grep layout "$TMP/$name.log"
-}
+source "$(dirname "$0")/layout_lib.sh"
 for dropout in 0 0.1; do
   run "d${dropout}_dp1_tp1" 1 --dropout $dropout
   run "d${dropout}_dp2_tp1" 2 --dropout $dropout --bucket 4000

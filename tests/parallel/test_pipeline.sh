@@ -2,22 +2,8 @@
 # interleaved with 2 virtual stages) and (DP, TP, PP) = (2, 2, 2) trains exactly as one process (losses,
 # grad norms, final weights within 1e-5). And the memory claim: with 1F1B the first stage keeps at most P
 # micro-batches of activations, with GPipe all M (allocator peak).
-set -u
-: "${MPIRUN:?}" "${LAYOUT_DRIVER:?}"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-HERE=$(dirname "$0")
-status=0
-run() {  # name np flags...
-  local name=$1 np=$2
-  shift 2
-  if ! timeout -k 5 180 "$MPIRUN" --allow-run-as-root --oversubscribe -np "$np" "$LAYOUT_DRIVER" --layers 8 "$@" \
-      --out "$TMP/$name.st" >"$TMP/$name.log" 2>&1; then
-    echo "FAIL: $name exited non-zero"; tail -5 "$TMP/$name.log"; status=1
-  fi
-  grep layout "$TMP/$name.log"
-}
+source "$(dirname "$0")/layout_lib.sh"
+LAYOUT_EXTRA=(--layers 8)
 run one 1
 run pp2_1f1b 2 --pp 2
 run pp2_gpipe 2 --pp 2 --schedule gpipe

@@ -1,21 +1,6 @@
 # ZeRO stages 1 and 2 under mpirun: data-parallel 2 and 4 (and with tensor parallelism) train exactly as
 # one process, and each rank keeps 1/D of the optimizer state.
-set -u
-: "${MPIRUN:?}" "${LAYOUT_DRIVER:?}"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-HERE=$(dirname "$0")
-status=0
-run() {  # name np flags...
-  local name=$1 np=$2
-  shift 2
-  if ! timeout -k 5 120 "$MPIRUN" --allow-run-as-root --oversubscribe -np "$np" "$LAYOUT_DRIVER" "$@" --out "$TMP/$name.st" \
-      >"$TMP/$name.log" 2>&1; then
-    echo "FAIL: $name exited non-zero"; tail -5 "$TMP/$name.log"; status=1
-  fi
-  grep layout "$TMP/$name.log"
-}
+source "$(dirname "$0")/layout_lib.sh"
 run one 1
 for z in 1 2; do
   run "z${z}_dp2" 2 --zero $z

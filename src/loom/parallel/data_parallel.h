@@ -31,6 +31,7 @@ class GradReducer {
 
   int num_buckets() const { return int(buckets_.size()); }
   bool active() const { return dp_ && dp_->size() > 1; }
+  bool scatters() const { return scatter_; }
 
  private:
   struct Bucket {

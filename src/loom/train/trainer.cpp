@@ -75,17 +75,23 @@ double Trainer::dp_mean(double v) const {
 float Trainer::loss_scale() const { return o_.scaler ? o_.scaler->scale() : 1.0f; }
 
 std::optional<std::pair<double, double>> Trainer::optimizer_step() {
-  // Sums over the embedding and tensor-parallel groups first: they need whole gradient buffers, which a
-  // ZeRO-2 reduce-scatter leaves only in part (all these reductions are sums, so the order is free).
-  all_reduce_embedding_grads();
-  for (GptModel* m : chunks_) m->reduce_partial_replica_grads();
-  bool reduced = false;
-  for (GradReducer* r : o_.reducers)
-    if (r->active()) reduced = true;
-  if (reduced) {
+  // All these reductions are sums, so their order is free, with two constraints: a ZeRO-2 reduce-scatter
+  // leaves whole gradients nowhere, so the embedding and tensor-parallel sums go before it; and buckets
+  // already in flight (--overlap-grad-reduce) must land before anything else touches the gradients.
+  bool reduced = false, scatter = false;
+  for (GradReducer* r : o_.reducers) {
+    reduced |= r->active();
+    scatter |= r->active() && r->scatters();
+  }
+  auto data_parallel = [&] {
+    if (!reduced) return;
     TimerScope t(timers_, "backward-params-all-reduce");
     for (GradReducer* r : o_.reducers) r->finish();
-  }
+  };
+  if (!scatter) data_parallel();
+  all_reduce_embedding_grads();
+  for (GptModel* m : chunks_) m->reduce_partial_replica_grads();
+  if (scatter) data_parallel();
   TimerScope t(timers_, "optimizer");
   if (o_.scaler) {
     // Megatron's _unscale_main_grads_and_check_for_nan: fp16 gradients overflow to inf past 65504;
