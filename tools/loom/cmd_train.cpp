@@ -135,6 +135,10 @@ int train(int argc, char** argv) {
       "--data-path runs/kjv_text_document --vocab-file data/gpt2/vocab.json --merge-file data/gpt2/merges.txt "
       "--save runs/demo");
   p.add_example("loom train ... --hidden-dropout 0 --attention-dropout 0 --clip-grad 1.0 --eval-interval 100 --eval-iters 10");
+  p.add_example("mpirun -np 8 loom train ... --tensor-model-parallel-size 2 --sequence-parallel "
+                "--pipeline-model-parallel-size 2 --num-layers-per-virtual-pipeline-stage 1 --zero-stage 1");
+  p.add_example("loom train ... --fp16 --recompute-granularity full --save runs/ckpt --save-interval 100 --exit-signal-handler");
+  p.add_example("loom train ... --load runs/ckpt --save runs/ckpt   (resume, in any parallel layout)");
   if (!p.parse(argc, argv)) return 0;
   auto world = dist::Communicator::world();
   g_rank = world->rank();

@@ -20,7 +20,7 @@ struct Command {
 const Command kCommands[] = {
     {"train", loom::cmd::train, "train a GPT model (Megatron flags)"},
     {"generate", loom::cmd::generate, "sample text from trained weights"},
-    {"convert", loom::cmd::convert, "export a checkpoint (Hugging Face GPT-2, full safetensors)"},
+    {"convert", loom::cmd::convert, "export or reshard a checkpoint (Hugging Face GPT-2, safetensors, one-shard loom)"},
     {"plan", loom::cmd::plan, "parameter count and FLOPs of a configuration, without allocating"},
     {"preprocess", loom::cmd::preprocess, "tokenise JSONL into a Megatron indexed dataset (.bin/.idx)"},
 };
