@@ -37,7 +37,7 @@ grep -q "loss scale: 4096.0" <<<"$OUT" || fail "the initial scale 2^12 shows in 
 run "$LOOM" train "${ARGS[@]}" --deepspeed-config "$TMP/ds.json" --clip-grad 2.0
 expect_line "  clip_grad ....................................... 2.0"
 echo '{"zero_optimization": {"offload_optimizer": {"device": "nvme"}}}' > "$TMP/nvme.json"
-expect_error "zero_optimization.offload_optimizer.device 'nvme' is not supported yet" \
+expect_error "--offload-optimizer nvme needs --offload-path" \
   "$LOOM" train "${ARGS[@]}" --deepspeed-config "$TMP/nvme.json"
 echo '{"train_batch_size": 12, "train_micro_batch_size_per_gpu": 2, "gradient_accumulation_steps": 4}' > "$TMP/bad.json"
 expect_error "train_batch_size (12) is not train_micro_batch_size_per_gpu x gradient_accumulation_steps x data-parallel size (8)" \

@@ -269,6 +269,12 @@ int train(int argc, char** argv) {
   // Mixed precision: half-precision model weights and activations, fp32 main weights in the optimizer.
   for (GptModel* m : chunks) m->set_activation_dtype(param_dtype);
   for (AdamW* o : opts) o->use_main_weights(param_dtype);
+  if (a.offload_optimizer == "nvme") {
+    // Three blocks of (m, v) are resident: 24 bytes per block element.
+    const int64_t block = std::max<int64_t>(1 << 14, int64_t(a.memory_budget_gb * 1073741824.0 / 24.0));
+    for (AdamW* o : opts) o->offload(a.offload_path, block);
+    say("> optimizer state offloaded to " + a.offload_path + " in blocks of " + std::to_string(block) + " parameters");
+  }
   GradScalerOptions gso;
   gso.fp16 = a.fp16;
   gso.bf16 = a.bf16;

@@ -7,6 +7,7 @@
 #include "loom/dist/communicator.h"
 #include "loom/kernels/cpu/adamw.h"
 #include "loom/kernels/cpu/precision.h"
+#include "loom/optim/offload.h"
 
 namespace loom {
 
@@ -24,6 +25,16 @@ AdamW::AdamW(ParamStore& params, AdamWOptions opt, std::shared_ptr<dist::Communi
   }
   m_ = Tensor({shard_end_ - shard_begin_});
   v_ = Tensor({shard_end_ - shard_begin_});
+}
+
+AdamW::~AdamW() = default;
+
+void AdamW::offload(const std::string& dir, int64_t block_elements) {
+  const int64_t s = shard_end_ - shard_begin_;
+  offload_ = std::make_unique<OffloadedMoments>(dir, s, block_elements);
+  offload_->write(m_.f32(), v_.f32());
+  m_ = Tensor();  // the moments now live only in the file
+  v_ = Tensor();
 }
 
 void AdamW::use_main_weights(DType model_dtype) {
@@ -48,14 +59,23 @@ void AdamW::step(double lr) {
   step_++;
   // With main weights the update applies to them (fp32) and the model gets their rounded values.
   float* weights = main_.defined() ? main_.f32() - shard_begin_ : params_.values();
-  for (auto& p : params_.all()) {
-    // The part of this parameter inside our shard (all of it without ZeRO).
-    const int64_t b = std::max(p.offset, shard_begin_), e = std::min(p.offset + p.numel(), shard_end_);
-    if (b >= e) continue;
-    cpu::AdamWConfig c{float(lr), float(opt_.beta1), float(opt_.beta2), float(opt_.eps),
-                       p.weight_decay ? float(opt_.weight_decay) : 0.f, long(step_)};
-    cpu::adamw_step(weights + b, params_.grads() + b, m_.f32() + (b - shard_begin_),
-                    v_.f32() + (b - shard_begin_), long(e - b), c);
+  // Update elements [lo, hi) of the flat buffer with moments m, v that start at element `base`.
+  auto update = [&](int64_t lo, int64_t hi, float* m, float* v, int64_t base) {
+    for (auto& p : params_.all()) {
+      // The part of this parameter inside the range (our shard, or one offloaded block of it).
+      const int64_t b = std::max(p.offset, lo), e = std::min(p.offset + p.numel(), hi);
+      if (b >= e) continue;
+      cpu::AdamWConfig c{float(lr), float(opt_.beta1), float(opt_.beta2), float(opt_.eps),
+                         p.weight_decay ? float(opt_.weight_decay) : 0.f, long(step_)};
+      cpu::adamw_step(weights + b, params_.grads() + b, m + (b - base), v + (b - base), long(e - b), c);
+    }
+  };
+  if (offload_) {
+    offload_->for_each_block([&](int64_t first, int64_t count, float* m, float* v) {
+      update(shard_begin_ + first, shard_begin_ + first + count, m, v, shard_begin_ + first);
+    });
+  } else {
+    update(shard_begin_, shard_end_, m_.f32(), v_.f32(), shard_begin_);
   }
   if (main_.defined()) {
     float* model = params_.values() + shard_begin_;
@@ -70,17 +90,31 @@ void AdamW::gather_state(std::vector<float>& m, std::vector<float>& v) {
   const int64_t n = params_.numel(), s = shard_end_ - shard_begin_;
   m.assign(size_t(n), 0.f);
   v.assign(size_t(n), 0.f);
+  std::vector<float> om, ov;  // offloaded: the shard read back from the file
+  const float* my_m = m_.defined() ? m_.f32() : nullptr;
+  const float* my_v = v_.defined() ? v_.f32() : nullptr;
+  if (offload_) {
+    om.resize(size_t(s));
+    ov.resize(size_t(s));
+    offload_->read(om.data(), ov.data());
+    my_m = om.data();
+    my_v = ov.data();
+  }
   if (!sharded()) {
-    std::memcpy(m.data(), m_.f32(), size_t(n) * 4);
-    std::memcpy(v.data(), v_.f32(), size_t(n) * 4);
+    std::memcpy(m.data(), my_m, size_t(n) * 4);
+    std::memcpy(v.data(), my_v, size_t(n) * 4);
     return;
   }
-  shard_->all_gather(m_.f32(), m.data(), size_t(s));
-  shard_->all_gather(v_.f32(), v.data(), size_t(s));
+  shard_->all_gather(my_m, m.data(), size_t(s));
+  shard_->all_gather(my_v, v.data(), size_t(s));
 }
 
 void AdamW::set_state(const float* m, const float* v) {
   const size_t s = size_t(shard_end_ - shard_begin_);
+  if (offload_) {
+    offload_->write(m + shard_begin_, v + shard_begin_);
+    return;
+  }
   std::memcpy(m_.f32(), m + shard_begin_, s * 4);
   std::memcpy(v_.f32(), v + shard_begin_, s * 4);
 }

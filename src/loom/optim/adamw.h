@@ -6,6 +6,7 @@
 // optimizer, DeepSpeed ZeRO stage 1/2 for the optimizer state).
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "loom/core/dtype.h"
@@ -21,11 +22,13 @@ struct AdamWOptions {
 namespace dist {
 class Communicator;
 }
+class OffloadedMoments;
 
 class AdamW {
  public:
   // shard_over: the data-parallel group to shard the state over (null: no sharding).
   AdamW(ParamStore& params, AdamWOptions opt, std::shared_ptr<dist::Communicator> shard_over = nullptr);
+  ~AdamW();
   // One update with learning rate lr; advances the step count.
   void step(double lr);
   int64_t steps() const { return step_; }
@@ -35,6 +38,10 @@ class AdamW {
   // This rank's element range of the flat buffers (everything without sharding).
   int64_t shard_begin() const { return shard_begin_; }
   int64_t shard_end() const { return shard_end_; }
+  // --offload-optimizer nvme: move the moments into a file under `dir`, streamed through 3 blocks of
+  // `block_elements` during each step.
+  void offload(const std::string& dir, int64_t block_elements);
+  bool offloaded() const { return offload_ != nullptr; }
   // The full moments in the flat layout (collective over the shard group when sharded), and back.
   void gather_state(std::vector<float>& m, std::vector<float>& v);
   void set_state(const float* m, const float* v);
@@ -54,6 +61,7 @@ class AdamW {
   int64_t shard_begin_ = 0, shard_end_ = 0;
   Tensor m_, v_;  // [shard_end - shard_begin]
   Tensor main_;   // fp32 main weights of the shard (mixed precision only)
+  std::unique_ptr<OffloadedMoments> offload_;
   DType model_dtype_ = DType::F32;
   int64_t step_ = 0;
 };

@@ -107,8 +107,12 @@ void TrainArgs::register_flags(ArgParser& p) {
   p.add_flag("--use-distributed-optimizer", &use_distributed_optimizer, "Megatron's name for --zero-stage 1");
   p.add_string("--deepspeed-config", &deepspeed_config,
                "DeepSpeed JSON (zero_optimization, fp16, bf16, gradient_clipping, batch sizes); explicit flags win");
-  p.add_choice("--offload-optimizer", &offload_optimizer, {"none", "cpu"},
-               "cpu: optimizer state in host memory (always the case on this CPU backend)");
+  p.add_choice("--offload-optimizer", &offload_optimizer, {"none", "cpu", "nvme"},
+               "cpu: optimizer state in host memory (always the case on this CPU backend); nvme: Adam moments in "
+               "files under --offload-path, streamed through the step");
+  p.add_string("--offload-path", &offload_path, "directory for --offload-optimizer nvme");
+  p.add_float("--memory-budget-gb", &memory_budget_gb,
+              "with --offload-optimizer nvme: memory for the streamed optimizer blocks");
   p.add_int("--threads", &threads, "compute threads (default: OMP_NUM_THREADS or all cores)");
 }
 
@@ -139,10 +143,11 @@ void apply_deepspeed_config(TrainArgs& a, const ArgParser& p) {
         a.ddp_bucket_size = int64_t(z["reduce_bucket_size"].get<double>());
       if (z.contains("offload_optimizer")) {
         const std::string device = z["offload_optimizer"].value("device", "none");
-        require(device == "none" || device == "cpu",
-                where("zero_optimization.offload_optimizer.device") + " '" + device +
-                    "' is not supported yet (cpu and none are)");
+        require(device == "none" || device == "cpu" || device == "nvme",
+                where("zero_optimization.offload_optimizer.device") + " '" + device + "' is not one of none, cpu, nvme");
         if (!p.was_set("--offload-optimizer")) a.offload_optimizer = device;
+        if (z["offload_optimizer"].contains("nvme_path") && !p.was_set("--offload-path"))
+          a.offload_path = z["offload_optimizer"]["nvme_path"].get<std::string>();
       }
     }
     if (j.contains("fp16") && j["fp16"].value("enabled", false)) {
@@ -246,6 +251,8 @@ void TrainArgs::validate(const ArgParser& p, bool need_data) {
   require(loss_scale_window > 0 && hysteresis > 0, "--loss-scale-window and --hysteresis must be positive");
   if (use_distributed_optimizer && zero_stage == 0) zero_stage = 1;
   require(zero_stage >= 0 && zero_stage <= 3, "--zero-stage must be 0, 1, 2 or 3");
+  require(offload_optimizer != "nvme" || !offload_path.empty(), "--offload-optimizer nvme needs --offload-path");
+  require(memory_budget_gb > 0, "--memory-budget-gb must be positive");
   require(zero_stage < 3, "--zero-stage 3 (sharded parameters) is not supported yet; use 1 or 2");
   require(context_parallel_size == 1, "--context-parallel-size > 1 is not supported yet");
   const int T = tensor_model_parallel_size;

@@ -70,7 +70,8 @@ struct TrainArgs {
   int zero_stage = 0;
   bool use_distributed_optimizer = false;
   std::string deepspeed_config;        // DeepSpeed JSON: ZeRO, fp16/bf16, clipping, batch sizes
-  std::string offload_optimizer = "none";
+  std::string offload_optimizer = "none", offload_path;
+  double memory_budget_gb = 1.0;  // resident optimizer state when offloading to nvme
   std::optional<int64_t> gradient_accumulation_steps;  // from the DeepSpeed config
   // runtime
   int threads = 0;  // 0: OMP_NUM_THREADS or all cores
