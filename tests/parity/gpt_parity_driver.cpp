@@ -111,13 +111,9 @@ int main(int argc, char** argv) {
     entries.push_back({"loss", DType::F32, {steps}, losses.data(), losses.size() * 4});
     entries.push_back({"grad_norm", DType::F32, {steps}, norms.data(), norms.size() * 4});
     entries.push_back({"lr", DType::F32, {steps}, lrs.data(), lrs.size() * 4});
-    std::vector<std::string> names;
-    names.reserve(2 * model.params().all().size());
     for (const auto& p : model.params().all()) {
-      names.push_back("grad." + p.name);
-      entries.push_back({names.back(), DType::F32, p.shape, first_grads.data() + p.offset, size_t(p.numel()) * 4});
-      names.push_back("final." + p.name);
-      entries.push_back({names.back(), DType::F32, p.shape, p.value.f32(), size_t(p.numel()) * 4});
+      entries.push_back({"grad." + p.name, DType::F32, p.shape, first_grads.data() + p.offset, size_t(p.numel()) * 4});
+      entries.push_back({"final." + p.name, DType::F32, p.shape, p.value.f32(), size_t(p.numel()) * 4});
     }
     write_safetensors(out, entries);
     return 0;

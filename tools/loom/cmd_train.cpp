@@ -352,9 +352,6 @@ int train(int argc, char** argv) {
       std::fflush(stdout);
     }
   };
-  GptModel& model = *chunks.front();
-  (void)model;
-  (void)setup_start;
   char buf[160];
   std::snprintf(buf, sizeof buf, "time (ms) | model-and-optimizer-setup: %.2f | train/valid/test-data-iterators-setup: %.2f",
                 model_ms, data_ms);

@@ -20,7 +20,7 @@ enum DropoutSite { kAttentionProbs = 1, kAttentionOutput = 2, kMlpOutput = 3 };
 TransformerBlock::TransformerBlock(const GptConfig& cfg, int layer_index, ParamStore& store, Workspace* ws,
                                    TensorParallel tp, Recompute recompute)
     : cfg_(cfg), index_(layer_index), store_(store), ws_(ws), tp_(std::move(tp)), recompute_(recompute) {
-  const int64_t h = cfg.hidden_size, f = cfg.ffn_hidden_size, T = tp_.size;
+  const int64_t h = cfg.hidden_size, f = cfg.ffn_hidden_size;
   local_heads_ = cfg.num_attention_heads / tp_.size;
   local_ffn_ = cfg.ffn_hidden_size / tp_.size;
   const int64_t lh = int64_t(local_heads_) * cfg.head_dim(), lf = local_ffn_;
@@ -42,7 +42,6 @@ TransformerBlock::TransformerBlock(const GptConfig& cfg, int layer_index, ParamS
   fc1_b_ = store.add(p + "mlp.linear_fc1.bias", {lf}, false, column({f}, lf));
   fc2_w_ = store.add(p + "mlp.linear_fc2.weight", {h, lf}, true, ParamSplit{{h, f}, 1, tp_.rank * lf, false, {}});
   fc2_b_ = store.add(p + "mlp.linear_fc2.bias", {h}, false, replicated);
-  (void)T;
 }
 
 void TransformerBlock::init_params(uint64_t seed) {
