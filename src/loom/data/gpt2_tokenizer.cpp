@@ -196,6 +196,29 @@ WordCache& thread_cache(uint64_t instance) {
 // ---------------------------------------------------------------------------------------------
 // UTF-8 validation and repair
 
+namespace {
+// A UTF-8 lead byte: how many continuation bytes follow and the allowed range of the first of them
+// (excluding overlongs, surrogates and code points above U+10FFFF). False for a byte that cannot lead.
+bool utf8_lead(unsigned char c, int& more, unsigned char& lo, unsigned char& hi) {
+  lo = 0x80;
+  hi = 0xBF;
+  if (c >= 0xC2 && c <= 0xDF) {
+    more = 1;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    more = 2;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    more = 3;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  } else {
+    return false;
+  }
+  return true;
+}
+}  // namespace
+
 bool is_valid_utf8(std::string_view s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const size_t n = s.size();
@@ -214,19 +237,9 @@ bool is_valid_utf8(std::string_view s) {
       i++;
       continue;
     }
-    unsigned char lo = 0x80, hi = 0xBF;
+    unsigned char lo, hi;
     int more;
-    if (c >= 0xC2 && c <= 0xDF) {
-      more = 1;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      more = 2;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      more = 3;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    } else {
+    if (!utf8_lead(c, more, lo, hi)) {
       return false;
     }
     if (i + size_t(more) >= n) return false;  // truncated at the end
@@ -253,19 +266,9 @@ std::string repair_utf8(std::string_view s) {
       i++;
       continue;
     }
-    unsigned char lo = 0x80, hi = 0xBF;
+    unsigned char lo, hi;
     int more;
-    if (c >= 0xC2 && c <= 0xDF) {
-      more = 1;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      more = 2;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      more = 3;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    } else {
+    if (!utf8_lead(c, more, lo, hi)) {
       out += kReplacement;  // a byte that can never start a sequence
       i++;
       continue;
