@@ -72,14 +72,16 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < specs.size(); i++) {
     const int slots = pp_size > 1 ? PipelineRunner::slots_needed(pl, M, int(i)) : 1;
     StageSpec spec = specs[i];
-    const bool sharded = zero > 0 && dp > 1;
-    if (sharded) spec.flat_multiple = 16 * dp;
-    models.push_back(std::make_unique<GptModel>(c, micro, c.seq_length, slots, tp, spec));
+    ParamStorage storage;
+    if (zero > 0 && dp > 1) {
+      storage.zero_group = grid.data();
+      storage.shard_grads = zero >= 2;
+      storage.shard_weights = zero >= 3;
+    }
+    models.push_back(std::make_unique<GptModel>(c, micro, c.seq_length, slots, tp, spec, storage));
     models.back()->init(42);
-    optims.push_back(std::make_unique<AdamW>(models.back()->params(), AdamWOptions{0.9, 0.95, 1e-8, 0.1},
-                                             sharded ? grid.data() : nullptr));
-    reducers.push_back(std::make_unique<GradReducer>(*models.back(), grid.data(), bucket, overlap != 0 && pp_size == 1,
-                                                     zero >= 2));
+    optims.push_back(std::make_unique<AdamW>(models.back()->params(), AdamWOptions{0.9, 0.95, 1e-8, 0.1}));
+    reducers.push_back(std::make_unique<GradReducer>(*models.back(), grid.data(), bucket, overlap != 0 && pp_size == 1));
     chunks.push_back(models.back().get());
     opts.push_back(optims.back().get());
   }
@@ -104,7 +106,6 @@ int main(int argc, char** argv) {
   so.model_parallel = grid.group(parallel::GroupKind::Model);
   so.embedding = grid.group(parallel::GroupKind::Embedding);
   so.pipeline = pl;
-  so.zero_stage = dp > 1 ? zero : 0;
   Trainer trainer(chunks, opts, sched, so, timers);
   SampleSet data;
   data.size = 1 << 20;
@@ -129,8 +130,11 @@ int main(int argc, char** argv) {
   // Full weights: every stage of the first data-parallel replica writes its part (tensor-parallel
   // shards gathered); world rank 0 merges them.
   const std::string weights = out + ".weights.pp" + std::to_string(grid.pp_rank());
-  if (grid.dp_rank() == 0)
-    for (size_t i = 0; i < chunks.size(); i++) save_weights(weights + "." + std::to_string(i), chunks[i]->params(), {}, tp);
+  for (size_t i = 0; i < chunks.size(); i++) {
+    chunks[i]->params().acquire_full();  // ZeRO-3: a collective over the data-parallel group
+    if (grid.dp_rank() == 0) save_weights(weights + "." + std::to_string(i), chunks[i]->params(), {}, tp);
+    chunks[i]->params().release_full();
+  }
   world->barrier();
   if (world->rank() == 0) {
     std::vector<std::unique_ptr<SafetensorsFile>> files;
@@ -148,10 +152,11 @@ int main(int argc, char** argv) {
     entries.push_back({"grad_norm", DType::F32, {iters}, norms.data(), norms.size() * 4});
     write_safetensors(out, entries);
     std::printf("layout dp=%d tp=%d pp=%d vpp=%d %s sp=%d zero=%d buckets=%d slots=%d peak_allocated_mb=%.3f "
-                "optimizer_state_floats=%lld of %lld: loss %.6f -> %.6f\n",
+                "optimizer_state_floats=%lld of %lld weight_floats=%lld grad_floats=%lld: loss %.6f -> %.6f\n",
                 dp, tp_size, pp_size, vpp, schedule.c_str(), sp, zero, reducers[0]->num_buckets(), chunks[0]->slots(),
                 double(memory_stats().max_allocated) / 1048576.0,
-                (long long)(2 * (opts[0]->shard_end() - opts[0]->shard_begin())), (long long)(2 * chunks[0]->params().numel()),
+                (long long)(opts[0]->state_bytes() / 4), (long long)(2 * chunks[0]->params().numel()),
+                (long long)(chunks[0]->params().weight_bytes() / 4), (long long)(chunks[0]->params().grad_bytes() / 4),
                 losses.front(), losses.back());
   }
   return 0;

@@ -232,15 +232,22 @@ int train(int argc, char** argv) {
   std::vector<GptModel*> chunks;
   std::vector<AdamW*> opts;
   int64_t params_on_rank = 0;
+  // Mixed precision and ZeRO decide how the parameters are stored (see ParamStorage).
+  ParamStorage storage;
+  storage.weights = param_dtype;
+  // Megatron: bf16 always accumulates in fp32; fp16 unless --accumulate-allreduce-grads-in-fp32.
+  storage.grads = a.fp16 && !a.accumulate_allreduce_grads_in_fp32 ? DType::F16 : DType::F32;
+  if (a.zero_stage >= 1 && grid.dp_size() > 1) {
+    storage.zero_group = grid.data();
+    storage.shard_grads = a.zero_stage >= 2;
+    storage.shard_weights = a.zero_stage >= 3;
+  }
   for (size_t c = 0; c < specs.size(); c++) {
     const int slots = pl.size > 1 ? PipelineRunner::slots_needed(pl, M, int(c)) : 1;
-    StageSpec spec = specs[c];
-    const bool zero = a.zero_stage >= 1 && grid.dp_size() > 1;
-    if (zero) spec.flat_multiple = 16 * grid.dp_size();  // even ZeRO shards
-    chunk_models.push_back(std::make_unique<GptModel>(cfg, a.micro_batch_size, a.seq_length, slots, tp, spec));
-    chunk_opts.push_back(std::make_unique<AdamW>(chunk_models.back()->params(),
-                                                 AdamWOptions{a.adam_beta1, a.adam_beta2, a.adam_eps, a.weight_decay},
-                                                 zero ? grid.data() : nullptr));
+    chunk_models.push_back(std::make_unique<GptModel>(cfg, a.micro_batch_size, a.seq_length, slots, tp, specs[c], storage));
+    AdamWOptions ao{a.adam_beta1, a.adam_beta2, a.adam_eps, a.weight_decay};
+    ao.kind = a.optimizer == "lamb" ? OptimizerKind::Lamb : OptimizerKind::AdamW;
+    chunk_opts.push_back(std::make_unique<AdamW>(chunk_models.back()->params(), ao, tp.comm));
     chunks.push_back(chunk_models.back().get());
     opts.push_back(chunk_opts.back().get());
     params_on_rank += chunks.back()->num_params_on_rank();
@@ -253,9 +260,17 @@ int train(int argc, char** argv) {
   TrainState resumed;
   if (a.load.empty()) {
     for (GptModel* m : chunks) m->init(uint64_t(a.seed));
+    for (AdamW* o : opts) o->reset_main_weights();
   } else if (std::filesystem::is_regular_file(a.load)) {  // pretrained weights (e.g. loom convert output)
     say(" loading weights from " + a.load);
-    for (GptModel* m : chunks) load_weights(a.load, m->params());
+    for (size_t c = 0; c < chunks.size(); c++) {
+      ParamStore& ps = chunks[c]->params();
+      ps.acquire_full();
+      load_weights(a.load, ps);
+      opts[c]->reset_main_weights();  // from the fp32 values just read
+      ps.commit_full();
+      ps.release_full();
+    }
   } else {
     const std::string it = checkpoint_iteration_dir(a.load);
     say(" loading checkpoint from " + a.load + " (" + it + ")");
@@ -266,9 +281,8 @@ int train(int argc, char** argv) {
                   (long long)resumed.iteration);
     say(line);
   }
-  // Mixed precision: half-precision model weights and activations, fp32 main weights in the optimizer.
+  // Mixed precision: activations rounded to the half type between layers.
   for (GptModel* m : chunks) m->set_activation_dtype(param_dtype);
-  for (AdamW* o : opts) o->use_main_weights(param_dtype);
   if (a.offload_optimizer == "nvme") {
     // Three blocks of (m, v) are resident: 24 bytes per block element.
     const int64_t block = std::max<int64_t>(1 << 14, int64_t(a.memory_budget_gb * 1073741824.0 / 24.0));
@@ -313,7 +327,7 @@ int train(int argc, char** argv) {
   for (GptModel* m : chunks) {
     // Overlap needs the last micro-batch's backward to run layer by layer for one chunk: no pipeline.
     reducers.push_back(std::make_unique<GradReducer>(*m, grid.data(), *a.ddp_bucket_size,
-                                                     a.overlap_grad_reduce && pl.size == 1, a.zero_stage >= 2));
+                                                     a.overlap_grad_reduce && pl.size == 1));
     so.reducers.push_back(reducers.back().get());
   }
   so.dp = grid.data();
@@ -322,9 +336,7 @@ int train(int argc, char** argv) {
   so.model_parallel = grid.group(parallel::GroupKind::Model);
   so.embedding = grid.group(parallel::GroupKind::Embedding);
   so.pipeline = pl;
-  so.zero_stage = grid.dp_size() > 1 ? a.zero_stage : 0;
   so.scaler = scaler.get();
-  so.fp16_grads = a.fp16;
   so.world = world;
   Trainer trainer(chunks, opts, scheduler, so, timers);
   if (!a.pipeline_trace.empty() && trainer.pipeline()) trainer.pipeline()->set_tracing(true);
@@ -458,6 +470,16 @@ int train(int argc, char** argv) {
             std::printf("%s\n", format_memory_line(g_rank, iteration, double(m.allocated) / 1048576.0,
                                                   double(m.max_allocated) / 1048576.0, rss, max_rss)
                                     .c_str());
+          // The model states, every rank (ZeRO makes them differ from the replica's first rank's).
+          double w = 0, g = 0, o = 0, work = 0;
+          for (size_t c = 0; c < chunks.size(); c++) {
+            w += double(chunks[c]->params().weight_bytes());
+            g += double(chunks[c]->params().grad_bytes());
+            work += double(chunks[c]->params().working_bytes());
+            o += double(opts[c]->state_bytes());
+          }
+          std::printf("%s\n", format_model_states_line(g_rank, w / 1048576.0, g / 1048576.0, o / 1048576.0,
+                                                       work / 1048576.0).c_str());
           memory_reported = true;
         }
         say_last(timers.log_line(double(loss_count)));

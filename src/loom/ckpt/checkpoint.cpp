@@ -88,8 +88,9 @@ void CheckpointSaver::save(const TrainState& state, const std::vector<const GptM
     if (!optimizers[c]) continue;
     AdamW* o = const_cast<AdamW*>(optimizers[c]);
     if (opt.save_optim) o->gather_state(ms[c], vs[c]);
-    // Mixed precision: the fp32 main weights are the model to save (the half weights are their rounding).
-    if (o->has_main_weights()) o->gather_main_weights(mains[c]);
+    // Mixed precision: the fp32 main weights are the model to save (the half weights are their rounding);
+    // ZeRO-3: the weights exist only as slices. Either way the optimizer gathers them.
+    if (!chunks[c]->params().values_direct()) o->gather_weights(mains[c]);
   }
   if (p->writer) {
     auto add = [&](const std::string& key, const Param& prm, const float* data) {
@@ -316,8 +317,15 @@ TrainState load_checkpoint(const std::string& dir, const std::vector<GptModel*>&
       }
       if (filled != p.numel()) fail(meta_path + ": the checkpoint does not cover all of tensor '" + key + "'");
     };
-    for (GptModel* model : chunks)
-      for (auto& p : model->params().all()) read("model/" + p.canonical_name(), p, p.value.f32());
+    for (size_t c = 0; c < chunks.size(); c++) {
+      ParamStore& ps = chunks[c]->params();
+      ps.acquire_full();  // fp32 views of every weight (half-precision or sharded storage)
+      for (auto& p : ps.all()) read("model/" + p.canonical_name(), p, p.value.f32());
+      // Mixed precision: the checkpoint holds the fp32 main weights; keep them exactly.
+      if (c < optimizers.size() && optimizers[c]) optimizers[c]->reset_main_weights();
+      ps.commit_full();
+      ps.release_full();
+    }
     TrainState s;
     const bool load_optim = opt.load_optim && !opt.finetune && !optimizers.empty() && optimizers[0];
     if (load_optim) {

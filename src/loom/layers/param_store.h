@@ -1,15 +1,22 @@
 #pragma once
-// All trainable parameters of a model live in one flat fp32 buffer, and their gradients in another of
-// the same layout. Layers register named parameters, then finalize() allocates both buffers and hands
-// out views. One buffer makes the optimizer a single vectorised pass, the gradient norm a single
-// reduction, and data-parallel buckets and ZeRO shards plain ranges of it.
+// All trainable parameters of a model live in one flat buffer, and their gradients in another of the
+// same layout. Layers register named parameters, then finalize() allocates both buffers and hands out
+// fp32 views. One buffer makes the optimizer a single vectorised pass, the gradient norm a single
+// reduction, and data-parallel buckets plain ranges of it. With half-precision storage or ZeRO-2/3
+// (ParamStorage) the stored buffers are not fp32 or not whole: the layers still see fp32 views, of a
+// working buffer that holds one layer at a time (acquire/release around each forward and backward).
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "loom/core/tensor.h"
 
 namespace loom {
+
+namespace dist {
+class Communicator;
+}
 
 // How a parameter held by this process relates to the full tensor of the model: a slice along one
 // dimension (tensor parallelism), or the whole tensor. Checkpoints, initialisation and resharding work
@@ -42,27 +49,118 @@ struct Param {
   const std::string& canonical_name() const { return split.tied_to.empty() ? name : split.tied_to; }
 };
 
+// How the flat buffers are held: mixed precision and ZeRO.
+//  - weights: the storage type of the model weights (--fp16 / --bf16: half; the optimizer keeps fp32 main
+//    weights of the parameters it owns).
+//  - grads: the gradient accumulation type (half, or fp32 with --accumulate-allreduce-grads-in-fp32).
+//  - zero_group: the data-parallel group the optimizer state is sharded over (ZeRO stage >= 1), null for
+//    none. Every parameter is then padded to a multiple of 16 x its size, and rank r owns the r-th slice of
+//    each parameter (as DeepSpeed partitions parameters), so slices of the same parameter on different
+//    pipeline stages or tensor-parallel ranks line up and can be reduced slice by slice.
+//  - shard_grads (ZeRO-2): this rank keeps only the gradients of its slices; each layer's gradients are
+//    reduce-scattered as soon as its backward ends.  shard_weights (ZeRO-3): the weights as well; each
+//    layer's weights are all-gathered before its forward and backward and dropped after.
+struct ParamStorage {
+  DType weights = DType::F32;
+  DType grads = DType::F32;
+  std::shared_ptr<dist::Communicator> zero_group;
+  bool shard_grads = false;
+  bool shard_weights = false;
+};
+
+// A piece of one parameter: elements [begin, begin + count) of parameter `param`, at element `pos` of the
+// buffer that holds it (the rank's shard buffers for slices; the flat buffers for whole parameters).
+struct Segment {
+  int param = 0;
+  int64_t begin = 0, count = 0, pos = 0;
+};
+
 class ParamStore {
  public:
-  // Returns a stable index; the Param's tensors are usable after finalize().
+  // Before any add().
+  void configure(ParamStorage storage);
+  const ParamStorage& storage() const { return storage_; }
+  // Returns a stable index; the Param's tensors are usable after finalize() (see acquire()).
   int add(std::string name, std::vector<int64_t> shape, bool weight_decay, ParamSplit split = {});
-  // multiple: the flat buffers' length is padded to a multiple of this (ZeRO shards them evenly).
-  void finalize(int64_t multiple = 16);
+  // multiple: the flat length is padded to a multiple of this. units: the parameters each layer uses
+  // (a parameter may be used by two layers: the tied word embedding); acquire() works per unit.
+  void finalize(int64_t multiple = 16, std::vector<std::vector<int>> units = {});
 
   Param& at(int i) { return params_[i]; }
   const Param& at(int i) const { return params_[i]; }
   Param* find(const std::string& name);
+  int index_of(const std::string& name) const;
   std::vector<Param>& all() { return params_; }
   const std::vector<Param>& all() const { return params_; }
   int64_t numel() const { return total_; }
-  float* values() const { return values_.f32(); }
-  float* grads() const { return grads_.f32(); }
-  void zero_grads() { grads_.zero(); }
+
+  // Full fp32 weights and gradients are plain flat buffers (no half precision, no sharding): every
+  // Param view is valid at all times and values()/grads() are the flat buffers. Otherwise a layer's
+  // views are valid between acquire() and release().
+  bool values_direct() const { return values_direct_; }
+  bool grads_direct() const { return grads_direct_; }
+  float* values() const { return values_direct_ ? w_.f32() : nullptr; }
+  float* grads() const { return grads_direct_ ? g_.f32() : nullptr; }
+  void zero_grads() { g_.zero(); }
+
+  // Makes unit u's Param views valid: weights converted to fp32 (all-gathered under ZeRO-3), gradients
+  // (with_grads) ready to accumulate into. release(): gradients written since acquire() are added to the
+  // stored ones (reduce-scattered under ZeRO-2/3, averaged over the group). commit(): the fp32 values
+  // written into the views become the stored weights (initialisation).
+  void acquire(int unit, bool with_grads);
+  void release(int unit, bool grads_written);
+  void commit(int unit);
+  int num_units() const { return int(units_.size()); }
+  // Every weight in fp32 at once (checkpoints, export); collective over the ZeRO group when weights are
+  // sharded. commit_full() stores values written into the views; release_full() frees the copy.
+  void acquire_full();
+  void commit_full();
+  void release_full();
+  bool has_full_values() const { return values_direct_ || full_.defined(); }
+  // ZeRO-1/2: after each rank updated its slices of the weights, all-gather everyone's (per unit).
+  void all_gather_weights();
+
+  // The slices this rank owns (its optimizer state, and its gradients/weights when sharded): of rank
+  // `rank` of the ZeRO group (default: this one); `pos` in the shard buffers. Without a ZeRO group: every
+  // parameter whole. shard_numel(): the length of each rank's shard buffers.
+  std::vector<Segment> owned_slices(int rank = -1) const;
+  int64_t shard_numel() const { return shard_total_; }
+  // The stored gradients this rank holds: its slices (ZeRO-2/3) or every parameter whole (pos = offset).
+  const std::vector<Segment>& grad_segments() const { return grad_segments_; }
+  // Stored bytes of a segment of owned_slices()/grad_segments() (in storage().weights / .grads).
+  void* weight_data(const Segment& s) const;
+  void* grad_data(const Segment& s) const;
+  void* grad_storage() const { return g_.raw(); }  // the whole stored gradient buffer
+  // Gradients held as segments of the full parameter (false: its slices under ZeRO-2/3).
+  bool grads_whole() const { return !storage_.shard_grads; }
+
+  // Resident bytes of the stored weights, gradients, and of the fp32 per-layer working buffers.
+  int64_t weight_bytes() const { return int64_t(w_.nbytes()); }
+  int64_t grad_bytes() const { return int64_t(g_.nbytes()); }
+  int64_t working_bytes() const;
 
  private:
+  struct Unit {
+    std::vector<int> params;
+    std::vector<int64_t> at;  // offset of each parameter in the working buffers
+    int64_t size = 0;         // padded elements
+  };
+  int zero_size() const;
+  int zero_rank() const;
+  int64_t padded(const Param& p) const;  // elements the parameter occupies in the flat layout
+
+  ParamStorage storage_;
   std::vector<Param> params_;
-  int64_t total_ = 0;
-  Tensor values_, grads_;
+  std::vector<int64_t> shard_pos_;  // per parameter: start of its slice in the shard buffers
+  std::vector<Unit> units_;
+  std::vector<Segment> grad_segments_;
+  int64_t total_ = 0, shard_total_ = 0, max_unit_ = 0;
+  bool values_direct_ = true, grads_direct_ = true;
+  Tensor w_, g_;                  // stored weights / gradients (flat, or this rank's shard)
+  Tensor work_w_, work_g_;        // fp32 views of one unit
+  Tensor gather_;                 // ZeRO: one unit in the weight type, rank-major slices
+  Tensor scatter_;                // ZeRO-2/3: one unit of fp32 gradients, rank-major slices
+  Tensor full_;                   // acquire_full()
   bool finalized_ = false;
 };
 

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "loom/core/error.h"
+#include "loom/dist/communicator.h"
 #include "loom/kernels/cpu/adamw.h"
 #include "loom/kernels/cpu/precision.h"
 #include "loom/layers/embedding.h"
@@ -56,8 +57,10 @@ std::vector<StageSpec> gpt_pipeline_chunks(int L, int P, int V, int rank, int fi
   return chunks;
 }
 
-GptModel::GptModel(const GptConfig& cfg, int batch, int seq, int slots, TensorParallel tp, StageSpec stage)
+GptModel::GptModel(const GptConfig& cfg, int batch, int seq, int slots, TensorParallel tp, StageSpec stage,
+                   ParamStorage storage)
     : cfg_(cfg), tp_(std::move(tp)), stage_(stage) {
+  store_.configure(std::move(storage));
   if (stage_.num_blocks < 0) stage_.num_blocks = cfg.num_layers - stage_.first_block;
   const int T = tp_.size;
   if (cfg.num_attention_heads % T) fail("--num-attention-heads must be divisible by --tensor-model-parallel-size");
@@ -100,7 +103,14 @@ GptModel::GptModel(const GptConfig& cfg, int batch, int seq, int slots, TensorPa
     add_layer(std::move(head), first);
   }
   if (layers_.empty()) fail("a pipeline stage must hold at least one layer");
-  store_.finalize(stage_.flat_multiple);
+  // One storage unit per layer: the parameters it reads (the output layer also the tied word embedding).
+  std::vector<std::vector<int>> units;
+  for (size_t i = 0; i < layers_.size(); i++) {
+    units.emplace_back();
+    for (int k = layer_params_[i].first; k < layer_params_[i].second; k++) units.back().push_back(k);
+  }
+  if (stage_.head && word >= 0 && word < layer_params_.back().first) units.back().push_back(word);
+  store_.finalize(stage_.flat_multiple, std::move(units));
 
   const int64_t N = int64_t(batch) * seq, Nl = tp_.local_rows(int(N)), h = cfg.hidden_size;
   ws_.partial = Tensor({N, h});
@@ -131,12 +141,18 @@ GptModel::GptModel(const GptConfig& cfg, int batch, int seq, int slots, TensorPa
   for (const auto& p : store_.all())
     if (p.split.tp_partial_grad) partial += p.numel();
   if (partial) partial_grads_ = Tensor({partial});
+  if (store_.storage().grads != DType::F32) grad_staging_ = Tensor({int64_t(1) << 18});
 }
 
 void GptModel::init(uint64_t seed) {
-  for (auto& layer : layers_) layer->init_params(seed);
-  // The tied copy draws from the word embedding's stream (by its canonical name): the same values.
-  if (tied_output_ >= 0) init_normal(store_.at(tied_output_), seed, cfg_.init_method_std);
+  // Layer by layer, so a half-precision or sharded model never holds all its weights in fp32.
+  for (size_t i = 0; i < layers_.size(); i++) {
+    store_.acquire(int(i), false);
+    layers_[i]->init_params(seed);
+    // The tied copy draws from the word embedding's stream (by its canonical name): the same values.
+    if (i + 1 == layers_.size() && tied_output_ >= 0) init_normal(store_.at(tied_output_), seed, cfg_.init_method_std);
+    store_.commit(int(i));
+  }
 }
 
 void GptModel::forward(const StepContext& ctx) {
@@ -147,7 +163,11 @@ void GptModel::forward(const StepContext& ctx) {
     Tensor in = i > 0 ? h[i - 1].slice_rows(0, Nl) : stage_.embedding ? unused : input_[ctx.slot].slice_rows(0, Nl);
     Tensor out = i < h.size() ? h[i].slice_rows(0, Nl) : unused;
     const auto t0 = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    // The output layer computes its weight gradient in the forward (fused cross-entropy).
+    const bool grads = ctx.training && stage_.head && i + 1 == layers_.size();
+    store_.acquire(int(i), grads);
     layers_[i]->forward(ctx, in, out);
+    store_.release(int(i), grads);
     if (out.defined()) cpu::round_to_dtype(out.f32(), long(out.numel()), activation_dtype_);
     if (profiling_) {
       profile_[i].total_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -211,7 +231,9 @@ void GptModel::backward(const StepContext& ctx, const std::function<void(int)>& 
     std::memcpy(dout.f32(), output_grad->f32(), sizeof(float) * size_t(Nl) * size_t(cfg_.hidden_size));
   }
   for (size_t i = layers_.size(); i-- > 0;) {
+    store_.acquire(int(i), true);
     layers_[i]->backward(ctx, dout, din);
+    store_.release(int(i), true);
     if (i > 0 || !stage_.embedding) cpu::round_to_dtype(din.f32(), long(din.numel()), activation_dtype_);
     if (after_layer) after_layer(int(i));
     std::swap(dout, din);
@@ -222,36 +244,59 @@ void GptModel::backward(const StepContext& ctx, const std::function<void(int)>& 
 void GptModel::logits(const std::vector<int>& rows, float* out) {
   if (tp_.active()) throw std::logic_error("generation runs on one process");
   if (!head_ || !stage_.embedding) throw std::logic_error("generation needs the whole model");
+  store_.acquire(int(layers_.size()) - 1, false);
   head_->logits(hidden_[0].back(), rows, out);
 }
 
-double GptModel::local_grad_sum_squares(int64_t begin, int64_t end) const {
-  if (end < 0) end = store_.numel();
+double GptModel::local_grad_sum_squares() const {
+  const DType gt = store_.storage().grads;
   double s = 0;
-  for (const auto& p : store_.all()) {
+  for (const Segment& seg : store_.grad_segments()) {
+    const Param& p = store_.at(seg.param);
     if ((p.tp_replicated() && tp_.rank != 0) || !p.split.tied_to.empty()) continue;
-    const int64_t b = std::max(begin, p.offset), e = std::min(end, p.offset + p.numel());
-    if (b < e) s += cpu::sum_squares(store_.grads() + b, long(e - b));
+    s += cpu::sum_squares(store_.grad_data(seg), gt, long(seg.count));
   }
   return s;
 }
 
 void GptModel::reduce_partial_replica_grads() {
   if (!partial_grads_.defined() || !tp_.active()) return;
+  // Packed into one buffer: one all-reduce for all the small LayerNorm and bias gradients.
+  const DType gt = store_.storage().grads;
   float* buf = partial_grads_.f32();
   int64_t at = 0;
-  for (const auto& p : store_.all())
-    if (p.split.tp_partial_grad) {
-      std::memcpy(buf + at, p.grad.f32(), sizeof(float) * size_t(p.numel()));
-      at += p.numel();
+  for (const Segment& seg : store_.grad_segments())
+    if (store_.at(seg.param).split.tp_partial_grad) {
+      cpu::to_f32(store_.grad_data(seg), gt, buf + at, long(seg.count));
+      at += seg.count;
     }
   tp_.all_reduce(buf, long(at));
   at = 0;
-  for (auto& p : store_.all())
-    if (p.split.tp_partial_grad) {
-      std::memcpy(p.grad.f32(), buf + at, sizeof(float) * size_t(p.numel()));
-      at += p.numel();
+  for (const Segment& seg : store_.grad_segments())
+    if (store_.at(seg.param).split.tp_partial_grad) {
+      cpu::from_f32(buf + at, store_.grad_data(seg), gt, long(seg.count));
+      at += seg.count;
     }
+}
+
+void GptModel::all_reduce_param_grad(int param, dist::Communicator& group) {
+  const DType gt = store_.storage().grads;
+  for (const Segment& seg : store_.grad_segments()) {
+    if (seg.param != param) continue;
+    if (gt == DType::F32) {
+      group.all_reduce(static_cast<float*>(store_.grad_data(seg)), size_t(seg.count));
+      continue;
+    }
+    char* g = static_cast<char*>(store_.grad_data(seg));
+    const int64_t chunk = grad_staging_.numel();
+    for (int64_t k = 0; k < seg.count; k += chunk) {
+      const int64_t n = std::min(chunk, seg.count - k);
+      void* at = g + size_t(k) * dtype_size(gt);
+      cpu::to_f32(at, gt, grad_staging_.f32(), long(n));
+      group.all_reduce(grad_staging_.f32(), size_t(n));
+      cpu::from_f32(grad_staging_.f32(), at, gt, long(n));
+    }
+  }
 }
 
 int64_t GptModel::num_params_on_rank() const {

@@ -15,6 +15,10 @@
 
 namespace loom {
 
+namespace dist {
+class Communicator;
+}
+
 // Which part of the model a pipeline stage (or one virtual chunk of it) holds: transformer blocks
 // [first_block, first_block + num_blocks), plus the embedding on the first stage and the final
 // LayerNorm and output layer on the last. The default is the whole model.
@@ -45,7 +49,9 @@ std::vector<double> gpt_layer_costs(const GptConfig& cfg);
 class GptModel {
  public:
   // Activations are reserved for micro-batches of up to batch x seq tokens in `slots` slots.
-  GptModel(const GptConfig& cfg, int batch, int seq, int slots = 1, TensorParallel tp = {}, StageSpec stage = {});
+  // storage: how the parameters are held (half precision, ZeRO sharding); see ParamStorage.
+  GptModel(const GptConfig& cfg, int batch, int seq, int slots = 1, TensorParallel tp = {}, StageSpec stage = {},
+           ParamStorage storage = {});
 
   const GptConfig& config() const { return cfg_; }
   const TensorParallel& tensor_parallel() const { return tp_; }
@@ -79,10 +85,15 @@ class GptModel {
 
   // Sum of squared gradients this rank contributes to the model's norm: split parameters always,
   // tensor-parallel replicas only on tensor-parallel rank 0, tied copies never (each parameter once).
-  // Restricted to the flat-buffer element range [begin, end) when given (a ZeRO shard).
-  double local_grad_sum_squares(int64_t begin = 0, int64_t end = -1) const;
+  // Over the stored gradients this rank holds (its slices under ZeRO-2/3).
+  double local_grad_sum_squares() const;
   // Sums the gradients of replicated parameters that are partial per rank (sequence parallelism).
   void reduce_partial_replica_grads();
+  // Sums the stored gradient of parameter `param` over `group` (the tied word embedding over the
+  // embedding group), in fp32 whatever the storage type.
+  void all_reduce_param_grad(int param, dist::Communicator& group);
+  // fp32 staging for reducing half-precision gradients in chunks (undefined with fp32 gradients).
+  const Tensor& grad_staging() const { return grad_staging_; }
   // Parameters of the whole model (all tensor-parallel ranks), from the local shapes.
   int64_t num_params_on_rank() const;
 
@@ -117,6 +128,7 @@ class GptModel {
   DType activation_dtype_ = DType::F32;
   std::vector<LayerTime> profile_;
   Tensor partial_grads_;                     // staging for reduce_partial_replica_grads
+  Tensor grad_staging_;                      // fp32 chunks of half-precision gradients being reduced
 };
 
 }  // namespace loom

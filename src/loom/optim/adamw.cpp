@@ -6,122 +6,221 @@
 
 #include "loom/dist/communicator.h"
 #include "loom/kernels/cpu/adamw.h"
+#include "loom/kernels/cpu/lamb.h"
 #include "loom/kernels/cpu/precision.h"
 #include "loom/optim/offload.h"
 
 namespace loom {
 
-AdamW::AdamW(ParamStore& params, AdamWOptions opt, std::shared_ptr<dist::Communicator> shard_over)
-    : params_(params), opt_(opt), shard_(std::move(shard_over)) {
-  const int64_t n = params.numel();
-  if (sharded()) {
-    const int D = shard_->size();
-    if (n % D) throw std::logic_error("flat parameter buffer not divisible by the data-parallel size");
-    shard_begin_ = n / D * shard_->rank();
-    shard_end_ = shard_begin_ + n / D;
-  } else {
-    shard_begin_ = 0;
-    shard_end_ = n;
-  }
-  m_ = Tensor({shard_end_ - shard_begin_});
-  v_ = Tensor({shard_end_ - shard_begin_});
+namespace {
+constexpr int64_t kScratch = 1 << 16;  // gradients converted per chunk (256 KB)
+}
+
+AdamW::AdamW(ParamStore& params, AdamWOptions opt, std::shared_ptr<dist::Communicator> lamb_tensor_group)
+    : params_(params), opt_(opt), zero_(params.storage().zero_group), tensor_group_(std::move(lamb_tensor_group)) {
+  if (zero_ && zero_->size() == 1) zero_ = nullptr;
+  slices_ = params.owned_slices();
+  shard_numel_ = params.shard_numel();
+  m_ = Tensor({shard_numel_});
+  v_ = Tensor({shard_numel_});
+  if (params.storage().weights != DType::F32) main_ = Tensor({shard_numel_});
+  scratch_ = Tensor({kScratch});
+  norms_.assign(2 * params.all().size(), 0.0);
 }
 
 AdamW::~AdamW() = default;
 
 void AdamW::offload(const std::string& dir, int64_t block_elements) {
-  const int64_t s = shard_end_ - shard_begin_;
-  offload_ = std::make_unique<OffloadedMoments>(dir, s, block_elements);
+  offload_ = std::make_unique<OffloadedMoments>(dir, shard_numel_, block_elements);
   offload_->write(m_.f32(), v_.f32());
   m_ = Tensor();  // the moments now live only in the file
   v_ = Tensor();
 }
 
-void AdamW::use_main_weights(DType model_dtype) {
-  model_dtype_ = model_dtype;
-  if (model_dtype == DType::F32) return;
-  main_ = Tensor({shard_end_ - shard_begin_});
-  std::memcpy(main_.f32(), params_.values() + shard_begin_, sizeof(float) * size_t(shard_end_ - shard_begin_));
-  cpu::round_to_dtype(params_.values(), long(params_.numel()), model_dtype);
+int64_t AdamW::state_bytes() const {
+  const int64_t moments = offload_ ? 2 * 3 * offload_->block() * 4 : int64_t(m_.nbytes() + v_.nbytes());
+  return moments + int64_t(main_.nbytes());
 }
 
-void AdamW::gather_main_weights(std::vector<float>& w) {
-  const int64_t n = params_.numel(), s = shard_end_ - shard_begin_;
-  w.assign(size_t(n), 0.f);
-  const float* src = main_.defined() ? main_.f32() : params_.values() + shard_begin_;
-  if (sharded())
-    shard_->all_gather(src, w.data(), size_t(s));
-  else
-    std::memcpy(w.data(), src, size_t(n) * 4);
+template <class F>
+void AdamW::for_slices(int64_t lo, int64_t hi, F&& fn) {
+  for (const Segment& s : slices_) {
+    const int64_t b = std::max(s.pos, lo), e = std::min(s.pos + s.count, hi);
+    if (b < e) fn(s, b - s.pos, e - b, b);
+  }
 }
 
-void AdamW::step(double lr) {
+float* AdamW::weights(const Segment& s, int64_t at) const {
+  if (main_.defined()) return main_.f32() + s.pos + at;
+  return static_cast<float*>(params_.weight_data(s)) + at;  // fp32 storage: updated in place
+}
+
+const float* AdamW::grads(const Segment& s, int64_t at, int64_t n, float unscale, float clip) const {
+  const DType gt = params_.storage().grads;
+  const char* stored = static_cast<const char*>(params_.grad_data(s)) + size_t(at) * dtype_size(gt);
+  if (gt == DType::F32 && unscale == 1.0f && clip == 1.0f) return reinterpret_cast<const float*>(stored);
+  float* g = scratch_.f32();
+  cpu::to_f32(stored, gt, g, long(n));
+  if (unscale != 1.0f) cpu::scale_inplace(g, long(n), unscale);
+  if (clip != 1.0f) cpu::scale_inplace(g, long(n), clip);
+  return g;
+}
+
+void AdamW::reset_main_weights() {
+  if (!main_.defined()) return;
+  for (const Segment& s : slices_) {
+    const Param& p = params_.at(s.param);
+    if (p.value.defined() && p.value.numel() == p.numel() && params_.has_full_values())
+      std::memcpy(main_.f32() + s.pos, p.value.f32() + s.begin, sizeof(float) * size_t(s.count));
+    else
+      cpu::to_f32(params_.weight_data(s), params_.storage().weights, main_.f32() + s.pos, long(s.count));
+  }
+}
+
+void AdamW::gather_weights(std::vector<float>& w) {
+  std::vector<float> mine(size_t(shard_numel_), 0.f);
+  for (const Segment& s : slices_) {
+    if (main_.defined())
+      std::memcpy(mine.data() + s.pos, main_.f32() + s.pos, sizeof(float) * size_t(s.count));
+    else
+      cpu::to_f32(params_.weight_data(s), params_.storage().weights, mine.data() + s.pos, long(s.count));
+  }
+  w.assign(size_t(params_.numel()), 0.f);
+  // Reuse the moments' gather: place every rank's slices into the flat layout.
+  const int D = zero_ ? zero_->size() : 1;
+  std::vector<float> all(size_t(shard_numel_) * size_t(D));
+  if (zero_) zero_->all_gather(mine.data(), all.data(), size_t(shard_numel_));
+  else all = mine;
+  for (int q = 0; q < D; q++)
+    for (const Segment& s : params_.owned_slices(q))
+      std::memcpy(w.data() + params_.at(s.param).offset + s.begin, all.data() + size_t(q) * size_t(shard_numel_) + s.pos,
+                  sizeof(float) * size_t(s.count));
+}
+
+void AdamW::step(double lr, float unscale, float clip) {
   step_++;
-  // With main weights the update applies to them (fp32) and the model gets their rounded values.
-  float* weights = main_.defined() ? main_.f32() - shard_begin_ : params_.values();
-  // Update elements [lo, hi) of the flat buffer with moments m, v that start at element `base`.
+  if (opt_.kind == OptimizerKind::Lamb) lamb(lr, unscale, clip);
+  else adamw(lr, unscale, clip);
+  // Mixed precision: the model gets the rounded main weights.
+  if (main_.defined())
+    for (const Segment& s : slices_)
+      cpu::from_f32(main_.f32() + s.pos, params_.weight_data(s), params_.storage().weights, long(s.count));
+  // ZeRO-1/2: every rank updated its slices; all-gather the rest (ZeRO-3 keeps its slices only).
+  params_.all_gather_weights();
+}
+
+void AdamW::adamw(double lr, float unscale, float clip) {
+  // Update state positions [lo, hi) with moments m, v that start at position `base`.
   auto update = [&](int64_t lo, int64_t hi, float* m, float* v, int64_t base) {
-    for (auto& p : params_.all()) {
-      // The part of this parameter inside the range (our shard, or one offloaded block of it).
-      const int64_t b = std::max(p.offset, lo), e = std::min(p.offset + p.numel(), hi);
-      if (b >= e) continue;
-      cpu::AdamWConfig c{float(lr), float(opt_.beta1), float(opt_.beta2), float(opt_.eps),
-                         p.weight_decay ? float(opt_.weight_decay) : 0.f, long(step_)};
-      cpu::adamw_step(weights + b, params_.grads() + b, m + (b - base), v + (b - base), long(e - b), c);
-    }
+    for_slices(lo, hi, [&](const Segment& s, int64_t at, int64_t n, int64_t pos) {
+      const Param& p = params_.at(s.param);
+      const cpu::AdamWConfig c{float(lr), float(opt_.beta1), float(opt_.beta2), float(opt_.eps),
+                               p.weight_decay ? float(opt_.weight_decay) : 0.f, long(step_)};
+      for (int64_t k = 0; k < n; k += kScratch) {
+        const int64_t len = std::min(kScratch, n - k);
+        cpu::adamw_step(weights(s, at + k), grads(s, at + k, len, unscale, clip), m + (pos + k - base),
+                        v + (pos + k - base), long(len), c);
+      }
+    });
   };
   if (offload_) {
-    offload_->for_each_block([&](int64_t first, int64_t count, float* m, float* v) {
-      update(shard_begin_ + first, shard_begin_ + first + count, m, v, shard_begin_ + first);
-    });
+    offload_->for_each_block([&](int64_t first, int64_t count, float* m, float* v) { update(first, first + count, m, v, first); });
   } else {
-    update(shard_begin_, shard_end_, m_.f32(), v_.f32(), shard_begin_);
+    update(0, shard_numel_, m_.f32(), v_.f32(), 0);
   }
-  if (main_.defined()) {
-    float* model = params_.values() + shard_begin_;
-    std::memcpy(model, main_.f32(), sizeof(float) * size_t(shard_end_ - shard_begin_));
-    cpu::round_to_dtype(model, long(shard_end_ - shard_begin_), model_dtype_);
+}
+
+void AdamW::lamb(double lr, float unscale, float clip) {
+  auto config = [&](const Param& p) {
+    return cpu::LambConfig{float(lr), float(opt_.beta1), float(opt_.beta2), float(opt_.eps),
+                           p.weight_decay ? float(opt_.weight_decay) : 0.f, long(step_)};
+  };
+  // Pass 1: moments, and each tensor's sum(w^2), sum(u^2) over the slices this rank holds.
+  std::fill(norms_.begin(), norms_.end(), 0.0);
+  auto pass1 = [&](int64_t lo, int64_t hi, float* m, float* v, int64_t base) {
+    for_slices(lo, hi, [&](const Segment& s, int64_t at, int64_t n, int64_t pos) {
+      const cpu::LambConfig c = config(params_.at(s.param));
+      for (int64_t k = 0; k < n; k += kScratch) {
+        const int64_t len = std::min(kScratch, n - k);
+        cpu::lamb_phase1(weights(s, at + k), grads(s, at + k, len, unscale, clip), m + (pos + k - base),
+                         v + (pos + k - base), long(len), c, &norms_[2 * size_t(s.param)], &norms_[2 * size_t(s.param) + 1]);
+      }
+    });
+  };
+  auto pass2 = [&](int64_t lo, int64_t hi, float* m, float* v, int64_t base) {
+    for_slices(lo, hi, [&](const Segment& s, int64_t at, int64_t n, int64_t pos) {
+      const Param& p = params_.at(s.param);
+      // apex FusedLAMB's default (use_nvlamb=False): no trust ratio for parameters without weight decay.
+      const float r = p.weight_decay && opt_.weight_decay != 0.0
+                          ? cpu::lamb_trust_ratio(norms_[2 * size_t(s.param)], norms_[2 * size_t(s.param) + 1])
+                          : 1.0f;
+      cpu::lamb_phase2(weights(s, at), m + (pos - base), v + (pos - base), long(n), config(p), r);
+    });
+  };
+  if (offload_) {
+    offload_->for_each_block([&](int64_t first, int64_t count, float* m, float* v) { pass1(first, first + count, m, v, first); });
+  } else {
+    pass1(0, shard_numel_, m_.f32(), v_.f32(), 0);
   }
-  // ZeRO: every rank updated its shard; all-gather the parameters (in place).
-  if (sharded()) shard_->all_gather(params_.values() + shard_begin_, params_.values(), size_t(shard_end_ - shard_begin_));
+  // Whole-tensor norms: summed over the ZeRO slices, and over tensor-parallel slices of split tensors
+  // (replicated tensors count once: only tensor-parallel rank 0 contributes them).
+  if (zero_) zero_->all_reduce(norms_.data(), norms_.size());
+  if (tensor_group_ && tensor_group_->size() > 1) {
+    if (tensor_group_->rank() != 0)
+      for (size_t i = 0; i < params_.all().size(); i++)
+        if (params_.at(int(i)).tp_replicated()) norms_[2 * i] = norms_[2 * i + 1] = 0.0;
+    tensor_group_->all_reduce(norms_.data(), norms_.size());
+  }
+  if (offload_) {
+    offload_->for_each_block([&](int64_t first, int64_t count, float* m, float* v) { pass2(first, first + count, m, v, first); });
+  } else {
+    pass2(0, shard_numel_, m_.f32(), v_.f32(), 0);
+  }
 }
 
 void AdamW::gather_state(std::vector<float>& m, std::vector<float>& v) {
-  const int64_t n = params_.numel(), s = shard_end_ - shard_begin_;
-  m.assign(size_t(n), 0.f);
-  v.assign(size_t(n), 0.f);
+  const int D = zero_ ? zero_->size() : 1;
   std::vector<float> om, ov;  // offloaded: the shard read back from the file
   const float* my_m = m_.defined() ? m_.f32() : nullptr;
   const float* my_v = v_.defined() ? v_.f32() : nullptr;
   if (offload_) {
-    om.resize(size_t(s));
-    ov.resize(size_t(s));
+    om.resize(size_t(shard_numel_));
+    ov.resize(size_t(shard_numel_));
     offload_->read(om.data(), ov.data());
     my_m = om.data();
     my_v = ov.data();
   }
-  if (!sharded()) {
-    std::memcpy(m.data(), my_m, size_t(n) * 4);
-    std::memcpy(v.data(), my_v, size_t(n) * 4);
-    return;
+  std::vector<float> all_m(size_t(shard_numel_) * size_t(D)), all_v(all_m.size());
+  if (zero_) {
+    zero_->all_gather(my_m, all_m.data(), size_t(shard_numel_));
+    zero_->all_gather(my_v, all_v.data(), size_t(shard_numel_));
+  } else {
+    std::memcpy(all_m.data(), my_m, sizeof(float) * size_t(shard_numel_));
+    std::memcpy(all_v.data(), my_v, sizeof(float) * size_t(shard_numel_));
   }
-  shard_->all_gather(my_m, m.data(), size_t(s));
-  shard_->all_gather(my_v, v.data(), size_t(s));
+  m.assign(size_t(params_.numel()), 0.f);
+  v.assign(size_t(params_.numel()), 0.f);
+  for (int q = 0; q < D; q++)
+    for (const Segment& s : params_.owned_slices(q)) {
+      const size_t from = size_t(q) * size_t(shard_numel_) + size_t(s.pos), to = size_t(params_.at(s.param).offset + s.begin);
+      std::memcpy(m.data() + to, all_m.data() + from, sizeof(float) * size_t(s.count));
+      std::memcpy(v.data() + to, all_v.data() + from, sizeof(float) * size_t(s.count));
+    }
 }
 
 void AdamW::set_state(const float* m, const float* v) {
-  const size_t s = size_t(shard_end_ - shard_begin_);
+  std::vector<float> sm(size_t(shard_numel_), 0.f), sv(sm.size(), 0.f);
+  for (const Segment& s : slices_) {
+    const size_t from = size_t(params_.at(s.param).offset + s.begin);
+    std::memcpy(sm.data() + s.pos, m + from, sizeof(float) * size_t(s.count));
+    std::memcpy(sv.data() + s.pos, v + from, sizeof(float) * size_t(s.count));
+  }
   if (offload_) {
-    offload_->write(m + shard_begin_, v + shard_begin_);
+    offload_->write(sm.data(), sv.data());
     return;
   }
-  std::memcpy(m_.f32(), m + shard_begin_, s * 4);
-  std::memcpy(v_.f32(), v + shard_begin_, s * 4);
-}
-
-void clip_grads(ParamStore& params, double norm, double max_norm) {
-  const double coeff = max_norm / (norm + 1e-6);
-  if (max_norm > 0 && coeff < 1.0) cpu::scale_inplace(params.grads(), long(params.numel()), float(coeff));
+  std::memcpy(m_.f32(), sm.data(), sizeof(float) * sm.size());
+  std::memcpy(v_.f32(), sv.data(), sizeof(float) * sv.size());
 }
 
 }  // namespace loom

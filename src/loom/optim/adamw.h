@@ -1,9 +1,13 @@
 #pragma once
-// AdamW over a model's ParamStore: fp32 moments in flat buffers laid out like the parameters; weight
-// decay per parameter (Megatron: none on biases and norms).
-// ZeRO (sharded over a data-parallel group): the rank keeps the moments of one contiguous 1/D of the
-// flat buffer, updates only those parameters and all-gathers the rest (Megatron's distributed
-// optimizer, DeepSpeed ZeRO stage 1/2 for the optimizer state).
+// The optimizer over a model's ParamStore: AdamW (Megatron's default, apex FusedAdam in adam_w_mode) or
+// LAMB (apex FusedLAMB), fp32 moments laid out like the parameters; weight decay per parameter (Megatron:
+// none on biases and norms).
+// It updates the parameter slices the store says this rank owns (ParamStore::owned_slices): everything,
+// or under ZeRO the r-th slice of every parameter, with the moments (and the fp32 main weights of a
+// half-precision model) of those slices only; ZeRO-1/2 then all-gather the updated weights, ZeRO-3 keeps
+// them sharded (Megatron's distributed optimizer, DeepSpeed ZeRO stages 1-3).
+// Mixed precision (Megatron's Float16Optimizer): the stored model weights are bf16/fp16, the optimizer
+// keeps fp32 main weights, updates them and stores their rounding after every step.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -15,8 +19,11 @@
 
 namespace loom {
 
+enum class OptimizerKind { AdamW, Lamb };
+
 struct AdamWOptions {
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.01;
+  OptimizerKind kind = OptimizerKind::AdamW;
 };
 
 namespace dist {
@@ -26,48 +33,59 @@ class OffloadedMoments;
 
 class AdamW {
  public:
-  // shard_over: the data-parallel group to shard the state over (null: no sharding).
-  AdamW(ParamStore& params, AdamWOptions opt, std::shared_ptr<dist::Communicator> shard_over = nullptr);
+  // lamb_tensor_group: LAMB's per-tensor norms of tensor-parallel slices are summed over this group, so
+  // the trust ratio is that of the whole tensor whatever the layout (null: none).
+  AdamW(ParamStore& params, AdamWOptions opt, std::shared_ptr<dist::Communicator> lamb_tensor_group = nullptr);
   ~AdamW();
-  // One update with learning rate lr; advances the step count.
-  void step(double lr);
+  // One update with learning rate lr; advances the step count. Gradients are read as
+  // (stored x unscale) x clip_coeff, in that order (Megatron unscales, then clips, the main gradients).
+  void step(double lr, float unscale = 1.0f, float clip_coeff = 1.0f);
   int64_t steps() const { return step_; }
   void set_steps(int64_t s) { step_ = s; }
   const AdamWOptions& options() const { return opt_; }
-  bool sharded() const { return shard_ != nullptr; }
-  // This rank's element range of the flat buffers (everything without sharding).
-  int64_t shard_begin() const { return shard_begin_; }
-  int64_t shard_end() const { return shard_end_; }
+  bool sharded() const { return zero_ != nullptr; }
   // --offload-optimizer nvme: move the moments into a file under `dir`, streamed through 3 blocks of
   // `block_elements` during each step.
   void offload(const std::string& dir, int64_t block_elements);
   bool offloaded() const { return offload_ != nullptr; }
-  // The full moments in the flat layout (collective over the shard group when sharded), and back.
+  // The full moments in the flat layout (collective over the ZeRO group when sharded), and back.
   void gather_state(std::vector<float>& m, std::vector<float>& v);
   void set_state(const float* m, const float* v);
 
-  // Mixed precision (Megatron's Float16Optimizer): the model's weights become `model_dtype` values and
-  // this optimizer keeps the fp32 main weights (of its shard), updating them and writing the rounded
-  // result back to the model after every step. Call after the weights are initialised or loaded.
-  void use_main_weights(DType model_dtype);
   bool has_main_weights() const { return main_.defined(); }
-  // The fp32 main weights in the flat layout (collective over the shard group when sharded).
-  void gather_main_weights(std::vector<float>& w);
+  // Mixed precision: (re)take the main weights from the model: from the fp32 views when they hold every
+  // weight (ParamStore::acquire_full, e.g. just loaded from a checkpoint), else from the stored weights.
+  void reset_main_weights();
+  // The fp32 weights this optimizer updates (main weights, or the stored fp32 slices), in the flat
+  // layout; collective over the ZeRO group when sharded.
+  void gather_weights(std::vector<float>& w);
+
+  // Resident bytes of the optimizer state: main weights and moments (the moments' 3 blocks when
+  // offloaded).
+  int64_t state_bytes() const;
 
  private:
+  // fn(segment, first element inside it, count, state position) over the owned slices intersected with
+  // state positions [lo, hi).
+  template <class F> void for_slices(int64_t lo, int64_t hi, F&& fn);
+  // The fp32 gradients of n elements of slice s from element `at` of it: the stored ones, or scaled /
+  // converted through the scratch buffer.
+  const float* grads(const Segment& s, int64_t at, int64_t n, float unscale, float clip) const;
+  float* weights(const Segment& s, int64_t at) const;
+  void adamw(double lr, float unscale, float clip);
+  void lamb(double lr, float unscale, float clip);
+
   ParamStore& params_;
   AdamWOptions opt_;
-  std::shared_ptr<dist::Communicator> shard_;
-  int64_t shard_begin_ = 0, shard_end_ = 0;
-  Tensor m_, v_;  // [shard_end - shard_begin]
-  Tensor main_;   // fp32 main weights of the shard (mixed precision only)
+  std::shared_ptr<dist::Communicator> zero_, tensor_group_;
+  std::vector<Segment> slices_;
+  int64_t shard_numel_ = 0;
+  Tensor m_, v_;      // [shard_numel]
+  Tensor main_;       // fp32 main weights (half-precision storage only)
+  Tensor scratch_;    // converted gradients, one chunk at a time
+  std::vector<double> norms_;  // LAMB: per parameter sum(w^2), sum(u^2)
   std::unique_ptr<OffloadedMoments> offload_;
-  DType model_dtype_ = DType::F32;
   int64_t step_ = 0;
 };
-
-// Megatron's clip_grad_norm_fp32 given the model's total norm: coeff = max_norm / (norm + 1e-6);
-// gradients scaled when coeff < 1.
-void clip_grads(ParamStore& params, double norm, double max_norm);
 
 }  // namespace loom

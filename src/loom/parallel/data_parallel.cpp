@@ -1,14 +1,16 @@
 #include "loom/parallel/data_parallel.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "loom/kernels/cpu/adamw.h"
+#include "loom/kernels/cpu/precision.h"
 
 namespace loom {
 
 GradReducer::GradReducer(GptModel& model, std::shared_ptr<dist::Communicator> dp, int64_t bucket_elements,
-                         bool overlap, bool scatter)
-    : model_(model), dp_(std::move(dp)), overlap_(overlap && !scatter), scatter_(scatter) {
+                         bool overlap)
+    : model_(model), dp_(std::move(dp)), overlap_(overlap && model.params().grads_direct()) {
   auto& params = model_.params().all();
   bucket_of_param_.assign(params.size(), -1);
   if (!active()) return;
@@ -64,14 +66,20 @@ void GradReducer::after_layer(int layer) {
 void GradReducer::finish() {
   in_backward_ = false;
   if (!active()) return;
-  if (scatter_) {
-    // One reduce-scatter of the whole buffer (in place: the result lands at the front, then moves to
-    // this rank's shard), averaged over the group.
-    const int64_t n = model_.params().numel(), shard = n / dp_->size(), begin = shard * dp_->rank();
-    float* g = model_.params().grads();
-    dp_->reduce_scatter(g, g, size_t(shard));
-    if (begin) std::memmove(g + begin, g, sizeof(float) * size_t(shard));
-    cpu::scale_inplace(g + begin, long(shard), 1.0f / float(dp_->size()));
+  ParamStore& store = model_.params();
+  if (!store.grads_direct()) {
+    // Half-precision gradients: summed in fp32, a staging chunk at a time, then stored rounded.
+    const DType gt = store.storage().grads;
+    const Tensor& staging = model_.grad_staging();
+    char* g = static_cast<char*>(store.grad_storage());
+    for (int64_t k = 0; k < store.numel(); k += staging.numel()) {
+      const int64_t n = std::min(staging.numel(), store.numel() - k);
+      void* at = g + size_t(k) * dtype_size(gt);
+      cpu::to_f32(at, gt, staging.f32(), long(n));
+      dp_->all_reduce(staging.f32(), size_t(n));
+      cpu::scale_inplace(staging.f32(), long(n), 1.0f / float(dp_->size()));
+      cpu::from_f32(staging.f32(), at, gt, long(n));
+    }
     return;
   }
   for (auto& b : buckets_) {

@@ -17,10 +17,9 @@ class GradReducer {
  public:
   // bucket_elements: Megatron's --ddp-bucket-size (in parameters). overlap: start reductions during the
   // backward pass instead of after it.
-  // scatter (ZeRO stage 2): finish() reduce-scatters instead, leaving this rank only the averaged
-  // gradients of its 1/D shard of the flat buffer.
-  GradReducer(GptModel& model, std::shared_ptr<dist::Communicator> dp, int64_t bucket_elements, bool overlap,
-              bool scatter = false);
+  // Half-precision gradients are reduced in fp32 chunks after the backward (no overlap). Under ZeRO-2/3
+  // the store reduce-scatters each layer's gradients itself and this reducer does nothing.
+  GradReducer(GptModel& model, std::shared_ptr<dist::Communicator> dp, int64_t bucket_elements, bool overlap);
 
   // Call before the last micro-batch's backward; its layer hook is after_layer().
   void begin_last_backward();
@@ -30,8 +29,7 @@ class GradReducer {
   void finish();
 
   int num_buckets() const { return int(buckets_.size()); }
-  bool active() const { return dp_ && dp_->size() > 1; }
-  bool scatters() const { return scatter_; }
+  bool active() const { return dp_ && dp_->size() > 1 && model_.params().grads_whole(); }
 
  private:
   struct Bucket {
@@ -46,7 +44,6 @@ class GradReducer {
   GptModel& model_;
   std::shared_ptr<dist::Communicator> dp_;
   bool overlap_;
-  bool scatter_;
   bool in_backward_ = false;
   std::vector<Bucket> buckets_;
   std::vector<int> bucket_of_param_;

@@ -1,6 +1,7 @@
 #include "loom/train/arguments.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -82,7 +83,7 @@ void TrainArgs::register_flags(ArgParser& p) {
   p.add_flag("--fp16", &fp16, "fp16 weights and activations, fp32 main weights, loss scaling");
   p.add_flag("--bf16", &bf16, "bf16 weights and activations, fp32 main weights");
   p.add_flag("--accumulate-allreduce-grads-in-fp32", &accumulate_allreduce_grads_in_fp32,
-             "accepted for Megatron compatibility: Loom always accumulates and reduces gradients in fp32");
+             "with --fp16: accumulate and store gradients in fp32 instead of fp16 (always the case with --bf16, as Megatron)");
   p.add_opt_float("--loss-scale", &loss_scale, "static loss scale (default: dynamic with --fp16)");
   p.add_float("--initial-loss-scale", &initial_loss_scale, "first dynamic loss scale");
   p.add_float("--min-loss-scale", &min_loss_scale, "floor of the dynamic loss scale");
@@ -103,7 +104,9 @@ void TrainArgs::register_flags(ArgParser& p) {
                 "(default max(40000000, 1000000 x data-parallel size))");
   p.add_flag("--overlap-grad-reduce", &overlap_grad_reduce, "reduce gradient buckets while the backward pass runs");
   p.add_int("--zero-stage", &zero_stage, "ZeRO: 1 shards the optimizer state over data-parallel ranks, 2 also "
-            "reduce-scatters the gradients (3: not yet)");
+            "the gradients (reduce-scattered layer by layer in the backward), 3 also the weights (all-gathered "
+            "layer by layer before use)");
+  p.add_choice("--optimizer", &optimizer, {"adam", "lamb"}, "adam (AdamW, apex FusedAdam) or lamb (apex FusedLAMB)");
   p.add_flag("--use-distributed-optimizer", &use_distributed_optimizer, "Megatron's name for --zero-stage 1");
   p.add_string("--deepspeed-config", &deepspeed_config,
                "DeepSpeed JSON (zero_optimization, fp16, bf16, gradient_clipping, batch sizes); explicit flags win");
@@ -164,6 +167,24 @@ void apply_deepspeed_config(TrainArgs& a, const ArgParser& p) {
         a.min_loss_scale = h["min_loss_scale"].get<double>();
     }
     if (j.contains("bf16") && j["bf16"].value("enabled", false)) a.bf16 = true;
+    if (j.contains("optimizer") && !p.was_set("--optimizer")) {
+      const auto& o = j["optimizer"];
+      std::string type = o.value("type", "AdamW");
+      for (auto& ch : type) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+      require(type == "adam" || type == "adamw" || type == "lamb",
+              where("optimizer.type") + " '" + o.value("type", "") + "' is not one of Adam, AdamW, Lamb");
+      a.optimizer = type == "lamb" ? "lamb" : "adam";
+      if (o.contains("params")) {
+        const auto& q = o["params"];
+        if (q.contains("lr") && !p.was_set("--lr")) a.lr = q["lr"].get<double>();
+        if (q.contains("weight_decay") && !p.was_set("--weight-decay")) a.weight_decay = q["weight_decay"].get<double>();
+        if (q.contains("eps") && !p.was_set("--adam-eps")) a.adam_eps = q["eps"].get<double>();
+        if (q.contains("betas")) {
+          if (!p.was_set("--adam-beta1")) a.adam_beta1 = q["betas"].at(0).get<double>();
+          if (!p.was_set("--adam-beta2")) a.adam_beta2 = q["betas"].at(1).get<double>();
+        }
+      }
+    }
   } catch (const nlohmann::json::exception& e) {
     fail(a.deepspeed_config + ": unexpected value: " + e.what());
   }
@@ -253,7 +274,6 @@ void TrainArgs::validate(const ArgParser& p, bool need_data) {
   require(zero_stage >= 0 && zero_stage <= 3, "--zero-stage must be 0, 1, 2 or 3");
   require(offload_optimizer != "nvme" || !offload_path.empty(), "--offload-optimizer nvme needs --offload-path");
   require(memory_budget_gb > 0, "--memory-budget-gb must be positive");
-  require(zero_stage < 3, "--zero-stage 3 (sharded parameters) is not supported yet; use 1 or 2");
   require(context_parallel_size == 1, "--context-parallel-size > 1 is not supported yet");
   const int T = tensor_model_parallel_size;
   require(num_attention_heads % T == 0, "--num-attention-heads (" + std::to_string(num_attention_heads) +

@@ -68,6 +68,7 @@ struct TrainArgs {
   std::optional<int64_t> ddp_bucket_size;
   bool overlap_grad_reduce = false;
   int zero_stage = 0;
+  std::string optimizer = "adam";
   bool use_distributed_optimizer = false;
   std::string deepspeed_config;        // DeepSpeed JSON: ZeRO, fp16/bf16, clipping, batch sizes
   std::string offload_optimizer = "none", offload_path;

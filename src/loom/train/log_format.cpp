@@ -63,4 +63,11 @@ std::string format_memory_line(int rank, int64_t iteration, double allocated_mb,
              rank, (long long)iteration, allocated_mb, max_allocated_mb, reserved_mb, max_reserved_mb);
 }
 
+std::string format_model_states_line(int rank, double weights_mb, double grads_mb, double optimizer_mb,
+                                     double working_mb) {
+  return fmt("[Rank %d] model states (MB) | weights: %.4f | gradients: %.4f | optimizer: %.4f | total: %.4f | "
+             "working buffers: %.4f",
+             rank, weights_mb, grads_mb, optimizer_mb, weights_mb + grads_mb + optimizer_mb, working_mb);
+}
+
 }  // namespace loom

@@ -30,10 +30,16 @@ void Trainer::all_reduce_embedding_grads() {
   // The tied word embedding lives on the first and the last stage: their gradients are summed.
   if (!o_.embedding || o_.embedding->size() < 2) return;
   TimerScope t(timers_, "backward-embedding-all-reduce");
-  Param* p = nullptr;
-  if (o_.pipeline.rank == 0) p = chunks_.front()->params().find("embedding.word_embeddings.weight");
-  else if (is_last_stage()) p = chunks_.back()->tied_output_weight();
-  if (p) o_.embedding->all_reduce(p->grad.f32(), size_t(p->numel()));
+  GptModel* m = nullptr;
+  int param = -1;
+  if (o_.pipeline.rank == 0) {
+    m = chunks_.front();
+    param = m->params().index_of("embedding.word_embeddings.weight");
+  } else if (is_last_stage()) {
+    m = chunks_.back();
+    if (Param* p = m->tied_output_weight()) param = int(p - &m->params().all()[0]);
+  }
+  if (m && param >= 0) m->all_reduce_param_grad(param, *o_.embedding);
 }
 
 int64_t Trainer::first_sample(int64_t consumed, int micro) const {
@@ -75,61 +81,56 @@ double Trainer::dp_mean(double v) const {
 float Trainer::loss_scale() const { return o_.scaler ? o_.scaler->scale() : 1.0f; }
 
 std::optional<std::pair<double, double>> Trainer::optimizer_step() {
-  // All these reductions are sums, so their order is free, with two constraints: a ZeRO-2 reduce-scatter
-  // leaves whole gradients nowhere, so the embedding and tensor-parallel sums go before it; and buckets
-  // already in flight (--overlap-grad-reduce) must land before anything else touches the gradients.
-  bool reduced = false, scatter = false;
-  for (GradReducer* r : o_.reducers) {
-    reduced |= r->active();
-    scatter |= r->active() && r->scatters();
-  }
-  auto data_parallel = [&] {
-    if (!reduced) return;
+  // All these reductions are sums, so their order is free, with one constraint: buckets already in
+  // flight (--overlap-grad-reduce) must land before anything else touches the gradients. Under ZeRO-2/3
+  // the data-parallel sums happened layer by layer during the backward, and the embedding and
+  // tensor-parallel sums work on the slices (they line up across stages and tensor-parallel ranks).
+  bool reduced = false;
+  for (GradReducer* r : o_.reducers) reduced |= r->active();
+  if (reduced) {
     TimerScope t(timers_, "backward-params-all-reduce");
     for (GradReducer* r : o_.reducers) r->finish();
-  };
-  if (!scatter) data_parallel();
+  }
   all_reduce_embedding_grads();
   for (GptModel* m : chunks_) m->reduce_partial_replica_grads();
-  if (scatter) data_parallel();
   TimerScope t(timers_, "optimizer");
+  float unscale = 1.0f;
   if (o_.scaler) {
     // Megatron's _unscale_main_grads_and_check_for_nan: fp16 gradients overflow to inf past 65504;
-    // any inf/NaN anywhere skips the step for every rank and lets the scaler back off.
+    // any inf/NaN anywhere skips the step for every rank and lets the scaler back off. The unscaling
+    // itself is applied as the optimizer reads the gradients.
     TimerScope u(timers_, "optimizer-unscale-and-check-inf");
     int64_t found = 0;
-    for (size_t c = 0; c < chunks_.size(); c++) {
-      const int64_t b = o_.zero_stage >= 2 ? opts_[c]->shard_begin() : 0;
-      const int64_t e = o_.zero_stage >= 2 ? opts_[c]->shard_end() : chunks_[c]->params().numel();
-      float* g = chunks_[c]->params().grads() + b;
-      if (o_.fp16_grads) cpu::round_to_dtype(g, long(e - b), DType::F16);
-      found |= unscale_and_check(g, long(e - b), o_.scaler->inv_scale()) ? 1 : 0;
+    for (GptModel* m : chunks_) {
+      const ParamStore& ps = m->params();
+      for (const Segment& seg : ps.grad_segments())
+        if (cpu::has_inf_or_nan(ps.grad_data(seg), ps.storage().grads, long(seg.count))) found = 1;
     }
     if (o_.world && o_.world->size() > 1) o_.world->all_reduce(&found, 1, dist::ReduceOp::Max);
     o_.scaler->update(found != 0);
     if (found) return std::nullopt;
+    unscale = o_.scaler->inv_scale();
   }
   double norm;
+  float clip = 1.0f;
   {
     TimerScope c(timers_, "optimizer-clip-main-grad");
     double sq = 0;
-    for (size_t c = 0; c < chunks_.size(); c++) {
-      // ZeRO-2: only this rank's shard holds reduced gradients; the shards' sums add up over the group.
-      if (o_.zero_stage >= 2)
-        sq += chunks_[c]->local_grad_sum_squares(opts_[c]->shard_begin(), opts_[c]->shard_end());
-      else
-        sq += chunks_[c]->local_grad_sum_squares();
-    }
-    if (o_.zero_stage >= 2 && o_.dp && o_.dp_size > 1) o_.dp->all_reduce(&sq, 1);
+    for (GptModel* m : chunks_) sq += m->local_grad_sum_squares();
+    // ZeRO-2/3: each rank holds different slices; their sums add up over the group.
+    if (!model_.params().grads_whole() && o_.dp && o_.dp_size > 1) o_.dp->all_reduce(&sq, 1);
     if (o_.model_parallel && o_.model_parallel->size() > 1)
       o_.model_parallel->all_reduce(&sq, 1);
     else if (model_.tensor_parallel().active())
       model_.tensor_parallel().comm->all_reduce(&sq, 1);
-    norm = std::sqrt(sq);
-    for (GptModel* m : chunks_) clip_grads(m->params(), norm, o_.clip_grad);
+    // The norm of the unscaled gradients (a power-of-two scale factors out of the sum exactly).
+    norm = std::sqrt(sq) * double(unscale);
+    // Megatron's clip_grad_norm_fp32: coeff = max_norm / (norm + 1e-6), applied when below 1.
+    const double coeff = o_.clip_grad / (norm + 1e-6);
+    if (o_.clip_grad > 0 && coeff < 1.0) clip = float(coeff);
   }
   const double lr = sched_.lr();
-  for (AdamW* o : opts_) o->step(lr);
+  for (AdamW* o : opts_) o->step(lr, unscale, clip);
   return std::make_pair(norm, lr);
 }
 

@@ -40,11 +40,9 @@ struct TrainStepOptions {
   // embedding group (first and last pipeline stage) and the pipeline layout.
   std::shared_ptr<dist::Communicator> model_parallel, embedding;
   PipelineLayout pipeline;
-  int zero_stage = 0;  // 2: gradients are reduce-scattered, the norm is summed over the data-parallel group
-  // Mixed precision: the loss scaler (null: none), whether gradients are stored as fp16 (their overflow
-  // is what the scaler reacts to), and the group that agrees on an overflow (all ranks).
+  // Mixed precision: the loss scaler (null: none; it reacts to overflow of the stored fp16 gradients),
+  // and the group that agrees on an overflow (all ranks).
   GradScaler* scaler = nullptr;
-  bool fp16_grads = false;
   std::shared_ptr<dist::Communicator> world;
 };
 

@@ -1,8 +1,13 @@
 #include "loom/kernels/cpu/precision.h"
 
+#include "loom/kernels/cpu/parallel.h"
+
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
+#include <stdexcept>
+#include <vector>
 
 namespace loom::cpu {
 
@@ -30,6 +35,135 @@ void round_fp16(float* x, long n) {
 void round_to_dtype(float* x, long n, DType dtype) {
   if (dtype == DType::BF16) round_bf16(x, n);
   if (dtype == DType::F16) round_fp16(x, n);
+}
+
+}  // namespace loom::cpu
+
+namespace loom::cpu {
+
+namespace {
+
+constexpr long kChunk = 16384;  // elements per task; also the fixed summation chunk of sum_squares
+
+// Runs f(i0, i1) over [0, n) in fixed chunks, threaded when n is large.
+template <class F>
+void chunked(long n, F&& f) {
+  const long chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static) if (chunks > 1 && n > (1 << 16))
+  for (long c = 0; c < chunks; c++) f(c * kChunk, std::min(n, (c + 1) * kChunk));
+}
+
+inline __m256 load8(const void* src, DType t, long i) {
+  if (t == DType::F32) return _mm256_loadu_ps(static_cast<const float*>(src) + i);
+  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(src) + i));
+  if (t == DType::F16) return _mm256_cvtph_ps(h);
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+inline float load1(const void* src, DType t, long i) {
+  if (t == DType::F32) return static_cast<const float*>(src)[i];
+  const uint16_t h = static_cast<const uint16_t*>(src)[i];
+  return t == DType::F16 ? f16_to_f32(h) : bf16_to_f32(h);
+}
+
+// fp32 -> bf16 bits, round to nearest even, NaN kept quiet (as f32_to_bf16).
+inline __m128i to_bf16x8(__m256 x) {
+  const __m256i u = _mm256_castps_si256(x);
+  const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+  __m256i r = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x7fff)), lsb), 16);
+  const __m256i quiet = _mm256_or_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(0x40));
+  const __m256 nan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);
+  r = _mm256_blendv_epi8(r, quiet, _mm256_castps_si256(nan));
+  r = _mm256_and_si256(r, _mm256_set1_epi32(0xffff));
+  const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0x08);
+  return _mm256_castsi256_si128(packed);
+}
+
+inline void store8(void* dst, DType t, long i, __m256 x) {
+  if (t == DType::F32) return _mm256_storeu_ps(static_cast<float*>(dst) + i, x);
+  const __m128i h = t == DType::F16 ? _mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT) : to_bf16x8(x);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(static_cast<uint16_t*>(dst) + i), h);
+}
+
+inline void store1(void* dst, DType t, long i, float x) {
+  if (t == DType::F32) static_cast<float*>(dst)[i] = x;
+  else static_cast<uint16_t*>(dst)[i] = t == DType::F16 ? f32_to_f16(x) : f32_to_bf16(x);
+}
+
+void require_float_type(DType t) {
+  if (t != DType::F32 && t != DType::F16 && t != DType::BF16) throw std::logic_error("not a floating storage type");
+}
+
+}  // namespace
+
+void to_f32(const void* src, DType t, float* dst, long n) {
+  require_float_type(t);
+  chunked(n, [&](long i0, long i1) {
+    long i = i0;
+    for (; i + 8 <= i1; i += 8) _mm256_storeu_ps(dst + i, load8(src, t, i));
+    for (; i < i1; i++) dst[i] = load1(src, t, i);
+  });
+}
+
+void from_f32(const float* src, void* dst, DType t, long n) {
+  require_float_type(t);
+  chunked(n, [&](long i0, long i1) {
+    long i = i0;
+    for (; i + 8 <= i1; i += 8) store8(dst, t, i, _mm256_loadu_ps(src + i));
+    for (; i < i1; i++) store1(dst, t, i, src[i]);
+  });
+}
+
+void accumulate_from_f32(void* dst, DType t, const float* src, long n, float scale) {
+  require_float_type(t);
+  chunked(n, [&](long i0, long i1) {
+    const __m256 s = _mm256_set1_ps(scale);
+    long i = i0;
+    for (; i + 8 <= i1; i += 8)
+      store8(dst, t, i, _mm256_add_ps(load8(dst, t, i), _mm256_mul_ps(s, _mm256_loadu_ps(src + i))));
+    for (; i < i1; i++) store1(dst, t, i, load1(dst, t, i) + scale * src[i]);
+  });
+}
+
+double sum_squares(const void* x, DType t, long n) {
+  require_float_type(t);
+  if (n <= 0) return 0.0;
+  const long chunks = (n + kChunk - 1) / kChunk;
+  double* part = detail::scratch_doubles(size_t(chunks));  // per-chunk sums added in order: thread-count independent
+  chunked(n, [&](long i0, long i1) {
+    double s = 0.0;
+    for (long i = i0; i < i1; i++) {
+      const double v = load1(x, t, i);
+      s += v * v;
+    }
+    part[i0 / kChunk] = s;
+  });
+  double total = 0.0;
+  for (long c = 0; c < chunks; c++) total += part[c];
+  return total;
+}
+
+bool has_inf_or_nan(const void* x, DType t, long n) {
+  require_float_type(t);
+  // All exponent bits set: inf or NaN, in every format.
+  const uint32_t mask32 = 0x7f800000u;
+  const uint16_t mask16 = t == DType::F16 ? 0x7c00 : 0x7f80;
+  int found = 0;
+  chunked(n, [&](long i0, long i1) {
+    int f = 0;
+    if (t == DType::F32) {
+      const uint32_t* u = static_cast<const uint32_t*>(x);
+      for (long i = i0; i < i1; i++) f |= (u[i] & mask32) == mask32;
+    } else {
+      const uint16_t* u = static_cast<const uint16_t*>(x);
+      for (long i = i0; i < i1; i++) f |= (u[i] & mask16) == mask16;
+    }
+    if (f) {
+#pragma omp atomic write
+      found = 1;
+    }
+  });
+  return found != 0;
 }
 
 }  // namespace loom::cpu

@@ -1,12 +1,23 @@
 #pragma once
-// Half-precision storage on a CPU that computes in fp32: values are rounded in place to what a bf16 or
-// fp16 tensor would hold (round to nearest even; fp16 overflows to inf and flushes to its subnormals).
-// Rounding at the points where Megatron stores half-precision tensors (model weights, activations
-// between layers, fp16 gradients) reproduces half-precision training's numerics, overflow included.
+// Half-precision storage on a CPU that computes in fp32.
+//  - round_to_dtype rounds fp32 values in place to what a bf16 or fp16 tensor would hold (round to nearest
+//    even; fp16 overflows to inf and keeps its subnormals): used where activations would be stored in half.
+//  - to_f32 / from_f32 / accumulate_from_f32 convert between real half-precision buffers (weights and
+//    gradients of a mixed-precision model) and the fp32 the kernels compute in.
+// F32 is accepted everywhere (a copy, or a no-op), so callers need not special-case full precision.
 #include "loom/core/dtype.h"
 
 namespace loom::cpu {
 
 void round_to_dtype(float* x, long n, DType dtype);  // F32: no-op
+
+void to_f32(const void* src, DType src_type, float* dst, long n);
+// dst = round(src) in dst_type.
+void from_f32(const float* src, void* dst, DType dst_type, long n);
+// dst = round(dst + scale x src), the sum formed in fp32 (gradient accumulation into half storage).
+void accumulate_from_f32(void* dst, DType dst_type, const float* src, long n, float scale);
+// Sum of squares in double, in the same fixed chunks as sum_squares (thread-count independent).
+double sum_squares(const void* x, DType type, long n);
+bool has_inf_or_nan(const void* x, DType type, long n);
 
 }  // namespace loom::cpu
