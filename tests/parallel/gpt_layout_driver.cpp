@@ -24,7 +24,7 @@
 using namespace loom;
 
 int main(int argc, char** argv) {
-  int zero = 0, global_batch = 8, tp_size = 1, sp = 0, iters = 20, bucket = 20000, overlap = 1, pp_size = 1, vpp = 1, layers = 2;
+  int lamb = 0, zero = 0, global_batch = 8, tp_size = 1, sp = 0, iters = 20, bucket = 20000, overlap = 1, pp_size = 1, vpp = 1, layers = 2;
   std::string schedule = "1f1b";
   float dropout = 0;
   std::string out;
@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
     else if (a == "--schedule") schedule = argv[i + 1];
     else if (a == "--global-batch") global_batch = std::atoi(argv[i + 1]);
     else if (a == "--zero") zero = std::atoi(argv[i + 1]);
+    else if (a == "--lamb") lamb = std::atoi(argv[i + 1]);
     else if (a == "--out") out = argv[i + 1];
   }
   auto world = dist::Communicator::world();
@@ -80,7 +81,9 @@ int main(int argc, char** argv) {
     }
     models.push_back(std::make_unique<GptModel>(c, micro, c.seq_length, slots, tp, spec, storage));
     models.back()->init(42);
-    optims.push_back(std::make_unique<AdamW>(models.back()->params(), AdamWOptions{0.9, 0.95, 1e-8, 0.1}));
+    AdamWOptions ao{0.9, 0.95, 1e-8, 0.1};
+    if (lamb) ao.kind = OptimizerKind::Lamb;
+    optims.push_back(std::make_unique<AdamW>(models.back()->params(), ao, tp.comm));
     reducers.push_back(std::make_unique<GradReducer>(*models.back(), grid.data(), bucket, overlap != 0 && pp_size == 1));
     chunks.push_back(models.back().get());
     opts.push_back(optims.back().get());

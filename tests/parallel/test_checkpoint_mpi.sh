@@ -1,4 +1,5 @@
-# Checkpoints across processes: a DP2 x TP2 run stopped and resumed matches the straight run exactly;
+# Checkpoints across processes: a DP2 x TP2 run stopped and resumed matches the straight run exactly (and
+# a ZeRO-3 fp16 one, which also continues on one process);
 # a checkpoint saved at TP2 resumes at TP1 and at TP4 with the same losses (within 1e-5) as TP2 going on.
 set -u
 : "${MPIRUN:?}" "${LOOM:?}" "${LOOM_SOURCE_DIR:?}"
@@ -31,14 +32,22 @@ for f in shard_tp00_pp000 shard_tp01_pp000; do
   cmp -s "$TMP/straight/iter_0000020/$f.safetensors" "$TMP/split/iter_0000020/$f.safetensors" || fail "DP2 x TP2: $f differs"
 done
 
-# ZeRO-2 over DP 4: sharded optimizer state saved (gathered) and resumed (re-sharded) exactly.
-"${MPI[@]}" -np 4 "$LOOM" train "${ARGS[@]}" --zero-stage 2 --save "$TMP/z_straight" > "$TMP/zs.log" 2>&1 || fail "zero straight"
-"${MPI[@]}" -np 4 "$LOOM" train "${ARGS[@]}" --zero-stage 2 --save "$TMP/z_split" --exit-interval 10 > "$TMP/za.log" 2>&1 || fail "zero first half"
-"${MPI[@]}" -np 4 "$LOOM" train "${ARGS[@]}" --zero-stage 2 --save "$TMP/z_split" --load "$TMP/z_split" > "$TMP/zb.log" 2>&1 || fail "zero second half"
+# ZeRO-3 over DP 4 with fp16 weights: sharded weights, fp32 main weights and moments saved (gathered) and
+# resumed (re-sharded) exactly, loss scaler included.
+Z=(--zero-stage 3 --fp16 --initial-loss-scale 65536)
+"${MPI[@]}" -np 4 "$LOOM" train "${ARGS[@]}" "${Z[@]}" --save "$TMP/z_straight" > "$TMP/zs.log" 2>&1 || fail "zero straight"
+"${MPI[@]}" -np 4 "$LOOM" train "${ARGS[@]}" "${Z[@]}" --save "$TMP/z_split" --exit-interval 10 > "$TMP/za.log" 2>&1 || fail "zero first half"
+"${MPI[@]}" -np 4 "$LOOM" train "${ARGS[@]}" "${Z[@]}" --save "$TMP/z_split" --load "$TMP/z_split" > "$TMP/zb.log" 2>&1 || fail "zero second half"
 diff <(steps "$TMP/zs.log") <(cat "$TMP/za.log" "$TMP/zb.log" | steps /dev/stdin) > "$TMP/diff" \
-  || { fail "ZeRO-2: resumed run differs"; head -5 "$TMP/diff"; }
+  || { fail "ZeRO-3 fp16: resumed run differs"; head -5 "$TMP/diff"; }
 cmp -s "$TMP/z_straight/iter_0000020/shard_tp00_pp000.safetensors" "$TMP/z_split/iter_0000020/shard_tp00_pp000.safetensors" \
-  || fail "ZeRO-2: final state differs after resuming"
+  || fail "ZeRO-3 fp16: final state differs after resuming"
+# The ZeRO-3 checkpoint continues on one process (no ZeRO) with the same fp32 main weights.
+"$LOOM" train "${ARGS[@]}" --fp16 --initial-loss-scale 65536 --load "$TMP/z_split/iter_0000010" > "$TMP/z1.log" 2>&1 \
+  || fail "ZeRO-3 checkpoint on one process"
+paste <(losses "$TMP/zb.log") <(losses "$TMP/z1.log") | awk '
+  { n++; d = $1 - $2; if (d < 0) d = -d; if (d / $1 > 2e-3) { bad = 1; print "ZeRO-3 -> 1 process: " $1 " vs " $2 } }
+  END { exit bad || n < 10 }' || fail "the ZeRO-3 checkpoint continues differently on one process"
 
 # Reshard: the TP2 checkpoint at iteration 10 continues at TP1 and TP4 like TP2 does.
 for tp in 1 4; do

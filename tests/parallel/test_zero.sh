@@ -10,6 +10,11 @@ for z in 1 2 3; do
   run "z${z}_dp2_pp2" 4 --zero $z --pp 2 --layers 2
 done
 /usr/bin/python3 "$HERE/compare_layouts.py" 1e-5 8 "$TMP/one.st" "$TMP"/z*.st || status=1
+# LAMB: per-tensor trust ratios from norms summed over ZeRO slices and tensor-parallel shards.
+run lamb_one 1 --lamb 1
+run lamb_z3_dp2_tp2 4 --lamb 1 --zero 3 --tp 2 --sp 1
+run lamb_z1_dp4 4 --lamb 1 --zero 1
+/usr/bin/python3 "$HERE/compare_layouts.py" 1e-5 8 "$TMP/lamb_one.st" "$TMP"/lamb_z*.st || status=1
 # Optimizer state per rank: 1/D of the (padded) flat buffer.
 for f in "$TMP"/z*_dp4.log; do
   read -r have total < <(grep -oE 'optimizer_state_floats=[0-9]+ of [0-9]+' "$f" | sed -E 's/.*=([0-9]+) of ([0-9]+)/\1 \2/')

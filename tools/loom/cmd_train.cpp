@@ -284,8 +284,10 @@ int train(int argc, char** argv) {
   // Mixed precision: activations rounded to the half type between layers.
   for (GptModel* m : chunks) m->set_activation_dtype(param_dtype);
   if (a.offload_optimizer == "nvme") {
-    // Three blocks of (m, v) are resident: 24 bytes per block element.
-    const int64_t block = std::max<int64_t>(1 << 14, int64_t(a.memory_budget_gb * 1073741824.0 / 24.0));
+    // Three blocks of (m, v) are resident, 24 bytes per block element; 36 with fp32 main weights (half
+    // precision), which go to the file too.
+    const double per_element = param_dtype == DType::F32 ? 24.0 : 36.0;
+    const int64_t block = std::max<int64_t>(1 << 14, int64_t(a.memory_budget_gb * 1073741824.0 / per_element));
     for (AdamW* o : opts) o->offload(a.offload_path, block);
     say("> optimizer state offloaded to " + a.offload_path + " in blocks of " + std::to_string(block) + " parameters");
   }

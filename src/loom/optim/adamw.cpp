@@ -31,15 +31,19 @@ AdamW::AdamW(ParamStore& params, AdamWOptions opt, std::shared_ptr<dist::Communi
 AdamW::~AdamW() = default;
 
 void AdamW::offload(const std::string& dir, int64_t block_elements) {
-  offload_ = std::make_unique<OffloadedMoments>(dir, shard_numel_, block_elements);
-  offload_->write(m_.f32(), v_.f32());
-  m_ = Tensor();  // the moments now live only in the file
+  const bool with_main = main_.defined();
+  offload_ = std::make_unique<OffloadedMoments>(dir, shard_numel_, block_elements, with_main);
+  offload_->write(m_.f32(), v_.f32(), with_main ? main_.f32() : nullptr);
+  m_ = Tensor();  // the state now lives only in the file
   v_ = Tensor();
+  main_ = Tensor();
+  main_offloaded_ = with_main;
 }
 
 int64_t AdamW::state_bytes() const {
   const int64_t moments = offload_ ? 2 * 3 * offload_->block() * 4 : int64_t(m_.nbytes() + v_.nbytes());
-  return moments + int64_t(main_.nbytes());
+  const int64_t main = main_offloaded_ ? 3 * offload_->block() * 4 : int64_t(main_.nbytes());
+  return moments + main;
 }
 
 template <class F>
@@ -50,8 +54,8 @@ void AdamW::for_slices(int64_t lo, int64_t hi, F&& fn) {
   }
 }
 
-float* AdamW::weights(const Segment& s, int64_t at) const {
-  if (main_.defined()) return main_.f32() + s.pos + at;
+float* AdamW::weights(const Segment& s, int64_t at, float* main, int64_t base) const {
+  if (main) return main + (s.pos + at - base);
   return static_cast<float*>(params_.weight_data(s)) + at;  // fp32 storage: updated in place
 }
 
@@ -67,6 +71,7 @@ const float* AdamW::grads(const Segment& s, int64_t at, int64_t n, float unscale
 }
 
 void AdamW::reset_main_weights() {
+  if (main_offloaded_) throw std::logic_error("reset_main_weights after offload");
   if (!main_.defined()) return;
   for (const Segment& s : slices_) {
     const Param& p = params_.at(s.param);
@@ -78,10 +83,16 @@ void AdamW::reset_main_weights() {
 }
 
 void AdamW::gather_weights(std::vector<float>& w) {
-  std::vector<float> mine(size_t(shard_numel_), 0.f);
+  std::vector<float> mine(size_t(shard_numel_), 0.f), om, ov, ow;
+  const float* main = main_.defined() ? main_.f32() : nullptr;
+  if (main_offloaded_) {
+    om.resize(mine.size()), ov.resize(mine.size()), ow.resize(mine.size());
+    offload_->read(om.data(), ov.data(), ow.data());
+    main = ow.data();
+  }
   for (const Segment& s : slices_) {
-    if (main_.defined())
-      std::memcpy(mine.data() + s.pos, main_.f32() + s.pos, sizeof(float) * size_t(s.count));
+    if (main)
+      std::memcpy(mine.data() + s.pos, main + s.pos, sizeof(float) * size_t(s.count));
     else
       cpu::to_f32(params_.weight_data(s), params_.storage().weights, mine.data() + s.pos, long(s.count));
   }
@@ -99,69 +110,65 @@ void AdamW::gather_weights(std::vector<float>& w) {
 
 void AdamW::step(double lr, float unscale, float clip) {
   step_++;
-  if (opt_.kind == OptimizerKind::Lamb) lamb(lr, unscale, clip);
-  else adamw(lr, unscale, clip);
-  // Mixed precision: the model gets the rounded main weights.
-  if (main_.defined())
-    for (const Segment& s : slices_)
-      cpu::from_f32(main_.f32() + s.pos, params_.weight_data(s), params_.storage().weights, long(s.count));
+  if (offload_) {
+    // One block of moments (and main weights) at a time, streamed from and back to the file.
+    offload_->for_each_block([&](int64_t first, int64_t count, float* m, float* v, float* w) {
+      update(lr, unscale, clip, {first, first + count, m, v, main_offloaded_ ? w : nullptr});
+    });
+    if (opt_.kind == OptimizerKind::Lamb) {
+      reduce_lamb_norms();
+      offload_->for_each_block([&](int64_t first, int64_t count, float* m, float* v, float* w) {
+        lamb_apply(lr, {first, first + count, m, v, main_offloaded_ ? w : nullptr});
+      });
+    }
+  } else {
+    const Block all{0, shard_numel_, m_.f32(), v_.f32(), main_.defined() ? main_.f32() : nullptr};
+    update(lr, unscale, clip, all);
+    if (opt_.kind == OptimizerKind::Lamb) {
+      reduce_lamb_norms();
+      lamb_apply(lr, all);
+    }
+  }
   // ZeRO-1/2: every rank updated its slices; all-gather the rest (ZeRO-3 keeps its slices only).
   params_.all_gather_weights();
 }
 
-void AdamW::adamw(double lr, float unscale, float clip) {
-  // Update state positions [lo, hi) with moments m, v that start at position `base`.
-  auto update = [&](int64_t lo, int64_t hi, float* m, float* v, int64_t base) {
-    for_slices(lo, hi, [&](const Segment& s, int64_t at, int64_t n, int64_t pos) {
-      const Param& p = params_.at(s.param);
-      const cpu::AdamWConfig c{float(lr), float(opt_.beta1), float(opt_.beta2), float(opt_.eps),
-                               p.weight_decay ? float(opt_.weight_decay) : 0.f, long(step_)};
-      for (int64_t k = 0; k < n; k += kScratch) {
-        const int64_t len = std::min(kScratch, n - k);
-        cpu::adamw_step(weights(s, at + k), grads(s, at + k, len, unscale, clip), m + (pos + k - base),
-                        v + (pos + k - base), long(len), c);
-      }
-    });
-  };
-  if (offload_) {
-    offload_->for_each_block([&](int64_t first, int64_t count, float* m, float* v) { update(first, first + count, m, v, first); });
-  } else {
-    update(0, shard_numel_, m_.f32(), v_.f32(), 0);
-  }
+void AdamW::store_rounded(const Block& b) {
+  // Mixed precision: the model gets the rounded main weights.
+  if (!b.main) return;
+  const DType wt = params_.storage().weights;
+  for_slices(b.lo, b.hi, [&](const Segment& s, int64_t at, int64_t n, int64_t pos) {
+    cpu::from_f32(b.main + (pos - b.lo), static_cast<char*>(params_.weight_data(s)) + size_t(at) * dtype_size(wt), wt,
+                  long(n));
+  });
 }
 
-void AdamW::lamb(double lr, float unscale, float clip) {
-  auto config = [&](const Param& p) {
-    return cpu::LambConfig{float(lr), float(opt_.beta1), float(opt_.beta2), float(opt_.eps),
-                           p.weight_decay ? float(opt_.weight_decay) : 0.f, long(step_)};
-  };
-  // Pass 1: moments, and each tensor's sum(w^2), sum(u^2) over the slices this rank holds.
-  std::fill(norms_.begin(), norms_.end(), 0.0);
-  auto pass1 = [&](int64_t lo, int64_t hi, float* m, float* v, int64_t base) {
-    for_slices(lo, hi, [&](const Segment& s, int64_t at, int64_t n, int64_t pos) {
-      const cpu::LambConfig c = config(params_.at(s.param));
-      for (int64_t k = 0; k < n; k += kScratch) {
-        const int64_t len = std::min(kScratch, n - k);
-        cpu::lamb_phase1(weights(s, at + k), grads(s, at + k, len, unscale, clip), m + (pos + k - base),
-                         v + (pos + k - base), long(len), c, &norms_[2 * size_t(s.param)], &norms_[2 * size_t(s.param) + 1]);
+void AdamW::update(double lr, float unscale, float clip, const Block& b) {
+  const bool lamb = opt_.kind == OptimizerKind::Lamb;
+  if (lamb && b.lo == 0) std::fill(norms_.begin(), norms_.end(), 0.0);
+  for_slices(b.lo, b.hi, [&](const Segment& s, int64_t at, int64_t n, int64_t pos) {
+    const Param& p = params_.at(s.param);
+    const float wd = p.weight_decay ? float(opt_.weight_decay) : 0.f;
+    for (int64_t k = 0; k < n; k += kScratch) {
+      const int64_t len = std::min(kScratch, n - k);
+      float* w = weights(s, at + k, b.main, b.lo);
+      const float* g = grads(s, at + k, len, unscale, clip);
+      float* m = b.m + (pos + k - b.lo);
+      float* v = b.v + (pos + k - b.lo);
+      if (lamb) {
+        // Pass 1: moments, and each tensor's sum(w^2), sum(u^2) over the slices this rank holds.
+        const cpu::LambConfig c{float(lr), float(opt_.beta1), float(opt_.beta2), float(opt_.eps), wd, long(step_)};
+        cpu::lamb_phase1(w, g, m, v, long(len), c, &norms_[2 * size_t(s.param)], &norms_[2 * size_t(s.param) + 1]);
+      } else {
+        const cpu::AdamWConfig c{float(lr), float(opt_.beta1), float(opt_.beta2), float(opt_.eps), wd, long(step_)};
+        cpu::adamw_step(w, g, m, v, long(len), c);
       }
-    });
-  };
-  auto pass2 = [&](int64_t lo, int64_t hi, float* m, float* v, int64_t base) {
-    for_slices(lo, hi, [&](const Segment& s, int64_t at, int64_t n, int64_t pos) {
-      const Param& p = params_.at(s.param);
-      // apex FusedLAMB's default (use_nvlamb=False): no trust ratio for parameters without weight decay.
-      const float r = p.weight_decay && opt_.weight_decay != 0.0
-                          ? cpu::lamb_trust_ratio(norms_[2 * size_t(s.param)], norms_[2 * size_t(s.param) + 1])
-                          : 1.0f;
-      cpu::lamb_phase2(weights(s, at), m + (pos - base), v + (pos - base), long(n), config(p), r);
-    });
-  };
-  if (offload_) {
-    offload_->for_each_block([&](int64_t first, int64_t count, float* m, float* v) { pass1(first, first + count, m, v, first); });
-  } else {
-    pass1(0, shard_numel_, m_.f32(), v_.f32(), 0);
-  }
+    }
+  });
+  if (!lamb) store_rounded(b);
+}
+
+void AdamW::reduce_lamb_norms() {
   // Whole-tensor norms: summed over the ZeRO slices, and over tensor-parallel slices of split tensors
   // (replicated tensors count once: only tensor-parallel rank 0 contributes them).
   if (zero_) zero_->all_reduce(norms_.data(), norms_.size());
@@ -171,11 +178,18 @@ void AdamW::lamb(double lr, float unscale, float clip) {
         if (params_.at(int(i)).tp_replicated()) norms_[2 * i] = norms_[2 * i + 1] = 0.0;
     tensor_group_->all_reduce(norms_.data(), norms_.size());
   }
-  if (offload_) {
-    offload_->for_each_block([&](int64_t first, int64_t count, float* m, float* v) { pass2(first, first + count, m, v, first); });
-  } else {
-    pass2(0, shard_numel_, m_.f32(), v_.f32(), 0);
-  }
+}
+
+void AdamW::lamb_apply(double lr, const Block& b) {
+  for_slices(b.lo, b.hi, [&](const Segment& s, int64_t at, int64_t n, int64_t pos) {
+    const Param& p = params_.at(s.param);
+    const float wd = p.weight_decay ? float(opt_.weight_decay) : 0.f;
+    // apex FusedLAMB's default (use_nvlamb=False): no trust ratio for parameters without weight decay.
+    const float r = wd != 0.f ? cpu::lamb_trust_ratio(norms_[2 * size_t(s.param)], norms_[2 * size_t(s.param) + 1]) : 1.0f;
+    const cpu::LambConfig c{float(lr), float(opt_.beta1), float(opt_.beta2), float(opt_.eps), wd, long(step_)};
+    cpu::lamb_phase2(weights(s, at, b.main, b.lo), b.m + (pos - b.lo), b.v + (pos - b.lo), long(n), c, r);
+  });
+  store_rounded(b);
 }
 
 void AdamW::gather_state(std::vector<float>& m, std::vector<float>& v) {
@@ -183,10 +197,12 @@ void AdamW::gather_state(std::vector<float>& m, std::vector<float>& v) {
   std::vector<float> om, ov;  // offloaded: the shard read back from the file
   const float* my_m = m_.defined() ? m_.f32() : nullptr;
   const float* my_v = v_.defined() ? v_.f32() : nullptr;
+  std::vector<float> ow;
   if (offload_) {
     om.resize(size_t(shard_numel_));
     ov.resize(size_t(shard_numel_));
-    offload_->read(om.data(), ov.data());
+    if (main_offloaded_) ow.resize(size_t(shard_numel_));
+    offload_->read(om.data(), ov.data(), main_offloaded_ ? ow.data() : nullptr);
     my_m = om.data();
     my_v = ov.data();
   }
@@ -216,7 +232,12 @@ void AdamW::set_state(const float* m, const float* v) {
     std::memcpy(sv.data() + s.pos, v + from, sizeof(float) * size_t(s.count));
   }
   if (offload_) {
-    offload_->write(sm.data(), sv.data());
+    std::vector<float> om, ov, ow;  // keep the offloaded main weights
+    if (main_offloaded_) {
+      om.resize(sm.size()), ov.resize(sm.size()), ow.resize(sm.size());
+      offload_->read(om.data(), ov.data(), ow.data());
+    }
+    offload_->write(sm.data(), sv.data(), main_offloaded_ ? ow.data() : nullptr);
     return;
   }
   std::memcpy(m_.f32(), sm.data(), sizeof(float) * sm.size());

@@ -44,8 +44,8 @@ class AdamW {
   void set_steps(int64_t s) { step_ = s; }
   const AdamWOptions& options() const { return opt_; }
   bool sharded() const { return zero_ != nullptr; }
-  // --offload-optimizer nvme: move the moments into a file under `dir`, streamed through 3 blocks of
-  // `block_elements` during each step.
+  // --offload-optimizer nvme: move the moments (and main weights) into a file under `dir`, streamed
+  // through 3 blocks of `block_elements` during each step.
   void offload(const std::string& dir, int64_t block_elements);
   bool offloaded() const { return offload_ != nullptr; }
   // The full moments in the flat layout (collective over the ZeRO group when sharded), and back.
@@ -65,15 +65,23 @@ class AdamW {
   int64_t state_bytes() const;
 
  private:
+  // State positions [lo, hi) with their moments (and main weights, or null) starting at position lo.
+  struct Block {
+    int64_t lo, hi;
+    float *m, *v, *main;
+  };
   // fn(segment, first element inside it, count, state position) over the owned slices intersected with
   // state positions [lo, hi).
   template <class F> void for_slices(int64_t lo, int64_t hi, F&& fn);
   // The fp32 gradients of n elements of slice s from element `at` of it: the stored ones, or scaled /
   // converted through the scratch buffer.
   const float* grads(const Segment& s, int64_t at, int64_t n, float unscale, float clip) const;
-  float* weights(const Segment& s, int64_t at) const;
-  void adamw(double lr, float unscale, float clip);
-  void lamb(double lr, float unscale, float clip);
+  float* weights(const Segment& s, int64_t at, float* main, int64_t base) const;
+  // AdamW's update, or LAMB's first pass (moments and norms); then LAMB's norms and second pass.
+  void update(double lr, float unscale, float clip, const Block& b);
+  void reduce_lamb_norms();
+  void lamb_apply(double lr, const Block& b);
+  void store_rounded(const Block& b);
 
   ParamStore& params_;
   AdamWOptions opt_;
@@ -85,6 +93,7 @@ class AdamW {
   Tensor scratch_;    // converted gradients, one chunk at a time
   std::vector<double> norms_;  // LAMB: per parameter sum(w^2), sum(u^2)
   std::unique_ptr<OffloadedMoments> offload_;
+  bool main_offloaded_ = false;  // the main weights are in the offload file too
   int64_t step_ = 0;
 };
 
