@@ -1,4 +1,4 @@
-# --deepspeed-config: a DeepSpeed JSON sets ZeRO, fp16 loss scaling, clipping and the batch sizes (flags
+# --deepspeed-config: a DeepSpeed JSON sets ZeRO, fp16 loss scaling, the optimizer, clipping and the batch sizes (flags
 # given explicitly win), and a bad or unsupported config is one error line.
 set -e
 source "$(dirname "$0")/lib.sh"
@@ -14,7 +14,8 @@ cat > "$TMP/ds.json" <<'JSON'
   "train_micro_batch_size_per_gpu": 2,
   "gradient_accumulation_steps": 4,
   "gradient_clipping": 0.5,
-  "zero_optimization": {"stage": 2, "reduce_bucket_size": 5e8, "offload_optimizer": {"device": "cpu"}},
+  "zero_optimization": {"stage": 3, "reduce_bucket_size": 5e8, "offload_optimizer": {"device": "cpu"}},
+  "optimizer": {"type": "Lamb", "params": {"lr": 0.002, "betas": [0.8, 0.99], "eps": 1e-6, "weight_decay": 0.05}},
   "fp16": {"enabled": true, "loss_scale": 0, "initial_scale_power": 12, "loss_scale_window": 500, "hysteresis": 3,
            "min_loss_scale": 2}
 }
@@ -25,7 +26,14 @@ run "$LOOM" train "${ARGS[@]}" --deepspeed-config "$TMP/ds.json"
 [ "$CODE" -eq 0 ] || fail "train with a DeepSpeed config"
 expect_line "  micro_batch_size ................................ 2"
 expect_line "  global_batch_size ............................... 8"
-expect_line "  zero_stage ...................................... 2"
+expect_line "  zero_stage ...................................... 3"
+expect_line "  optimizer ....................................... lamb"
+expect_line "  lr .............................................. 0.001"  # the explicit --lr wins
+expect_line "  adam_beta1 ...................................... 0.8"
+expect_line "  adam_beta2 ...................................... 0.99"
+expect_line "  adam_eps ........................................ 1e-06"
+expect_line "  weight_decay .................................... 0.05"
+expect_line "  params_dtype .................................... torch.float16"
 expect_line "  clip_grad ....................................... 0.5"
 expect_line "  fp16 ............................................ True"
 expect_line "  initial_loss_scale .............................. 4096.0"

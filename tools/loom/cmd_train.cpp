@@ -167,7 +167,7 @@ int train(int argc, char** argv) {
   dump.push_back({"data_parallel_size", std::to_string(grid.dp_size())});
   dump.push_back({"world_size", std::to_string(grid.world_size())});
   dump.push_back({"padded_vocab_size", std::to_string(cfg.padded_vocab_size)});
-  dump.push_back({"params_dtype", "float32"});
+  dump.push_back({"params_dtype", a.fp16 ? "torch.float16" : a.bf16 ? "torch.bfloat16" : "torch.float32"});
   std::stable_sort(dump.begin(), dump.end(), [](auto& x, auto& y) {
     return strcasecmp(x.first.c_str(), y.first.c_str()) < 0;
   });

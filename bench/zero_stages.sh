@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# What ZeRO and half-precision storage cost and save, on the 16M GPT (L4 h256, seq 256, micro-batch 8,
+# global 16) over 2 data-parallel processes x 1 thread: step throughput relative to plain data
+# parallelism, and each rank's model states (weights + gradients + optimizer, from the model-states line).
+# Usage: bench/zero_stages.sh [build-dir]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${1:-build}
+LOOM=$BUILD/loom
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
+"$LOOM" preprocess --input data/corpus/kjv.jsonl --output-prefix "$TMP/kjv" --vocab-file data/gpt2/vocab.json \
+  --merge-file data/gpt2/merges.txt --append-eod --workers 2 >/dev/null
+ARGS=(--num-layers 4 --hidden-size 256 --num-attention-heads 4 --seq-length 256 --micro-batch-size 8
+      --global-batch-size 16 --train-iters 6 --log-interval 2 --lr 1e-4 --eval-iters 0 --hidden-dropout 0
+      --attention-dropout 0 --data-path "$TMP/kjv_text_document" --vocab-file data/gpt2/vocab.json
+      --merge-file data/gpt2/merges.txt --initial-loss-scale 65536)
+tps() { grep -oE 'tokens per second per GPU: [0-9.]+' "$1" | tail -2 | awk '{s += $6} END {printf "%.1f", s / NR}'; }
+states() { grep -E '^\[Rank 0\] model states' "$1" | awk '{printf "%.1f MB (w %.1f, g %.1f, opt %.1f; working %.1f)", $17, $8, $11, $14, $21}'; }
+base=""
+printf "%-22s %12s %8s  %s\n" "configuration" "tokens/s" "vs DP" "model states per rank"
+for cfg in "fp32" "fp32 --zero-stage 1" "fp32 --zero-stage 2" "fp32 --zero-stage 3" \
+           "--bf16" "--bf16 --zero-stage 3" "--fp16" "--fp16 --zero-stage 3"; do
+  flags=${cfg#fp32}
+  # shellcheck disable=SC2086
+  mpirun --allow-run-as-root -np 2 --bind-to core "$LOOM" train "${ARGS[@]}" $flags > "$TMP/run.log"
+  t=$(tps "$TMP/run.log")
+  [ -z "$base" ] && base=$t
+  printf "%-22s %12.1f %7.2fx  %s\n" "$cfg" "$(awk -v t="$t" 'BEGIN {print 2 * t}')" "$(awk -v t="$t" -v b="$base" 'BEGIN {print t / b}')" \
+    "$(states "$TMP/run.log")"
+done
