@@ -43,6 +43,12 @@ grep -q 'learning rate: 0.000000E+00 | global batch size:     8 | loss scale: 42
   || fail "iteration 1: skipped at 2^32 with lr 0, no loss or grad norm: $line1"
 grep -q 'loss scale: 2147483648.0 | number of skipped iterations:   1' <<<"$line2" || fail "iteration 2 halves: $line2"
 grep -qE 'iteration +30/.*lm loss: .* number of skipped iterations:   0' <<<"$OUT" || fail "training does not proceed"
+# Megatron's fp16 timer line (log 002): clip and copy-main-to-model only once iterations are not skipped.
+T='[0-9.]+'
+grep -qE "^time \(ms\) \| forward-compute: $T \| backward-compute: $T \| optimizer-unscale-and-check-inf: $T \| optimizer: $T \| batch-generator: $T$" <<<"$OUT" \
+  || fail "timer line of a skipped iteration"
+grep -qE "^time \(ms\) \| forward-compute: $T \| backward-compute: $T \| optimizer-unscale-and-check-inf: $T \| optimizer-clip-main-grad: $T \| optimizer-copy-main-to-model-params: $T \| optimizer: $T \| batch-generator: $T$" <<<"$OUT" \
+  || fail "timer line of an update"
 
 # Exact resume in fp16.
 run "$LOOM" train "${ARGS[@]}" --train-iters 30 --fp16 --save "$TMP/a"

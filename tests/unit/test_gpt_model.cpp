@@ -146,33 +146,43 @@ TEST(GptModel, DropoutIsReproducibleAndOffInEvaluation) {
   EXPECT_EQ(e1, e2);  // evaluation ignores the stream
 }
 
+// Also with half-precision storage (per-layer conversion into the working buffers, gradients read
+// through the optimizer's scratch): nothing allocated in the step either.
 TEST(Trainer, StepAllocatesNothingAndLossFalls) {
-  GptConfig c = tiny(0.1f);
-  GptModel model(c, 2, c.seq_length);
-  model.init(1);
-  AdamW opt(model.params(), {0.9, 0.95, 1e-8, 0.0});
-  LrSchedule ls;
-  ls.max_lr = 1e-2;
-  ls.style = "constant";
-  LrScheduler sched(ls);
-  Timers timers;
-  TrainStepOptions so;
-  so.micro_batch = 2;
-  so.num_micro_batches = 2;
-  so.seq = c.seq_length;
-  Trainer trainer(model, opt, sched, so, timers);
-  SampleSet data;
-  data.size = 8;
-  data.get = [&](int64_t idx, int32_t* out) {
-    for (int t = 0; t <= c.seq_length; t++) out[t] = int32_t((idx + t) % 10);  // a learnable pattern
-  };
-  const double first = trainer.train_step(data, 0, 0).loss;
-  const int64_t allocs = memory_stats().num_allocs;
-  double last = first;
-  for (int it = 1; it < 60; it++) last = trainer.train_step(data, it * 4, it).loss;
-  EXPECT_EQ(memory_stats().num_allocs, allocs) << "the training step allocated tensors";
-  EXPECT_LT(last, 0.5 * first);
-  EXPECT_EQ(sched.num_steps(), 60 * 4);
+  for (auto [weights, grads] : {std::pair{DType::F32, DType::F32}, std::pair{DType::BF16, DType::F32},
+                                std::pair{DType::F16, DType::F16}}) {
+    SCOPED_TRACE(std::string(dtype_name(weights)) + " weights, " + dtype_name(grads) + " gradients");
+    GptConfig c = tiny(0.1f);
+    ParamStorage storage;
+    storage.weights = weights;
+    storage.grads = grads;
+    GptModel model(c, 2, c.seq_length, 1, {}, {}, storage);
+    model.init(1);
+    AdamW opt(model.params(), {0.9, 0.95, 1e-8, 0.0});
+    opt.reset_main_weights();
+    LrSchedule ls;
+    ls.max_lr = 1e-2;
+    ls.style = "constant";
+    LrScheduler sched(ls);
+    Timers timers;
+    TrainStepOptions so;
+    so.micro_batch = 2;
+    so.num_micro_batches = 2;
+    so.seq = c.seq_length;
+    Trainer trainer(model, opt, sched, so, timers);
+    SampleSet data;
+    data.size = 8;
+    data.get = [&](int64_t idx, int32_t* out) {
+      for (int t = 0; t <= c.seq_length; t++) out[t] = int32_t((idx + t) % 10);  // a learnable pattern
+    };
+    const double first = trainer.train_step(data, 0, 0).loss;
+    const int64_t allocs = memory_stats().num_allocs;
+    double last = first;
+    for (int it = 1; it < 60; it++) last = trainer.train_step(data, it * 4, it).loss;
+    EXPECT_EQ(memory_stats().num_allocs, allocs) << "the training step allocated tensors";
+    EXPECT_LT(last, 0.5 * first);
+    EXPECT_EQ(sched.num_steps(), 60 * 4);
+  }
 }
 
 namespace {

@@ -109,16 +109,26 @@ void AdamW::gather_weights(std::vector<float>& w) {
 }
 
 void AdamW::step(double lr, float unscale, float clip) {
+  inner_step(lr, unscale, clip);
+  copy_main_to_model();
+}
+
+void AdamW::inner_step(double lr, float unscale, float clip) {
   step_++;
   if (offload_) {
-    // One block of moments (and main weights) at a time, streamed from and back to the file.
+    // One block of moments (and main weights) at a time, streamed from and back to the file; each
+    // block's rounded main weights go to the model while the block is resident.
     offload_->for_each_block([&](int64_t first, int64_t count, float* m, float* v, float* w) {
-      update(lr, unscale, clip, {first, first + count, m, v, main_offloaded_ ? w : nullptr});
+      const Block b{first, first + count, m, v, main_offloaded_ ? w : nullptr};
+      update(lr, unscale, clip, b);
+      if (opt_.kind == OptimizerKind::AdamW) store_rounded(b);
     });
     if (opt_.kind == OptimizerKind::Lamb) {
       reduce_lamb_norms();
       offload_->for_each_block([&](int64_t first, int64_t count, float* m, float* v, float* w) {
-        lamb_apply(lr, {first, first + count, m, v, main_offloaded_ ? w : nullptr});
+        const Block b{first, first + count, m, v, main_offloaded_ ? w : nullptr};
+        lamb_apply(lr, b);
+        store_rounded(b);
       });
     }
   } else {
@@ -129,6 +139,10 @@ void AdamW::step(double lr, float unscale, float clip) {
       lamb_apply(lr, all);
     }
   }
+}
+
+void AdamW::copy_main_to_model() {
+  if (!offload_ && main_.defined()) store_rounded({0, shard_numel_, nullptr, nullptr, main_.f32()});
   // ZeRO-1/2: every rank updated its slices; all-gather the rest (ZeRO-3 keeps its slices only).
   params_.all_gather_weights();
 }
@@ -165,7 +179,6 @@ void AdamW::update(double lr, float unscale, float clip, const Block& b) {
       }
     }
   });
-  if (!lamb) store_rounded(b);
 }
 
 void AdamW::reduce_lamb_norms() {
@@ -189,7 +202,6 @@ void AdamW::lamb_apply(double lr, const Block& b) {
     const cpu::LambConfig c{float(lr), float(opt_.beta1), float(opt_.beta2), float(opt_.eps), wd, long(step_)};
     cpu::lamb_phase2(weights(s, at, b.main, b.lo), b.m + (pos - b.lo), b.v + (pos - b.lo), long(n), c, r);
   });
-  store_rounded(b);
 }
 
 void AdamW::gather_state(std::vector<float>& m, std::vector<float>& v) {

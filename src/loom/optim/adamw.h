@@ -40,6 +40,11 @@ class AdamW {
   // One update with learning rate lr; advances the step count. Gradients are read as
   // (stored x unscale) x clip_coeff, in that order (Megatron unscales, then clips, the main gradients).
   void step(double lr, float unscale = 1.0f, float clip_coeff = 1.0f);
+  // step() in Megatron's two timed phases: the update of moments and main weights (fp32 weights in
+  // place), then the rounded main weights stored into the model and, under ZeRO-1/2, all-gathered.
+  // (Offloaded state stores each block's weights as it streams through: the second phase only gathers.)
+  void inner_step(double lr, float unscale = 1.0f, float clip_coeff = 1.0f);
+  void copy_main_to_model();
   int64_t steps() const { return step_; }
   void set_steps(int64_t s) { step_ = s; }
   const AdamWOptions& options() const { return opt_; }
@@ -52,7 +57,7 @@ class AdamW {
   void gather_state(std::vector<float>& m, std::vector<float>& v);
   void set_state(const float* m, const float* v);
 
-  bool has_main_weights() const { return main_.defined(); }
+  bool has_main_weights() const { return main_.defined() || main_offloaded_; }
   // Mixed precision: (re)take the main weights from the model: from the fp32 views when they hold every
   // weight (ParamStore::acquire_full, e.g. just loaded from a checkpoint), else from the stored weights.
   void reset_main_weights();

@@ -130,7 +130,15 @@ std::optional<std::pair<double, double>> Trainer::optimizer_step() {
     if (o_.clip_grad > 0 && coeff < 1.0) clip = float(coeff);
   }
   const double lr = sched_.lr();
-  for (AdamW* o : opts_) o->step(lr, unscale, clip);
+  // The gradients are converted (and unscaled and clipped) as the optimizer reads them: Megatron's copy
+  // to fp32 main gradients is part of the inner step, and no fp32 copy of the gradients exists. The
+  // timers shown are those Megatron shows at its default level (reference log 002).
+  for (AdamW* o : opts_) o->inner_step(lr, unscale, clip);
+  {
+    std::optional<TimerScope> c;
+    if (opts_.front()->has_main_weights()) c.emplace(timers_, "optimizer-copy-main-to-model-params");
+    for (AdamW* o : opts_) o->copy_main_to_model();
+  }
   return std::make_pair(norm, lr);
 }
 
