@@ -215,6 +215,27 @@ TEST(PrecisionStorage, ToF32HalfMatchesScalarReferenceOnEveryBitPattern) {
   }
 }
 
+// Widening in place (ZeRO-3 gathers half weights into the fp32 buffer that will hold them) equals the
+// out-of-place conversion, for every length, and leaves what follows the n floats alone.
+TEST(PrecisionStorage, ToF32InPlaceEqualsOutOfPlace) {
+  Rng r(21);
+  for (DType t : {DType::F16, DType::BF16}) {
+    for (long n : kLengths) {
+      std::vector<uint16_t> half(static_cast<size_t>(n));
+      const std::vector<float> x = make_inputs(n, 3, r);
+      cpu::from_f32(x.data(), half.data(), t, n);
+      std::vector<float> want(static_cast<size_t>(n));
+      cpu::to_f32(half.data(), t, want.data(), n);
+      std::vector<float> buf(size_t(n) + 4, 7.0f);
+      std::memcpy(buf.data(), half.data(), half.size() * 2);
+      cpu::to_f32_in_place(buf.data(), t, n);
+      for (long i = 0; i < n; i++)
+        ASSERT_EQ(f32_bits(buf[size_t(i)]), f32_bits(want[size_t(i)])) << dtype_name(t) << " n=" << n << " i=" << i;
+      for (long i = n; i < n + 4; i++) ASSERT_EQ(buf[size_t(i)], 7.0f);
+    }
+  }
+}
+
 TEST(PrecisionStorage, ToF32F32IsABitwiseCopy) {
   Rng r(13);
   for (long n : kLengths) {

@@ -76,8 +76,6 @@ void ParamStore::finalize(int64_t multiple, std::vector<std::vector<int>> units)
   g_ = Tensor({storage_.shard_grads ? shard_total_ : total_}, storage_.grads);
   if (!values_direct_) work_w_ = Tensor({max_unit_});
   if (!grads_direct_) work_g_ = Tensor({max_unit_});
-  if (D > 1) gather_ = Tensor({max_unit_}, storage_.weights);
-  if (storage_.shard_grads) scatter_ = Tensor({max_unit_});
   for (auto& p : params_) {
     if (values_direct_) p.value = view(w_, p.offset, p);
     if (grads_direct_) p.grad = view(g_, p.offset, p);
@@ -124,7 +122,7 @@ void* ParamStore::grad_data(const Segment& s) const {
 }
 
 int64_t ParamStore::working_bytes() const {
-  return int64_t(work_w_.nbytes() + work_g_.nbytes() + gather_.nbytes() + scatter_.nbytes() + full_.nbytes());
+  return int64_t(work_w_.nbytes() + work_g_.nbytes() + full_.nbytes());
 }
 
 void ParamStore::acquire(int unit, bool with_grads) {
@@ -134,21 +132,16 @@ void ParamStore::acquire(int unit, bool with_grads) {
   float* work = work_w_.defined() ? work_w_.f32() : nullptr;
   if (!values_direct_) {
     if (storage_.shard_weights) {
-      // Every rank contributes its slice of each parameter; rank-major in the gather buffer, so rank q's
-      // slices of the unit are one contiguous block.
-      const int D = zero_size(), r = zero_rank();
-      const int64_t us = u.size / D;
+      // Every rank contributes its slice of each parameter, gathered in the storage type straight into
+      // the parameter's fp32 working region (rank-major slices: the parameter in order), then widened.
+      const int D = zero_size();
       for (size_t k = 0; k < u.params.size(); k++) {
         const int i = u.params[k];
-        std::memcpy(at_element(gather_, r * us + u.at[k] / D), at_element(w_, shard_pos_[size_t(i)]),
-                    size_t(padded(params_[size_t(i)]) / D) * es);
+        const int64_t L = padded(params_[size_t(i)]) / D;
+        storage_.zero_group->all_gather(at_element(w_, shard_pos_[size_t(i)]), work + u.at[k], size_t(L) * es,
+                                        dist::DType::U8);
+        cpu::to_f32_in_place(work + u.at[k], wt, long(L * D));
       }
-      storage_.zero_group->all_gather(at_element(gather_, r * us), gather_.raw(), size_t(us) * es, dist::DType::U8);
-      for (int q = 0; q < D; q++)
-        for (size_t k = 0; k < u.params.size(); k++) {
-          const int64_t L = padded(params_[size_t(u.params[k])]) / D;
-          cpu::to_f32(at_element(gather_, q * us + u.at[k] / D), wt, work + u.at[k] + q * L, long(L));
-        }
     } else {
       for (size_t k = 0; k < u.params.size(); k++) {
         const Param& p = params_[size_t(u.params[k])];
@@ -184,22 +177,15 @@ void ParamStore::release(int unit, bool grads_written) {
     }
     return;
   }
-  // ZeRO-2/3: sum the unit's gradients over the group, each rank receiving its slices, and add their
-  // average to the stored slices.
+  // ZeRO-2/3: sum each parameter's gradients over the group, each rank receiving its slice (in place: a
+  // parameter's padded region is its D slices, rank-major), and add their average to the stored slice.
   const int D = zero_size();
-  const int64_t us = u.size / D;
-  float* sc = scatter_.f32();
-  for (int q = 0; q < D; q++)
-    for (size_t k = 0; k < u.params.size(); k++) {
-      const int64_t L = padded(params_[size_t(u.params[k])]) / D;
-      std::memcpy(sc + q * us + u.at[k] / D, wg + u.at[k] + q * L, sizeof(float) * size_t(L));
-    }
-  storage_.zero_group->reduce_scatter(sc, sc, size_t(us));
   for (size_t k = 0; k < u.params.size(); k++) {
     const int i = u.params[k];
     const int64_t L = padded(params_[size_t(i)]) / D;
-    cpu::accumulate_from_f32(at_element(g_, shard_pos_[size_t(i)]), storage_.grads, sc + u.at[k] / D, long(L),
-                             1.0f / float(D));
+    float* region = work_g_.f32() + u.at[k];
+    storage_.zero_group->reduce_scatter(region, region, size_t(L));
+    cpu::accumulate_from_f32(at_element(g_, shard_pos_[size_t(i)]), storage_.grads, region, long(L), 1.0f / float(D));
   }
 }
 
@@ -258,27 +244,12 @@ void ParamStore::release_full() {
 void ParamStore::all_gather_weights() {
   const int D = zero_size(), r = zero_rank();
   if (D <= 1 || storage_.shard_weights) return;
+  // In place, parameter by parameter: its padded region is the D slices, rank-major.
   const size_t es = dtype_size(storage_.weights);
-  // Runs of consecutive parameters that fit the gather buffer (every parameter does: it is in a unit).
-  size_t first = 0;
-  while (first < params_.size()) {
-    size_t last = first;
-    int64_t size = 0;
-    while (last < params_.size() && size + padded(params_[last]) <= max_unit_) size += padded(params_[last++]);
-    const int64_t gs = size / D, base = params_[first].offset;
-    for (size_t i = first; i < last; i++) {
-      const Param& p = params_[i];
-      const int64_t L = padded(p) / D;
-      std::memcpy(at_element(gather_, r * gs + (p.offset - base) / D), at_element(w_, p.offset + r * L), size_t(L) * es);
-    }
-    storage_.zero_group->all_gather(at_element(gather_, r * gs), gather_.raw(), size_t(gs) * es, dist::DType::U8);
-    for (int q = 0; q < D; q++)
-      for (size_t i = first; i < last; i++) {
-        const Param& p = params_[i];
-        const int64_t L = padded(p) / D;
-        std::memcpy(at_element(w_, p.offset + q * L), at_element(gather_, q * gs + (p.offset - base) / D), size_t(L) * es);
-      }
-    first = last;
+  for (const Param& p : params_) {
+    const int64_t L = padded(p) / D;
+    storage_.zero_group->all_gather(at_element(w_, p.offset + r * L), at_element(w_, p.offset), size_t(L) * es,
+                                    dist::DType::U8);
   }
 }
 

@@ -158,8 +158,6 @@ class ParamStore {
   bool values_direct_ = true, grads_direct_ = true;
   Tensor w_, g_;                  // stored weights / gradients (flat, or this rank's shard)
   Tensor work_w_, work_g_;        // fp32 views of one unit
-  Tensor gather_;                 // ZeRO: one unit in the weight type, rank-major slices
-  Tensor scatter_;                // ZeRO-2/3: one unit of fp32 gradients, rank-major slices
   Tensor full_;                   // acquire_full()
   bool finalized_ = false;
 };

@@ -105,6 +105,17 @@ void to_f32(const void* src, DType t, float* dst, long n) {
   });
 }
 
+void to_f32_in_place(void* data, DType t, long n) {
+  require_float_type(t);
+  if (t == DType::F32 || n <= 0) return;
+  // From the end: float i occupies the bytes of halves 2i and 2i+1, which (for i >= 1) lie above i and
+  // are already converted; block 0 reads its halves before storing. Sequential by construction.
+  float* out = static_cast<float*>(data);
+  long i = n;
+  for (; i % 8; i--) out[i - 1] = load1(data, t, i - 1);
+  for (i -= 8; i >= 0; i -= 8) _mm256_storeu_ps(out + i, load8(data, t, i));
+}
+
 void from_f32(const float* src, void* dst, DType t, long n) {
   require_float_type(t);
   chunked(n, [&](long i0, long i1) {

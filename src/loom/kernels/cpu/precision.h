@@ -12,6 +12,9 @@ namespace loom::cpu {
 void round_to_dtype(float* x, long n, DType dtype);  // F32: no-op
 
 void to_f32(const void* src, DType src_type, float* dst, long n);
+// The first n values of `data` are of src_type; widen them in place to n floats (the buffer holds n
+// floats). Used to all-gather half-precision weights straight into the fp32 buffer that will hold them.
+void to_f32_in_place(void* data, DType src_type, long n);
 // dst = round(src) in dst_type.
 void from_f32(const float* src, void* dst, DType dst_type, long n);
 // dst = round(dst + scale x src), the sum formed in fp32 (gradient accumulation into half storage).
