@@ -227,7 +227,7 @@ TEST(PrecisionStorage, ToF32InPlaceEqualsOutOfPlace) {
       std::vector<float> want(static_cast<size_t>(n));
       cpu::to_f32(half.data(), t, want.data(), n);
       std::vector<float> buf(size_t(n) + 4, 7.0f);
-      std::memcpy(buf.data(), half.data(), half.size() * 2);
+      if (n > 0) std::memcpy(buf.data(), half.data(), half.size() * 2);
       cpu::to_f32_in_place(buf.data(), t, n);
       for (long i = 0; i < n; i++)
         ASSERT_EQ(f32_bits(buf[size_t(i)]), f32_bits(want[size_t(i)])) << dtype_name(t) << " n=" << n << " i=" << i;
