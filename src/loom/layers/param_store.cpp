@@ -125,7 +125,7 @@ int64_t ParamStore::working_bytes() const {
   return int64_t(work_w_.nbytes() + work_g_.nbytes() + full_.nbytes());
 }
 
-void ParamStore::acquire(int unit, bool with_grads) {
+void ParamStore::acquire(int unit, bool with_grads, int skip_grad) {
   const Unit& u = units_[size_t(unit)];
   const DType wt = storage_.weights;
   const size_t es = dtype_size(wt);
@@ -156,6 +156,7 @@ void ParamStore::acquire(int unit, bool with_grads) {
   if (with_grads && !grads_direct_) {
     float* wg = work_g_.f32();
     for (size_t k = 0; k < u.params.size(); k++) {
+      if (u.params[k] == skip_grad) continue;
       Param& p = params_[size_t(u.params[k])];
       if (storage_.shard_grads)  // this micro-batch's gradients only; the padding goes through the reduce-scatter
         std::memset(wg + u.at[k], 0, sizeof(float) * size_t(padded(p)));
@@ -166,12 +167,13 @@ void ParamStore::acquire(int unit, bool with_grads) {
   }
 }
 
-void ParamStore::release(int unit, bool grads_written) {
+void ParamStore::release(int unit, bool grads_written, int skip_grad) {
   if (!grads_written || grads_direct_) return;
   const Unit& u = units_[size_t(unit)];
   const float* wg = work_g_.f32();
   if (!storage_.shard_grads) {
     for (size_t k = 0; k < u.params.size(); k++) {
+      if (u.params[k] == skip_grad) continue;
       const Param& p = params_[size_t(u.params[k])];
       cpu::from_f32(wg + u.at[k], at_element(g_, p.offset), storage_.grads, long(p.numel()));
     }
@@ -182,6 +184,7 @@ void ParamStore::release(int unit, bool grads_written) {
   const int D = zero_size();
   for (size_t k = 0; k < u.params.size(); k++) {
     const int i = u.params[k];
+    if (i == skip_grad) continue;
     const int64_t L = padded(params_[size_t(i)]) / D;
     float* region = work_g_.f32() + u.at[k];
     storage_.zero_group->reduce_scatter(region, region, size_t(L));

@@ -107,8 +107,11 @@ class ParamStore {
   // (with_grads) ready to accumulate into. release(): gradients written since acquire() are added to the
   // stored ones (reduce-scattered under ZeRO-2/3, averaged over the group). commit(): the fp32 values
   // written into the views become the stored weights (initialisation).
-  void acquire(int unit, bool with_grads);
-  void release(int unit, bool grads_written);
+  // skip_grad: a parameter of the unit whose gradient this call does not touch (the output weight in
+  // the output layer's backward: its gradient is formed in the forward), left out of the gradient
+  // binding and reduction.
+  void acquire(int unit, bool with_grads, int skip_grad = -1);
+  void release(int unit, bool grads_written, int skip_grad = -1);
   void commit(int unit);
   int num_units() const { return int(units_.size()); }
   // Every weight in fp32 at once (checkpoints, export); collective over the ZeRO group when weights are

@@ -98,6 +98,7 @@ GptModel::GptModel(const GptConfig& cfg, int batch, int seq, int slots, TensorPa
       ParamSplit split{{cfg.padded_vocab_size, cfg.hidden_size}, 0, vocab_start, false, "embedding.word_embeddings.weight"};
       word = tied_output_ = store_.add("output_layer.weight", {local_vocab, cfg.hidden_size}, true, split);
     }
+    output_weight_ = word;
     auto head = std::make_unique<LmHead>(cfg, store_, &ws_, tp_, word, vocab_start);
     head_ = head.get();
     add_layer(std::move(head), first);
@@ -231,9 +232,11 @@ void GptModel::backward(const StepContext& ctx, const std::function<void(int)>& 
     std::memcpy(dout.f32(), output_grad->f32(), sizeof(float) * size_t(Nl) * size_t(cfg_.hidden_size));
   }
   for (size_t i = layers_.size(); i-- > 0;) {
-    store_.acquire(int(i), true);
+    // The output weight's gradient was formed in the forward (fused cross-entropy): not touched here.
+    const int skip = stage_.head && i + 1 == layers_.size() ? output_weight_ : -1;
+    store_.acquire(int(i), true, skip);
     layers_[i]->backward(ctx, dout, din);
-    store_.release(int(i), true);
+    store_.release(int(i), true, skip);
     if (i > 0 || !stage_.embedding) cpu::round_to_dtype(din.f32(), long(din.numel()), activation_dtype_);
     if (after_layer) after_layer(int(i));
     std::swap(dout, din);
