@@ -13,7 +13,7 @@
 namespace loom {
 
 namespace {
-constexpr int64_t kScratch = 1 << 16;  // gradients converted per chunk (256 KB)
+constexpr int64_t kScratch = 1 << 18;  // gradients converted per chunk (1 MB: threaded conversion, L2-sized)
 }
 
 AdamW::AdamW(ParamStore& params, AdamWOptions opt, std::shared_ptr<dist::Communicator> lamb_tensor_group)
@@ -115,6 +115,16 @@ void AdamW::step(double lr, float unscale, float clip) {
 
 void AdamW::inner_step(double lr, float unscale, float clip) {
   step_++;
+  if (params_.storage().grads == DType::F32 && (unscale != 1.0f || clip != 1.0f)) {
+    // fp32 gradients: unscaled and clipped in place (as Megatron's main gradients), one threaded pass
+    // each, so the update reads them directly.
+    for (const Segment& s : slices_) {
+      float* g = static_cast<float*>(params_.grad_data(s));
+      if (unscale != 1.0f) cpu::scale_inplace(g, long(s.count), unscale);
+      if (clip != 1.0f) cpu::scale_inplace(g, long(s.count), clip);
+    }
+    unscale = clip = 1.0f;
+  }
   if (offload_) {
     // One block of moments (and main weights) at a time, streamed from and back to the file; each
     // block's rounded main weights go to the model while the block is resident.
@@ -163,8 +173,12 @@ void AdamW::update(double lr, float unscale, float clip, const Block& b) {
   for_slices(b.lo, b.hi, [&](const Segment& s, int64_t at, int64_t n, int64_t pos) {
     const Param& p = params_.at(s.param);
     const float wd = p.weight_decay ? float(opt_.weight_decay) : 0.f;
-    for (int64_t k = 0; k < n; k += kScratch) {
-      const int64_t len = std::min(kScratch, n - k);
+    // Gradients read in place need no chunking (one threaded pass per slice); converted ones go
+    // through the scratch a chunk at a time.
+    const bool in_place = params_.storage().grads == DType::F32 && unscale == 1.0f && clip == 1.0f;
+    const int64_t chunk = in_place ? n : kScratch;
+    for (int64_t k = 0; k < n; k += chunk) {
+      const int64_t len = std::min(chunk, n - k);
       float* w = weights(s, at + k, b.main, b.lo);
       const float* g = grads(s, at + k, len, unscale, clip);
       float* m = b.m + (pos + k - b.lo);

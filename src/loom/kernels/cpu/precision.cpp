@@ -1,5 +1,6 @@
 #include "loom/kernels/cpu/precision.h"
 
+#include "loom/kernels/cpu/adamw.h"
 #include "loom/kernels/cpu/parallel.h"
 
 #include <immintrin.h>
@@ -139,6 +140,7 @@ void accumulate_from_f32(void* dst, DType t, const float* src, long n, float sca
 double sum_squares(const void* x, DType t, long n) {
   require_float_type(t);
   if (n <= 0) return 0.0;
+  if (t == DType::F32) return sum_squares(static_cast<const float*>(x), n);  // the vectorised fp32 kernel, same chunks
   const long chunks = (n + kChunk - 1) / kChunk;
   double* part = detail::scratch_doubles(size_t(chunks));  // per-chunk sums added in order: thread-count independent
   chunked(n, [&](long i0, long i1) {
