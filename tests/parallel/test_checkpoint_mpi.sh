@@ -1,17 +1,7 @@
 # Checkpoints across processes: a DP2 x TP2 run stopped and resumed matches the straight run exactly (and
 # a ZeRO-3 fp16 one, which also continues on one process);
 # a checkpoint saved at TP2 resumes at TP1 and at TP4 with the same losses (within 1e-5) as TP2 going on.
-set -u
-: "${MPIRUN:?}" "${LOOM:?}" "${LOOM_SOURCE_DIR:?}"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-status=0
-fail() { echo "FAIL: $*"; status=1; }
-SRC=$LOOM_SOURCE_DIR
-head -n 40 "$SRC/data/corpus/kjv.jsonl" > "$TMP/small.jsonl"
-"$LOOM" preprocess --input "$TMP/small.jsonl" --output-prefix "$TMP/small" --vocab-file "$SRC/data/gpt2/vocab.json" \
-  --merge-file "$SRC/data/gpt2/merges.txt" --append-eod --workers 1 >/dev/null || fail "preprocess"
+source "$(dirname "$0")/loom_mpi_lib.sh"
 # Vocabulary padded to 128 for every TP size below (64 x 2 = 32 x 4 = 128), so all layouts hold one model.
 ARGS=(--num-layers 2 --hidden-size 64 --num-attention-heads 4 --seq-length 32 --micro-batch-size 2 --global-batch-size 8
       --lr 3e-3 --min-lr 3e-4 --lr-decay-style cosine --lr-warmup-iters 2 --lr-decay-iters 20 --log-interval 1

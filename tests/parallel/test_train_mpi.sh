@@ -1,17 +1,7 @@
 # `mpirun -np N loom train` end to end: data-parallel and tensor/sequence-parallel runs print the same
 # losses as one process (within 1e-5), only one rank prints the iteration lines, each model-parallel
 # rank prints its parameter count, and a layout that does not divide the world is one error line.
-set -u
-: "${MPIRUN:?}" "${LOOM:?}" "${LOOM_SOURCE_DIR:?}"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-status=0
-fail() { echo "FAIL: $*"; status=1; }
-SRC=$LOOM_SOURCE_DIR
-head -n 40 "$SRC/data/corpus/kjv.jsonl" > "$TMP/small.jsonl"
-"$LOOM" preprocess --input "$TMP/small.jsonl" --output-prefix "$TMP/small" --vocab-file "$SRC/data/gpt2/vocab.json" \
-  --merge-file "$SRC/data/gpt2/merges.txt" --append-eod --workers 1 >/dev/null || fail "preprocess"
+source "$(dirname "$0")/loom_mpi_lib.sh"
 ARGS=(--num-layers 2 --hidden-size 64 --num-attention-heads 4 --seq-length 32 --micro-batch-size 2 --global-batch-size 8
       --train-iters 8 --lr 3e-3 --min-lr 3e-4 --lr-decay-style cosine --lr-warmup-iters 2 --log-interval 1
       --eval-interval 4 --eval-iters 1 --hidden-dropout 0.1 --attention-dropout 0.1 --split 90,5,5

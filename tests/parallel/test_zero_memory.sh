@@ -2,17 +2,7 @@
 # (the bytes of the stored weights, gradients and optimizer state buffers). With P parameters, N
 # data-parallel ranks and fp16 weights and gradients, they must match the ZeRO paper's formula within 10%:
 #   no ZeRO 16P, stage 1 4P + 12P/N, stage 2 2P + 14P/N, stage 3 16P/N bytes.
-set -u
-: "${MPIRUN:?}" "${LOOM:?}" "${LOOM_SOURCE_DIR:?}"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-status=0
-fail() { echo "FAIL: $*"; status=1; }
-SRC=$LOOM_SOURCE_DIR
-head -n 40 "$SRC/data/corpus/kjv.jsonl" > "$TMP/small.jsonl"
-"$LOOM" preprocess --input "$TMP/small.jsonl" --output-prefix "$TMP/small" --vocab-file "$SRC/data/gpt2/vocab.json" \
-  --merge-file "$SRC/data/gpt2/merges.txt" --append-eod --workers 1 >/dev/null || fail "preprocess"
+source "$(dirname "$0")/loom_mpi_lib.sh"
 ARGS=(--num-layers 4 --hidden-size 128 --num-attention-heads 4 --seq-length 32 --micro-batch-size 1 --global-batch-size 8
       --lr 1e-3 --train-iters 2 --log-interval 1 --eval-iters 0 --fp16 --initial-loss-scale 4096
       --data-path "$TMP/small_text_document" --vocab-file "$SRC/data/gpt2/vocab.json" --merge-file "$SRC/data/gpt2/merges.txt")
