@@ -51,6 +51,9 @@ echo '{"train_batch_size": 12, "train_micro_batch_size_per_gpu": 2, "gradient_ac
 expect_error "train_batch_size (12) is not train_micro_batch_size_per_gpu x gradient_accumulation_steps x data-parallel size (8)" \
   "$LOOM" train "${ARGS[@]}" --deepspeed-config "$TMP/bad.json"
 echo '{"fp16": ' > "$TMP/broken.json"
+echo '{"optimizer": {"type": "SGD"}}' > "$TMP/sgd.json"
+expect_error "$TMP/sgd.json: optimizer.type 'SGD' is not one of Adam, AdamW, Lamb" "$LOOM" train "${ARGS[@]}" --deepspeed-config "$TMP/sgd.json"
+expect_error "argument --optimizer: invalid choice: 'sgd' (choose from adam,lamb)" "$LOOM" train "${ARGS[@]}" --optimizer sgd
 expect_error "$TMP/broken.json: malformed JSON" "$LOOM" train "${ARGS[@]}" --deepspeed-config "$TMP/broken.json"
 expect_error "cannot open --deepspeed-config $TMP/none.json" "$LOOM" train "${ARGS[@]}" --deepspeed-config "$TMP/none.json"
 finish
