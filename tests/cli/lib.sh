@@ -4,6 +4,16 @@ set -u
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 FAILURES=0
+SRC=${LOOM_SOURCE_DIR:-}
+VOCAB=$SRC/data/gpt2/vocab.json
+MERGES=$SRC/data/gpt2/merges.txt
+
+corpus() {  # corpus NAME LINES: the first LINES documents of the bundled Bible as $TMP/NAME_text_document
+  : "${LOOM_SOURCE_DIR:?}"
+  head -n "$2" "$SRC/data/corpus/kjv.jsonl" > "$TMP/$1.jsonl"
+  "$LOOM" preprocess --input "$TMP/$1.jsonl" --output-prefix "$TMP/$1" --vocab-file "$VOCAB" --merge-file "$MERGES" \
+    --append-eod --workers 2 >/dev/null
+}
 
 run() {  # run CMD...: sets OUT, ERR, CODE
   set +e

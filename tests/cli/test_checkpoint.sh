@@ -2,12 +2,7 @@
 # previous checkpoint loadable; SIGTERM checkpoints and exits 0; damaged checkpoints are refused by name.
 set -e
 source "$(dirname "$0")/lib.sh"
-SRC=${LOOM_SOURCE_DIR:?}
-VOCAB=$SRC/data/gpt2/vocab.json
-MERGES=$SRC/data/gpt2/merges.txt
-head -n 40 "$SRC/data/corpus/kjv.jsonl" > "$TMP/small.jsonl"
-"$LOOM" preprocess --input "$TMP/small.jsonl" --output-prefix "$TMP/small" --vocab-file "$VOCAB" --merge-file "$MERGES" \
-  --append-eod --workers 1 >/dev/null
+corpus small 40
 ARGS=(--num-layers 2 --hidden-size 32 --num-attention-heads 4 --seq-length 32 --micro-batch-size 2 --global-batch-size 4
       --lr 3e-3 --min-lr 3e-4 --lr-decay-style cosine --lr-warmup-iters 3 --lr-decay-iters 30 --log-interval 1
       --eval-interval 10 --eval-iters 1 --hidden-dropout 0.1 --attention-dropout 0.1 --split 90,5,5 --seed 5

@@ -2,12 +2,7 @@
 # given explicitly win), and a bad or unsupported config is one error line.
 set -e
 source "$(dirname "$0")/lib.sh"
-SRC=${LOOM_SOURCE_DIR:?}
-VOCAB=$SRC/data/gpt2/vocab.json
-MERGES=$SRC/data/gpt2/merges.txt
-head -n 30 "$SRC/data/corpus/kjv.jsonl" > "$TMP/c.jsonl"
-"$LOOM" preprocess --input "$TMP/c.jsonl" --output-prefix "$TMP/c" --vocab-file "$VOCAB" --merge-file "$MERGES" \
-  --append-eod >/dev/null
+corpus c 30
 cat > "$TMP/ds.json" <<'JSON'
 {
   "train_batch_size": 8,

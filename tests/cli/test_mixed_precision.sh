@@ -4,12 +4,7 @@
 # shows, then trains; a stopped and resumed fp16 run equals the straight one (scaler and main weights).
 set -e
 source "$(dirname "$0")/lib.sh"
-SRC=${LOOM_SOURCE_DIR:?}
-VOCAB=$SRC/data/gpt2/vocab.json
-MERGES=$SRC/data/gpt2/merges.txt
-head -n 200 "$SRC/data/corpus/kjv.jsonl" > "$TMP/c.jsonl"
-"$LOOM" preprocess --input "$TMP/c.jsonl" --output-prefix "$TMP/c" --vocab-file "$VOCAB" --merge-file "$MERGES" \
-  --append-eod --workers 2 >/dev/null
+corpus c 200
 ARGS=(--num-layers 2 --hidden-size 64 --num-attention-heads 4 --seq-length 64 --micro-batch-size 4 --global-batch-size 8
       --lr 2e-3 --min-lr 2e-4 --lr-decay-style cosine --lr-warmup-iters 10 --log-interval 1 --eval-iters 0
       --hidden-dropout 0 --attention-dropout 0 --data-path "$TMP/c_text_document" --vocab-file "$VOCAB" --merge-file "$MERGES")

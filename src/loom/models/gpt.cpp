@@ -11,6 +11,7 @@
 #include "loom/layers/embedding.h"
 #include "loom/layers/init.h"
 #include "loom/layers/transformer_block.h"
+#include "loom/parallel/reduce_in_fp32.h"
 
 namespace loom {
 
@@ -283,23 +284,9 @@ void GptModel::reduce_partial_replica_grads() {
 }
 
 void GptModel::all_reduce_param_grad(int param, dist::Communicator& group) {
-  const DType gt = store_.storage().grads;
-  for (const Segment& seg : store_.grad_segments()) {
-    if (seg.param != param) continue;
-    if (gt == DType::F32) {
-      group.all_reduce(static_cast<float*>(store_.grad_data(seg)), size_t(seg.count));
-      continue;
-    }
-    char* g = static_cast<char*>(store_.grad_data(seg));
-    const int64_t chunk = grad_staging_.numel();
-    for (int64_t k = 0; k < seg.count; k += chunk) {
-      const int64_t n = std::min(chunk, seg.count - k);
-      void* at = g + size_t(k) * dtype_size(gt);
-      cpu::to_f32(at, gt, grad_staging_.f32(), long(n));
-      group.all_reduce(grad_staging_.f32(), size_t(n));
-      cpu::from_f32(grad_staging_.f32(), at, gt, long(n));
-    }
-  }
+  for (const Segment& seg : store_.grad_segments())
+    if (seg.param == param)
+      all_reduce_in_fp32(group, store_.grad_data(seg), store_.storage().grads, seg.count, grad_staging_);
 }
 
 int64_t GptModel::num_params_on_rank() const {

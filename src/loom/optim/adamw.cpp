@@ -60,9 +60,11 @@ float* AdamW::weights(const Segment& s, int64_t at, float* main, int64_t base) c
 }
 
 const float* AdamW::grads(const Segment& s, int64_t at, int64_t n, float unscale, float clip) const {
+  // fp32 gradients are read in place (inner_step unscaled and clipped them already); half-precision
+  // ones are widened, unscaled and clipped a scratch chunk at a time.
   const DType gt = params_.storage().grads;
   const char* stored = static_cast<const char*>(params_.grad_data(s)) + size_t(at) * dtype_size(gt);
-  if (gt == DType::F32 && unscale == 1.0f && clip == 1.0f) return reinterpret_cast<const float*>(stored);
+  if (gt == DType::F32) return reinterpret_cast<const float*>(stored);
   float* g = scratch_.f32();
   cpu::to_f32(stored, gt, g, long(n));
   if (unscale != 1.0f) cpu::scale_inplace(g, long(n), unscale);
@@ -82,12 +84,31 @@ void AdamW::reset_main_weights() {
   }
 }
 
+void AdamW::gather_to_flat(const float* mine, std::vector<float>& flat) const {
+  // Every rank's shard buffer, then each rank's slices placed at their parameters' flat offsets.
+  const int D = zero_ ? zero_->size() : 1;
+  std::vector<float> all(size_t(shard_numel_) * size_t(D));
+  if (zero_) zero_->all_gather(mine, all.data(), size_t(shard_numel_));
+  else std::memcpy(all.data(), mine, sizeof(float) * size_t(shard_numel_));
+  flat.assign(size_t(params_.numel()), 0.f);
+  for (int q = 0; q < D; q++)
+    for (const Segment& s : params_.owned_slices(q))
+      std::memcpy(flat.data() + params_.at(s.param).offset + s.begin, all.data() + size_t(q) * size_t(shard_numel_) + s.pos,
+                  sizeof(float) * size_t(s.count));
+}
+
+void AdamW::read_offloaded(std::vector<float>& m, std::vector<float>& v, std::vector<float>& w) const {
+  m.resize(size_t(shard_numel_));
+  v.resize(size_t(shard_numel_));
+  w.resize(main_offloaded_ ? size_t(shard_numel_) : 0);
+  offload_->read(m.data(), v.data(), main_offloaded_ ? w.data() : nullptr);
+}
+
 void AdamW::gather_weights(std::vector<float>& w) {
   std::vector<float> mine(size_t(shard_numel_), 0.f), om, ov, ow;
   const float* main = main_.defined() ? main_.f32() : nullptr;
   if (main_offloaded_) {
-    om.resize(mine.size()), ov.resize(mine.size()), ow.resize(mine.size());
-    offload_->read(om.data(), ov.data(), ow.data());
+    read_offloaded(om, ov, ow);
     main = ow.data();
   }
   for (const Segment& s : slices_) {
@@ -96,16 +117,14 @@ void AdamW::gather_weights(std::vector<float>& w) {
     else
       cpu::to_f32(params_.weight_data(s), params_.storage().weights, mine.data() + s.pos, long(s.count));
   }
-  w.assign(size_t(params_.numel()), 0.f);
-  // Reuse the moments' gather: place every rank's slices into the flat layout.
-  const int D = zero_ ? zero_->size() : 1;
-  std::vector<float> all(size_t(shard_numel_) * size_t(D));
-  if (zero_) zero_->all_gather(mine.data(), all.data(), size_t(shard_numel_));
-  else all = mine;
-  for (int q = 0; q < D; q++)
-    for (const Segment& s : params_.owned_slices(q))
-      std::memcpy(w.data() + params_.at(s.param).offset + s.begin, all.data() + size_t(q) * size_t(shard_numel_) + s.pos,
-                  sizeof(float) * size_t(s.count));
+  gather_to_flat(mine.data(), w);
+}
+
+void AdamW::gather_state(std::vector<float>& m, std::vector<float>& v) {
+  std::vector<float> om, ov, ow;  // offloaded: the shard read back from the file
+  if (offload_) read_offloaded(om, ov, ow);
+  gather_to_flat(offload_ ? om.data() : m_.f32(), m);
+  gather_to_flat(offload_ ? ov.data() : v_.f32(), v);
 }
 
 void AdamW::step(double lr, float unscale, float clip) {
@@ -175,8 +194,7 @@ void AdamW::update(double lr, float unscale, float clip, const Block& b) {
     const float wd = p.weight_decay ? float(opt_.weight_decay) : 0.f;
     // Gradients read in place need no chunking (one threaded pass per slice); converted ones go
     // through the scratch a chunk at a time.
-    const bool in_place = params_.storage().grads == DType::F32 && unscale == 1.0f && clip == 1.0f;
-    const int64_t chunk = in_place ? n : kScratch;
+    const int64_t chunk = params_.storage().grads == DType::F32 ? n : kScratch;
     for (int64_t k = 0; k < n; k += chunk) {
       const int64_t len = std::min(chunk, n - k);
       float* w = weights(s, at + k, b.main, b.lo);
@@ -218,38 +236,6 @@ void AdamW::lamb_apply(double lr, const Block& b) {
   });
 }
 
-void AdamW::gather_state(std::vector<float>& m, std::vector<float>& v) {
-  const int D = zero_ ? zero_->size() : 1;
-  std::vector<float> om, ov;  // offloaded: the shard read back from the file
-  const float* my_m = m_.defined() ? m_.f32() : nullptr;
-  const float* my_v = v_.defined() ? v_.f32() : nullptr;
-  std::vector<float> ow;
-  if (offload_) {
-    om.resize(size_t(shard_numel_));
-    ov.resize(size_t(shard_numel_));
-    if (main_offloaded_) ow.resize(size_t(shard_numel_));
-    offload_->read(om.data(), ov.data(), main_offloaded_ ? ow.data() : nullptr);
-    my_m = om.data();
-    my_v = ov.data();
-  }
-  std::vector<float> all_m(size_t(shard_numel_) * size_t(D)), all_v(all_m.size());
-  if (zero_) {
-    zero_->all_gather(my_m, all_m.data(), size_t(shard_numel_));
-    zero_->all_gather(my_v, all_v.data(), size_t(shard_numel_));
-  } else {
-    std::memcpy(all_m.data(), my_m, sizeof(float) * size_t(shard_numel_));
-    std::memcpy(all_v.data(), my_v, sizeof(float) * size_t(shard_numel_));
-  }
-  m.assign(size_t(params_.numel()), 0.f);
-  v.assign(size_t(params_.numel()), 0.f);
-  for (int q = 0; q < D; q++)
-    for (const Segment& s : params_.owned_slices(q)) {
-      const size_t from = size_t(q) * size_t(shard_numel_) + size_t(s.pos), to = size_t(params_.at(s.param).offset + s.begin);
-      std::memcpy(m.data() + to, all_m.data() + from, sizeof(float) * size_t(s.count));
-      std::memcpy(v.data() + to, all_v.data() + from, sizeof(float) * size_t(s.count));
-    }
-}
-
 void AdamW::set_state(const float* m, const float* v) {
   std::vector<float> sm(size_t(shard_numel_), 0.f), sv(sm.size(), 0.f);
   for (const Segment& s : slices_) {
@@ -259,10 +245,7 @@ void AdamW::set_state(const float* m, const float* v) {
   }
   if (offload_) {
     std::vector<float> om, ov, ow;  // keep the offloaded main weights
-    if (main_offloaded_) {
-      om.resize(sm.size()), ov.resize(sm.size()), ow.resize(sm.size());
-      offload_->read(om.data(), ov.data(), ow.data());
-    }
+    read_offloaded(om, ov, ow);
     offload_->write(sm.data(), sv.data(), main_offloaded_ ? ow.data() : nullptr);
     return;
   }

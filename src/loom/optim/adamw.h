@@ -87,6 +87,10 @@ class AdamW {
   void reduce_lamb_norms();
   void lamb_apply(double lr, const Block& b);
   void store_rounded(const Block& b);
+  // A shard-layout buffer of every rank (all-gathered when sharded) in the flat layout.
+  void gather_to_flat(const float* mine, std::vector<float>& flat) const;
+  // The offloaded moments (and main weights, when offloaded) of this rank's shard.
+  void read_offloaded(std::vector<float>& m, std::vector<float>& v, std::vector<float>& w) const;
 
   ParamStore& params_;
   AdamWOptions opt_;

@@ -4,7 +4,7 @@
 #include <cstring>
 
 #include "loom/kernels/cpu/adamw.h"
-#include "loom/kernels/cpu/precision.h"
+#include "loom/parallel/reduce_in_fp32.h"
 
 namespace loom {
 
@@ -67,19 +67,9 @@ void GradReducer::finish() {
   in_backward_ = false;
   if (!active()) return;
   ParamStore& store = model_.params();
-  if (!store.grads_direct()) {
-    // Half-precision gradients: summed in fp32, a staging chunk at a time, then stored rounded.
-    const DType gt = store.storage().grads;
-    const Tensor& staging = model_.grad_staging();
-    char* g = static_cast<char*>(store.grad_storage());
-    for (int64_t k = 0; k < store.numel(); k += staging.numel()) {
-      const int64_t n = std::min(staging.numel(), store.numel() - k);
-      void* at = g + size_t(k) * dtype_size(gt);
-      cpu::to_f32(at, gt, staging.f32(), long(n));
-      dp_->all_reduce(staging.f32(), size_t(n));
-      cpu::scale_inplace(staging.f32(), long(n), 1.0f / float(dp_->size()));
-      cpu::from_f32(staging.f32(), at, gt, long(n));
-    }
+  if (!store.grads_direct()) {  // half-precision gradients: summed in fp32, stored rounded
+    all_reduce_in_fp32(*dp_, store.grad_storage(), store.storage().grads, store.numel(), model_.grad_staging(),
+                       1.0f / float(dp_->size()));
     return;
   }
   for (auto& b : buckets_) {
