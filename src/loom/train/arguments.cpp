@@ -80,8 +80,8 @@ void TrainArgs::register_flags(ArgParser& p) {
                "blocks per stage: even, or balanced by per-layer cost (embedding and output layer included)");
   p.add_string("--pipeline-split-costs", &pipeline_split_costs,
                "per-layer costs for --pipeline-split cost: the JSON --profile-layers-output wrote (default: a FLOP model)");
-  p.add_flag("--fp16", &fp16, "fp16 weights and activations, fp32 main weights, loss scaling");
-  p.add_flag("--bf16", &bf16, "bf16 weights and activations, fp32 main weights");
+  p.add_flag("--fp16", &fp16, "fp16 weights and gradients, fp32 main weights, loss scaling; activations rounded to fp16 between layers (held in fp32)");
+  p.add_flag("--bf16", &bf16, "bf16 weights, fp32 gradients and main weights; activations rounded to bf16 between layers (held in fp32)");
   p.add_flag("--accumulate-allreduce-grads-in-fp32", &accumulate_allreduce_grads_in_fp32,
              "with --fp16: accumulate and store gradients in fp32 instead of fp16 (always the case with --bf16, as Megatron)");
   p.add_opt_float("--loss-scale", &loss_scale, "static loss scale (default: dynamic with --fp16)");
@@ -109,10 +109,10 @@ void TrainArgs::register_flags(ArgParser& p) {
   p.add_choice("--optimizer", &optimizer, {"adam", "lamb"}, "adam (AdamW, apex FusedAdam) or lamb (apex FusedLAMB)");
   p.add_flag("--use-distributed-optimizer", &use_distributed_optimizer, "Megatron's name for --zero-stage 1");
   p.add_string("--deepspeed-config", &deepspeed_config,
-               "DeepSpeed JSON (zero_optimization, fp16, bf16, gradient_clipping, batch sizes); explicit flags win");
+               "DeepSpeed JSON (zero_optimization, fp16, bf16, optimizer, gradient_clipping, batch sizes); explicit flags win");
   p.add_choice("--offload-optimizer", &offload_optimizer, {"none", "cpu", "nvme"},
-               "cpu: optimizer state in host memory (always the case on this CPU backend); nvme: Adam moments in "
-               "files under --offload-path, streamed through the step");
+               "cpu: optimizer state in host memory (always the case on this CPU backend); nvme: moments (and "
+               "fp32 main weights of a half-precision model) in files under --offload-path, streamed through the step");
   p.add_string("--offload-path", &offload_path, "directory for --offload-optimizer nvme");
   p.add_float("--memory-budget-gb", &memory_budget_gb,
               "with --offload-optimizer nvme: memory for the streamed optimizer blocks");
