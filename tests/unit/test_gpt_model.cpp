@@ -187,42 +187,34 @@ TEST(Trainer, StepAllocatesNothingAndLossFalls) {
 
 namespace {
 // Bytes a model allocates beyond its parameters and gradients: its activations and scratch.
-int64_t activation_bytes(const GptConfig& c, int batch) {
+int64_t activation_bytes(const GptConfig& c, int batch, int slots = 1) {
   const int64_t before = memory_stats().allocated;
-  GptModel m(c, batch, c.seq_length);
+  GptModel m(c, batch, c.seq_length, slots);
   return memory_stats().allocated - before - 2 * 4 * m.params().numel();
 }
-}  // namespace
 
-TEST(Recompute, GradientsBitwiseIdenticalAndFullRecomputeSavesMemory) {
-  GptConfig base = tiny(0.1f);
-  base.num_layers = 3;
-  std::vector<float> reference;
-  for (std::string g : {"", "selective", "full"}) {
-    GptConfig c = base;
-    c.recompute_granularity = g;
-    GptModel model(c, 2, c.seq_length);
-    model.init(3);
-    BatchBuffer buf(2, c.seq_length);
-    for (size_t i = 0; i < buf.samples().size(); i++) buf.samples()[i] = int32_t((i * 5 + 1) % c.vocab_size);
-    buf.build({});
-    double ls = 0, ms = 0;
-    StepContext ctx;
-    ctx.mb = &buf.micro_batch();
-    ctx.rng_key = 77;
-    ctx.loss_sum = &ls;
-    ctx.mask_sum = &ms;
-    model.params().zero_grads();
-    model.forward(ctx);
-    model.backward(ctx);
-    std::vector<float> grads(model.params().grads(), model.params().grads() + model.params().numel());
-    if (g.empty())
-      reference = grads;
-    else
-      EXPECT_EQ(0, std::memcmp(grads.data(), reference.data(), grads.size() * 4)) << g << " recompute changed a gradient";
-  }
-  // The GPT-2 124M block structure (12 layers, h 768, seq 256) at a small vocabulary: activations with full
-  // recompute are below a third of those without.
+// Parameter gradients after one forward and backward of a fixed micro-batch.
+std::vector<float> one_step_grads(const GptConfig& c, double* loss = nullptr) {
+  GptModel model(c, 2, c.seq_length);
+  model.init(3);
+  BatchBuffer buf(2, c.seq_length);
+  for (size_t i = 0; i < buf.samples().size(); i++) buf.samples()[i] = int32_t((i * 5 + 1) % c.vocab_size);
+  buf.build({});
+  double ls = 0, ms = 0;
+  StepContext ctx;
+  ctx.mb = &buf.micro_batch();
+  ctx.rng_key = 77;
+  ctx.loss_sum = &ls;
+  ctx.mask_sum = &ms;
+  model.params().zero_grads();
+  model.forward(ctx);
+  model.backward(ctx);
+  if (loss) *loss = ls / ms;
+  return std::vector<float>(model.params().grads(), model.params().grads() + model.params().numel());
+}
+
+// The GPT-2 124M block structure (12 layers, h 768) at seq 256 and a small vocabulary.
+GptConfig gpt2_blocks() {
   GptConfig big;
   big.num_layers = 12;
   big.hidden_size = 768;
@@ -230,8 +222,87 @@ TEST(Recompute, GradientsBitwiseIdenticalAndFullRecomputeSavesMemory) {
   big.ffn_hidden_size = 3072;
   big.seq_length = big.max_position_embeddings = 256;
   big.vocab_size = big.padded_vocab_size = 512;
+  return big;
+}
+}  // namespace
+
+// Recompute changes memory, never values: with fp32 and with half-precision activations (whose rounding a
+// recomputed forward must reproduce), and with dropout on.
+TEST(Recompute, GradientsBitwiseIdenticalAndFullRecomputeSavesMemory) {
+  for (DType act : {DType::F32, DType::BF16, DType::F16}) {
+    GptConfig base = tiny(0.1f);
+    base.num_layers = 3;
+    base.activation_dtype = act;
+    std::vector<float> reference;
+    for (std::string g : {"", "selective", "full"}) {
+      GptConfig c = base;
+      c.recompute_granularity = g;
+      const std::vector<float> grads = one_step_grads(c);
+      if (g.empty())
+        reference = grads;
+      else
+        EXPECT_EQ(0, std::memcmp(grads.data(), reference.data(), grads.size() * 4))
+            << g << " recompute changed a gradient with " << dtype_name(act) << " activations";
+    }
+  }
+  // Activations with full recompute are below a third of those without.
+  GptConfig big = gpt2_blocks();
   const int64_t plain = activation_bytes(big, 4);
   big.recompute_granularity = "full";
   const int64_t full = activation_bytes(big, 4);
   EXPECT_LT(full * 3, plain) << "full " << full << " bytes vs " << plain;
+}
+
+// Half-precision activations (--bf16/--fp16) are stored in 2 bytes: what each in-flight micro-batch keeps
+// for the backward halves (only normalisation and attention statistics stay fp32, plus the output layer's
+// few fp32 rows); gradients stay close to fp32 ones; and evaluation rounds exactly as training does.
+TEST(HalfActivations, StoredInTwoBytesWithGradientsCloseToFp32) {
+  GptConfig big = gpt2_blocks();
+  const int64_t f32_slot = activation_bytes(big, 2, 2) - activation_bytes(big, 2, 1);
+  const int64_t f32_total = activation_bytes(big, 2, 1);
+  for (DType act : {DType::BF16, DType::F16}) {
+    big.activation_dtype = act;
+    const int64_t half_slot = activation_bytes(big, 2, 2) - activation_bytes(big, 2, 1);
+    const int64_t half_total = activation_bytes(big, 2, 1);
+    const double ratio = double(half_slot) / double(f32_slot);
+    std::printf("[ measured ] %s activations per micro-batch slot: %.2f MB vs fp32 %.2f MB (%.3fx); whole model "
+                "with one slot %.2f MB vs %.2f MB\n",
+                dtype_name(act), half_slot / 1048576.0, f32_slot / 1048576.0, ratio, half_total / 1048576.0,
+                f32_total / 1048576.0);
+    EXPECT_GT(ratio, 0.5);
+    EXPECT_LT(ratio, 0.52);
+  }
+
+  GptConfig c = tiny(0.f);
+  double f32_loss = 0;
+  const std::vector<float> ref = one_step_grads(c, &f32_loss);
+  for (DType act : {DType::BF16, DType::F16}) {
+    c.activation_dtype = act;
+    double loss = 0;
+    const std::vector<float> g = one_step_grads(c, &loss);
+    double num = 0, den = 0;
+    for (size_t i = 0; i < g.size(); i++) num += double(g[i] - ref[i]) * (g[i] - ref[i]), den += double(ref[i]) * ref[i];
+    const double rel = std::sqrt(num / den), tol = act == DType::BF16 ? 2e-2 : 3e-3;  // 8 vs 11 mantissa bits
+    EXPECT_LT(rel, tol) << dtype_name(act);
+    EXPECT_GT(rel, 0.0) << dtype_name(act) << ": activations were not rounded";
+    EXPECT_NEAR(loss, f32_loss, 5e-3 * f32_loss) << dtype_name(act);
+    // The evaluation forward (nothing stashed) sees the same rounded values as the training one.
+    Fixture f(0.f, 2);
+    GptConfig fc = f.cfg;
+    fc.activation_dtype = act;
+    GptModel m(fc, 2, fc.seq_length);
+    m.init(7);
+    auto run = [&](bool training) {
+      double ls = 0, ms = 0;
+      StepContext ctx;
+      ctx.mb = &f.buffer.micro_batch();
+      ctx.training = training;
+      ctx.rng_key = 1;
+      ctx.loss_sum = &ls;
+      ctx.mask_sum = &ms;
+      m.forward(ctx);
+      return ls / ms;
+    };
+    EXPECT_EQ(run(true), run(false)) << dtype_name(act);
+  }
 }

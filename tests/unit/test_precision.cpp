@@ -30,3 +30,20 @@ TEST(Precision, RoundingMatchesScalarConversions) {
   EXPECT_TRUE(std::isinf(z[0]));
   EXPECT_EQ(z[1], 65504.f);
 }
+
+// round_and_store keeps exactly what from_f32 stores and leaves x equal to round_to_dtype's result (F32: a copy).
+TEST(Precision, RoundAndStoreKeepsTheRoundedValues) {
+  Rng r(5);
+  std::vector<float> x(70013);  // threaded chunks plus a scalar tail
+  for (auto& v : x) v = r.normal() * std::pow(2.0f, float(int(r.next_u32() % 40) - 20));
+  x[5] = 70000.f;
+  for (DType t : {DType::F16, DType::BF16, DType::F32}) {
+    std::vector<float> y = x, rounded = x;
+    cpu::round_to_dtype(rounded.data(), long(rounded.size()), t);
+    std::vector<uint32_t> want(x.size()), got(x.size());  // room for either element size
+    cpu::from_f32(x.data(), want.data(), t, long(x.size()));
+    cpu::round_and_store(y.data(), got.data(), t, long(y.size()));
+    EXPECT_EQ(0, std::memcmp(got.data(), want.data(), x.size() * dtype_size(t))) << dtype_name(t);
+    EXPECT_EQ(0, std::memcmp(y.data(), rounded.data(), x.size() * 4)) << dtype_name(t);
+  }
+}

@@ -281,8 +281,6 @@ int train(int argc, char** argv) {
                   (long long)resumed.iteration);
     say(line);
   }
-  // Mixed precision: activations rounded to the half type between layers.
-  for (GptModel* m : chunks) m->set_activation_dtype(param_dtype);
   if (a.offload_optimizer == "nvme") {
     // Three blocks of (m, v) are resident, 24 bytes per block element; 36 with fp32 main weights (half
     // precision), which go to the file too.

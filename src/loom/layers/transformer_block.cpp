@@ -9,6 +9,7 @@
 #include "loom/kernels/cpu/attention.h"
 #include "loom/kernels/cpu/dropout.h"
 #include "loom/kernels/cpu/layernorm.h"
+#include "loom/kernels/cpu/precision.h"
 #include "loom/layers/init.h"
 
 namespace loom {
@@ -74,18 +75,23 @@ void TransformerBlock::allocate_saved(Saved& s, int batch, int seq, bool with_at
 }
 
 void TransformerBlock::allocate(int batch, int seq, int slots) {
-  const int64_t N = int64_t(batch) * seq, Nl = tp_.local_rows(int(N)), lh = int64_t(local_heads_) * cfg_.head_dim();
+  const int64_t N = int64_t(batch) * seq, Nl = tp_.local_rows(int(N)), h = cfg_.hidden_size;
+  const int64_t lh = int64_t(local_heads_) * cfg_.head_dim();
   saved_.clear();
-  saved_.resize(slots);
-  if (recompute_ == Recompute::Full) {
-    // Per slot only the input (a view the model keeps); one set of activations, rebuilt per backward.
-    if (!ws_->recompute_scratch) {
-      ws_->recompute_scratch = std::make_shared<std::any>(Saved{});
-      allocate_saved(std::any_cast<Saved&>(*ws_->recompute_scratch), batch, seq, true);
-      ws_->recompute_out = Tensor({Nl, int64_t(cfg_.hidden_size)});
-    }
+  if ((recompute_ == Recompute::Full || half_activations()) && !ws_->block_scratch) {
+    ws_->block_scratch = std::make_shared<std::any>(Saved{});
+    allocate_saved(working(), batch, seq, true);
+  }
+  if (recompute_ == Recompute::Full && !ws_->recompute_out.defined()) ws_->recompute_out = Tensor({Nl, h});
+  if (half_activations()) {
+    if (!ws_->block_input.defined()) ws_->block_input = Tensor({Nl, h});
+    declare_stash(batch, seq);
+    stash_.allocate(slots);
     return;
   }
+  saved_.resize(slots);
+  // Full: per slot only the input (a view the model keeps); the activations are rebuilt per backward.
+  if (recompute_ == Recompute::Full) return;
   for (auto& s : saved_) allocate_saved(s, batch, seq, recompute_ == Recompute::None);
   // Selective: the attention output is rebuilt from QKV; one buffer serves every slot.
   if (recompute_ == Recompute::Selective) {
@@ -93,6 +99,31 @@ void TransformerBlock::allocate(int batch, int seq, int slots) {
     for (auto& s : saved_) s.attn = ws_->attn_scratch;
   }
 }
+
+void TransformerBlock::declare_stash(int batch, int seq) {
+  const int64_t N = int64_t(batch) * seq, Nl = tp_.local_rows(int(N)), h = cfg_.hidden_size;
+  const int64_t lh = int64_t(local_heads_) * cfg_.head_dim(), lf = local_ffn_;
+  const DType act = cfg_.activation_dtype, stat = DType::F32;
+  ids_ = {};
+  ids_.input = stash_.add(Nl * h, act);
+  if (recompute_ == Recompute::Full) return;
+  ids_.ln1 = stash_.add(N * h, act);  // all token rows: what the QKV GEMM read
+  ids_.ln1_mean = stash_.add(Nl, stat);
+  ids_.ln1_rstd = stash_.add(Nl, stat);
+  ids_.qkv = stash_.add(N * 3 * lh, act);
+  if (recompute_ == Recompute::None) {  // selective rebuilds both from QKV
+    ids_.attn = stash_.add(N * lh, act);
+    ids_.lse = stash_.add(int64_t(batch) * local_heads_ * seq, stat);
+  }
+  ids_.x1 = stash_.add(Nl * h, act);
+  ids_.ln2 = stash_.add(N * h, act);
+  ids_.ln2_mean = stash_.add(Nl, stat);
+  ids_.ln2_rstd = stash_.add(Nl, stat);
+  ids_.fc1 = stash_.add(N * lf, act);
+  ids_.gelu = stash_.add(N * lf, act);
+}
+
+TransformerBlock::Saved& TransformerBlock::working() const { return std::any_cast<Saved&>(*ws_->block_scratch); }
 
 LinearParams TransformerBlock::linear(int weight, int bias) const {
   const Param& w = store_.at(weight);
@@ -116,46 +147,116 @@ const float* TransformerBlock::reduce_partial(float* partial, float* local, int 
 }
 
 void TransformerBlock::forward(const StepContext& ctx, const Tensor& in, Tensor& out) {
-  if (recompute_ == Recompute::Full) {
-    saved_[ctx.slot].input = in;
-    forward_into(std::any_cast<Saved&>(*ws_->recompute_scratch), ctx, in, out.f32());
+  if (half_activations()) {
+    // Training keeps what the backward needs; evaluation only computes (same rounding either way).
+    const int slot = ctx.training ? ctx.slot : -1;
+    if (slot >= 0) stash_.put(slot, ids_.input, in.f32(), in.numel());  // rounded at the boundary: exact
+    forward_into(working(), ctx, in, out.f32(), recompute_ == Recompute::Full ? -1 : slot);
     return;
   }
-  forward_into(saved_[ctx.slot], ctx, in, out.f32());
+  if (recompute_ == Recompute::Full) {
+    saved_[ctx.slot].input = in;
+    forward_into(working(), ctx, in, out.f32(), -1);
+    return;
+  }
+  forward_into(saved_[ctx.slot], ctx, in, out.f32(), -1);
 }
 
-void TransformerBlock::forward_into(Saved& s, const StepContext& ctx, const Tensor& in, float* out) {
+void TransformerBlock::forward_into(Saved& s, const StepContext& ctx, const Tensor& in, float* out, int stash_slot) {
   const MicroBatch& mb = *ctx.mb;
   const int N = mb.rows(), Nl = tp_.local_rows(N), h = cfg_.hidden_size, lf = local_ffn_;
+  const int64_t lh = int64_t(local_heads_) * cfg_.head_dim();
   const uint64_t first = uint64_t(tp_.first_row(N)) * uint64_t(h);  // global index of our first element
+  const bool sp = tp_.sequence_parallel && tp_.active();
   const float eps = cfg_.layernorm_epsilon;
   const float p_hidden = ctx.training ? cfg_.hidden_dropout : 0.f;
   const float p_attn = ctx.training ? cfg_.attention_dropout : 0.f;
   const cpu::AttentionShape shape{mb.batch, mb.seq, local_heads_, cfg_.head_dim(), tp_.rank * local_heads_,
                                   cfg_.num_attention_heads, mb.key_start};
+  const DType act = cfg_.activation_dtype;
+  // A saved activation, as soon as it exists: rounded to the activation type (so what follows reads what
+  // the backward will), and kept in the stash when asked. Statistics stay fp32.
+  auto keep = [&](int id, float* x, int64_t n) {
+    if (stash_slot >= 0 && id >= 0) stash_.put(stash_slot, id, x, n);
+    else cpu::round_to_dtype(x, long(n), act);
+  };
+  auto keep_stat = [&](int id, float* x, int64_t n) {
+    if (stash_slot >= 0 && id >= 0) stash_.put(stash_slot, id, x, n);
+  };
   s.input = in;
   float* partial = ws_->partial.f32();
   float* tmp = ws_->tmp.f32();
 
   cpu::layernorm_forward(in.f32(), store_.at(ln1_w_).value.f32(), store_.at(ln1_b_).value.f32(), s.ln1.f32(),
                          s.ln1_mean.f32(), s.ln1_rstd.f32(), Nl, h, eps);
-  if (s.ln1_full.raw() != s.ln1.raw()) tp_.all_gather_rows(s.ln1.f32(), s.ln1_full.f32(), Nl, h);
+  keep_stat(ids_.ln1_mean, s.ln1_mean.f32(), Nl);
+  keep_stat(ids_.ln1_rstd, s.ln1_rstd.f32(), Nl);
+  if (sp) {
+    cpu::round_to_dtype(s.ln1.f32(), long(Nl) * h, act);
+    tp_.all_gather_rows(s.ln1.f32(), s.ln1_full.f32(), Nl, h);
+  }
+  keep(ids_.ln1, s.ln1_full.f32(), int64_t(N) * h);
   linear_forward(linear(qkv_w_, qkv_b_), s.ln1_full.f32(), s.qkv.f32(), N);
+  keep(ids_.qkv, s.qkv.f32(), N * 3 * lh);
   cpu::attention_forward(s.qkv.f32(), s.attn.f32(), s.lse.f32(), shape, p_attn, dropout_key(ctx, kAttentionProbs));
+  keep(ids_.attn, s.attn.f32(), N * lh);
+  keep_stat(ids_.lse, s.lse.f32(), int64_t(mb.batch) * local_heads_ * mb.seq);
   linear_forward(linear(proj_w_, proj_b_), s.attn.f32(), partial, N, /*add_bias=*/false);
   const float* proj = reduce_partial(partial, tmp, N);
   cpu::bias_dropout_add_forward(proj, store_.at(proj_b_).value.f32(), in.f32(), s.x1.f32(), Nl, h, p_hidden,
                                 dropout_key(ctx, kAttentionOutput), first);
+  keep(ids_.x1, s.x1.f32(), int64_t(Nl) * h);
 
   cpu::layernorm_forward(s.x1.f32(), store_.at(ln2_w_).value.f32(), store_.at(ln2_b_).value.f32(), s.ln2.f32(),
                          s.ln2_mean.f32(), s.ln2_rstd.f32(), Nl, h, eps);
-  if (s.ln2_full.raw() != s.ln2.raw()) tp_.all_gather_rows(s.ln2.f32(), s.ln2_full.f32(), Nl, h);
+  keep_stat(ids_.ln2_mean, s.ln2_mean.f32(), Nl);
+  keep_stat(ids_.ln2_rstd, s.ln2_rstd.f32(), Nl);
+  if (sp) {
+    cpu::round_to_dtype(s.ln2.f32(), long(Nl) * h, act);
+    tp_.all_gather_rows(s.ln2.f32(), s.ln2_full.f32(), Nl, h);
+  }
+  keep(ids_.ln2, s.ln2_full.f32(), int64_t(N) * h);
   linear_forward(linear(fc1_w_, fc1_b_), s.ln2_full.f32(), s.fc1.f32(), N, /*add_bias=*/false);
+  keep(ids_.fc1, s.fc1.f32(), int64_t(N) * lf);
   cpu::bias_gelu_forward(s.fc1.f32(), store_.at(fc1_b_).value.f32(), s.gelu.f32(), N, lf);
+  keep(ids_.gelu, s.gelu.f32(), int64_t(N) * lf);
   linear_forward(linear(fc2_w_, fc2_b_), s.gelu.f32(), partial, N, /*add_bias=*/false);
   const float* mlp = reduce_partial(partial, tmp, N);
   cpu::bias_dropout_add_forward(mlp, store_.at(fc2_b_).value.f32(), s.x1.f32(), out, Nl, h, p_hidden,
                                 dropout_key(ctx, kMlpOutput), first);
+}
+
+void TransformerBlock::restore(Saved& s, const StepContext& ctx) {
+  const MicroBatch& mb = *ctx.mb;
+  const int N = mb.rows(), Nl = tp_.local_rows(N), h = cfg_.hidden_size, lf = local_ffn_;
+  const int64_t lh = int64_t(local_heads_) * cfg_.head_dim();
+  const int slot = ctx.slot;
+  s.input = ws_->block_input.slice_rows(0, Nl);
+  stash_.get(slot, ids_.input, s.input.f32(), int64_t(Nl) * h);
+  if (recompute_ == Recompute::Full) {  // same kernels, same rounding, same dropout streams: the same values
+    forward_into(s, ctx, s.input, ws_->recompute_out.f32(), -1);
+    return;
+  }
+  stash_.get(slot, ids_.ln1, s.ln1_full.f32(), int64_t(N) * h);
+  stash_.get(slot, ids_.ln1_mean, s.ln1_mean.f32(), Nl);
+  stash_.get(slot, ids_.ln1_rstd, s.ln1_rstd.f32(), Nl);
+  stash_.get(slot, ids_.qkv, s.qkv.f32(), N * 3 * lh);
+  stash_.get(slot, ids_.x1, s.x1.f32(), int64_t(Nl) * h);
+  stash_.get(slot, ids_.ln2, s.ln2_full.f32(), int64_t(N) * h);
+  stash_.get(slot, ids_.ln2_mean, s.ln2_mean.f32(), Nl);
+  stash_.get(slot, ids_.ln2_rstd, s.ln2_rstd.f32(), Nl);
+  stash_.get(slot, ids_.fc1, s.fc1.f32(), int64_t(N) * lf);
+  stash_.get(slot, ids_.gelu, s.gelu.f32(), int64_t(N) * lf);
+  if (ids_.attn >= 0) {
+    stash_.get(slot, ids_.attn, s.attn.f32(), N * lh);
+    stash_.get(slot, ids_.lse, s.lse.f32(), int64_t(mb.batch) * local_heads_ * mb.seq);
+  } else {  // selective recompute: rebuilt from QKV and rounded as the forward rounded it
+    const cpu::AttentionShape shape{mb.batch, mb.seq, local_heads_, cfg_.head_dim(), tp_.rank * local_heads_,
+                                    cfg_.num_attention_heads, mb.key_start};
+    cpu::attention_forward(s.qkv.f32(), s.attn.f32(), s.lse.f32(), shape, cfg_.attention_dropout,
+                           dropout_key(ctx, kAttentionProbs));
+    cpu::round_to_dtype(s.attn.f32(), long(N * lh), cfg_.activation_dtype);
+  }
 }
 
 void TransformerBlock::backward(const StepContext& ctx, const Tensor& dout, Tensor& din) {
@@ -167,18 +268,21 @@ void TransformerBlock::backward(const StepContext& ctx, const Tensor& dout, Tens
   const float p_attn = cfg_.attention_dropout;
   const cpu::AttentionShape shape{mb.batch, mb.seq, local_heads_, cfg_.head_dim(), tp_.rank * local_heads_,
                                   cfg_.num_attention_heads, mb.key_start};
-  Saved* sp_saved = &saved_[ctx.slot];
-  if (recompute_ == Recompute::Full) {
+  Saved* saved = nullptr;
+  if (half_activations()) {
+    saved = &working();
+    restore(*saved, ctx);
+  } else if (recompute_ == Recompute::Full) {
     // Rebuild this micro-batch's activations from the saved input: same kernels, same dropout streams.
-    Saved& scratch = std::any_cast<Saved&>(*ws_->recompute_scratch);
-    forward_into(scratch, ctx, saved_[ctx.slot].input, ws_->recompute_out.f32());
-    sp_saved = &scratch;
-  } else if (recompute_ == Recompute::Selective) {
-    Saved& s = saved_[ctx.slot];
-    cpu::attention_forward(s.qkv.f32(), s.attn.f32(), s.lse.f32(), shape, cfg_.attention_dropout,
-                           dropout_key(ctx, kAttentionProbs));
+    saved = &working();
+    forward_into(*saved, ctx, saved_[ctx.slot].input, ws_->recompute_out.f32(), -1);
+  } else {
+    saved = &saved_[ctx.slot];
+    if (recompute_ == Recompute::Selective)
+      cpu::attention_forward(saved->qkv.f32(), saved->attn.f32(), saved->lse.f32(), shape, cfg_.attention_dropout,
+                             dropout_key(ctx, kAttentionProbs));
   }
-  Saved& s = *sp_saved;
+  Saved& s = *saved;
   float* dlocal = ws_->tmp.f32();      // [Nl, h]: gradient entering a branch, then of a LayerNorm output
   float* dfull = ws_->partial.f32();   // [N, h]:  the same for all token rows / partial sums
   float* dres = ws_->dres.f32();

@@ -9,6 +9,7 @@
 // all-gather / reduce-scatter pairs.
 #include <vector>
 
+#include "loom/layers/activation_stash.h"
 #include "loom/layers/layer.h"
 #include "loom/layers/linear.h"
 #include "loom/layers/param_store.h"
@@ -21,6 +22,8 @@ namespace loom {
 // Activation recompute (Megatron's --recompute-granularity): full keeps only the block's input and
 // re-runs its forward (same dropout streams, so bit-identical) just before the backward; selective keeps
 // everything but the attention output, recomputed from the saved QKV.
+// Half-precision activations (cfg.activation_dtype BF16/F16): the block computes in the model's shared fp32
+// working set and keeps what it saves, its input included, in an ActivationStash per slot.
 enum class Recompute { None, Selective, Full };
 
 class TransformerBlock : public Layer {
@@ -44,9 +47,21 @@ class TransformerBlock : public Layer {
     Tensor fc1;           // fc1 output before its bias (bias is fused into GELU)
     Tensor gelu;
   };
+  // Stash entries of the saved tensors (-1: not kept, e.g. the attention output under selective recompute).
+  struct StashIds {
+    int input = -1, ln1 = -1, ln1_mean = -1, ln1_rstd = -1, qkv = -1, attn = -1, lse = -1, x1 = -1, ln2 = -1,
+        ln2_mean = -1, ln2_rstd = -1, fc1 = -1, gelu = -1;
+  };
   void allocate_saved(Saved& s, int batch, int seq, bool with_attention) const;
-  // Forward into `s` (writing the block output to `out`).
-  void forward_into(Saved& s, const StepContext& ctx, const Tensor& in, float* out);
+  void declare_stash(int batch, int seq);
+  bool half_activations() const { return cfg_.activation_dtype != DType::F32; }
+  // The shared fp32 working set (full recompute, half-precision activations).
+  Saved& working() const;
+  // Forward into `s` (writing the block output to `out`), rounding saved activations to the activation
+  // type; with stash_slot >= 0 also keeping them in that slot of the stash.
+  void forward_into(Saved& s, const StepContext& ctx, const Tensor& in, float* out, int stash_slot);
+  // Widens a slot's stashed activations into the working set.
+  void restore(Saved& s, const StepContext& ctx);
   LinearParams linear(int weight, int bias) const;
   uint64_t dropout_key(const StepContext& ctx, int which) const;
   // Row-parallel output: partial [N, h] sums -> this rank's [local rows, h] of the total.
@@ -60,7 +75,9 @@ class TransformerBlock : public Layer {
   int local_heads_, local_ffn_;
   int ln1_w_, ln1_b_, qkv_w_, qkv_b_, proj_w_, proj_b_, ln2_w_, ln2_b_, fc1_w_, fc1_b_, fc2_w_, fc2_b_;
   Recompute recompute_;
-  std::vector<Saved> saved_;
+  std::vector<Saved> saved_;  // per slot (fp32 activations)
+  ActivationStash stash_;     // per slot (half-precision activations)
+  StashIds ids_;
 };
 
 }  // namespace loom

@@ -19,9 +19,11 @@ struct Workspace {
   Tensor dqkv;    // [rows, 3*hidden]     gradient of the fused QKV activation
   Tensor logits;  // [chunk, vocab]   output-layer logits, a chunk of rows at a time
   int logit_chunk_rows = 0;
-  // Activation recompute: one block's activations rebuilt before its backward (full), the recomputed
-  // output, and the attention output shared by every slot (selective). Owned here so every block shares them.
-  std::shared_ptr<std::any> recompute_scratch;
+  // One block's activations in fp32, shared by every block: rebuilt before its backward (full recompute)
+  // or widened from half-precision storage; its input and recomputed output; and the attention output
+  // shared by every slot (selective recompute, fp32 activations). Owned here so every block shares them.
+  std::shared_ptr<std::any> block_scratch;
+  Tensor block_input;
   Tensor recompute_out;
   Tensor attn_scratch;
 };

@@ -126,9 +126,12 @@ GptModel::GptModel(const GptConfig& cfg, int batch, int seq, int slots, TensorPa
   grad_a_ = Tensor({Nl, h});
   grad_b_ = Tensor({Nl, h});
   hidden_.resize(slots);
-  const size_t boundaries_per_slot = layers_.size() - (stage_.head ? 1 : 0);
-  for (auto& boundaries : hidden_)
-    for (size_t i = 0; i < boundaries_per_slot; i++) boundaries.push_back(Tensor({Nl, h}));
+  boundaries_ = layers_.size() - (stage_.head ? 1 : 0);
+  const bool half = cfg.activation_dtype != DType::F32;
+  for (auto& b : hidden_)
+    for (size_t i = half && boundaries_ ? boundaries_ - 1 : 0; i < boundaries_; i++) b.push_back(Tensor({Nl, h}));
+  if (half && boundaries_ > 1)
+    for (auto& t : passing_) t = Tensor({Nl, h});
   if (!stage_.embedding)
     for (int s = 0; s < slots; s++) input_.push_back(Tensor({Nl, h}));
   for (auto& layer : layers_) layer->allocate(batch, seq, slots);
@@ -157,20 +160,26 @@ void GptModel::init(uint64_t seed) {
   }
 }
 
+Tensor GptModel::boundary(int slot, size_t i, int rows) {
+  auto& h = hidden_[size_t(slot)];
+  const Tensor& t = i + h.size() >= boundaries_ ? h[i + h.size() - boundaries_] : passing_[i % 2];
+  return t.slice_rows(0, rows);
+}
+
 void GptModel::forward(const StepContext& ctx) {
-  auto& h = hidden_[ctx.slot];
   const int Nl = tp_.local_rows(ctx.mb->rows());
+  const DType act = cfg_.activation_dtype;
   Tensor unused;
   for (size_t i = 0; i < layers_.size(); i++) {
-    Tensor in = i > 0 ? h[i - 1].slice_rows(0, Nl) : stage_.embedding ? unused : input_[ctx.slot].slice_rows(0, Nl);
-    Tensor out = i < h.size() ? h[i].slice_rows(0, Nl) : unused;
+    Tensor in = i > 0 ? boundary(ctx.slot, i - 1, Nl) : stage_.embedding ? unused : input_[ctx.slot].slice_rows(0, Nl);
+    Tensor out = i < boundaries_ ? boundary(ctx.slot, i, Nl) : unused;
     const auto t0 = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     // The output layer computes its weight gradient in the forward (fused cross-entropy).
     const bool grads = ctx.training && stage_.head && i + 1 == layers_.size();
     store_.acquire(int(i), grads);
     layers_[i]->forward(ctx, in, out);
     store_.release(int(i), grads);
-    if (out.defined()) cpu::round_to_dtype(out.f32(), long(out.numel()), activation_dtype_);
+    if (out.defined()) cpu::round_to_dtype(out.f32(), long(out.numel()), act);
     if (profiling_) {
       profile_[i].total_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       profile_[i].calls++;
@@ -238,7 +247,7 @@ void GptModel::backward(const StepContext& ctx, const std::function<void(int)>& 
     store_.acquire(int(i), true, skip);
     layers_[i]->backward(ctx, dout, din);
     store_.release(int(i), true, skip);
-    if (i > 0 || !stage_.embedding) cpu::round_to_dtype(din.f32(), long(din.numel()), activation_dtype_);
+    if (i > 0 || !stage_.embedding) cpu::round_to_dtype(din.f32(), long(din.numel()), cfg_.activation_dtype);
     if (after_layer) after_layer(int(i));
     std::swap(dout, din);
   }

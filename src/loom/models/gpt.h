@@ -97,10 +97,6 @@ class GptModel {
   // Parameters of the whole model (all tensor-parallel ranks), from the local shapes.
   int64_t num_params_on_rank() const;
 
-  // Half-precision activations (--fp16/--bf16): each layer's output and input gradient are rounded to
-  // what a tensor of that type holds.
-  void set_activation_dtype(DType t) { activation_dtype_ = t; }
-
   // --profile-layers: forward wall time and calls per layer, since the last take_profile().
   void set_profiling(bool on) { profiling_ = on; }
   struct LayerTime {
@@ -119,14 +115,20 @@ class GptModel {
   std::vector<std::unique_ptr<Layer>> layers_;
   std::vector<std::pair<int, int>> layer_params_;
   LmHead* head_ = nullptr;
-  std::vector<std::vector<Tensor>> hidden_;  // [slot][boundary]: the output of layer i
+  // The residual stream between layers, rounded to cfg.activation_dtype. fp32 activations: [slot][i], the
+  // output of layer i, kept for the backward (blocks read their input there). Half precision: blocks keep
+  // their own input in half, so only each slot's last boundary (the head's input, or the stage's output)
+  // is kept and the others pass through two shared buffers.
+  std::vector<std::vector<Tensor>> hidden_;
+  Tensor passing_[2];
+  size_t boundaries_ = 0;  // layers that write a boundary: all but the head
+  Tensor boundary(int slot, size_t i, int rows);
   std::vector<Tensor> input_;                // [slot]: received input (stages without the embedding)
   Tensor grad_a_, grad_b_;                   // ping-pong gradients of the residual stream
   Tensor input_grad_;                        // view of the buffer holding the last backward's input gradient
   int tied_output_ = -1;
   int output_weight_ = -1;                   // the output layer's weight (the word embedding when tied)
   bool profiling_ = false;
-  DType activation_dtype_ = DType::F32;
   std::vector<LayerTime> profile_;
   Tensor partial_grads_;                     // staging for reduce_partial_replica_grads
   Tensor grad_staging_;                      // fp32 chunks of half-precision gradients being reduced

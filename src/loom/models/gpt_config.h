@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string>
 
+#include "loom/core/dtype.h"
+
 namespace loom {
 
 struct GptConfig {
@@ -24,6 +26,9 @@ struct GptConfig {
   std::string recompute_granularity;
   std::string recompute_method = "uniform";
   int recompute_num_layers = 1;
+  // How activations are stored (runtime choice): F32, or BF16/F16 with --bf16/--fp16. Layers compute in
+  // fp32 and round what they keep for the backward, and the residual stream between layers, to this type.
+  DType activation_dtype = DType::F32;
 
   int head_dim() const { return hidden_size / num_attention_heads; }
 };

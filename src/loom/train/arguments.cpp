@@ -339,6 +339,7 @@ GptConfig TrainArgs::model_config(int64_t vocab_size) const {
   c.recompute_granularity = recompute_granularity == "None" ? "" : recompute_granularity;
   c.recompute_method = recompute_method;
   c.recompute_num_layers = recompute_num_layers;
+  c.activation_dtype = fp16 ? DType::F16 : bf16 ? DType::BF16 : DType::F32;
   return c;
 }
 

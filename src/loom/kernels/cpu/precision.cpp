@@ -126,6 +126,21 @@ void from_f32(const float* src, void* dst, DType t, long n) {
   });
 }
 
+void round_and_store(float* x, void* dst, DType t, long n) {
+  require_float_type(t);
+  chunked(n, [&](long i0, long i1) {
+    long i = i0;
+    for (; i + 8 <= i1; i += 8) {
+      store8(dst, t, i, _mm256_loadu_ps(x + i));
+      _mm256_storeu_ps(x + i, load8(dst, t, i));
+    }
+    for (; i < i1; i++) {
+      store1(dst, t, i, x[i]);
+      x[i] = load1(dst, t, i);
+    }
+  });
+}
+
 void accumulate_from_f32(void* dst, DType t, const float* src, long n, float scale) {
   require_float_type(t);
   chunked(n, [&](long i0, long i1) {

@@ -17,6 +17,9 @@ void to_f32(const void* src, DType src_type, float* dst, long n);
 void to_f32_in_place(void* data, DType src_type, long n);
 // dst = round(src) in dst_type.
 void from_f32(const float* src, void* dst, DType dst_type, long n);
+// dst = round(x) in dst_type and x = dst widened: x rounded in place, with a half-precision copy kept
+// (saved activations: the forward goes on with exactly the values its backward will read back).
+void round_and_store(float* x, void* dst, DType dst_type, long n);
 // dst = round(dst + scale x src), the sum formed in fp32 (gradient accumulation into half storage).
 void accumulate_from_f32(void* dst, DType dst_type, const float* src, long n, float scale);
 // Sum of squares in double, in the same fixed chunks as sum_squares (thread-count independent).
