@@ -10,6 +10,8 @@ ARGS=(--num-layers 2 --hidden-size 64 --num-attention-heads 4 --seq-length 64 --
       --hidden-dropout 0 --attention-dropout 0 --data-path "$TMP/c_text_document" --vocab-file "$VOCAB" --merge-file "$MERGES")
 losses() { grep -oE 'lm loss: [0-9.E+-]+' "$1" | awk '{print $3}'; }
 
+activations() { grep -oE '^\[Rank 0\] activations \(MB\) \| micro-batches in flight: 1 \| total: [0-9.]+$' "$1" | awk '{print $NF}'; }
+
 run "$LOOM" train "${ARGS[@]}" --train-iters 200
 cp "$TMP/out" "$TMP/fp32.log"
 for p in "--bf16" "--fp16 --initial-loss-scale 4096"; do
@@ -28,6 +30,18 @@ for p in "--bf16" "--fp16 --initial-loss-scale 4096"; do
       exit !(n == 200 && worst < 0.02 && worst1 < 0.05) }' \
     || fail "$p does not track fp32 within 2%"
 done
+
+# Activations are stored in 2 bytes: the activation line of a 12-layer model drops by what its blocks keep.
+# The output layer's fp32 logit chunk (512 rows x 50304 = 98.25 MB) is the same in both and left out; one
+# fp32 block working set stays (the per-micro-batch halving is measured exactly in the unit tests).
+DEEP=("${ARGS[@]}" --num-layers 12 --hidden-size 128 --seq-length 128 --train-iters 1 --lr-warmup-iters 0)
+run "$LOOM" train "${DEEP[@]}"
+cp "$TMP/out" "$TMP/deep32.log"
+run "$LOOM" train "${DEEP[@]}" --bf16
+a32=$(activations "$TMP/deep32.log"); a16=$(activations "$TMP/out")
+echo "12 layers: activations bf16 $a16 MB vs fp32 $a32 MB (98.25 MB of logit chunk in each)"
+awk -v a="$a16" -v b="$a32" 'BEGIN { exit !(a > 98.25 && a - 98.25 < 0.7 * (b - 98.25)) }' \
+  || fail "bf16 activation memory: $a16 vs $a32 MB"
 
 # fp16 from 2^32: skips first.
 run "$LOOM" train "${ARGS[@]}" --train-iters 30 --fp16

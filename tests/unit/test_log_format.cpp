@@ -49,3 +49,10 @@ TEST(LogFormat, TimerLineOrderAndAverage) {
   EXPECT_NE(line.find(" | batch-generator: "), std::string::npos);
   EXPECT_LT(line.find("forward-compute"), line.find("batch-generator"));
 }
+
+TEST(LogFormat, ModelStatesAndActivationLines) {
+  EXPECT_EQ(format_model_states_line(3, 13.8, 13.8, 82.8125, 1.5),
+            "[Rank 3] model states (MB) | weights: 13.8000 | gradients: 13.8000 | optimizer: 82.8125 | total: "
+            "110.4125 | working buffers: 1.5000");
+  EXPECT_EQ(format_activations_line(0, 4, 196.40625), "[Rank 0] activations (MB) | micro-batches in flight: 4 | total: 196.4062");
+}

@@ -480,6 +480,10 @@ int train(int argc, char** argv) {
           }
           std::printf("%s\n", format_model_states_line(g_rank, w / 1048576.0, g / 1048576.0, o / 1048576.0,
                                                        work / 1048576.0).c_str());
+          double act = 0;
+          int in_flight = 0;
+          for (GptModel* m : chunks) act += double(m->activation_bytes()), in_flight = std::max(in_flight, m->slots());
+          std::printf("%s\n", format_activations_line(g_rank, in_flight, act / 1048576.0).c_str());
           memory_reported = true;
         }
         say_last(timers.log_line(double(loss_count)));

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "loom/core/allocator.h"
 #include "loom/core/error.h"
 #include "loom/dist/communicator.h"
 #include "loom/kernels/cpu/adamw.h"
@@ -115,6 +116,7 @@ GptModel::GptModel(const GptConfig& cfg, int batch, int seq, int slots, TensorPa
   store_.finalize(stage_.flat_multiple, std::move(units));
 
   const int64_t N = int64_t(batch) * seq, Nl = tp_.local_rows(int(N)), h = cfg.hidden_size;
+  const int64_t allocated_before_activations = memory_stats().allocated;
   ws_.partial = Tensor({N, h});
   ws_.tmp = Tensor({Nl, h});
   ws_.dres = Tensor({Nl, h});
@@ -135,6 +137,7 @@ GptModel::GptModel(const GptConfig& cfg, int batch, int seq, int slots, TensorPa
   if (!stage_.embedding)
     for (int s = 0; s < slots; s++) input_.push_back(Tensor({Nl, h}));
   for (auto& layer : layers_) layer->allocate(batch, seq, slots);
+  activation_bytes_ = memory_stats().allocated - allocated_before_activations;
   for (size_t i = 0; i < layers_.size(); i++) {
     std::string label = layers_[i]->name();
     if (label == "embedding") label = "embed";

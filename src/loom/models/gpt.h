@@ -94,6 +94,8 @@ class GptModel {
   void all_reduce_param_grad(int param, dist::Communicator& group);
   // fp32 staging for reducing half-precision gradients in chunks (undefined with fp32 gradients).
   const Tensor& grad_staging() const { return grad_staging_; }
+  // Bytes allocated for activations (every slot's saved tensors and residual stream) and layer scratch.
+  int64_t activation_bytes() const { return activation_bytes_; }
   // Parameters of the whole model (all tensor-parallel ranks), from the local shapes.
   int64_t num_params_on_rank() const;
 
@@ -121,7 +123,8 @@ class GptModel {
   // is kept and the others pass through two shared buffers.
   std::vector<std::vector<Tensor>> hidden_;
   Tensor passing_[2];
-  size_t boundaries_ = 0;  // layers that write a boundary: all but the head
+  size_t boundaries_ = 0;
+  int64_t activation_bytes_ = 0;  // layers that write a boundary: all but the head
   Tensor boundary(int slot, size_t i, int rows);
   std::vector<Tensor> input_;                // [slot]: received input (stages without the embedding)
   Tensor grad_a_, grad_b_;                   // ping-pong gradients of the residual stream

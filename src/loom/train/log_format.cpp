@@ -70,4 +70,8 @@ std::string format_model_states_line(int rank, double weights_mb, double grads_m
              rank, weights_mb, grads_mb, optimizer_mb, weights_mb + grads_mb + optimizer_mb, working_mb);
 }
 
+std::string format_activations_line(int rank, int in_flight, double total_mb) {
+  return fmt("[Rank %d] activations (MB) | micro-batches in flight: %d | total: %.4f", rank, in_flight, total_mb);
+}
+
 }  // namespace loom

@@ -33,6 +33,10 @@ std::string format_memory_line(int rank, int64_t iteration, double allocated_mb,
 // "[Rank 0] model states (MB) | weights: ... | gradients: ... | optimizer: ... | total: ... | working buffers: ..."
 std::string format_model_states_line(int rank, double weights_mb, double grads_mb, double optimizer_mb,
                                      double working_mb);
+// Loom's own: the activation memory of this rank's model chunks (saved tensors of the micro-batches in
+// flight, residual stream, layer scratch), measured from the buffers.
+// "[Rank 0] activations (MB) | micro-batches in flight: 1 | total: ..."
+std::string format_activations_line(int rank, int in_flight, double total_mb);
 std::string now_timestamp();
 
 }  // namespace loom
