@@ -47,6 +47,8 @@ def parse():
     ap.add_argument("--openblas-coretype", default="native",
                     help="native (unset OPENBLAS_CORETYPE, default), inherit, or a core name")
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--autocast", choices=["none", "bf16"], default="none",
+                    help="bf16: forward under torch.autocast('cpu', bfloat16) (fp32 weights, bf16 GEMMs and activations)")
     return ap.parse_args()
 
 
@@ -107,7 +109,11 @@ def main():
     def step(i):
         t = data[i % n_batches]
         opt.zero_grad(set_to_none=True)
-        loss = model.loss(t[:, :-1], t[:, 1:], mask)
+        if args.autocast == "bf16":
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                loss = model.loss(t[:, :-1], t[:, 1:], mask)
+        else:
+            loss = model.loss(t[:, :-1], t[:, 1:], mask)
         loss.backward()
         if args.clip > 0:
             norm = torch.norm(torch.stack([torch.norm(p.grad) for p in params]))
@@ -137,6 +143,8 @@ def main():
         "step_ms_median": round(1000.0 * sorted(times)[len(times) // 2], 2),
         "step_ms_min": round(1000.0 * min(times), 2),
         "cpu_ms_per_step": round(1000.0 * cpu / args.steps, 1),  # ~threads*step_ms when the machine is idle
+        "autocast": args.autocast,
+        "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
         "layers": args.layers, "hidden": args.hidden, "heads": args.heads, "seq": s,
         "micro_batch": b, "vocab": V, "threads": args.threads, "steps": args.steps,
         "params": n_params, "final_loss": round(loss, 5), "torch": torch.__version__,
