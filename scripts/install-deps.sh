@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Loom builds and tests with; a no-op when they are all present.
 set -euo pipefail
-pkgs=(build-essential cmake ccache pkg-config libopenblas-openmp-dev libopenmpi-dev openmpi-bin
+pkgs=(build-essential cmake ccache pkg-config libopenblas-openmp-dev libdnnl-dev libopenmpi-dev openmpi-bin
       libpcre2-dev nlohmann-json3-dev zlib1g-dev libgtest-dev libbenchmark-dev python3-torch python3-numpy)
 missing=()
 for p in "${pkgs[@]}"; do

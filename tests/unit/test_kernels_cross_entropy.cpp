@@ -4,6 +4,8 @@
 #include <thread>
 #include <vector>
 
+#include "loom/core/dtype.h"
+
 #include "loom/kernels/cpu/cross_entropy.h"
 #include "test_kernels_util.h"
 
@@ -117,6 +119,40 @@ TEST(KernelCrossEntropy, LossAndGradientsMatchReference) {
     loom::cpu::lm_head_cross_entropy(t.x.data(), t.W.data(), t.labels.data(), nullptr, loss2.data(), nullptr, nullptr,
                                      N, V, C, {logits.data(), chunk});
     EXPECT_TRUE(loom::test::bitwise_equal(loss, loss2));
+  }
+}
+
+// bf16 GEMMs (--bf16): the loss equals the reference on the bf16-rounded x and W (products of bf16 values are
+// exact; only fp32 summation differs); the gradients, formed from bf16-rounded logit gradients, are within
+// bf16 precision of it, chunked or not, masked rows still zero.
+TEST(KernelCrossEntropy, Bf16GemmsMatchReferenceOnRoundedOperands) {
+  CeCase t(20);
+  const int N = t.N, V = t.V, C = t.C;
+  auto rounded = [](std::vector<float> v) {
+    for (auto& x : v) x = loom::bf16_to_f32(loom::f32_to_bf16(x));
+    return v;
+  };
+  const auto xr = rounded(t.x), Wr = rounded(t.W);
+  CeRef r = ce_ref(loom::test::to_double(xr), loom::test::to_double(Wr), t.labels, loom::test::to_double(t.scale), N,
+                   V, C);
+  auto rel = [](const std::vector<float>& a, const std::vector<double>& b) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < a.size(); i++) num += (a[i] - b[i]) * (a[i] - b[i]), den += b[i] * b[i];
+    return std::sqrt(num / den);
+  };
+  for (int chunk : {8, 37}) {
+    std::vector<float> logits(size_t(chunk) * V), loss(N), dx(size_t(N) * C, 123.0f), dW(size_t(V) * C, 0.0f);
+    std::vector<uint16_t> w16(size_t(V) * C), x16(size_t(chunk) * C);
+    loom::cpu::LmHeadScratch scratch{logits.data(), chunk};
+    scratch.w16 = w16.data();
+    scratch.x16 = x16.data();
+    loom::cpu::lm_head_cross_entropy(t.x.data(), t.W.data(), t.labels.data(), t.scale.data(), loss.data(), dx.data(),
+                                     dW.data(), N, V, C, scratch);
+    EXPECT_TRUE(all_close(loss, r.loss, 1e-5)) << "chunk " << chunk;
+    EXPECT_LT(rel(dx, r.dx), 1e-2) << "chunk " << chunk;
+    EXPECT_LT(rel(dW, r.dW), 1e-2) << "chunk " << chunk;
+    EXPECT_GT(rel(dW, r.dW), 1e-6) << "the logit gradients were not rounded to bf16";
+    for (int c = 0; c < C; c++) EXPECT_EQ(dx[size_t(5) * C + c], 0.0f);
   }
 }
 

@@ -47,3 +47,19 @@ TEST(Precision, RoundAndStoreKeepsTheRoundedValues) {
     EXPECT_EQ(0, std::memcmp(y.data(), rounded.data(), x.size() * 4)) << dtype_name(t);
   }
 }
+
+// from_f32_in_place leaves the first n halves equal to what from_f32 writes, for every length's tail.
+TEST(Precision, FromF32InPlaceEqualsOutOfPlace) {
+  Rng r(8);
+  for (long n : {1L, 7L, 8L, 9L, 1000L, 50304L}) {
+    std::vector<float> x(static_cast<size_t>(n));
+    for (auto& v : x) v = r.normal() * 3.f;
+    for (DType t : {DType::BF16, DType::F16}) {
+      std::vector<uint16_t> want(static_cast<size_t>(n));
+      cpu::from_f32(x.data(), want.data(), t, n);
+      std::vector<float> y = x;
+      cpu::from_f32_in_place(y.data(), t, n);
+      ASSERT_EQ(0, std::memcmp(y.data(), want.data(), size_t(n) * 2)) << n << " " << dtype_name(t);
+    }
+  }
+}

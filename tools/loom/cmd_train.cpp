@@ -475,7 +475,7 @@ int train(int argc, char** argv) {
           for (size_t c = 0; c < chunks.size(); c++) {
             w += double(chunks[c]->params().weight_bytes());
             g += double(chunks[c]->params().grad_bytes());
-            work += double(chunks[c]->params().working_bytes());
+            work += double(chunks[c]->params().working_bytes() + chunks[c]->gemm_operand_bytes());
             o += double(opts[c]->state_bytes());
           }
           std::printf("%s\n", format_model_states_line(g_rank, w / 1048576.0, g / 1048576.0, o / 1048576.0,

@@ -39,6 +39,15 @@ void LmHead::allocate(int batch, int seq, int slots) {
   }
 }
 
+cpu::LmHeadScratch LmHead::head_scratch() const {
+  cpu::LmHeadScratch scratch{ws_->logits.f32(), ws_->logit_chunk_rows};
+  if (ws_->bf16_w.defined()) {
+    scratch.w16 = ws_->bf16_w.u16();
+    scratch.x16 = ws_->bf16_in.u16();
+  }
+  return scratch;
+}
+
 void LmHead::forward(const StepContext& ctx, const Tensor& in, Tensor&) {
   const MicroBatch& mb = *ctx.mb;
   const int N = mb.rows(), Nl = tp_.local_rows(N), h = cfg_.hidden_size;
@@ -66,7 +75,7 @@ void LmHead::forward(const StepContext& ctx, const Tensor& in, Tensor&) {
   const Param& w = store_.at(out_w_);
   cpu::lm_head_cross_entropy(s.normed_full.f32(), w.value.f32(), mb.labels, scale, s.token_loss.f32(),
                              ctx.training ? s.dfull.f32() : nullptr, ctx.training ? w.grad.f32() : nullptr, N, V, h,
-                             {ws_->logits.f32(), ws_->logit_chunk_rows}, tp_.active() ? &vp : nullptr);
+                             head_scratch(), tp_.active() ? &vp : nullptr);
   if (ctx.training && tp_.active()) {
     // The input gradient of a vocabulary shard is partial: sum over the group (and scatter the rows).
     if (tp_.sequence_parallel)

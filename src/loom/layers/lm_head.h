@@ -7,6 +7,7 @@
 // no rank ever holds a row's full logits.
 #include <vector>
 
+#include "loom/kernels/cpu/cross_entropy.h"
 #include "loom/layers/layer.h"
 #include "loom/layers/param_store.h"
 #include "loom/layers/workspace.h"
@@ -38,6 +39,7 @@ class LmHead : public Layer {
     Tensor token_loss;   // [rows]
     Tensor row_scale;    // [rows]
   };
+  cpu::LmHeadScratch head_scratch() const;
   GptConfig cfg_;
   ParamStore& store_;
   Workspace* ws_;

@@ -77,6 +77,7 @@ void TransformerBlock::allocate_saved(Saved& s, int batch, int seq, bool with_at
 void TransformerBlock::allocate(int batch, int seq, int slots) {
   const int64_t N = int64_t(batch) * seq, Nl = tp_.local_rows(int(N)), h = cfg_.hidden_size;
   const int64_t lh = int64_t(local_heads_) * cfg_.head_dim();
+  if (ws_->bf16_in.defined()) bf16_ = {ws_->bf16_in.u16(), ws_->bf16_out.u16(), ws_->bf16_w.u16()};
   saved_.clear();
   if ((recompute_ == Recompute::Full || half_activations()) && !ws_->block_scratch) {
     ws_->block_scratch = std::make_shared<std::any>(Saved{});
@@ -128,7 +129,7 @@ TransformerBlock::Saved& TransformerBlock::working() const { return std::any_cas
 LinearParams TransformerBlock::linear(int weight, int bias) const {
   const Param& w = store_.at(weight);
   const Param& b = store_.at(bias);
-  return LinearParams{w.value, b.value, w.grad, b.grad};
+  return LinearParams{w.value, b.value, w.grad, b.grad, bf16_.in ? &bf16_ : nullptr};
 }
 
 uint64_t TransformerBlock::dropout_key(const StepContext& ctx, int which) const {

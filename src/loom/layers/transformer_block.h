@@ -77,6 +77,7 @@ class TransformerBlock : public Layer {
   Recompute recompute_;
   std::vector<Saved> saved_;  // per slot (fp32 activations)
   ActivationStash stash_;     // per slot (half-precision activations)
+  Bf16Operands bf16_;         // the workspace's bf16 GEMM operands (--bf16), else null
   StashIds ids_;
 };
 

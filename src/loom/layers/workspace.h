@@ -19,6 +19,9 @@ struct Workspace {
   Tensor dqkv;    // [rows, 3*hidden]     gradient of the fused QKV activation
   Tensor logits;  // [chunk, vocab]   output-layer logits, a chunk of rows at a time
   int logit_chunk_rows = 0;
+  // bf16 GEMM operands (--bf16): a linear's input, its output gradient and its weight (or the output
+  // layer's vocabulary weight); undefined otherwise. The logit gradients are narrowed inside `logits`.
+  Tensor bf16_in, bf16_out, bf16_w;
   // One block's activations in fp32, shared by every block: rebuilt before its backward (full recompute)
   // or widened from half-precision storage; its input and recomputed output; and the attention output
   // shared by every slot (selective recompute, fp32 activations). Owned here so every block shares them.

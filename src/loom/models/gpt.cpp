@@ -116,6 +116,13 @@ GptModel::GptModel(const GptConfig& cfg, int batch, int seq, int slots, TensorPa
   store_.finalize(stage_.flat_multiple, std::move(units));
 
   const int64_t N = int64_t(batch) * seq, Nl = tp_.local_rows(int(N)), h = cfg.hidden_size;
+  if (cfg.activation_dtype == DType::BF16) {  // bf16 GEMM operands (Megatron's bf16 GEMMs)
+    const int64_t lf = cfg.ffn_hidden_size / T, lqkv = 3 * h / T, lv = cfg.padded_vocab_size / T;
+    ws_.bf16_in = Tensor({N * std::max(h, lf)}, DType::BF16);
+    ws_.bf16_out = Tensor({N * std::max({h, lqkv, lf})}, DType::BF16);
+    ws_.bf16_w = Tensor({std::max(h * std::max(lqkv, lf), stage_.head ? lv * h : 0)}, DType::BF16);
+    gemm_operand_bytes_ = int64_t(ws_.bf16_in.nbytes() + ws_.bf16_out.nbytes() + ws_.bf16_w.nbytes());
+  }
   const int64_t allocated_before_activations = memory_stats().allocated;
   ws_.partial = Tensor({N, h});
   ws_.tmp = Tensor({Nl, h});

@@ -96,6 +96,8 @@ class GptModel {
   const Tensor& grad_staging() const { return grad_staging_; }
   // Bytes allocated for activations (every slot's saved tensors and residual stream) and layer scratch.
   int64_t activation_bytes() const { return activation_bytes_; }
+  // Bytes of the bf16 GEMM operand buffers (--bf16: a layer's weight, input and output gradient in bf16).
+  int64_t gemm_operand_bytes() const { return gemm_operand_bytes_; }
   // Parameters of the whole model (all tensor-parallel ranks), from the local shapes.
   int64_t num_params_on_rank() const;
 
@@ -124,7 +126,8 @@ class GptModel {
   std::vector<std::vector<Tensor>> hidden_;
   Tensor passing_[2];
   size_t boundaries_ = 0;
-  int64_t activation_bytes_ = 0;  // layers that write a boundary: all but the head
+  int64_t activation_bytes_ = 0;
+  int64_t gemm_operand_bytes_ = 0;  // layers that write a boundary: all but the head
   Tensor boundary(int slot, size_t i, int rows);
   std::vector<Tensor> input_;                // [slot]: received input (stages without the embedding)
   Tensor grad_a_, grad_b_;                   // ping-pong gradients of the residual stream

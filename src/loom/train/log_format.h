@@ -29,7 +29,8 @@ std::string format_validation_block(const std::string& prefix, double lm_loss);
 // "[Rank 0] (after N iterations) memory (MB) | allocated: ... | max allocated: ... | reserved: ... | max reserved: ..."
 std::string format_memory_line(int rank, int64_t iteration, double allocated_mb, double max_allocated_mb,
                                double reserved_mb, double max_reserved_mb);
-// Loom's own: what the model states (ZeRO's accounting) occupy on this rank, measured from the buffers.
+// Loom's own: what the model states (ZeRO's accounting) occupy on this rank, measured from the buffers;
+// working buffers: the fp32 copies layers compute on and, with --bf16, the bf16 GEMM operands.
 // "[Rank 0] model states (MB) | weights: ... | gradients: ... | optimizer: ... | total: ... | working buffers: ..."
 std::string format_model_states_line(int rank, double weights_mb, double grads_mb, double optimizer_mb,
                                      double working_mb);

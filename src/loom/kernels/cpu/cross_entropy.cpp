@@ -5,6 +5,8 @@
 #include <cstring>
 
 #include "loom/kernels/cpu/gemm.h"
+#include "loom/kernels/cpu/gemm_bf16.h"
+#include "loom/kernels/cpu/precision.h"
 #include "loom/kernels/cpu/parallel.h"
 #include "loom/kernels/cpu/simd.h"
 
@@ -23,10 +25,17 @@ void lm_head_cross_entropy(const float* x, const float* W, const int32_t* labels
   float* mx = stat;
   float* sums = stat + chunk;  // sums[i] and, right after the sums, the target logits
   float* tgt = stat + 2 * chunk;
+  const bool bf16 = scratch.w16 != nullptr;
+  if (bf16) to_bf16_rows(W, V, C, C, scratch.w16);  // once per call, shared by every chunk
   for (int n0 = 0; n0 < N; n0 += chunk) {
     const int rows = std::min(chunk, N - n0);
     const float* xc = x + size_t(n0) * C;
-    gemm(false, true, rows, V, C, 1.0f, xc, C, W, C, 0.0f, L, V);
+    if (bf16) {
+      to_bf16_rows(xc, rows, C, C, scratch.x16);
+      gemm_bf16(false, true, rows, V, C, 1.0f, scratch.x16, C, scratch.w16, C, 0.0f, L, V);
+    } else {
+      gemm(false, true, rows, V, C, 1.0f, xc, C, W, C, 0.0f, L, V);
+    }
 #pragma omp parallel for schedule(static) if (rows > 1)
     for (int i = 0; i < rows; i++) {
       const float* row = L + size_t(i) * V;
@@ -56,15 +65,21 @@ void lm_head_cross_entropy(const float* x, const float* W, const int32_t* labels
       const float rs = label >= 0 ? (row_scale ? row_scale[r] : 1.0f) : 0.0f;
       if (rs == 0.0f) {
         std::memset(row, 0, size_t(V) * sizeof(float));
-        continue;
-      }
-      const float f = rs / sums[i];
+      } else {
+        const float f = rs / sums[i];
 #pragma omp simd
-      for (int j = 0; j < V; j++) row[j] *= f;
-      const int32_t lab = label - v0;
-      if (lab >= 0 && lab < V) row[lab] -= rs;
+        for (int j = 0; j < V; j++) row[j] *= f;
+        const int32_t lab = label - v0;
+        if (lab >= 0 && lab < V) row[lab] -= rs;
+      }
+      // bf16: the row narrowed in place, while it is in cache (a bf16 matrix with row stride 2V).
+      if (bf16) from_f32_in_place(row, DType::BF16, V);
     }
-    if (grad) {
+    if (grad && bf16) {
+      const uint16_t* L16 = reinterpret_cast<const uint16_t*>(L);
+      gemm_bf16(false, false, rows, C, V, 1.0f, L16, 2 * V, scratch.w16, C, 0.0f, dx + size_t(n0) * C, C);
+      gemm_bf16(true, false, V, C, rows, 1.0f, L16, 2 * V, scratch.x16, C, 1.0f, dW, C);
+    } else if (grad) {
       gemm(false, false, rows, C, V, 1.0f, L, V, W, C, 0.0f, dx + size_t(n0) * C, C);
       gemm(true, false, V, C, rows, 1.0f, L, V, xc, C, 1.0f, dW, C);
     }

@@ -11,6 +11,10 @@ namespace loom::cpu {
 struct LmHeadScratch {
   float* logits;  // chunk_rows x V floats
   int chunk_rows;
+  // bf16 GEMMs (--bf16) when set: W (V x C) and a chunk of x (chunk_rows x C) rounded to bf16 here, the
+  // logit gradients narrowed in place in `logits`; multiplied with fp32 accumulation.
+  uint16_t* w16 = nullptr;
+  uint16_t* x16 = nullptr;
 };
 
 // Vocabulary-parallel cross-entropy (Megatron's): W is this rank's shard, rows [vocab_start,

@@ -1,5 +1,7 @@
 #include "loom/kernels/cpu/gemm.h"
 
+#include "loom/kernels/cpu/gemm_grid.h"
+
 #include <cblas.h>
 #include <omp.h>
 
@@ -17,36 +19,9 @@ namespace loom::cpu {
 
 namespace {
 
-void scale_c(int M, int N, float beta, float* C, int ldc) {
-  for (int i = 0; i < M; i++) {
-    float* c = C + size_t(i) * ldc;
-    if (beta == 0.0f) {
-      std::memset(c, 0, size_t(N) * sizeof(float));
-    } else if (beta != 1.0f) {
-      for (int j = 0; j < N; j++) c[j] *= beta;
-    }
-  }
-}
-
-struct Split {
-  int blocks;
-  bool along_n;  // blocks of columns of C (else of rows)
-  int dim;
-  int begin(int i) const { return i == 0 ? 0 : i == blocks ? dim : int((long(dim) * i / blocks) & ~15L); }
-};
-
-Split split_for(int M, int N, int K) {
-  const double flops = 2.0 * M * N * K;
-  Split s;
-  s.along_n = N >= M;
-  s.dim = s.along_n ? N : M;
-  // Enough work per block (32 MFLOP) and wide blocks (>= 256: each block re-packs the other operand);
-  // a power of two (<= 8) so that 2, 4 or 8 threads share the blocks evenly.
-  const int cap = int(std::min({8.0, flops / 32e6, double(s.dim) / 256}));
-  s.blocks = 1;
-  while (s.blocks * 2 <= cap) s.blocks *= 2;
-  return s;
-}
+using detail::Split;
+using detail::split_for;
+using detail::scale_c;
 
 void gemm_block(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B, int ldb,
                 float beta, float* C, int ldc, const Split& s, int i) {

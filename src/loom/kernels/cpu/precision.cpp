@@ -117,6 +117,22 @@ void to_f32_in_place(void* data, DType t, long n) {
   for (i -= 8; i >= 0; i -= 8) _mm256_storeu_ps(out + i, load8(data, t, i));
 }
 
+void from_f32_in_place(float* data, DType t, long n) {
+  require_float_type(t);
+  if (t == DType::F32 || n <= 0) return;
+  // From the start: half i occupies bytes [2i, 2i + 2), below float i's [4i, 4i + 4); each block of 8 is
+  // loaded before it is stored over, and stores never reach floats not yet loaded. Sequential by construction.
+  long i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(data + i);
+    store8(data, t, i, v);
+  }
+  for (; i < n; i++) {
+    const float x = data[i];
+    store1(data, t, i, x);
+  }
+}
+
 void from_f32(const float* src, void* dst, DType t, long n) {
   require_float_type(t);
   chunked(n, [&](long i0, long i1) {

@@ -15,6 +15,8 @@ void to_f32(const void* src, DType src_type, float* dst, long n);
 // The first n values of `data` are of src_type; widen them in place to n floats (the buffer holds n
 // floats). Used to all-gather half-precision weights straight into the fp32 buffer that will hold them.
 void to_f32_in_place(void* data, DType src_type, long n);
+// The reverse of to_f32_in_place: n floats narrowed in place to the first n values of dst_type (sequential).
+void from_f32_in_place(float* data, DType dst_type, long n);
 // dst = round(src) in dst_type.
 void from_f32(const float* src, void* dst, DType dst_type, long n);
 // dst = round(x) in dst_type and x = dst widened: x rounded in place, with a half-precision copy kept
