@@ -1,4 +1,5 @@
-// Training throughput of Loom on a GPT configuration: forward + backward + AdamW per iteration, fp32,
+// Training throughput of Loom on a GPT configuration: forward + backward + AdamW per iteration, fp32
+// (or --precision bf16: bf16 weights, activations and GEMMs, fp32 main weights, as `loom train --bf16`),
 // random tokens. Prints one JSON line, the same shape bench/torch_gpt.py prints, so bench/run.sh can
 // put the two side by side.
 //   gpt_step_bench --layers 12 --hidden 768 --heads 12 --seq 256 --micro-batch 4 --vocab 50304 --steps 5
@@ -20,10 +21,12 @@ using namespace loom;
 
 int main(int argc, char** argv) {
   int layers = 12, hidden = 768, heads = 12, seq = 256, mb = 4, vocab = 50304, steps = 5, warmup = 2, threads = 0;
+  std::string precision = "fp32";
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     int v = std::atoi(argv[i + 1]);
-    if (a == "--layers") layers = v;
+    if (a == "--precision") precision = argv[i + 1];
+    else if (a == "--layers") layers = v;
     else if (a == "--hidden") hidden = v;
     else if (a == "--heads") heads = v;
     else if (a == "--seq") seq = v;
@@ -48,9 +51,18 @@ int main(int argc, char** argv) {
   c.vocab_size = vocab;
   c.padded_vocab_size = vocab;
   c.hidden_dropout = c.attention_dropout = 0;  // as the PyTorch peer
-  GptModel model(c, mb, seq);
+  ParamStorage storage;
+  if (precision == "bf16") {
+    c.activation_dtype = DType::BF16;
+    storage.weights = DType::BF16;  // gradients fp32, as Megatron's bf16
+  } else if (precision != "fp32") {
+    std::fprintf(stderr, "--precision must be fp32 or bf16\n");
+    return 2;
+  }
+  GptModel model(c, mb, seq, 1, {}, {}, storage);
   model.init(1234);
   AdamW opt(model.params(), {});
+  opt.reset_main_weights();
   LrSchedule ls;
   ls.max_lr = 1e-4;
   ls.style = "constant";
@@ -78,9 +90,9 @@ int main(int argc, char** argv) {
   const double flops = gpt_flops_per_iteration(c, mb) * steps;
   std::printf("{\"impl\": \"loom\", \"tokens_per_s\": %.2f, \"step_ms\": %.2f, \"tflops\": %.5f, \"loss\": %.5f, "
               "\"params\": %lld, \"threads\": %d, \"tensor_allocs_in_timed_steps\": %lld, \"fwd_ms\": %.2f, "
-              "\"bwd_ms\": %.2f, \"opt_ms\": %.2f}\n",
+              "\"bwd_ms\": %.2f, \"opt_ms\": %.2f, \"precision\": \"%s\"}\n",
               tokens / sec, 1000.0 * sec / steps, flops / sec / 1e12, loss, (long long)gpt_total_params(c),
               omp_get_max_threads(), (long long)allocs, timers.elapsed_ms("forward-compute") / steps,
-              timers.elapsed_ms("backward-compute") / steps, timers.elapsed_ms("optimizer") / steps);
+              timers.elapsed_ms("backward-compute") / steps, timers.elapsed_ms("optimizer") / steps, precision.c_str());
   return 0;
 }

@@ -15,12 +15,14 @@ sgemm=$(run_clean "$BUILD/bench/sgemm_rate")
 best=$(sed -E 's/.*"best_gflops": ([0-9.]+).*/\1/' <<<"$sgemm")
 echo "SGEMM (Loom's OpenBLAS, $THREADS threads): $sgemm"
 
-compare() {  # name, then the shared model flags
+compare() {  # name, then the shared model flags (PRECISION=bf16: Loom's --bf16 against PyTorch's bf16 autocast)
   local name=$1
   shift
   local loom torch
-  loom=$(run_clean "$BUILD/bench/gpt_step_bench" "$@" --steps "$STEPS" --threads "$THREADS")
-  torch=$(run_clean /usr/bin/python3 bench/torch_gpt.py "$@" --steps "$STEPS" --threads "$THREADS" \
+  local lp=(--precision fp32) tp=(--autocast none)
+  [ "${PRECISION:-fp32}" = bf16 ] && lp=(--precision bf16) tp=(--autocast bf16)
+  loom=$(run_clean "$BUILD/bench/gpt_step_bench" "$@" "${lp[@]}" --steps "$STEPS" --threads "$THREADS")
+  torch=$(run_clean /usr/bin/python3 bench/torch_gpt.py "$@" "${tp[@]}" --steps "$STEPS" --threads "$THREADS" \
           --openblas-coretype inherit)
   local lt pt
   lt=$(sed -E 's/.*"tokens_per_s": ([0-9.]+).*/\1/' <<<"$loom")
@@ -36,3 +38,4 @@ compare() {  # name, then the shared model flags
 
 compare "GPT-2 124M (L12 h768, mb4 seq256)" --layers 12 --hidden 768 --heads 12 --seq 256 --micro-batch 4 --vocab 50304
 compare "GPT 16M (L4 h256, mb8 seq256)" --layers 4 --hidden 256 --heads 4 --seq 256 --micro-batch 8 --vocab 50304
+PRECISION=bf16 compare "GPT-2 124M bf16 (Loom --bf16 vs PyTorch bf16 autocast)" --layers 12 --hidden 768 --heads 12 --seq 256 --micro-batch 4 --vocab 50304

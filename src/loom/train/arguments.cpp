@@ -81,7 +81,7 @@ void TrainArgs::register_flags(ArgParser& p) {
   p.add_string("--pipeline-split-costs", &pipeline_split_costs,
                "per-layer costs for --pipeline-split cost: the JSON --profile-layers-output wrote (default: a FLOP model)");
   p.add_flag("--fp16", &fp16, "fp16 weights, gradients and activations (computed in fp32), fp32 main weights, loss scaling");
-  p.add_flag("--bf16", &bf16, "bf16 weights and activations (computed in fp32), fp32 gradients and main weights");
+  p.add_flag("--bf16", &bf16, "bf16 weights, activations and GEMMs (fp32 accumulation), fp32 gradients and main weights");
   p.add_flag("--accumulate-allreduce-grads-in-fp32", &accumulate_allreduce_grads_in_fp32,
              "with --fp16: accumulate and store gradients in fp32 instead of fp16 (always the case with --bf16, as Megatron)");
   p.add_opt_float("--loss-scale", &loss_scale, "static loss scale (default: dynamic with --fp16)");
