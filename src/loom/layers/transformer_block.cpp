@@ -188,15 +188,23 @@ void TransformerBlock::forward_into(Saved& s, const StepContext& ctx, const Tens
   float* partial = ws_->partial.f32();
   float* tmp = ws_->tmp.f32();
 
-  cpu::layernorm_forward(in.f32(), store_.at(ln1_w_).value.f32(), store_.at(ln1_b_).value.f32(), s.ln1.f32(),
-                         s.ln1_mean.f32(), s.ln1_rstd.f32(), Nl, h, eps);
-  keep_stat(ids_.ln1_mean, s.ln1_mean.f32(), Nl);
-  keep_stat(ids_.ln1_rstd, s.ln1_rstd.f32(), Nl);
-  if (sp) {
-    cpu::round_to_dtype(s.ln1.f32(), long(Nl) * h, act);
-    tp_.all_gather_rows(s.ln1.f32(), s.ln1_full.f32(), Nl, h);
-  }
-  keep(ids_.ln1, s.ln1_full.f32(), int64_t(N) * h);
+  // A LayerNorm whose output is saved: statistics kept, output rounded (before the sequence-parallel
+  // gather, so every rank holds the same rounded rows) and its all-row form kept.
+  auto saved_layernorm = [&](const float* x, int w, int b, Tensor& y, Tensor& mean, Tensor& rstd, Tensor& full,
+                             int id_mean, int id_rstd, int id) {
+    cpu::layernorm_forward(x, store_.at(w).value.f32(), store_.at(b).value.f32(), y.f32(), mean.f32(), rstd.f32(), Nl,
+                           h, eps);
+    keep_stat(id_mean, mean.f32(), Nl);
+    keep_stat(id_rstd, rstd.f32(), Nl);
+    if (sp) {
+      cpu::round_to_dtype(y.f32(), long(Nl) * h, act);
+      tp_.all_gather_rows(y.f32(), full.f32(), Nl, h);
+    }
+    keep(id, full.f32(), int64_t(N) * h);
+  };
+
+  saved_layernorm(in.f32(), ln1_w_, ln1_b_, s.ln1, s.ln1_mean, s.ln1_rstd, s.ln1_full, ids_.ln1_mean, ids_.ln1_rstd,
+                  ids_.ln1);
   linear_forward(linear(qkv_w_, qkv_b_), s.ln1_full.f32(), s.qkv.f32(), N);
   keep(ids_.qkv, s.qkv.f32(), N * 3 * lh);
   cpu::attention_forward(s.qkv.f32(), s.attn.f32(), s.lse.f32(), shape, p_attn, dropout_key(ctx, kAttentionProbs));
@@ -208,15 +216,8 @@ void TransformerBlock::forward_into(Saved& s, const StepContext& ctx, const Tens
                                 dropout_key(ctx, kAttentionOutput), first);
   keep(ids_.x1, s.x1.f32(), int64_t(Nl) * h);
 
-  cpu::layernorm_forward(s.x1.f32(), store_.at(ln2_w_).value.f32(), store_.at(ln2_b_).value.f32(), s.ln2.f32(),
-                         s.ln2_mean.f32(), s.ln2_rstd.f32(), Nl, h, eps);
-  keep_stat(ids_.ln2_mean, s.ln2_mean.f32(), Nl);
-  keep_stat(ids_.ln2_rstd, s.ln2_rstd.f32(), Nl);
-  if (sp) {
-    cpu::round_to_dtype(s.ln2.f32(), long(Nl) * h, act);
-    tp_.all_gather_rows(s.ln2.f32(), s.ln2_full.f32(), Nl, h);
-  }
-  keep(ids_.ln2, s.ln2_full.f32(), int64_t(N) * h);
+  saved_layernorm(s.x1.f32(), ln2_w_, ln2_b_, s.ln2, s.ln2_mean, s.ln2_rstd, s.ln2_full, ids_.ln2_mean, ids_.ln2_rstd,
+                  ids_.ln2);
   linear_forward(linear(fc1_w_, fc1_b_), s.ln2_full.f32(), s.fc1.f32(), N, /*add_bias=*/false);
   keep(ids_.fc1, s.fc1.f32(), int64_t(N) * lf);
   cpu::bias_gelu_forward(s.fc1.f32(), store_.at(fc1_b_).value.f32(), s.gelu.f32(), N, lf);
