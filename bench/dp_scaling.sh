@@ -2,15 +2,8 @@
 # Data-parallel scaling on this 2-core machine, the 16M GPT (L4 h256, seq 256, micro-batch 8, global 16):
 # one process with 2 threads against 2 data-parallel processes with 1 thread each (same global batch),
 # and the share of the step spent waiting on the gradient all-reduce. Usage: bench/dp_scaling.sh [build-dir]
-set -euo pipefail
-cd "$(dirname "$0")/.."
-BUILD=${1:-build}
-LOOM=$BUILD/loom
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+source "$(dirname "$0")/lib.sh"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-"$LOOM" preprocess --input data/corpus/kjv.jsonl --output-prefix "$TMP/kjv" --vocab-file data/gpt2/vocab.json \
-  --merge-file data/gpt2/merges.txt --append-eod --workers 2 >/dev/null
 ARGS=(--num-layers 4 --hidden-size 256 --num-attention-heads 4 --seq-length 256 --micro-batch-size 8
       --global-batch-size 16 --train-iters 6 --log-interval 2 --lr 1e-4 --eval-iters 0 --hidden-dropout 0
       --attention-dropout 0 --data-path "$TMP/kjv_text_document" --vocab-file data/gpt2/vocab.json

@@ -3,13 +3,7 @@
 # GPT (12 layers, h 512, seq 256, micro-batches of 4 sequences, one in flight), medians of 3 interleaved runs,
 # against PyTorch on the same model in fp32 and under bf16 autocast (bench/torch_gpt.py).
 # Usage: bench/half_activations.sh [build-dir]
-set -euo pipefail
-cd "$(dirname "$0")/.."
-BUILD=${1:-build}
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/loom_halfact.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
-"$BUILD/loom" preprocess --input data/corpus/kjv.jsonl --output-prefix "$TMP/kjv" --vocab-file data/gpt2/vocab.json \
-  --merge-file data/gpt2/merges.txt --append-eod --workers 2 >/dev/null
+source "$(dirname "$0")/lib.sh"
 ARGS=(--num-layers 12 --hidden-size 512 --num-attention-heads 8 --seq-length 256 --micro-batch-size 4 --global-batch-size 8
       --train-iters 6 --log-interval 3 --lr 1e-4 --eval-iters 0 --data-path "$TMP/kjv_text_document"
       --vocab-file data/gpt2/vocab.json --merge-file data/gpt2/merges.txt)

@@ -1,13 +1,7 @@
 #!/usr/bin/env bash
 # Step-time overhead of --offload-optimizer nvme on the 16M GPT (Adam state 129 MB) with a 16 MB budget,
 # against the state in memory, same run. Usage: bench/offload_overhead.sh [build-dir]
-set -euo pipefail
-cd "$(dirname "$0")/.."
-BUILD=${1:-build}
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/loom_offload.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
-"$BUILD/loom" preprocess --input data/corpus/kjv.jsonl --output-prefix "$TMP/kjv" --vocab-file data/gpt2/vocab.json \
-  --merge-file data/gpt2/merges.txt --append-eod --workers 2 >/dev/null
+source "$(dirname "$0")/lib.sh"
 ARGS=(--num-layers 4 --hidden-size 256 --num-attention-heads 4 --seq-length 256 --micro-batch-size 8 --global-batch-size 8
       --train-iters 8 --log-interval 4 --lr 1e-4 --eval-iters 0 --data-path "$TMP/kjv_text_document"
       --vocab-file data/gpt2/vocab.json --merge-file data/gpt2/merges.txt)

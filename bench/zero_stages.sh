@@ -4,15 +4,8 @@
 # parallelism (median of REPS interleaved runs), and each rank's model states (weights + gradients +
 # optimizer, from the model-states line).
 # Usage: bench/zero_stages.sh [build-dir]
-set -euo pipefail
-cd "$(dirname "$0")/.."
-BUILD=${1:-build}
-LOOM=$BUILD/loom
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+source "$(dirname "$0")/lib.sh"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-"$LOOM" preprocess --input data/corpus/kjv.jsonl --output-prefix "$TMP/kjv" --vocab-file data/gpt2/vocab.json \
-  --merge-file data/gpt2/merges.txt --append-eod --workers 2 >/dev/null
 ARGS=(--num-layers 4 --hidden-size 256 --num-attention-heads 4 --seq-length 256 --micro-batch-size 8
       --global-batch-size 16 --train-iters 8 --log-interval 2 --lr 1e-4 --eval-iters 0 --hidden-dropout 0
       --attention-dropout 0 --data-path "$TMP/kjv_text_document" --vocab-file data/gpt2/vocab.json
