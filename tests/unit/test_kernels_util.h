@@ -12,9 +12,24 @@
 #include <string>
 #include <vector>
 
+#include "loom/core/dtype.h"
 #include "loom/core/rng.h"
 
 namespace loom::test {
+
+// Bit patterns of fp32 values, and the scalar reference conversions to and from the 16-bit float types.
+inline uint32_t f32_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+inline float bits_f32(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+inline uint16_t half_bits(float x, DType t) { return t == DType::F16 ? f32_to_f16(x) : f32_to_bf16(x); }
+inline float half_value(uint16_t h, DType t) { return t == DType::F16 ? f16_to_f32(h) : bf16_to_f32(h); }
 
 inline std::vector<float> random_floats(size_t n, uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
   Rng rng(seed);

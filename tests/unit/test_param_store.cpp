@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "loom/core/dtype.h"
+#include "test_kernels_util.h"
 #include "loom/core/rng.h"
 #include "loom/layers/param_store.h"
 
@@ -20,21 +21,15 @@ using namespace loom;
 
 namespace {
 
-uint32_t f32_bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
+using test::f32_bits;
 
-// The value a storage type holds for fp32 x, as stored bits (16-bit types) and as fp32.
-uint16_t round_bits(float x, DType t) { return t == DType::F16 ? f32_to_f16(x) : f32_to_bf16(x); }
-float from_bits(uint16_t h, DType t) { return t == DType::F16 ? f16_to_f32(h) : bf16_to_f32(h); }
-float rounded(float x, DType t) { return t == DType::F32 ? x : from_bits(round_bits(x, t), t); }
+// The value a storage type holds for fp32 x, as fp32.
+float rounded(float x, DType t) { return t == DType::F32 ? x : test::half_value(test::half_bits(x, t), t); }
 
 // Reads element j of a stored buffer of type t as fp32.
 float stored_at(const void* data, DType t, int64_t j) {
   if (t == DType::F32) return static_cast<const float*>(data)[j];
-  return from_bits(static_cast<const uint16_t*>(data)[j], t);
+  return test::half_value(static_cast<const uint16_t*>(data)[j], t);
 }
 
 // Three parameters of odd sizes: 15, 17 and 1 elements, padded to 16, 32 and 16.
@@ -177,7 +172,7 @@ class HalfParamStore : public ::testing::TestWithParam<std::tuple<DType, DType>>
       ASSERT_EQ(sg.param, i);
       const uint16_t* h = static_cast<const uint16_t*>(s_.weight_data(sg));
       for (int64_t j = 0; j < sg.count; j++)
-        ASSERT_EQ(h[j], round_bits(want.at(i)[size_t(j)], wt_)) << s_.at(i).name << "[" << j << "]";
+        ASSERT_EQ(h[j], test::half_bits(want.at(i)[size_t(j)], wt_)) << s_.at(i).name << "[" << j << "]";
     }
   }
 

@@ -28,19 +28,8 @@ namespace {
 const long kLengths[] = {0, 1, 7, 8, 9, 15, 1000, 1003, 16387, 70001};
 constexpr long kGuard = 16;  // sentinel elements after the n valid ones: nothing may be written there
 
-float bits_f32(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-uint32_t f32_bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
-
-uint16_t ref_from_f32(float x, DType t) { return t == DType::F16 ? f32_to_f16(x) : f32_to_bf16(x); }
-float ref_to_f32(uint16_t h, DType t) { return t == DType::F16 ? f16_to_f32(h) : bf16_to_f32(h); }
+using test::bits_f32;
+using test::f32_bits;
 bool half_is_nan(uint16_t h, DType t) {
   return t == DType::F16 ? (h & 0x7c00) == 0x7c00 && (h & 0x03ff) != 0 : (h & 0x7f80) == 0x7f80 && (h & 0x007f) != 0;
 }
@@ -131,7 +120,7 @@ TEST(PrecisionStorage, FromF32HalfMatchesScalarReferenceBitwise) {
         std::vector<uint16_t> y(size_t(n + kGuard), kSentinel16);
         cpu::from_f32(x.data(), y.data(), t, n);
         for (long i = 0; i < n; i++) {
-          const uint16_t want = ref_from_f32(x[size_t(i)], t), got = y[size_t(i)];
+          const uint16_t want = test::half_bits(x[size_t(i)], t), got = y[size_t(i)];
           if (std::isnan(x[size_t(i)])) {
             ASSERT_TRUE(half_is_nan(got, t)) << dtype_name(t) << " n=" << n << " i=" << i << " in=" << hex(f32_bits(x[size_t(i)]))
                                              << " got " << got;
@@ -195,7 +184,7 @@ TEST(PrecisionStorage, ToF32HalfMatchesScalarReferenceOnEveryBitPattern) {
         std::vector<float> y(size_t(n + kGuard), bits_f32(kSentinel32));
         cpu::to_f32(x.data(), t, y.data(), n);
         for (long i = 0; i < n; i++) {
-          const float want = ref_to_f32(x[size_t(i)], t), got = y[size_t(i)];
+          const float want = test::half_value(x[size_t(i)], t), got = y[size_t(i)];
           if (std::isnan(want)) ASSERT_TRUE(std::isnan(got)) << dtype_name(t) << " n=" << n << " in=" << x[size_t(i)];
           else ASSERT_EQ(f32_bits(got), f32_bits(want)) << dtype_name(t) << " n=" << n << " i=" << i << " in=" << x[size_t(i)];
         }
@@ -208,7 +197,7 @@ TEST(PrecisionStorage, ToF32HalfMatchesScalarReferenceOnEveryBitPattern) {
     std::vector<float> y(all.size());
     cpu::to_f32(all.data(), t, y.data(), long(all.size()));
     for (size_t i = 0; i < all.size(); i++) {
-      const float want = ref_to_f32(all[i], t);
+      const float want = test::half_value(all[i], t);
       if (std::isnan(want)) ASSERT_TRUE(std::isnan(y[i])) << dtype_name(t) << " " << i;
       else ASSERT_EQ(f32_bits(y[i]), f32_bits(want)) << dtype_name(t) << " " << i;
     }
@@ -252,7 +241,7 @@ TEST(PrecisionStorage, HalfRoundTripIsIdentityOnFiniteValues) {
   for (DType t : {DType::F16, DType::BF16}) {
     std::vector<uint16_t> h;
     for (uint32_t i = 0; i < 65536; i++)
-      if (!std::isnan(ref_to_f32(uint16_t(i), t))) h.push_back(uint16_t(i));
+      if (!std::isnan(test::half_value(uint16_t(i), t))) h.push_back(uint16_t(i));
     std::vector<float> f(h.size());
     std::vector<uint16_t> back(h.size());
     cpu::to_f32(h.data(), t, f.data(), long(h.size()));
@@ -306,9 +295,9 @@ TEST(PrecisionStorage, AccumulateMatchesMultiplyAddThenRound) {
         // The destination as stored (fp32 or 16-bit bits in a uint32 slot), then as the kernel sees it.
         std::vector<uint32_t> before(static_cast<size_t>(n));
         for (long i = 0; i < n; i++)
-          before[size_t(i)] = t == DType::F32 ? f32_bits(dst0[size_t(i)]) : ref_from_f32(dst0[size_t(i)], t);
-        auto load = [&](uint32_t raw) { return t == DType::F32 ? bits_f32(raw) : ref_to_f32(uint16_t(raw), t); };
-        auto store = [&](float x) -> uint32_t { return t == DType::F32 ? f32_bits(x) : ref_from_f32(x, t); };
+          before[size_t(i)] = t == DType::F32 ? f32_bits(dst0[size_t(i)]) : test::half_bits(dst0[size_t(i)], t);
+        auto load = [&](uint32_t raw) { return t == DType::F32 ? bits_f32(raw) : test::half_value(uint16_t(raw), t); };
+        auto store = [&](float x) -> uint32_t { return t == DType::F32 ? f32_bits(x) : test::half_bits(x, t); };
         auto is_nan = [&](uint32_t raw) { return t == DType::F32 ? std::isnan(bits_f32(raw)) : half_is_nan(uint16_t(raw), t); };
 
         std::vector<uint32_t> got(static_cast<size_t>(n));
@@ -373,10 +362,10 @@ std::vector<uint32_t> finite_data(DType t, long n, uint64_t seed, bool extremes 
   std::vector<uint32_t> raw(static_cast<size_t>(n));  // holds uint16 or fp32 bits
   for (long i = 0; i < n; i++) {
     const float v = r.normal() * std::ldexp(1.0f, int(r.next_u32() % 24) - 12);
-    raw[size_t(i)] = t == DType::F32 ? f32_bits(v) : ref_from_f32(v, t);
+    raw[size_t(i)] = t == DType::F32 ? f32_bits(v) : test::half_bits(v, t);
   }
   auto put = [&](long i, float v) {
-    if (i < n) raw[size_t(i)] = t == DType::F32 ? f32_bits(v) : ref_from_f32(v, t);
+    if (i < n) raw[size_t(i)] = t == DType::F32 ? f32_bits(v) : test::half_bits(v, t);
   };
   const float maxv = t == DType::F16 ? 65504.0f : t == DType::BF16 ? bf16_to_f32(0x7f7f) : FLT_MAX;
   if (extremes) put(0, maxv);
@@ -404,7 +393,7 @@ struct Buffer {
   const void* data() const { return f.empty() ? static_cast<const void*>(h.data()) : f.data(); }
 };
 
-double value_of(DType t, uint32_t raw) { return t == DType::F32 ? double(bits_f32(raw)) : double(ref_to_f32(uint16_t(raw), t)); }
+double value_of(DType t, uint32_t raw) { return t == DType::F32 ? double(bits_f32(raw)) : double(test::half_value(uint16_t(raw), t)); }
 }  // namespace
 
 TEST(PrecisionStorage, SumSquaresMatchesDoubleReferenceAndIsThreadCountIndependent) {
@@ -450,7 +439,7 @@ TEST(PrecisionStorage, SumSquaresExactOnSmallIntegers) {
       double want = 0.0;
       for (long i = 0; i < n; i++) {
         const float v = float(int(i % 31) - 15);
-        raw[size_t(i)] = t == DType::F32 ? f32_bits(v) : ref_from_f32(v, t);
+        raw[size_t(i)] = t == DType::F32 ? f32_bits(v) : test::half_bits(v, t);
         want += double(v) * double(v);
       }
       const Buffer buf(t, raw);

@@ -172,8 +172,7 @@ void TransformerBlock::forward_into(Saved& s, const StepContext& ctx, const Tens
   const float eps = cfg_.layernorm_epsilon;
   const float p_hidden = ctx.training ? cfg_.hidden_dropout : 0.f;
   const float p_attn = ctx.training ? cfg_.attention_dropout : 0.f;
-  const cpu::AttentionShape shape{mb.batch, mb.seq, local_heads_, cfg_.head_dim(), tp_.rank * local_heads_,
-                                  cfg_.num_attention_heads, mb.key_start};
+  const cpu::AttentionShape shape = attention_shape(mb);
   const DType act = cfg_.activation_dtype;
   // A saved activation, as soon as it exists: rounded to the activation type (so what follows reads what
   // the backward will), and kept in the stash when asked. Statistics stay fp32.
@@ -252,13 +251,22 @@ void TransformerBlock::restore(Saved& s, const StepContext& ctx) {
   if (ids_.attn >= 0) {
     stash_.get(slot, ids_.attn, s.attn.f32(), N * lh);
     stash_.get(slot, ids_.lse, s.lse.f32(), int64_t(mb.batch) * local_heads_ * mb.seq);
-  } else {  // selective recompute: rebuilt from QKV and rounded as the forward rounded it
-    const cpu::AttentionShape shape{mb.batch, mb.seq, local_heads_, cfg_.head_dim(), tp_.rank * local_heads_,
-                                    cfg_.num_attention_heads, mb.key_start};
-    cpu::attention_forward(s.qkv.f32(), s.attn.f32(), s.lse.f32(), shape, cfg_.attention_dropout,
-                           dropout_key(ctx, kAttentionProbs));
-    cpu::round_to_dtype(s.attn.f32(), long(N * lh), cfg_.activation_dtype);
+  } else {
+    recompute_attention(s, ctx);
   }
+}
+
+void TransformerBlock::recompute_attention(Saved& s, const StepContext& ctx) const {
+  const MicroBatch& mb = *ctx.mb;
+  cpu::attention_forward(s.qkv.f32(), s.attn.f32(), s.lse.f32(), attention_shape(mb), cfg_.attention_dropout,
+                         dropout_key(ctx, kAttentionProbs));
+  // Rounded as the forward rounded it (no-op for fp32 activations).
+  cpu::round_to_dtype(s.attn.f32(), long(mb.rows()) * local_heads_ * cfg_.head_dim(), cfg_.activation_dtype);
+}
+
+cpu::AttentionShape TransformerBlock::attention_shape(const MicroBatch& mb) const {
+  return {mb.batch, mb.seq, local_heads_, cfg_.head_dim(), tp_.rank * local_heads_, cfg_.num_attention_heads,
+          mb.key_start};
 }
 
 void TransformerBlock::backward(const StepContext& ctx, const Tensor& dout, Tensor& din) {
@@ -268,8 +276,7 @@ void TransformerBlock::backward(const StepContext& ctx, const Tensor& dout, Tens
   const bool sp = tp_.sequence_parallel && tp_.active();
   const float p_hidden = cfg_.hidden_dropout;
   const float p_attn = cfg_.attention_dropout;
-  const cpu::AttentionShape shape{mb.batch, mb.seq, local_heads_, cfg_.head_dim(), tp_.rank * local_heads_,
-                                  cfg_.num_attention_heads, mb.key_start};
+  const cpu::AttentionShape shape = attention_shape(mb);
   Saved* saved = nullptr;
   if (half_activations()) {
     saved = &working();
@@ -280,9 +287,7 @@ void TransformerBlock::backward(const StepContext& ctx, const Tensor& dout, Tens
     forward_into(*saved, ctx, saved_[ctx.slot].input, ws_->recompute_out.f32(), -1);
   } else {
     saved = &saved_[ctx.slot];
-    if (recompute_ == Recompute::Selective)
-      cpu::attention_forward(saved->qkv.f32(), saved->attn.f32(), saved->lse.f32(), shape, cfg_.attention_dropout,
-                             dropout_key(ctx, kAttentionProbs));
+    if (recompute_ == Recompute::Selective) recompute_attention(*saved, ctx);
   }
   Saved& s = *saved;
   float* dlocal = ws_->tmp.f32();      // [Nl, h]: gradient entering a branch, then of a LayerNorm output

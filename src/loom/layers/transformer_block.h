@@ -9,6 +9,7 @@
 // all-gather / reduce-scatter pairs.
 #include <vector>
 
+#include "loom/kernels/cpu/attention.h"
 #include "loom/layers/activation_stash.h"
 #include "loom/layers/layer.h"
 #include "loom/layers/linear.h"
@@ -62,6 +63,9 @@ class TransformerBlock : public Layer {
   void forward_into(Saved& s, const StepContext& ctx, const Tensor& in, float* out, int stash_slot);
   // Widens a slot's stashed activations into the working set.
   void restore(Saved& s, const StepContext& ctx);
+  // Selective recompute: the attention output (and lse) rebuilt from the saved QKV.
+  void recompute_attention(Saved& s, const StepContext& ctx) const;
+  cpu::AttentionShape attention_shape(const MicroBatch& mb) const;
   LinearParams linear(int weight, int bias) const;
   uint64_t dropout_key(const StepContext& ctx, int which) const;
   // Row-parallel output: partial [N, h] sums -> this rank's [local rows, h] of the total.
