@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -18,16 +19,8 @@
 namespace loom::test {
 
 // Bit patterns of fp32 values, and the scalar reference conversions to and from the 16-bit float types.
-inline uint32_t f32_bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
-inline float bits_f32(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
+inline uint32_t f32_bits(float f) { return std::bit_cast<uint32_t>(f); }
+inline float bits_f32(uint32_t u) { return std::bit_cast<float>(u); }
 inline uint16_t half_bits(float x, DType t) { return t == DType::F16 ? f32_to_f16(x) : f32_to_bf16(x); }
 inline float half_value(uint16_t h, DType t) { return t == DType::F16 ? f16_to_f32(h) : bf16_to_f32(h); }
 
