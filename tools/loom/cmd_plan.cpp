@@ -2,9 +2,11 @@
 #include <cstdio>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "commands.h"
 #include "loom/core/error.h"
+#include "loom/models/family.h"
 #include "loom/models/gpt.h"
 #include "loom/models/gpt_config.h"
 #include "loom/plan/memory_report.h"
@@ -16,19 +18,19 @@ namespace loom::cmd {
 namespace {
 
 // Parameters held by pipeline rank `rank` on each tensor-parallel rank, with Megatron's layout of the
-// blocks over stages and virtual chunks: the word and position embeddings with the first stage's first
-// chunk; the final LayerNorm with the last stage's last chunk, which also holds the tied output layer's
-// copy of the word embedding when it lacks the embedding itself (PP > 1).
+// blocks over stages and virtual chunks: the word (and learned position) embeddings with the first stage's
+// first chunk; the final norm and an untied output layer with the last stage's last chunk, which also holds
+// the tied output layer's copy of the word embedding when it lacks the embedding itself (PP > 1).
 int64_t stage_params(const TrainArgs& a, const GptConfig& c, int rank) {
   const int T = a.tensor_model_parallel_size;
-  const int64_t h = c.hidden_size, word = int64_t(c.padded_vocab_size) / T * h;
+  const int64_t word = int64_t(c.padded_vocab_size) / T * c.hidden_size;
   int64_t n = 0;
   for (const StageSpec& s : gpt_pipeline_chunks(c.num_layers, a.pipeline_model_parallel_size, a.virtual_pipeline_size(),
                                                 rank, a.decoder_first_pipeline_num_layers,
                                                 a.decoder_last_pipeline_num_layers)) {
     n += int64_t(s.num_blocks) * transformer_layer_params(c, T);
-    if (s.embedding) n += word + int64_t(c.max_position_embeddings) * h;
-    if (s.head) n += 2 * h + (s.embedding ? 0 : word);
+    if (s.embedding) n += embedding_params(c, T);
+    if (s.head) n += output_params(c, T) + (s.embedding || !c.tie_embeddings ? 0 : word);
   }
   return n;
 }
@@ -47,14 +49,18 @@ int plan(int argc, char** argv) {
   int world_size = 0;
   p.add_int("--world-size", &world_size, "processes to plan for (default tensor x pipeline x context parallel size)");
   // Megatron flags that only the plan understands so far (training does not implement them yet).
-  if (!p.parse(argc, argv)) return 0;
+  std::vector<std::string> args = expand_model_flags(argc, argv);
+  std::vector<char*> argp;
+  for (auto& s : args) argp.push_back(s.data());
+  if (!p.parse(int(argp.size()), argp.data())) return 0;
   a.validate(p, /*need_data=*/false);
   const bool fp16 = a.fp16, bf16 = a.bf16;
   const bool distributed_optimizer = a.zero_stage >= 1;
   const std::string recompute_granularity = a.recompute_granularity;
   const int T = a.tensor_model_parallel_size, PP = a.pipeline_model_parallel_size;
   a.validate_layout(world_size > 0 ? world_size : T * PP * a.context_parallel_size);
-  const GptConfig cfg = a.model_config(TrainArgs::kGpt2Vocab);
+  const GptConfig cfg = a.model_config(a.vocab_size ? *a.vocab_size : TrainArgs::kGpt2Vocab);
+  const ModelFamily& family = model_family(a.model);
   std::printf(" > padded vocab (size: %d) with %d dummy tokens (new size: %d)\n", cfg.vocab_size,
               cfg.padded_vocab_size - cfg.vocab_size, cfg.padded_vocab_size);
   for (int s = 0; s < PP; s++) {
@@ -62,11 +68,11 @@ int plan(int argc, char** argv) {
     for (int t = 0; t < T; t++) std::printf("%s\n", format_param_count_line(t, s, n).c_str());
   }
   std::printf(" > parameters per transformer layer per tensor-parallel rank: %lld\n",
-              (long long)transformer_layer_params(cfg, T));
-  const double flops = gpt_flops_per_iteration(cfg, *a.global_batch_size);
+              (long long)family.layer_params(cfg, T));
+  const double flops = family.flops_per_iteration(cfg, *a.global_batch_size);
   std::printf(" > model FLOPs per iteration (global batch %lld): %.6E\n", (long long)*a.global_batch_size, flops);
   std::printf(" > fp32 weights + gradients + Adam moments: %.2f MB\n",
-              double(gpt_total_params(cfg)) * 16.0 / 1048576.0);
+              double(family.total_params(cfg, 1)) * 16.0 / 1048576.0);
 
   // Megatron's report_theoretical_memory, as printed after the first logged iteration.
   MemoryPlanConfig m;
@@ -74,6 +80,10 @@ int plan(int argc, char** argv) {
   m.hidden_size = a.hidden_size;
   m.num_attention_heads = a.num_attention_heads;
   m.ffn_hidden_size = *a.ffn_hidden_size;
+  m.num_query_groups = cfg.num_query_groups;
+  m.kv_channels = cfg.kv_channels;
+  m.swiglu = cfg.gated_mlp();
+  m.untie_embeddings_and_output_weights = !cfg.tie_embeddings;
   m.seq_length = a.seq_length;
   m.padded_vocab_size = cfg.padded_vocab_size;
   m.tensor_parallel = T;

@@ -1,5 +1,6 @@
 #include "loom/ckpt/model_weights.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "loom/ckpt/safetensors.h"
@@ -18,7 +19,25 @@ std::map<std::string, std::string> gpt_config_metadata(const GptConfig& c) {
           {"max_position_embeddings", std::to_string(c.max_position_embeddings)},
           {"vocab_size", std::to_string(c.vocab_size)},
           {"padded_vocab_size", std::to_string(c.padded_vocab_size)},
-          {"layernorm_epsilon", std::to_string(c.layernorm_epsilon)}};
+          {"layernorm_epsilon", std::to_string(c.layernorm_epsilon)},
+          {"normalization", c.normalization == NormKind::RMSNorm ? "RMSNorm" : "LayerNorm"},
+          {"activation", c.gated_mlp() ? "swiglu" : "gelu"},
+          {"position_embedding_type", c.position_embedding == PositionKind::Rope   ? "rope"
+                                      : c.position_embedding == PositionKind::None ? "none"
+                                                                                   : "learned_absolute"},
+          {"num_query_groups", std::to_string(c.query_groups())},
+          {"kv_channels", std::to_string(c.head_dim())},
+          {"add_bias_linear", c.add_bias_linear ? "1" : "0"},
+          {"add_qkv_bias", c.add_qkv_bias ? "1" : "0"},
+          {"tie_embeddings", c.tie_embeddings ? "1" : "0"},
+          {"rotary_base", std::to_string(c.rope.base)},
+          {"rotary_percent", std::to_string(c.rope.percent)},
+          {"rotary_interleaved", c.rope.interleaved ? "1" : "0"},
+          {"use_rope_scaling", c.rope.llama3_scaling ? "1" : "0"},
+          {"rope_scaling_factor", std::to_string(c.rope.scaling_factor)},
+          {"rope_low_freq_factor", std::to_string(c.rope.low_freq_factor)},
+          {"rope_high_freq_factor", std::to_string(c.rope.high_freq_factor)},
+          {"rope_original_max_position", std::to_string(c.rope.original_max_position)}};
 }
 
 GptConfig gpt_config_from_metadata(const std::map<std::string, std::string>& meta, const std::string& path) {
@@ -42,8 +61,42 @@ GptConfig gpt_config_from_metadata(const std::map<std::string, std::string>& met
   c.padded_vocab_size = int(get("padded_vocab_size"));
   auto eps = meta.find("layernorm_epsilon");
   if (eps != meta.end()) c.layernorm_epsilon = std::stof(eps->second);
+  // Architecture fields (absent in files written before Llama existed: GPT's defaults).
+  auto text = [&](const char* key, const char* otherwise) {
+    auto it = meta.find(key);
+    return it == meta.end() ? std::string(otherwise) : it->second;
+  };
+  auto number = [&](const char* key, double otherwise) {
+    auto it = meta.find(key);
+    if (it == meta.end()) return otherwise;
+    try {
+      return std::stod(it->second);
+    } catch (...) {
+      fail(path + ": metadata '" + key + "' is not a number");
+    }
+  };
+  c.normalization = text("normalization", "LayerNorm") == "RMSNorm" ? NormKind::RMSNorm : NormKind::LayerNorm;
+  c.activation = text("activation", "gelu") == "swiglu" ? ActivationKind::SwiGlu : ActivationKind::Gelu;
+  const std::string pos = text("position_embedding_type", "learned_absolute");
+  c.position_embedding = pos == "rope" ? PositionKind::Rope : pos == "none" ? PositionKind::None : PositionKind::Learned;
+  const int groups = int(number("num_query_groups", c.num_attention_heads));
+  c.num_query_groups = groups == c.num_attention_heads ? 0 : groups;
+  const int kv = int(number("kv_channels", c.hidden_size / std::max(1, c.num_attention_heads)));
+  c.kv_channels = c.num_attention_heads > 0 && kv == c.hidden_size / c.num_attention_heads ? 0 : kv;
+  c.add_bias_linear = number("add_bias_linear", 1) != 0;
+  c.add_qkv_bias = number("add_qkv_bias", 1) != 0;
+  c.tie_embeddings = number("tie_embeddings", 1) != 0;
+  c.rope.base = number("rotary_base", 10000);
+  c.rope.percent = number("rotary_percent", 1);
+  c.rope.interleaved = number("rotary_interleaved", 0) != 0;
+  c.rope.llama3_scaling = number("use_rope_scaling", 0) != 0;
+  c.rope.scaling_factor = number("rope_scaling_factor", 8);
+  c.rope.low_freq_factor = number("rope_low_freq_factor", 1);
+  c.rope.high_freq_factor = number("rope_high_freq_factor", 4);
+  c.rope.original_max_position = int(number("rope_original_max_position", 8192));
   if (c.num_layers <= 0 || c.hidden_size <= 0 || c.num_attention_heads <= 0 ||
-      c.hidden_size % c.num_attention_heads != 0 || c.padded_vocab_size < c.vocab_size)
+      (c.kv_channels == 0 && c.hidden_size % c.num_attention_heads != 0) || c.padded_vocab_size < c.vocab_size ||
+      c.num_attention_heads % c.query_groups() != 0)
     fail(path + ": metadata describes an invalid model shape");
   return c;
 }

@@ -19,10 +19,12 @@ struct LinearParams {
   const Bf16Operands* bf16 = nullptr;  // null: fp32 GEMMs
 };
 
-// y [N, out] = x [N, in] W^T (+ b when add_bias; callers fusing the bias elsewhere pass false).
-void linear_forward(const LinearParams& p, const float* x, float* y, int N, bool add_bias = true);
-// dW += dy^T x; db += colsum(dy) when accumulate_bias; dx = dy W (overwritten) when dx is non-null.
+// y [N, out] = x [N, in] W^T (+ b when add_bias; callers fusing the bias elsewhere pass false). ldy: the
+// row stride of y (0: out), so two linears can fill the halves of one activation (a gated MLP's fc1).
+void linear_forward(const LinearParams& p, const float* x, float* y, int N, bool add_bias = true, int ldy = 0);
+// dW += dy^T x; db += colsum(dy) when accumulate_bias; dx = dy W when dx is non-null (overwritten, or
+// added to with accumulate_dx). ldy: the row stride of dy (0: out).
 void linear_backward(const LinearParams& p, const float* dy, const float* x, float* dx, int N,
-                     bool accumulate_bias = true);
+                     bool accumulate_bias = true, int ldy = 0, bool accumulate_dx = false);
 
 }  // namespace loom

@@ -4,23 +4,17 @@
 
 #include "loom/dist/communicator.h"
 #include "loom/kernels/cpu/cross_entropy.h"
-#include "loom/kernels/cpu/layernorm.h"
 #include "loom/layers/init.h"
 
 namespace loom {
 
-LmHead::LmHead(const GptConfig& cfg, ParamStore& store, Workspace* ws, TensorParallel tp, int output_weight,
+LmHead::LmHead(const ModelConfig& cfg, ParamStore& store, Workspace* ws, TensorParallel tp, int output_weight,
                int vocab_start)
     : cfg_(cfg), store_(store), ws_(ws), tp_(std::move(tp)), out_w_(output_weight), vocab_start_(vocab_start) {
-  const ParamSplit replicated{{}, -1, 0, tp_.sequence_parallel && tp_.active(), {}};
-  ln_w_ = store.add("decoder.final_layernorm.weight", {cfg.hidden_size}, false, replicated);
-  ln_b_ = store.add("decoder.final_layernorm.bias", {cfg.hidden_size}, false, replicated);
+  norm_ = Norm(cfg, store, "decoder.final_layernorm", tp_);
 }
 
-void LmHead::init_params(uint64_t) {
-  init_constant(store_.at(ln_w_), 1.f);
-  init_constant(store_.at(ln_b_), 0.f);
-}
+void LmHead::init_params(uint64_t) { norm_.init_params(); }
 
 void LmHead::allocate(int batch, int seq, int slots) {
   const int64_t N = int64_t(batch) * seq, Nl = tp_.local_rows(int(N)), h = cfg_.hidden_size;
@@ -55,8 +49,7 @@ void LmHead::forward(const StepContext& ctx, const Tensor& in, Tensor&) {
   Saved& s = saved_[ctx.slot];
   s.input = in;
   if (!ctx.training && !ctx.loss_sum) return;  // generation: logits() is asked for the rows it needs
-  cpu::layernorm_forward(in.f32(), store_.at(ln_w_).value.f32(), store_.at(ln_b_).value.f32(), s.normed.f32(),
-                         s.mean.f32(), s.rstd.f32(), Nl, h, cfg_.layernorm_epsilon);
+  norm_.forward(in.f32(), s.normed.f32(), s.mean.f32(), s.rstd.f32(), Nl);
   if (s.normed_full.raw() != s.normed.raw()) tp_.all_gather_rows(s.normed.f32(), s.normed_full.f32(), Nl, h);
 
   // Megatron's masked mean: loss = sum(mask * token_loss) / sum(mask).
@@ -95,8 +88,7 @@ void LmHead::backward(const StepContext& ctx, const Tensor&, Tensor& din) {
   const int Nl = tp_.local_rows(ctx.mb->rows()), h = cfg_.hidden_size;
   Saved& s = saved_[ctx.slot];
   std::memset(din.f32(), 0, sizeof(float) * size_t(Nl) * h);
-  cpu::layernorm_backward(s.dnormed.f32(), s.input.f32(), store_.at(ln_w_).value.f32(), s.mean.f32(), s.rstd.f32(),
-                          din.f32(), store_.at(ln_w_).grad.f32(), store_.at(ln_b_).grad.f32(), Nl, h);
+  norm_.backward(s.dnormed.f32(), s.input.f32(), s.mean.f32(), s.rstd.f32(), din.f32(), Nl);
 }
 
 void LmHead::logits(const Tensor& in, const std::vector<int>& rows, float* out) {
@@ -104,8 +96,7 @@ void LmHead::logits(const Tensor& in, const std::vector<int>& rows, float* out) 
   Saved& s = saved_[0];
   float* normed = s.normed.f32();
   for (int i = 0; i < n; i++)
-    cpu::layernorm_forward(in.f32() + size_t(rows[i]) * h, store_.at(ln_w_).value.f32(), store_.at(ln_b_).value.f32(),
-                           normed + size_t(i) * h, s.mean.f32() + i, s.rstd.f32() + i, 1, h, cfg_.layernorm_epsilon);
+    norm_.forward(in.f32() + size_t(rows[i]) * h, normed + size_t(i) * h, s.mean.f32() + i, s.rstd.f32() + i, 1);
   cpu::lm_head_logits(normed, store_.at(out_w_).value.f32(), out, n, V, h);
 }
 

@@ -1,5 +1,6 @@
 #pragma once
-// Final LayerNorm, output layer (tied to the word embedding, as Megatron's GPT by default) and the
+// Final norm (LayerNorm or RMSNorm), output layer (tied to the word embedding, as Megatron's GPT by
+// default, or its own weight) and the
 // masked token-mean cross-entropy. Forward and the loss gradient are fused: in training the forward
 // already produces d(loss)/d(LayerNorm output) chunk by chunk, so the N x V logits never exist.
 // Tensor parallel: the output layer is split by vocabulary like the embedding and the cross-entropy is
@@ -9,9 +10,10 @@
 
 #include "loom/kernels/cpu/cross_entropy.h"
 #include "loom/layers/layer.h"
+#include "loom/layers/norm.h"
 #include "loom/layers/param_store.h"
 #include "loom/layers/workspace.h"
-#include "loom/models/gpt_config.h"
+#include "loom/layers/transformer_config.h"
 #include "loom/parallel/tensor_parallel.h"
 
 namespace loom {
@@ -19,8 +21,9 @@ namespace loom {
 class LmHead : public Layer {
  public:
   // output_weight: index in `store` of this rank's [V/T, h] output weight (the word embedding when tied),
+  // registered by the model,
   // whose first row is vocabulary id vocab_start.
-  LmHead(const GptConfig& cfg, ParamStore& store, Workspace* ws, TensorParallel tp, int output_weight, int vocab_start);
+  LmHead(const ModelConfig& cfg, ParamStore& store, Workspace* ws, TensorParallel tp, int output_weight, int vocab_start);
   std::string name() const override { return "output_layer"; }
   void allocate(int batch, int seq, int slots) override;
   void forward(const StepContext& ctx, const Tensor& in, Tensor& out) override;
@@ -40,11 +43,12 @@ class LmHead : public Layer {
     Tensor row_scale;    // [rows]
   };
   cpu::LmHeadScratch head_scratch() const;
-  GptConfig cfg_;
+  ModelConfig cfg_;
   ParamStore& store_;
   Workspace* ws_;
   TensorParallel tp_;
-  int ln_w_, ln_b_, out_w_, vocab_start_;
+  Norm norm_;
+  int out_w_, vocab_start_;
   std::vector<Saved> saved_;
 };
 

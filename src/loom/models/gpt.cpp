@@ -94,7 +94,11 @@ GptModel::GptModel(const GptConfig& cfg, int batch, int seq, int slots, TensorPa
   }
   if (stage_.head) {
     const int first = int(store_.all().size());
-    if (word < 0) {
+    if (!cfg.tie_embeddings) {
+      // Untied (--untie-embeddings-and-output-weights): the output layer's own weight, split by vocabulary.
+      ParamSplit split{{cfg.padded_vocab_size, cfg.hidden_size}, 0, vocab_start, false, {}};
+      word = own_output_ = store_.add("output_layer.weight", {local_vocab, cfg.hidden_size}, true, split);
+    } else if (word < 0) {
       // The last stage's own copy of the tied word embedding (Megatron keeps it in sync over the
       // embedding group).
       ParamSplit split{{cfg.padded_vocab_size, cfg.hidden_size}, 0, vocab_start, false, "embedding.word_embeddings.weight"};
@@ -116,20 +120,23 @@ GptModel::GptModel(const GptConfig& cfg, int batch, int seq, int slots, TensorPa
   store_.finalize(stage_.flat_multiple, std::move(units));
 
   const int64_t N = int64_t(batch) * seq, Nl = tp_.local_rows(int(N)), h = cfg.hidden_size;
+  const int64_t lf = cfg.ffn_hidden_size / T, lfc1 = cfg.fc1_width() / T, lqkv = cfg.qkv_width() / T;
+  const int64_t lattn = cfg.attention_width() / T;
   if (cfg.activation_dtype == DType::BF16) {  // bf16 GEMM operands (Megatron's bf16 GEMMs)
-    const int64_t lf = cfg.ffn_hidden_size / T, lqkv = 3 * h / T, lv = cfg.padded_vocab_size / T;
-    ws_.bf16_in = Tensor({N * std::max(h, lf)}, DType::BF16);
-    ws_.bf16_out = Tensor({N * std::max({h, lqkv, lf})}, DType::BF16);
-    ws_.bf16_w = Tensor({std::max(h * std::max(lqkv, lf), stage_.head ? lv * h : 0)}, DType::BF16);
+    const int64_t lv = cfg.padded_vocab_size / T;
+    ws_.bf16_in = Tensor({N * std::max({h, lf, lattn})}, DType::BF16);
+    ws_.bf16_out = Tensor({N * std::max({h, lqkv, lfc1})}, DType::BF16);
+    ws_.bf16_w = Tensor({std::max({h * std::max({lqkv, lf, lattn}), stage_.head ? lv * h : 0})}, DType::BF16);
     gemm_operand_bytes_ = int64_t(ws_.bf16_in.nbytes() + ws_.bf16_out.nbytes() + ws_.bf16_w.nbytes());
   }
   const int64_t allocated_before_activations = memory_stats().allocated;
   ws_.partial = Tensor({N, h});
   ws_.tmp = Tensor({Nl, h});
   ws_.dres = Tensor({Nl, h});
-  ws_.dnorm = Tensor({N, h});
-  ws_.dffn = Tensor({N, int64_t(cfg.ffn_hidden_size / T)});
-  ws_.dqkv = Tensor({N, 3 * h / T});
+  ws_.dnorm = Tensor({N, std::max(h, lattn)});
+  ws_.dffn = Tensor({N, lf});
+  if (cfg.gated_mlp()) ws_.dfc1 = Tensor({N, lfc1});
+  ws_.dqkv = Tensor({N, lqkv});
   ws_.logit_chunk_rows = int(std::min<int64_t>(kLogitChunkRows, N));
   ws_.logits = Tensor({int64_t(ws_.logit_chunk_rows), int64_t(cfg.padded_vocab_size / T)});
   grad_a_ = Tensor({Nl, h});
@@ -165,7 +172,9 @@ void GptModel::init(uint64_t seed) {
     store_.acquire(int(i), false);
     layers_[i]->init_params(seed);
     // The tied copy draws from the word embedding's stream (by its canonical name): the same values.
+    // An untied output weight draws from its own stream.
     if (i + 1 == layers_.size() && tied_output_ >= 0) init_normal(store_.at(tied_output_), seed, cfg_.init_method_std);
+    if (i + 1 == layers_.size() && own_output_ >= 0) init_normal(store_.at(own_output_), seed, cfg_.init_method_std);
     store_.commit(int(i));
   }
 }

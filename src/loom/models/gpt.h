@@ -133,6 +133,7 @@ class GptModel {
   Tensor grad_a_, grad_b_;                   // ping-pong gradients of the residual stream
   Tensor input_grad_;                        // view of the buffer holding the last backward's input gradient
   int tied_output_ = -1;
+  int own_output_ = -1;                      // an untied output layer's weight
   int output_weight_ = -1;                   // the output layer's weight (the word embedding when tied)
   bool profiling_ = false;
   std::vector<LayerTime> profile_;

@@ -7,26 +7,41 @@ int64_t padded_vocab(int64_t vocab, int64_t divisible_by, int64_t tensor_paralle
   return (vocab + multiple - 1) / multiple * multiple;
 }
 
-int64_t transformer_layer_params(const GptConfig& c, int tensor_parallel) {
+int64_t transformer_layer_params(const TransformerConfig& c, int tensor_parallel) {
   const int64_t h = c.hidden_size, f = c.ffn_hidden_size, T = tensor_parallel;
-  const int64_t attn = (3 * h * h + 3 * h) / T + h * h / T + h;  // column-parallel QKV, row-parallel projection
-  const int64_t mlp = (h * f + f) / T + f * h / T + h;            // column-parallel fc1, row-parallel fc2
-  const int64_t norms = 4 * h;
+  const int64_t qkv = c.qkv_width(), attn_width = c.attention_width(), fc1 = c.fc1_width();
+  const int64_t bias = c.add_bias_linear ? 1 : 0, qkv_bias = c.add_qkv_bias ? 1 : 0;
+  // Column-parallel QKV (bias split with it), row-parallel projection (bias replicated).
+  const int64_t attn = (qkv * h + qkv_bias * qkv) / T + attn_width * h / T + bias * h;
+  const int64_t mlp = (fc1 * h + bias * fc1) / T + f * h / T + bias * h;  // column-parallel fc1, row-parallel fc2
+  const int64_t norms = (c.norm_has_bias() ? 4 : 2) * h;
   return attn + mlp + norms;
 }
 
-int64_t gpt_total_params(const GptConfig& c, int tensor_parallel) {
+int64_t embedding_params(const TransformerConfig& c, int tensor_parallel) {
   const int64_t h = c.hidden_size;
-  return int64_t(c.num_layers) * transformer_layer_params(c, tensor_parallel) +
-         int64_t(c.padded_vocab_size) / tensor_parallel * h + int64_t(c.max_position_embeddings) * h +
-         2 * h;  // + final LayerNorm; output layer tied
+  return int64_t(c.padded_vocab_size) / tensor_parallel * h + (c.learned_positions() ? int64_t(c.max_position_embeddings) * h : 0);
 }
 
-double gpt_flops_per_iteration(const GptConfig& c, int64_t batch) {
+int64_t output_params(const TransformerConfig& c, int tensor_parallel) {
+  const int64_t h = c.hidden_size;
+  return (c.norm_has_bias() ? 2 : 1) * h + (c.tie_embeddings ? 0 : int64_t(c.padded_vocab_size) / tensor_parallel * h);
+}
+
+int64_t gpt_total_params(const TransformerConfig& c, int tensor_parallel) {
+  return int64_t(c.num_layers) * transformer_layer_params(c, tensor_parallel) + embedding_params(c, tensor_parallel) +
+         output_params(c, tensor_parallel);
+}
+
+double gpt_flops_per_iteration(const TransformerConfig& c, int64_t batch) {
   // 12 = 3 (forward, weight-gradient and data-gradient GEMMs) x 2 (GEMMs come in pairs) x 2 (multiply-add).
   double h = c.hidden_size, s = c.seq_length, L = c.num_layers;
-  double attention = 1.0 + 1.0 + s / h;  // QKV, projection, and the two score GEMMs (query groups = heads)
-  double mlp = double(c.ffn_hidden_size) / h;
+  // QKV (queries, then keys and values per group), projection, and the two score GEMMs; in units of the
+  // query projection's width.
+  const double groups = double(c.query_groups()) / double(c.num_attention_heads);
+  const double query_ratio = double(c.attention_width()) / h;
+  double attention = (1.0 + groups + s / h) * query_ratio;
+  double mlp = double(c.ffn_hidden_size) / h * (c.gated_mlp() ? 1.5 : 1.0);
   double logit = double(c.padded_vocab_size) / (2.0 * L * h);
   return 12.0 * double(batch) * s * L * h * h * (attention + mlp + logit);
 }

@@ -29,8 +29,10 @@ double weight_and_optimizer_bytes(const MemoryPlanConfig& c, TheoreticalMemory& 
   const int64_t groups = c.num_query_groups > 0 ? c.num_query_groups : heads;
   const double query_ratio = double(kv * heads) / double(h);
   const double self_attn = double(2 * h * h) * ((1.0 + double(groups) / double(heads)) * query_ratio);
-  // 2 h (ffn + 2): fc1 and fc2 weights, and two LayerNorms of weight + bias.
-  const double dense_layer = double(2 * h * (c.ffn_hidden_size + 2)) + self_attn;
+  // 2 h (ffn x gated multiplier + 2): fc1 and fc2 weights, and two LayerNorms of weight + bias. Megatron's
+  // multiplier is the int 1 without SwiGLU (an exact integer product) and the float 3/2 with it.
+  const double dense_layer = c.swiglu ? double(2 * h) * (double(c.ffn_hidden_size) * 1.5 + 2.0) + self_attn
+                                      : double(2 * h * (c.ffn_hidden_size + 2)) + self_attn;
   const int64_t embedding_size = h * c.padded_vocab_size;
   const int64_t final_layernorm = 2 * h;
   m.embedding_layers = double(c.untie_embeddings_and_output_weights ? 2 * embedding_size : embedding_size);

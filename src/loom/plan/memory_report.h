@@ -1,7 +1,7 @@
 #pragma once
 // Megatron's theoretical memory report (megatron/training/theoretical_memory_usage.py as of
-// megatron-core 0.12, the version behind reference log 004) for Loom's GPT: learned absolute positions,
-// LayerNorm, GELU MLP, no MoE, no MTP, no multi-latent attention, tied embeddings by default.
+// megatron-core 0.12, the version behind reference log 004) for Loom's decoders (GPT and Llama): grouped-
+// query attention, SwiGLU, tied or untied embeddings; no MoE, no MTP, no multi-latent attention.
 //
 // The formulas are Megatron's, including their approximations:
 //  - parameters count matrices, LayerNorms (weight + bias) and the word embedding only: no linear biases
@@ -29,6 +29,7 @@ struct MemoryPlanConfig {
   int64_t kv_channels = 0;       // 0: hidden / heads
   int64_t ffn_hidden_size = 0, seq_length = 0, padded_vocab_size = 0;
   bool untie_embeddings_and_output_weights = false;
+  bool swiglu = false;  // gated MLP: Megatron counts fc1/fc2 as 3/2 of a plain MLP
   int64_t tensor_parallel = 1, pipeline_parallel = 1, data_parallel = 1;
   // Virtual pipeline stages per pipeline rank (interleaved schedule); nullopt is Megatron's None (no
   // interleaving), which differs from 1 in the activation estimate.

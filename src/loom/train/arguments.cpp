@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "loom/core/error.h"
+#include "loom/data/tokenizer.h"
+#include "loom/models/family.h"
 
 namespace loom {
 
@@ -18,10 +20,41 @@ void TrainArgs::register_flags(ArgParser& p) {
   p.add_int("--seq-length", &seq_length, "tokens per sample");
   p.add_opt_int("--max-position-embeddings", &max_position_embeddings, "position table size (default seq length)");
   p.add_int("--make-vocab-size-divisible-by", &make_vocab_size_divisible_by, "pad the vocabulary to a multiple of this");
+  p.add_opt_int("--vocab-size", &vocab_size, "vocabulary size for loom plan (default 50257, GPT-2's; presets set theirs); "
+                "loom train takes it from the tokenizer and checks it against this");
   p.add_float("--hidden-dropout", &hidden_dropout, "dropout on the residual branches and embeddings");
   p.add_float("--attention-dropout", &attention_dropout, "dropout on attention probabilities");
   p.add_float("--init-method-std", &init_method_std, "std of the normal initialisation");
-  p.add_float("--layernorm-epsilon", &layernorm_epsilon, "LayerNorm epsilon");
+  p.add_float("--layernorm-epsilon", &layernorm_epsilon, "norm epsilon (older name of --norm-epsilon)");
+  p.add_float("--norm-epsilon", &layernorm_epsilon, "LayerNorm / RMSNorm epsilon");
+  p.add_choice("--model", &model, model_family_names(),
+               "model family: gpt, or llama (= --normalization RMSNorm --swiglu --position-embedding-type rope "
+               "--disable-bias-linear)");
+  p.add_string("--model-preset", &model_preset, "a published model's shape: " + [] {
+    std::string s;
+    for (const auto& n : model_preset_names()) s += (s.empty() ? "" : ", ") + n;
+    return s;
+  }() + " (explicit flags override it)");
+  p.add_choice("--normalization", &normalization, {"LayerNorm", "RMSNorm"}, "norm of every block and the final norm");
+  p.add_flag("--swiglu", &swiglu, "gated MLP: silu(x W_gate) * (x W_up) (fc1 holds both; Llama)");
+  p.add_choice("--position-embedding-type", &position_embedding_type, {"learned_absolute", "rope", "none"},
+               "learned position table, rotary embedding of queries and keys, or none");
+  p.add_int("--rotary-base", &rotary_base, "RoPE base (theta)");
+  p.add_float("--rotary-percent", &rotary_percent, "fraction of each head's channels that RoPE rotates");
+  p.add_flag("--rotary-interleaved", &rotary_interleaved, "rotate channel pairs (2i, 2i+1) instead of (i, i + d/2)");
+  p.add_flag("--use-rope-scaling", &use_rope_scaling, "Llama 3.1's RoPE frequency scaling");
+  p.add_float("--rope-scaling-factor", &rope_scaling_factor, "llama3 scaling: factor");
+  p.add_float("--rope-scaling-low-freq-factor", &rope_low_freq_factor, "llama3 scaling: low frequency factor");
+  p.add_float("--rope-scaling-high-freq-factor", &rope_high_freq_factor, "llama3 scaling: high frequency factor");
+  p.add_int("--rope-scaling-original-max-position-embeddings", &rope_original_max_position_embeddings,
+            "llama3 scaling: the original context length");
+  p.add_flag("--group-query-attention", &group_query_attention, "grouped-query attention (--num-query-groups)");
+  p.add_int("--num-query-groups", &num_query_groups, "key/value groups with --group-query-attention");
+  p.add_opt_int("--kv-channels", &kv_channels, "width of each attention head (default hidden / heads)");
+  p.add_flag("--disable-bias-linear", &disable_bias_linear, "no biases in the linear layers");
+  p.add_flag("--add-qkv-bias", &add_qkv_bias, "QKV bias even with --disable-bias-linear");
+  p.add_flag("--untie-embeddings-and-output-weights", &untie_embeddings_and_output_weights,
+             "the output layer has its own weight instead of the word embedding's");
   p.add_int("--micro-batch-size", &micro_batch_size, "samples per micro-batch");
   p.add_opt_int("--global-batch-size", &global_batch_size, "samples per iteration (default micro-batch size)");
   p.add_int("--train-iters", &train_iters, "iterations to train");
@@ -47,7 +80,9 @@ void TrainArgs::register_flags(ArgParser& p) {
   p.add_string("--split", &split, "train, validation, test split of the documents");
   p.add_string("--vocab-file", &vocab_file, "GPT-2 vocab.json");
   p.add_string("--merge-file", &merge_file, "GPT-2 merges.txt");
-  p.add_choice("--tokenizer-type", &tokenizer_type, {"GPT2BPETokenizer"}, "tokenizer");
+  p.add_choice("--tokenizer-type", &tokenizer_type, data::tokenizer_types(), "tokenizer");
+  p.add_string("--tokenizer-model", &tokenizer_model,
+               "tokenizer file of HuggingFaceTokenizer (tokenizer.json), TikTokenizer or SentencePieceTokenizer");
   p.add_string("--data-cache-path", &data_cache_path, "where to cache sample index files (default next to the data)");
   p.add_flag("--eod-mask-loss", &eod_mask_loss, "no loss on end-of-document tokens");
   p.add_flag("--reset-position-ids", &reset_position_ids, "restart position ids after each end of document");
@@ -197,9 +232,26 @@ void TrainArgs::validate(const ArgParser& p, bool need_data) {
   require(num_layers > 0, "--num-layers must be given and positive");
   require(hidden_size > 0, "--hidden-size must be given and positive");
   require(num_attention_heads > 0, "--num-attention-heads must be given and positive");
-  require(hidden_size % num_attention_heads == 0,
+  require(kv_channels || hidden_size % num_attention_heads == 0,
           "--hidden-size (" + std::to_string(hidden_size) + ") must be divisible by --num-attention-heads (" +
               std::to_string(num_attention_heads) + ")");
+  require(!kv_channels || *kv_channels > 0, "--kv-channels must be positive");
+  if (group_query_attention) {
+    require(num_query_groups > 0 && num_attention_heads % num_query_groups == 0,
+            "--num-query-groups (" + std::to_string(num_query_groups) + ") must divide --num-attention-heads (" +
+                std::to_string(num_attention_heads) + ")");
+    require(num_query_groups % tensor_model_parallel_size == 0,
+            "--num-query-groups (" + std::to_string(num_query_groups) +
+                ") must be divisible by --tensor-model-parallel-size (" + std::to_string(tensor_model_parallel_size) + ")");
+  }
+  require(!use_rope_scaling || position_embedding_type == "rope",
+          "--use-rope-scaling needs --position-embedding-type rope");
+  require(rotary_base > 0, "--rotary-base must be positive");
+  require(rotary_percent > 0 && rotary_percent <= 1, "--rotary-percent must be within (0, 1]");
+  require(!swiglu || disable_bias_linear, "--swiglu with linear biases is not supported yet: add --disable-bias-linear");
+  require(!use_rope_scaling || (rope_scaling_factor >= 1 && rope_high_freq_factor > rope_low_freq_factor &&
+                                rope_original_max_position_embeddings > 0),
+          "llama3 RoPE scaling needs factor >= 1, high frequency factor > low, and a positive original context");
   require(seq_length > 0, "--seq-length must be given and positive");
   if (!max_position_embeddings) max_position_embeddings = seq_length;
   require(*max_position_embeddings >= seq_length,
@@ -208,6 +260,7 @@ void TrainArgs::validate(const ArgParser& p, bool need_data) {
   if (!ffn_hidden_size) ffn_hidden_size = 4 * int64_t(hidden_size);
   require(*ffn_hidden_size > 0, "--ffn-hidden-size must be positive");
   require(make_vocab_size_divisible_by > 0, "--make-vocab-size-divisible-by must be positive");
+  require(!vocab_size || *vocab_size > 0, "--vocab-size must be positive");
   require(micro_batch_size > 0, "--micro-batch-size must be positive");
   if (!global_batch_size && !gradient_accumulation_steps) global_batch_size = micro_batch_size;
   if (global_batch_size)
@@ -287,7 +340,10 @@ void TrainArgs::validate(const ArgParser& p, bool need_data) {
   require(!ddp_bucket_size || *ddp_bucket_size > 0, "--ddp-bucket-size must be positive");
   if (!need_data) return;
   require(!data_path.empty(), "--data-path is required (a prefix written by 'loom preprocess')");
-  require(!vocab_file.empty() && !merge_file.empty(), "--vocab-file and --merge-file are required");
+  if (tokenizer_type == "GPT2BPETokenizer")
+    require(!vocab_file.empty() && !merge_file.empty(), "--vocab-file and --merge-file are required");
+  else
+    require(!tokenizer_model.empty(), "--tokenizer-type " + tokenizer_type + " needs --tokenizer-model FILE");
 }
 
 void TrainArgs::validate_layout(int world_size) {
@@ -336,6 +392,24 @@ GptConfig TrainArgs::model_config(int64_t vocab_size) const {
   c.attention_dropout = float(attention_dropout);
   c.init_method_std = float(init_method_std);
   c.layernorm_epsilon = float(layernorm_epsilon);
+  c.normalization = normalization == "RMSNorm" ? NormKind::RMSNorm : NormKind::LayerNorm;
+  c.activation = swiglu ? ActivationKind::SwiGlu : ActivationKind::Gelu;
+  c.position_embedding = position_embedding_type == "rope"   ? PositionKind::Rope
+                         : position_embedding_type == "none" ? PositionKind::None
+                                                             : PositionKind::Learned;
+  c.rope.base = double(rotary_base);
+  c.rope.percent = rotary_percent;
+  c.rope.interleaved = rotary_interleaved;
+  c.rope.llama3_scaling = use_rope_scaling;
+  c.rope.scaling_factor = rope_scaling_factor;
+  c.rope.low_freq_factor = rope_low_freq_factor;
+  c.rope.high_freq_factor = rope_high_freq_factor;
+  c.rope.original_max_position = int(rope_original_max_position_embeddings);
+  c.num_query_groups = group_query_attention ? num_query_groups : 0;
+  c.kv_channels = kv_channels ? int(*kv_channels) : 0;
+  c.add_bias_linear = !disable_bias_linear;
+  c.add_qkv_bias = !disable_bias_linear || add_qkv_bias;
+  c.tie_embeddings = !untie_embeddings_and_output_weights;
   c.recompute_granularity = recompute_granularity == "None" ? "" : recompute_granularity;
   c.recompute_method = recompute_method;
   c.recompute_num_layers = recompute_num_layers;

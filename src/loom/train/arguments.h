@@ -17,7 +17,19 @@ struct TrainArgs {
   std::optional<int64_t> ffn_hidden_size, max_position_embeddings;
   int seq_length = 0;
   int make_vocab_size_divisible_by = 128;
+  std::optional<int64_t> vocab_size;  // --vocab-size: the tokenizer's size when no tokenizer file is read
   double hidden_dropout = 0.1, attention_dropout = 0.1, init_method_std = 0.02, layernorm_epsilon = 1e-5;
+  // architecture (Megatron-Core's flags; --model and --model-preset expand to them)
+  std::string model = "gpt", model_preset;
+  std::string normalization = "LayerNorm", position_embedding_type = "learned_absolute";
+  bool swiglu = false, group_query_attention = false, disable_bias_linear = false, add_qkv_bias = false;
+  bool untie_embeddings_and_output_weights = false, use_rope_scaling = false, rotary_interleaved = false;
+  int num_query_groups = 1;
+  std::optional<int64_t> kv_channels;
+  int64_t rotary_base = 10000;
+  double rotary_percent = 1.0, rope_scaling_factor = 8.0;
+  double rope_low_freq_factor = 1.0, rope_high_freq_factor = 4.0;
+  int64_t rope_original_max_position_embeddings = 8192;
   // batch and schedule
   int micro_batch_size = 1;
   std::optional<int64_t> global_batch_size;
@@ -36,7 +48,7 @@ struct TrainArgs {
   // data
   std::vector<std::string> data_path;
   std::string split = "969, 30, 1";
-  std::string vocab_file, merge_file, tokenizer_type = "GPT2BPETokenizer";
+  std::string vocab_file, merge_file, tokenizer_type = "GPT2BPETokenizer", tokenizer_model;
   std::string data_cache_path;
   bool eod_mask_loss = false, reset_position_ids = false, reset_attention_mask = false;
   // checkpoints and exit

@@ -13,4 +13,11 @@ void add_bias(float* out, const float* bias, int N, int C);
 // dbias += column sums of dy (N x C).
 void bias_backward(const float* dy, float* dbias, int N, int C);
 
+// TEMPORARY SHIM declarations (replaced by the kernels branch)
+void bias_swiglu_forward(const float* x, const float* bias, float* y, int N, int F);
+void bias_swiglu_backward(const float* dy, const float* x, const float* bias, float* dx, float* dbias, int N, int F);
+void bias_gelu_exact_forward(const float* x, const float* bias, float* y, int N, int C);
+void bias_gelu_exact_backward(const float* dy, const float* x, const float* bias, float* dx, float* dbias, int N, int C);
+void bias_quick_gelu_forward(const float* x, const float* bias, float* y, int N, int C);
+void bias_quick_gelu_backward(const float* dy, const float* x, const float* bias, float* dx, float* dbias, int N, int C);
 }  // namespace loom::cpu

@@ -23,6 +23,8 @@ struct AttentionShape {
   // Document masking (Megatron's --reset-attention-mask): query t of sample b sees keys
   // [key_start[b*T + t], t] only. Null: plain causal.
   const int32_t* key_start = nullptr;
+  int groups = 0;       // TEMPORARY SHIM
+  bool causal = true;   // TEMPORARY SHIM
 };
 
 void attention_forward(const float* qkv, float* out, float* lse, AttentionShape s, float dropout_p,

@@ -1,0 +1,102 @@
+#include "loom/layers/mlp.h"
+
+#include <cmath>
+
+#include "loom/core/error.h"
+#include "loom/kernels/cpu/activation.h"
+#include "loom/layers/init.h"
+
+namespace loom {
+
+Mlp::Mlp(const ModelConfig& cfg, ParamStore& store, const std::string& prefix, Workspace* ws, const TensorParallel& tp)
+    : cfg_(cfg), store_(&store), ws_(ws), tp_(tp) {
+  if (cfg.ffn_hidden_size % tp.size)
+    fail("--ffn-hidden-size (" + std::to_string(cfg.ffn_hidden_size) +
+         ") must be divisible by --tensor-model-parallel-size (" + std::to_string(tp.size) + ")");
+  local_ffn_ = cfg.ffn_hidden_size / tp.size;
+  const bool bias = cfg.add_bias_linear;
+  if (cfg.gated_mlp()) {
+    // Gate and up projections as two parameters, each split over the ranks: rank r's fc1 output is
+    // [gate_r | up_r], as Megatron's per-rank torch.chunk(fc1, 2) sees it, whatever the layout.
+    if (bias) fail("--swiglu with linear biases is not supported yet: add --disable-bias-linear");
+    fc1_ = ColumnParallelLinear(store, {prefix + ".linear_fc1_gate", prefix + ".linear_fc1_up"}, cfg.hidden_size,
+                                cfg.ffn_hidden_size, false, tp);
+  } else {
+    fc1_ = ColumnParallelLinear(store, {prefix + ".linear_fc1"}, cfg.hidden_size, cfg.ffn_hidden_size, bias, tp);
+  }
+  fc2_ = RowParallelLinear(store, prefix + ".linear_fc2", cfg.ffn_hidden_size, cfg.hidden_size, bias, tp);
+}
+
+void Mlp::init_params(uint64_t seed) const {
+  const float std = cfg_.init_method_std;
+  const float out_std = std / std::sqrt(2.0f * float(cfg_.num_layers));  // scaled_init_method_normal
+  for (int p = 0; p < (cfg_.gated_mlp() ? 2 : 1); p++) {
+    init_normal(store_->at(fc1_.weight(p)), seed, std);
+    if (fc1_.bias(p) >= 0) init_constant(store_->at(fc1_.bias(p)), 0.f);
+  }
+  init_normal(store_->at(fc2_.weight()), seed, out_std);
+  if (fc2_.bias() >= 0) init_constant(store_->at(fc2_.bias()), 0.f);
+}
+
+void Mlp::declare(SavedTensors& saved, int batch, int seq) {
+  const int64_t N = int64_t(batch) * seq;
+  using K = SavedTensors::Kind;
+  using Keep = SavedTensors::Keep;
+  fc1_out_ = saved.add(N * fc1_.local_out(), K::Activation, Keep::UnlessFull);
+  act_out_ = saved.add(N * local_ffn_, K::Activation, Keep::UnlessFull);
+}
+
+void Mlp::activation_forward(const float* fc1, float* out, int N) const {
+  const float* b = fc1_.bias() >= 0 ? store_->at(fc1_.bias()).value.f32() : nullptr;
+  const int F = int(local_ffn_);
+  switch (cfg_.activation) {
+    case ActivationKind::Gelu: cpu::bias_gelu_forward(fc1, b, out, N, F); break;
+    case ActivationKind::GeluExact: cpu::bias_gelu_exact_forward(fc1, b, out, N, F); break;
+    case ActivationKind::QuickGelu: cpu::bias_quick_gelu_forward(fc1, b, out, N, F); break;
+    case ActivationKind::SwiGlu: cpu::bias_swiglu_forward(fc1, nullptr, out, N, F); break;
+  }
+}
+
+void Mlp::activation_backward(const float* dy, const float* fc1, float* dfc1, int N) const {
+  const bool has_bias = fc1_.bias() >= 0;
+  const float* b = has_bias ? store_->at(fc1_.bias()).value.f32() : nullptr;
+  float* db = has_bias ? store_->at(fc1_.bias()).grad.f32() : nullptr;
+  const int F = int(local_ffn_);
+  switch (cfg_.activation) {
+    case ActivationKind::Gelu: cpu::bias_gelu_backward(dy, fc1, b, dfc1, db, N, F); break;
+    case ActivationKind::GeluExact: cpu::bias_gelu_exact_backward(dy, fc1, b, dfc1, db, N, F); break;
+    case ActivationKind::QuickGelu: cpu::bias_quick_gelu_backward(dy, fc1, b, dfc1, db, N, F); break;
+    case ActivationKind::SwiGlu: cpu::bias_swiglu_backward(dy, fc1, nullptr, dfc1, nullptr, N, F); break;
+  }
+}
+
+const float* Mlp::forward(const StepContext& ctx, const SavedTensors& saved, const float* x_full, int stash_slot) {
+  const int N = ctx.mb->rows();
+  float* fc1 = saved.at(fc1_out_, ctx.slot).f32();
+  float* act = saved.at(act_out_, ctx.slot).f32();
+  fc1_.forward(x_full, fc1, N, /*add_bias=*/false);
+  saved.keep(fc1_out_, fc1, int64_t(N) * fc1_.local_out(), stash_slot);
+  activation_forward(fc1, act, N);
+  saved.keep(act_out_, act, int64_t(N) * local_ffn_, stash_slot);
+  float* partial = ws_->partial.f32();
+  fc2_.forward(act, partial, N);
+  return fc2_.reduce_output(partial, ws_->tmp.f32(), N);
+}
+
+const float* Mlp::backward(const StepContext& ctx, const SavedTensors& saved, const float* d_out, const float* x_full) {
+  const int N = ctx.mb->rows();
+  const bool sp = tp_.sequence_parallel && tp_.active();
+  const float* fc1 = saved.at(fc1_out_, ctx.slot).f32();
+  const float* act = saved.at(act_out_, ctx.slot).f32();
+  const float* d_fc2 = fc2_.gather_output_grad(d_out, ws_->partial.f32(), N);
+  float* dact = ws_->dffn.f32();
+  fc2_.backward(d_fc2, act, dact, N);
+  // Non-gated activations run in place; SwiGLU widens [N, F] into fc1's [N, 2F].
+  float* dfc1 = cfg_.gated_mlp() ? ws_->dfc1.f32() : dact;
+  activation_backward(dact, fc1, dfc1, N);
+  float* dx_partial = sp ? ws_->dnorm.f32() : ws_->partial.f32();  // d_fc2 may still live in partial under SP
+  fc1_.backward(dfc1, x_full, dx_partial, N, /*accumulate_bias=*/false);
+  return fc1_.reduce_input_grad(dx_partial, ws_->tmp.f32(), N, cfg_.hidden_size);
+}
+
+}  // namespace loom
