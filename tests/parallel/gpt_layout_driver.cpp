@@ -25,7 +25,7 @@ using namespace loom;
 
 int main(int argc, char** argv) {
   int lamb = 0, zero = 0, global_batch = 8, tp_size = 1, sp = 0, iters = 20, bucket = 20000, overlap = 1, pp_size = 1, vpp = 1, layers = 2;
-  std::string schedule = "1f1b";
+  std::string schedule = "1f1b", arch = "gpt", precision = "fp32";
   float dropout = 0;
   std::string out;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -43,6 +43,8 @@ int main(int argc, char** argv) {
     else if (a == "--global-batch") global_batch = std::atoi(argv[i + 1]);
     else if (a == "--zero") zero = std::atoi(argv[i + 1]);
     else if (a == "--lamb") lamb = std::atoi(argv[i + 1]);
+    else if (a == "--arch") arch = argv[i + 1];
+    else if (a == "--precision") precision = argv[i + 1];
     else if (a == "--out") out = argv[i + 1];
   }
   auto world = dist::Communicator::world();
@@ -60,6 +62,21 @@ int main(int argc, char** argv) {
   c.padded_vocab_size = 256;
   c.hidden_dropout = c.attention_dropout = dropout;
   c.init_method_std = 0.05f;
+  if (arch == "llama") {  // Llama's settings of the same decoder: 8 heads in 2 key/value groups
+    c.num_attention_heads = 8;
+    c.num_query_groups = 2;
+    c.normalization = NormKind::RMSNorm;
+    c.activation = ActivationKind::SwiGlu;
+    c.position_embedding = PositionKind::Rope;
+    c.rope.llama3_scaling = true;
+    c.rope.original_max_position = 8;
+    c.add_bias_linear = c.add_qkv_bias = false;
+    c.tie_embeddings = false;
+  } else if (arch != "gpt") {
+    std::fprintf(stderr, "unknown --arch %s\n", arch.c_str());
+    return 2;
+  }
+  if (precision == "bf16") c.activation_dtype = DType::BF16;
   const int micro = 2;
   const int dp = grid.dp_size();
   const int M = global_batch / (micro * dp);
@@ -74,6 +91,7 @@ int main(int argc, char** argv) {
     const int slots = pp_size > 1 ? PipelineRunner::slots_needed(pl, M, int(i)) : 1;
     StageSpec spec = specs[i];
     ParamStorage storage;
+    if (precision == "bf16") storage.weights = DType::BF16;
     if (zero > 0 && dp > 1) {
       storage.zero_group = grid.data();
       storage.shard_grads = zero >= 2;
@@ -84,6 +102,7 @@ int main(int argc, char** argv) {
     AdamWOptions ao{0.9, 0.95, 1e-8, 0.1};
     if (lamb) ao.kind = OptimizerKind::Lamb;
     optims.push_back(std::make_unique<AdamW>(models.back()->params(), ao, tp.comm));
+    if (precision == "bf16") optims.back()->reset_main_weights();  // fp32 main weights from the bf16 init
     reducers.push_back(std::make_unique<GradReducer>(*models.back(), grid.data(), bucket, overlap != 0 && pp_size == 1));
     chunks.push_back(models.back().get());
     opts.push_back(optims.back().get());

@@ -12,10 +12,10 @@ namespace {
 const std::vector<ModelFamily>& families() {
   static const std::vector<ModelFamily> all = {
       {"gpt", "Megatron GPT: LayerNorm, learned positions, GELU, biases, tied output layer", {},
-       gpt_total_params, transformer_layer_params, gpt_flops_per_iteration, gpt_layer_costs},
+       gpt_total_params, transformer_layer_params, gpt_flops_per_iteration, gpt_layer_costs, 5},
       {"llama", "Llama: RMSNorm, RoPE, SwiGLU, no linear biases (GQA, scaling and tying by flags)",
        {"--normalization", "RMSNorm", "--swiglu", "--position-embedding-type", "rope", "--disable-bias-linear"},
-       gpt_total_params, transformer_layer_params, gpt_flops_per_iteration, gpt_layer_costs},
+       gpt_total_params, transformer_layer_params, gpt_flops_per_iteration, gpt_layer_costs, 8},
   };
   return all;
 }
@@ -84,6 +84,12 @@ std::vector<std::string> model_family_names() {
   std::vector<std::string> names;
   for (const auto& f : families()) names.push_back(f.name);
   return names;
+}
+
+std::vector<double> module_counts(const ModelFamily& family, const TransformerConfig& cfg) {
+  std::vector<double> counts(size_t(cfg.num_layers) + 2, double(family.block_modules));
+  counts.front() = counts.back() = 1;
+  return counts;
 }
 
 std::vector<std::string> model_preset_names() {

@@ -25,7 +25,16 @@ struct ModelFamily {
   int64_t (*layer_params)(const TransformerConfig&, int tensor_parallel);
   double (*flops_per_iteration)(const TransformerConfig&, int64_t batch);
   std::vector<double> (*layer_costs)(const ModelConfig&);
+  // Leaf modules of one block as a PyTorch implementation of the family hooks them (Hugging Face's
+  // names: GPT-2 c_attn, c_proj, c_fc, act, c_proj; Llama q, k, v, o, gate, act_fn, up, down). The
+  // pipeline splitter of reference log 003 balances these counts (--pipeline-split simple) and its
+  // profile table counts one op per module call.
+  int block_modules;
 };
+
+// Modules of [embedding, block 0 .. block L-1, output layer] (1, block_modules each, 1): the costs
+// --pipeline-split simple balances.
+std::vector<double> module_counts(const ModelFamily& family, const TransformerConfig& cfg);
 
 // Throws UserError naming the known families.
 const ModelFamily& model_family(const std::string& name);

@@ -111,8 +111,9 @@ void TrainArgs::register_flags(ArgParser& p) {
   p.add_int("--decoder-first-pipeline-num-layers", &decoder_first_pipeline_num_layers, "layers on the first stage (0: even)");
   p.add_int("--decoder-last-pipeline-num-layers", &decoder_last_pipeline_num_layers, "layers on the last stage (0: even)");
   p.add_string("--pipeline-trace", &pipeline_trace, "write a Chrome trace (JSON) of every pipeline pass and transfer");
-  p.add_choice("--pipeline-split", &pipeline_split, {"even", "cost"},
-               "blocks per stage: even, or balanced by per-layer cost (embedding and output layer included)");
+  p.add_choice("--pipeline-split", &pipeline_split, {"even", "cost", "simple"},
+               "blocks per stage: even; cost, balanced by per-layer cost (embedding and output layer included); "
+               "simple, equal counts of modules per stage cut at block boundaries (the pipeline splitter's)");
   p.add_string("--pipeline-split-costs", &pipeline_split_costs,
                "per-layer costs for --pipeline-split cost: the JSON --profile-layers-output wrote (default: a FLOP model)");
   p.add_flag("--fp16", &fp16, "fp16 weights, gradients and activations (computed in fp32), fp32 main weights, loss scaling");
@@ -313,7 +314,7 @@ void TrainArgs::validate(const ArgParser& p, bool need_data) {
           "--decoder-first/last-pipeline-num-layers must not be negative");
   require(pipeline_split == "even" || (virtual_pipeline_size() == 1 && !decoder_first_pipeline_num_layers &&
                                        !decoder_last_pipeline_num_layers),
-          "--pipeline-split cost cannot be combined with virtual stages or explicit first/last stage layers");
+          "--pipeline-split cost/simple cannot be combined with virtual stages or explicit first/last stage layers");
   require(pipeline_split_costs.empty() || pipeline_split == "cost", "--pipeline-split-costs needs --pipeline-split cost");
   require(profile_layers_output.empty() || profile_layers, "--profile-layers-output needs --profile-layers");
   if (recompute_activations) recompute_granularity = "selective";
