@@ -1,4 +1,4 @@
-// Grouped-query and bidirectional attention against a naive full-softmax reference in
+// Grouped-query, bidirectional and cross attention (Tk != T) against a naive full-softmax reference in
 // double, with and without attention dropout; finite differences on the kernels; consistency with the
 // multi-head kernel; bitwise thread-count independence.
 #include <functional>
@@ -229,8 +229,106 @@ TEST(KernelAttentionGqa, EqualsMultiHeadWithRepeatedKeyValues) {
   }
 }
 
-// Finite differences of sum(out * dout) on the kernel (fp32 forward), GQA bidirectional, dropout on.
+// Cross attention through the separate-operand entry: q [B*T, ldq] with padding columns, k and v halves of
+// one kv buffer [B*Tk, 2*G*D].
+void check_cross(AttentionShape s, int Tk, float p, uint64_t key, uint64_t seed) {
+  const int G = groups(s), D = s.D, H = s.H;
+  const long ldq = long(H) * D + 5, ldkv = 2L * G * D;
+  auto q = random_floats(size_t(s.B) * s.T * ldq, seed, -2, 2);
+  auto kv = random_floats(size_t(s.B) * Tk * ldkv, seed + 1, -2, 2);
+  auto dout = random_floats(size_t(s.B) * s.T * H * D, seed + 2);
+  std::vector<float> out(dout.size(), 7.0f), lse(size_t(s.B) * H * s.T), dq(q.size(), 9.0f), dkv(kv.size(), 9.0f);
+  const float* k = kv.data();
+  const float* v = kv.data() + size_t(G) * D;
+  loom::cpu::attention_forward_qkv(q.data(), ldq, k, v, ldkv, out.data(), lse.data(), s, Tk, p, key);
+  loom::cpu::attention_backward_qkv(dout.data(), q.data(), ldq, k, v, ldkv, out.data(), lse.data(), dq.data(),
+                                    dkv.data(), dkv.data() + size_t(G) * D, s, Tk, p, key);
+  RefLayout L{[=](int b, int t, int h) { return (size_t(b) * s.T + t) * ldq + size_t(h) * D; },
+              [=](int b, int k, int g) { return (size_t(b) * Tk + k) * ldkv + size_t(g) * D; },
+              [=](int b, int k, int g) { return (size_t(b) * Tk + k) * ldkv + size_t(G + g) * D; }};
+  const Ref r = attn_ref(loom::test::to_double(q), loom::test::to_double(kv), L, loom::test::to_double(dout), s, Tk,
+                         p, key);
+  std::ostringstream what;
+  what << "T " << s.T << " Tk " << Tk << " H " << H << " G " << G << " causal " << s.causal << " p " << p;
+  EXPECT_TRUE(all_close(out, r.out, 1e-5)) << what.str();
+  EXPECT_TRUE(all_close(lse, r.lse, 1e-6)) << what.str();
+  EXPECT_TRUE(part_close(dq, r.dq, [&](size_t i) { return long(i % ldq) < H * D; }, 1e-5, 1e-6)) << what.str();
+  for (size_t i = 0; i < dq.size(); i++) {
+    if (long(i % ldq) >= H * D) {
+      ASSERT_EQ(dq[i], 9.0f) << "padding column of dq written";
+    }
+  }
+  EXPECT_TRUE(part_close(dkv, r.dkv, [&](size_t i) { return long(i % ldkv) < G * D; }, 1e-5, 1e-6)) << what.str();
+  EXPECT_TRUE(part_close(dkv, r.dkv, [&](size_t i) { return long(i % ldkv) >= G * D; }, 1e-5, 1e-6)) << what.str();
+}
+
+TEST(KernelAttentionCross, MatchesNaive) {
+  for (int G : {1, 2, 4}) {
+    AttentionShape s{2, 5, 4, 16};
+    s.groups = G;
+    s.causal = false;
+    check_cross(s, 37, 0.0f, 0, 600 + G);   // fewer queries than keys (a decoder over image tokens)
+    s.T = 70;
+    check_cross(s, 130, 0.0f, 0, 610 + G);  // several query blocks, keys not a multiple of 16
+    s.T = 90;
+    check_cross(s, 9, 0.0f, 0, 620 + G);    // more queries than keys
+    s.T = 1;
+    check_cross(s, 20, 0.0f, 0, 630 + G);   // one learned query (attentional pooling)
+  }
+  AttentionShape c{2, 33, 4, 16};  // causal through the separate entry (Tk == T)
+  c.groups = 2;
+  check_cross(c, 33, 0.0f, 0, 640);
+}
+
+TEST(KernelAttentionCross, DropoutMatchesNaiveWithSameMask) {
+  for (int G : {1, 4}) {
+    AttentionShape s{2, 21, 4, 16};
+    s.groups = G;
+    s.causal = false;
+    check_cross(s, 50, 0.25f, loom::stream_key(9, G), 700 + G);
+  }
+}
+
+// The separate-operand entry on the heads of a fused MHA qkv computes bitwise what the fused entry does.
+TEST(KernelAttentionCross, SeparateEntryEqualsFusedEntry) {
+  for (bool causal : {true, false}) {
+    const int B = 2, T = 70, H = 3, D = 16;
+    AttentionShape s{B, T, H, D};
+    s.causal = causal;
+    const size_t ld = size_t(3) * H * D, no = size_t(B) * T * H * D;
+    auto qkv = random_floats(size_t(B) * T * ld, 800), dout = random_floats(no, 801);
+    std::vector<float> q(no), k(no), v(no);
+    for (int r = 0; r < B * T; r++)
+      for (int h = 0; h < H; h++)
+        for (int d = 0; d < D; d++) {
+          q[r * H * D + h * D + d] = qkv[r * ld + h * 3 * D + d];
+          k[r * H * D + h * D + d] = qkv[r * ld + h * 3 * D + D + d];
+          v[r * H * D + h * D + d] = qkv[r * ld + h * 3 * D + 2 * D + d];
+        }
+    std::vector<float> o1(no), l1(size_t(B) * H * T), d1(qkv.size()), o2(no), l2(l1.size()), dq(no), dk(no), dv(no);
+    loom::cpu::attention_forward(qkv.data(), o1.data(), l1.data(), s, 0.1f, 4);
+    loom::cpu::attention_backward(dout.data(), qkv.data(), o1.data(), l1.data(), d1.data(), s, 0.1f, 4);
+    loom::cpu::attention_forward_qkv(q.data(), H * D, k.data(), v.data(), H * D, o2.data(), l2.data(), s, T, 0.1f, 4);
+    loom::cpu::attention_backward_qkv(dout.data(), q.data(), H * D, k.data(), v.data(), H * D, o2.data(), l2.data(),
+                                      dq.data(), dk.data(), dv.data(), s, T, 0.1f, 4);
+    EXPECT_TRUE(loom::test::bitwise_equal(o1, o2));
+    EXPECT_TRUE(loom::test::bitwise_equal(l1, l2));
+    std::vector<float> g(qkv.size());
+    for (int r = 0; r < B * T; r++)
+      for (int h = 0; h < H; h++)
+        for (int d = 0; d < D; d++) {
+          g[r * ld + h * 3 * D + d] = dq[r * H * D + h * D + d];
+          g[r * ld + h * 3 * D + D + d] = dk[r * H * D + h * D + d];
+          g[r * ld + h * 3 * D + 2 * D + d] = dv[r * H * D + h * D + d];
+        }
+    EXPECT_TRUE(loom::test::bitwise_equal(g, d1)) << "causal " << causal;
+  }
+}
+
+// Finite differences of sum(out * dout) on the kernels (fp32 forward), GQA bidirectional and cross
+// attention, dropout on.
 TEST(KernelAttentionGqa, BackwardFiniteDifferencesOnKernel) {
+  loom::test::ScopedThreads threads(1);  // many tiny calls: no parallel regions (results do not depend on it)
   {
     AttentionShape s{1, 9, 4, 8};
     s.groups = 2;
@@ -257,6 +355,35 @@ TEST(KernelAttentionGqa, BackwardFiniteDifferencesOnKernel) {
       EXPECT_NEAR((lp - lm) / (2 * h), d[i], 1e-2 * std::fabs(d[i]) + 2e-3) << i;
     }
   }
+  {
+    AttentionShape s{1, 6, 2, 8};
+    s.groups = 1;
+    s.causal = false;
+    const int Tk = 11;
+    auto q = random_floats(6 * 16, 910), k = random_floats(Tk * 8, 911), v = random_floats(Tk * 8, 912);
+    auto dout = random_floats(6 * 16, 913);
+    std::vector<float> out(dout.size()), lse(2 * 6), dq(q.size()), dk(k.size()), dv(v.size());
+    loom::cpu::attention_forward_qkv(q.data(), 16, k.data(), v.data(), 8, out.data(), lse.data(), s, Tk, 0.1f, 43);
+    loom::cpu::attention_backward_qkv(dout.data(), q.data(), 16, k.data(), v.data(), 8, out.data(), lse.data(),
+                                      dq.data(), dk.data(), dv.data(), s, Tk, 0.1f, 43);
+    auto loss = [&]() {
+      loom::cpu::attention_forward_qkv(q.data(), 16, k.data(), v.data(), 8, out.data(), lse.data(), s, Tk, 0.1f, 43);
+      double t = 0;
+      for (size_t i = 0; i < out.size(); i++) t += double(out[i]) * dout[i];
+      return t;
+    };
+    const float h = 1e-3f;
+    for (auto [x, g] : {std::pair{&q, &dq}, std::pair{&k, &dk}, std::pair{&v, &dv}})
+      for (size_t i = 0; i < x->size(); i += 2) {
+        const float s0 = (*x)[i];
+        (*x)[i] = s0 + h;
+        const double lp = loss();
+        (*x)[i] = s0 - h;
+        const double lm = loss();
+        (*x)[i] = s0;
+        EXPECT_NEAR((lp - lm) / (2 * h), (*g)[i], 1e-2 * std::fabs((*g)[i]) + 2e-3) << i;
+      }
+  }
 }
 
 TEST(KernelAttentionGqa, DeterministicAcrossThreadCounts) {
@@ -264,6 +391,11 @@ TEST(KernelAttentionGqa, DeterministicAcrossThreadCounts) {
   s.groups = 2;
   const size_t ld = size_t(6 + 4) * 16;
   auto qkv = random_floats(200 * ld, 950), dout = random_floats(200 * 96, 951);
+  AttentionShape c{2, 30, 4, 16};
+  c.groups = 1;
+  c.causal = false;
+  const int Tk = 150;
+  auto q = random_floats(60 * 64, 952), kv = random_floats(size_t(2) * Tk * 32, 953), dc = random_floats(60 * 64, 954);
   std::vector<std::vector<float>> res[2];
   for (int t = 0; t < 2; t++) {
     loom::test::ScopedThreads threads(t + 1);
@@ -274,6 +406,11 @@ TEST(KernelAttentionGqa, DeterministicAcrossThreadCounts) {
       loom::cpu::attention_backward(dout.data(), qkv.data(), out.data(), lse.data(), d.data(), s, 0.1f, 5);
       res[t].insert(res[t].end(), {out, lse, d});
     }
+    std::vector<float> out(dc.size()), lse(2 * 4 * 30), dq(q.size()), dkv(kv.size());
+    loom::cpu::attention_forward_qkv(q.data(), 64, kv.data(), kv.data() + 16, 32, out.data(), lse.data(), c, Tk, 0.1f, 6);
+    loom::cpu::attention_backward_qkv(dc.data(), q.data(), 64, kv.data(), kv.data() + 16, 32, out.data(), lse.data(),
+                                      dq.data(), dkv.data(), dkv.data() + 16, c, Tk, 0.1f, 6);
+    res[t].insert(res[t].end(), {out, lse, dq, dkv});
   }
   for (size_t k = 0; k < res[0].size(); k++) EXPECT_TRUE(loom::test::bitwise_equal(res[0][k], res[1][k])) << k;
 }
@@ -283,7 +420,10 @@ TEST(KernelAttentionGqa, RejectsImpossibleShapes) {
   AttentionShape s{1, 4, 3, 8};
   s.groups = 2;  // 3 heads in 2 groups
   EXPECT_THROW(loom::cpu::attention_forward(buf.data(), buf.data(), buf.data(), s, 0.0f, 0), std::invalid_argument);
-  AttentionShape c{1, 4, 2, 8};
+  AttentionShape c{1, 4, 2, 8};  // causal with Tk != T
+  EXPECT_THROW(loom::cpu::attention_forward_qkv(buf.data(), 16, buf.data(), buf.data(), 16, buf.data(), buf.data(), c, 5,
+                                                0.0f, 0),
+               std::invalid_argument);
   std::vector<int32_t> ks(4, 0);
   c.key_start = ks.data();
   c.causal = false;  // document masks need causal

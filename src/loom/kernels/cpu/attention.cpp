@@ -72,6 +72,13 @@ Operands fused(const float* qkv, const AttentionShape& s) {
   return {qkv, ld, gs, qkv + size_t(hpg) * s.D, qkv + size_t(hpg + 1) * s.D, ld, gs, s.T, hpg};
 }
 
+// Separate q [B*T, ldq] (head h at columns h*D) and k, v [B*Tk, ldkv] (group g at columns g*D).
+Operands separate(const float* q, long ldq, const float* k, const float* v, long ldkv, const AttentionShape& s,
+                  int Tk) {
+  const int G = groups_of(s), hpg = s.H / G;
+  return {q, ldq, long(hpg) * s.D, k, v, ldkv, long(s.D), Tk, hpg};
+}
+
 void forward_impl(const Operands& op, float* out, float* lse, const AttentionShape& s, float dropout_p, uint64_t key) {
   const int B = s.B, T = s.T, H = s.H, D = s.D, Tk = op.Tk;
   if (B <= 0 || T <= 0 || H <= 0 || D <= 0 || Tk <= 0) return;
@@ -248,6 +255,19 @@ void attention_backward(const float* dout, const float* qkv, const float* out, c
   const Operands op = fused(qkv, s);
   const size_t k_at = size_t(op.k - qkv), v_at = size_t(op.v - qkv);
   backward_impl(dout, op, out, lse, dqkv, dqkv + k_at, dqkv + v_at, s, dropout_p, key);
+}
+
+void attention_forward_qkv(const float* q, long ldq, const float* k, const float* v, long ldkv, float* out, float* lse,
+                           AttentionShape s, int Tk, float dropout_p, uint64_t key) {
+  check(s, Tk);
+  forward_impl(separate(q, ldq, k, v, ldkv, s, Tk), out, lse, s, dropout_p, key);
+}
+
+void attention_backward_qkv(const float* dout, const float* q, long ldq, const float* k, const float* v, long ldkv,
+                            const float* out, const float* lse, float* dq, float* dk, float* dv, AttentionShape s,
+                            int Tk, float dropout_p, uint64_t key) {
+  check(s, Tk);
+  backward_impl(dout, separate(q, ldq, k, v, ldkv, s, Tk), out, lse, dq, dk, dv, s, dropout_p, key);
 }
 
 }  // namespace loom::cpu

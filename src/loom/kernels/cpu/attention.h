@@ -1,7 +1,7 @@
 #pragma once
-// Multi-head and grouped-query self-attention, memory-light (flash-style): the forward keeps only the output and
+// Multi-head self- and cross-attention, memory-light (flash-style): the forward keeps only the output and
 // one log-sum-exp per (batch, head, query); the backward recomputes the scores block by block. No T x T
-// matrix per head is ever stored; scratch is a block of query rows by T keys per thread.
+// matrix per head is ever stored; scratch is a block of query rows by Tk keys per thread.
 //
 // Fused layout (Megatron's): qkv is [B*T, (H + 2G)*D] with row b*T+t, in G key/value groups (G = H for
 // plain multi-head attention, fewer for grouped-query attention, 1 for multi-query). Group g occupies
@@ -47,5 +47,20 @@ void attention_forward(const float* qkv, float* out, float* lse, AttentionShape 
 // query heads). Needs qkv, out and lse of the forward.
 void attention_backward(const float* dout, const float* qkv, const float* out, const float* lse, float* dqkv,
                         AttentionShape s, float dropout_p, uint64_t key);
+
+// Separate operands, also for cross attention (Tk keys per sample, Tk != T allowed when !s.causal; causal
+// needs Tk == T, else std::invalid_argument): q is [B*T, ldq] with query head h at columns [h*D, (h+1)*D);
+// k and v are [B*Tk, ldkv] each (row b*Tk + key) with group g at columns [g*D, (g+1)*D) (G = s.groups, or
+// H). k and v may be two halves of one row (e.g. a fused kv projection: v = k + G*D, ldkv = 2*G*D).
+// out is [B*T, H*D] and lse [B, H, T] as above; the dropout mask is ((b*H + h)*T + query)*Tk + key.
+// For Tk == T, causal, and the heads of a fused qkv this computes what attention_forward computes.
+void attention_forward_qkv(const float* q, long ldq, const float* k, const float* v, long ldkv, float* out, float* lse,
+                           AttentionShape s, int Tk, float dropout_p, uint64_t key);
+
+// dq (layout of q: [B*T, ldq]), dk and dv (layout of k and v: [B*Tk, ldkv]) are overwritten at the head
+// and group columns; other columns are untouched (so dk and dv may be halves of one dkv buffer).
+void attention_backward_qkv(const float* dout, const float* q, long ldq, const float* k, const float* v, long ldkv,
+                            const float* out, const float* lse, float* dq, float* dk, float* dv, AttentionShape s,
+                            int Tk, float dropout_p, uint64_t key);
 
 }  // namespace loom::cpu
