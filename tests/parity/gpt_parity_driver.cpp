@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
     const int T = c.seq_length, M = gbs / mb;
 
     GptModel model(c, mb, T);
-    load_weights(weights, model.params());
+    load_weights(weights, model.params(), &c);
     AdamWOptions ao;
     ao.beta1 = j.at("adam_beta1");
     ao.beta2 = j.at("adam_beta2");
