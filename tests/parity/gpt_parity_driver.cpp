@@ -1,12 +1,14 @@
 // Runs Loom on a model and data written by tests/parity/test_gpt_parity.py and writes what the PyTorch
 // reference is compared against: per-iteration loss, grad norm and learning rate, the gradients of the
-// first iteration and the weights after the last.
+// first iteration and the weights after the last. The same driver runs GPT and Llama (test_llama_parity.py):
+// the architecture comes from the config JSON.
 //
 //   gpt_parity_driver --config config.json --weights init.safetensors --tokens tokens.bin
 //                     --loss-mask loss_mask.bin --out out.safetensors
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -46,23 +48,23 @@ int main(int argc, char** argv) {
     std::ifstream cf(config);
     if (!cf) fail("cannot open " + config);
     nlohmann::json j = nlohmann::json::parse(cf);
-    GptConfig c;
-    c.num_layers = j.at("num_layers");
-    c.hidden_size = j.at("hidden_size");
-    c.num_attention_heads = j.at("num_attention_heads");
-    c.ffn_hidden_size = j.at("ffn_hidden_size");
-    c.seq_length = j.at("seq_length");
-    c.max_position_embeddings = j.at("max_position_embeddings");
-    c.padded_vocab_size = j.at("padded_vocab_size");
-    c.vocab_size = c.padded_vocab_size;
+    // The model's shape and architecture in the keys of Loom's weights metadata (gpt_config_metadata):
+    // GPT's defaults for whatever the file leaves out (normalization, activation, position_embedding_type,
+    // num_query_groups, kv_channels, add_bias_linear, tie_embeddings, rotary_*, rope_*); vocab_size
+    // defaults to the padded size.
+    std::map<std::string, std::string> meta;
+    for (auto it = j.begin(); it != j.end(); ++it)
+      meta[it.key()] = it->is_string() ? it->get<std::string>() : it->is_boolean() ? (it->get<bool>() ? "1" : "0")
+                                                                                   : it->dump();
+    if (!meta.count("vocab_size")) meta["vocab_size"] = meta["padded_vocab_size"];
+    GptConfig c = gpt_config_from_metadata(meta, config);
     c.hidden_dropout = 0;
     c.attention_dropout = 0;
-    c.layernorm_epsilon = j.value("layernorm_epsilon", 1e-5);
     const int mb = j.at("micro_batch_size"), gbs = j.at("global_batch_size"), steps = j.at("steps");
     const int T = c.seq_length, M = gbs / mb;
 
     GptModel model(c, mb, T);
-    load_weights(weights, model.params());
+    load_weights(weights, model.params(), &c);
     AdamWOptions ao;
     ao.beta1 = j.at("adam_beta1");
     ao.beta2 = j.at("adam_beta2");

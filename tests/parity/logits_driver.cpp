@@ -1,12 +1,16 @@
-// Loom's logits for a token sequence, from a checkpoint: the reference side of the export test.
-//   logits_driver CHECKPOINT_DIR OUT.bin TOKEN...   (writes float32 [T, padded vocab])
+// Loom's logits for a token sequence, from a checkpoint or a weights file (`loom convert --from hf` output,
+// with its model metadata): the Loom side of the Hugging Face export and import tests. Any family the
+// metadata describes (GPT, Llama).
+//   logits_driver CHECKPOINT_DIR|WEIGHTS.safetensors OUT.bin TOKEN...   (writes float32 [T, padded vocab])
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <numeric>
 #include <vector>
 
 #include "loom/ckpt/checkpoint.h"
 #include "loom/ckpt/model_weights.h"
+#include "loom/ckpt/safetensors.h"
 
 using namespace loom;
 
@@ -16,14 +20,17 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    const std::string it = checkpoint_iteration_dir(argv[1]);
-    GptConfig cfg = gpt_config_from_metadata(checkpoint_info(it), it);
+    const std::string src = argv[1];
+    const bool is_file = std::filesystem::is_regular_file(src);
+    const std::string it = is_file ? src : checkpoint_iteration_dir(src);
+    GptConfig cfg = gpt_config_from_metadata(is_file ? SafetensorsFile(src).metadata() : checkpoint_info(it), it);
     cfg.hidden_dropout = cfg.attention_dropout = 0;
     std::vector<int32_t> tokens;
     for (int i = 3; i < argc; i++) tokens.push_back(std::atoi(argv[i]));
     const int T = int(tokens.size());
     GptModel model(cfg, 1, T);
-    load_checkpoint(it, model, nullptr, {false, true});
+    if (is_file) load_weights(src, model.params(), &cfg);
+    else load_checkpoint(it, model, nullptr, {false, true});
     std::vector<int32_t> positions(static_cast<size_t>(T));
     std::iota(positions.begin(), positions.end(), 0);
     MicroBatch mb;

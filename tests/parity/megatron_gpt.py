@@ -323,8 +323,10 @@ def split_batch(tokens_it, mask_it, micro_batch):
     return out
 
 
-def train_reference(cfg, weights, tokens, loss_mask, dtype=torch.float32, steps=None, foreach=None):
+def train_reference(cfg, weights, tokens, loss_mask, dtype=torch.float32, steps=None, foreach=None, model_factory=None):
     """Runs Megatron-style training. tokens [steps, gb, s+1] int, loss_mask [steps, gb, s].
+    model_factory(cfg, weights, dtype) builds another model with the same interface (named_megatron_parameters,
+    loss); the default is MegatronGPT. Names in grads0/final are the model's own.
 
     Returns dict: loss [steps] (iteration loss before its update = mean of micro-batch losses),
     grad_norm [steps] (pre-clip), lr [steps] (lr used), grads0 {name: grad of iteration 0,
@@ -334,7 +336,7 @@ def train_reference(cfg, weights, tokens, loss_mask, dtype=torch.float32, steps=
     tokens = torch.as_tensor(np.asarray(tokens)).long()
     loss_mask = torch.as_tensor(np.asarray(loss_mask)).to(dtype)
     assert tokens.shape[0] >= steps and tokens.shape[1] == c["global_batch_size"]
-    model = MegatronGPT(c, weights, dtype=dtype)
+    model = (model_factory or MegatronGPT)(c, weights, dtype=dtype)
     params = [prm for _, prm in model.named_megatron_parameters()]
     opt = make_optimizer(model, c, foreach=foreach)
     sched = MegatronLRScheduler(c)

@@ -1,33 +1,85 @@
-// `loom convert`: checkpoints into other formats (Hugging Face GPT-2 today).
+// `loom convert`: checkpoints into other formats (Hugging Face GPT-2 and Llama, full weights, one shard),
+// and Hugging Face Llama models into Loom's weights.
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "loom/ckpt/checkpoint.h"
 #include "loom/ckpt/hf_export.h"
+#include "loom/ckpt/hf_llama.h"
 #include "loom/ckpt/model_weights.h"
+#include "loom/core/error.h"
 #include "loom/dist/communicator.h"
 #include "loom/parallel/process_grid.h"
-#include <fstream>
-#include <nlohmann/json.hpp>
-#include "loom/core/error.h"
 #include "loom/util/cli.h"
 
 namespace loom::cmd {
 
+namespace {
+
+// The Hugging Face architecture of a Loom model: Llama, GPT-2, or a UserError.
+void export_hf(const GptModel& model, const std::string& dir) {
+  const GptConfig& c = model.config();
+  if (is_llama_config(c)) return export_hf_llama(model, dir);
+  const bool gpt2 = c.normalization == NormKind::LayerNorm && c.activation == ActivationKind::Gelu &&
+                    c.position_embedding == PositionKind::Learned && c.add_bias_linear && c.add_qkv_bias &&
+                    c.tie_embeddings && c.query_groups() == c.num_attention_heads &&
+                    c.head_dim() * c.num_attention_heads == c.hidden_size;
+  if (!gpt2)
+    fail("this model is neither a GPT-2 (LayerNorm, GELU, learned positions, biases, tied) nor a Llama (RMSNorm, "
+         "SwiGLU, RoPE): no Hugging Face form; use --to safetensors");
+  export_hf_gpt2(model, dir);
+}
+
+}  // namespace
+
 int convert(int argc, char** argv) {
-  std::string load, output, to = "hf";
-  ArgParser p("loom convert", "Convert a checkpoint written by 'loom train --save' (any parallel layout).");
+  std::string load, output, to = "hf", from, hf_dir;
+  int divisible_by = 128;
+  // `--from hf DIR`: the directory follows the format; taken out before the flags are parsed.
+  std::vector<char*> args(argv, argv + argc);
+  for (size_t i = 0; i + 2 < args.size(); i++)
+    if (std::strcmp(args[i], "--from") == 0 && std::strncmp(args[i + 2], "--", 2) != 0) {
+      hf_dir = args[i + 2];
+      args.erase(args.begin() + long(i) + 2);
+      break;
+    }
+  ArgParser p("loom convert",
+              "Convert a checkpoint written by 'loom train --save' (any parallel layout) to another format, or a "
+              "Hugging Face Llama (--from hf DIR) into a weights file for 'loom train --load'.");
   p.add_string("--load", &load, "checkpoint directory (newest iteration) or iteration directory");
   p.add_choice("--to", &to, {"hf", "safetensors", "loom"},
-               "hf: Hugging Face GPT-2 (config.json + model.safetensors); safetensors: full Megatron-named weights; "
-               "loom: the checkpoint resharded offline into one shard (optimizer and training state kept)");
-  p.add_string("--output", &output, "directory (hf) or file (safetensors) to write");
+               "hf: Hugging Face (GPT-2 or Llama, from the model: config.json + model.safetensors); safetensors: "
+               "full Megatron-named weights; loom: the checkpoint resharded offline into one shard (optimizer and "
+               "training state kept)");
+  p.add_choice("--from", &from, {"hf"},
+               "hf DIR: a Hugging Face LlamaForCausalLM directory (config.json, model.safetensors or "
+               "model.safetensors.index.json with its shards; bf16/fp16/fp32), written as one .safetensors of "
+               "Loom-named full weights that 'loom train --load FILE' reads into any parallel layout");
+  p.add_int("--make-vocab-size-divisible-by", &divisible_by,
+            "--from hf: pad the vocabulary with zero rows to a multiple of this (other layouts re-pad on load)");
+  p.add_string("--output", &output, "directory (hf) or file (safetensors, --from hf) to write");
   p.add_example("loom convert --load runs/demo/checkpoints --to hf --output runs/demo/hf");
   p.add_example("loom convert --load runs/demo/checkpoints --to safetensors --output runs/demo/model.safetensors");
   p.add_example("loom convert --load runs/tp2pp2 --to loom --output runs/consolidated");
-  if (!p.parse(argc, argv)) return 0;
-  require(!load.empty(), "--load is required");
+  p.add_example("loom convert --from hf models/Llama-3.2-1B --output runs/llama.safetensors   "
+                "(then: loom train --model-preset llama3.2-1b ... --load runs/llama.safetensors)");
+  if (!p.parse(int(args.size()), args.data())) return 0;
   require(!output.empty(), "--output is required");
+  if (!from.empty()) {
+    require(!hf_dir.empty(), "--from hf needs the model directory: --from hf DIR");
+    require(load.empty(), "--from hf and --load are two directions: give one");
+    require(divisible_by > 0, "--make-vocab-size-divisible-by must be positive");
+    const GptConfig c = import_hf_llama(hf_dir, output, divisible_by);
+    std::printf("wrote %s (Llama: %d layers, hidden %d, %d heads, %d query groups, vocabulary %d padded to %d, %s) "
+                "from %s\n",
+                output.c_str(), c.num_layers, c.hidden_size, c.num_attention_heads, c.query_groups(), c.vocab_size,
+                c.padded_vocab_size, c.tie_embeddings ? "tied" : "untied", hf_dir.c_str());
+    return 0;
+  }
+  require(!load.empty(), "--load is required (or --from hf DIR)");
   const std::string it = checkpoint_iteration_dir(load);
   const GptConfig cfg = gpt_config_from_metadata(checkpoint_info(it), it + "/metadata.json");
   GptModel model(cfg, 1, 1);  // activations for one token: only the weights matter here
@@ -49,7 +101,7 @@ int convert(int argc, char** argv) {
     load_checkpoint(it, model, nullptr, {/*load_optim=*/false, /*finetune=*/true});
   }
   if (to == "hf") {
-    export_hf_gpt2(model, output);
+    export_hf(model, output);
   } else if (to == "safetensors") {
     save_weights(output, model.params(), checkpoint_info(it));
   }

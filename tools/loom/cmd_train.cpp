@@ -266,7 +266,7 @@ int train(int argc, char** argv) {
     for (size_t c = 0; c < chunks.size(); c++) {
       ParamStore& ps = chunks[c]->params();
       ps.acquire_full();
-      load_weights(a.load, ps);
+      load_weights(a.load, ps, &cfg);  // any layout: slices, re-padded vocabulary, architecture checked
       opts[c]->reset_main_weights();  // from the fp32 values just read
       ps.commit_full();
       ps.release_full();

@@ -1,6 +1,7 @@
 #include "loom/ckpt/model_weights.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "loom/ckpt/safetensors.h"
@@ -155,26 +156,104 @@ void save_weights(const std::string& path, const ParamStore& params, const std::
   write_safetensors(path, entries, meta);
 }
 
-void load_weights(const std::string& path, ParamStore& params) {
+namespace {
+
+// The first architecture setting (what no tensor shape shows) in which the file's model differs from
+// `c`, as "what: file X, flags Y"; "" when none.
+std::string architecture_difference(const GptConfig& f, const GptConfig& c) {
+  auto text = [](auto v) {  // as the metadata keeps numbers (6 significant digits): 1e-05, 500000
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", double(v));
+    return std::string(buf);
+  };
+  const std::pair<const char*, std::pair<std::string, std::string>> fields[] = {
+      {"--normalization", {f.normalization == NormKind::RMSNorm ? "RMSNorm" : "LayerNorm",
+                           c.normalization == NormKind::RMSNorm ? "RMSNorm" : "LayerNorm"}},
+      {"--swiglu", {text(f.gated_mlp()), text(c.gated_mlp())}},
+      {"--position-embedding-type", {text(int(f.position_embedding)), text(int(c.position_embedding))}},
+      {"--num-query-groups", {text(f.query_groups()), text(c.query_groups())}},
+      {"--kv-channels", {text(f.head_dim()), text(c.head_dim())}},
+      {"--untie-embeddings-and-output-weights", {text(!f.tie_embeddings), text(!c.tie_embeddings)}},
+      {"--norm-epsilon", {text(f.layernorm_epsilon), text(c.layernorm_epsilon)}},
+      {"--vocab-size (the tokenizer's)", {text(f.vocab_size), text(c.vocab_size)}},
+  };
+  for (const auto& [what, v] : fields)
+    if (v.first != v.second) return std::string(what) + ": file " + v.first + ", flags " + v.second;
+  if (c.position_embedding == PositionKind::Rope) {
+    const std::pair<const char*, std::pair<std::string, std::string>> rope[] = {
+        {"--rotary-base", {text(f.rope.base), text(c.rope.base)}},
+        {"--rotary-percent", {text(f.rope.percent), text(c.rope.percent)}},
+        {"--rotary-interleaved", {text(f.rope.interleaved), text(c.rope.interleaved)}},
+        {"--use-rope-scaling", {text(f.rope.llama3_scaling), text(c.rope.llama3_scaling)}},
+    };
+    for (const auto& [what, v] : rope)
+      if (v.first != v.second) return std::string(what) + ": file " + v.first + ", flags " + v.second;
+    if (c.rope.llama3_scaling) {
+      const std::pair<const char*, std::pair<std::string, std::string>> scaling[] = {
+          {"--rope-scaling-factor", {text(f.rope.scaling_factor), text(c.rope.scaling_factor)}},
+          {"--rope-scaling-low-freq-factor", {text(f.rope.low_freq_factor), text(c.rope.low_freq_factor)}},
+          {"--rope-scaling-high-freq-factor", {text(f.rope.high_freq_factor), text(c.rope.high_freq_factor)}},
+          {"--rope-scaling-original-max-position-embeddings",
+           {text(f.rope.original_max_position), text(c.rope.original_max_position)}},
+      };
+      for (const auto& [what, v] : scaling)
+        if (v.first != v.second) return std::string(what) + ": file " + v.first + ", flags " + v.second;
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+void load_weights(const std::string& path, ParamStore& params, const GptConfig* model) {
   SafetensorsFile file(path);
+  if (model && file.metadata().count("format") && file.metadata().at("format") == "loom-gpt") {
+    const std::string diff = architecture_difference(gpt_config_from_metadata(file.metadata(), path), *model);
+    if (!diff.empty())
+      fail(path + " holds another model (" + diff + "): give the flags it was made with (its metadata lists them)");
+  }
+  const int64_t vocab_size = model ? model->vocab_size : -1;
+  // The vocabulary-sized tensors may be padded differently in the file (another make_vocab_size_divisible_by
+  // x TP): when the file records the same tokenizer vocabulary, its real rows are read and the model's own
+  // padding rows are zero.
+  int64_t file_vocab = -1;
+  if (auto it = file.metadata().find("vocab_size"); it != file.metadata().end()) {
+    try {
+      file_vocab = std::stoll(it->second);
+    } catch (...) {
+    }
+  }
   for (auto& p : params.all()) {
     const TensorEntry& t = file.get(p.canonical_name());
-    if (t.shape != p.global_shape())
+    const auto& g = p.global_shape();
+    const bool vocab_rows = (p.canonical_name() == "embedding.word_embeddings.weight" ||
+                             p.canonical_name() == "output_layer.weight") &&
+                            vocab_size > 0 && file_vocab == vocab_size && t.shape.size() == 2 && g.size() == 2 &&
+                            t.shape[1] == g[1] && t.shape[0] >= vocab_size && g[0] >= vocab_size;
+    if (t.shape != g && !vocab_rows)
       fail(path + ": tensor '" + p.name + "' has shape " + shape_to_string(t.shape) + " but the model needs " +
-           shape_to_string(p.global_shape()) + " (weights of a different model shape?)");
+           shape_to_string(g) + " (weights of a different model shape?)");
+    // Elements past the file's rows (or past the vocabulary, when re-padding) read as zero.
+    const int64_t cols = g.size() == 2 ? g[1] : 1;
+    const int64_t limit = t.shape == g ? shape_numel(g) : vocab_size * cols;
+    auto guarded = [limit](auto convert) {
+      return [limit, convert](const void* d, int64_t i) { return i < limit ? convert(d, i) : 0.f; };
+    };
     switch (t.dtype) {
       case DType::F32:
-        read_slice(p, t.data, [](const void* d, int64_t i) {
+        read_slice(p, t.data, guarded([](const void* d, int64_t i) {
           float v;
           std::memcpy(&v, static_cast<const char*>(d) + i * 4, 4);
           return v;
-        });
+        }));
         break;
       case DType::BF16:
-        read_slice(p, t.data, [](const void* d, int64_t i) { return bf16_to_f32(static_cast<const uint16_t*>(d)[i]); });
+        read_slice(p, t.data,
+                   guarded([](const void* d, int64_t i) { return bf16_to_f32(static_cast<const uint16_t*>(d)[i]); }));
         break;
       case DType::F16:
-        read_slice(p, t.data, [](const void* d, int64_t i) { return f16_to_f32(static_cast<const uint16_t*>(d)[i]); });
+        read_slice(p, t.data,
+                   guarded([](const void* d, int64_t i) { return f16_to_f32(static_cast<const uint16_t*>(d)[i]); }));
         break;
       default: fail(path + ": tensor '" + p.name + "' is not a floating-point tensor");
     }

@@ -18,7 +18,12 @@ GptConfig gpt_config_from_metadata(const std::map<std::string, std::string>& met
 void save_weights(const std::string& path, const ParamStore& params, const std::map<std::string, std::string>& meta,
                   const TensorParallel& tp = {});
 // Every parameter of `params` must be present with its full shape (fp32, bf16 or fp16 in the file); a
-// tensor-parallel shard reads its slice, so weights saved by any layout load into any other.
-void load_weights(const std::string& path, ParamStore& params);
+// tensor-parallel shard reads its slice, so weights saved by any layout load into any other. With `model`
+// (the configuration the weights are loaded for) given: a file with Loom's metadata must describe the same
+// architecture (norm, activation, positions and RoPE settings, query groups, tying, epsilon, vocabulary:
+// what no tensor shape shows), and when the file records the same tokenizer vocabulary the word embedding
+// and output layer may be padded to another row count (make_vocab_size_divisible_by x TP differs between
+// layouts): the real rows are read, the model's padding rows are zero.
+void load_weights(const std::string& path, ParamStore& params, const GptConfig* model = nullptr);
 
 }  // namespace loom
