@@ -7,9 +7,8 @@ test_gpt_parity.py, 20 AdamW steps with gradient accumulation, clipping and a co
 test_gpt_parity.py): loss[0], grad norm[0] and every gradient of iteration 0 within 1e-5 relative, loss and
 grad-norm curves and the final weights within 1e-4, learning rates within 1e-7.
 
-PENDING lists the configs that need kernels still on the kernels branch (this branch's temporary shims ignore
-num_query_groups in attention and llama3 scaling in RoPE): they run and are reported, but do not fail the test.
-When the real kernels land, empty PENDING (LOOM_LLAMA_PARITY_STRICT=1 counts them now).
+Every config must pass. PENDING (empty) may name configs that run and are reported without failing the test,
+for kernels still in development; LOOM_LLAMA_PARITY_STRICT=1 counts them anyway.
 Options: --only NAME, --keep, --verbose, --driver PATH. Exit codes: 0 pass, 1 mismatch, 77 driver not built.
 """
 
@@ -58,7 +57,7 @@ CONFIGS = {
     "mha_llama3_untied": {"rope_scaling": LLAMA3, "tie_word_embeddings": False},
 }
 # Waiting for the kernels branch (GQA attention, llama3 RoPE scaling).
-PENDING = {"gqa_untied", "gqa_llama3_tied", "mha_llama3_untied"}
+PENDING: set = set()
 TRAIN = {k: tg.CONFIG[k] for k in ("seq_length", "micro_batch_size", "global_batch_size", "steps", "lr", "min_lr",
                                    "lr_decay_style", "lr_warmup_iters", "lr_decay_iters", "weight_decay",
                                    "adam_beta1", "adam_beta2", "adam_eps", "clip_grad")}
