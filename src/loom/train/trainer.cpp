@@ -27,8 +27,9 @@ uint64_t Trainer::dropout_stream(int64_t iteration, int micro) const {
 }
 
 void Trainer::all_reduce_embedding_grads() {
-  // The tied word embedding lives on the first and the last stage: their gradients are summed.
-  if (!o_.embedding || o_.embedding->size() < 2) return;
+  // The tied word embedding lives on the first and the last stage: their gradients are summed. An untied
+  // output layer is its own parameter (Megatron's share_embeddings_and_output_weights false): nothing to sum.
+  if (!o_.embedding || o_.embedding->size() < 2 || !chunks_.front()->config().tie_embeddings) return;
   TimerScope t(timers_, "backward-embedding-all-reduce");
   GptModel* m = nullptr;
   int param = -1;
