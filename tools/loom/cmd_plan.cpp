@@ -10,6 +10,7 @@
 #include "loom/plan/memory_report.h"
 #include "loom/train/arguments.h"
 #include "loom/train/log_format.h"
+#include "loom/train/model_chunks.h"
 
 namespace loom::cmd {
 
@@ -23,9 +24,7 @@ int64_t stage_params(const TrainArgs& a, const GptConfig& c, int rank) {
   const int T = a.tensor_model_parallel_size;
   const int64_t h = c.hidden_size, word = int64_t(c.padded_vocab_size) / T * h;
   int64_t n = 0;
-  for (const StageSpec& s : gpt_pipeline_chunks(c.num_layers, a.pipeline_model_parallel_size, a.virtual_pipeline_size(),
-                                                rank, a.decoder_first_pipeline_num_layers,
-                                                a.decoder_last_pipeline_num_layers)) {
+  for (const StageSpec& s : megatron_stage_specs(a, c, rank)) {
     n += int64_t(s.num_blocks) * transformer_layer_params(c, T);
     if (s.embedding) n += word + int64_t(c.max_position_embeddings) * h;
     if (s.head) n += 2 * h + (s.embedding ? 0 : word);
