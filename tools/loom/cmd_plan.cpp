@@ -12,6 +12,7 @@
 #include "loom/plan/memory_report.h"
 #include "loom/train/arguments.h"
 #include "loom/train/log_format.h"
+#include "loom/train/model_chunks.h"
 
 namespace loom::cmd {
 
@@ -25,9 +26,7 @@ int64_t stage_params(const TrainArgs& a, const GptConfig& c, int rank) {
   const int T = a.tensor_model_parallel_size;
   const int64_t word = int64_t(c.padded_vocab_size) / T * c.hidden_size;
   int64_t n = 0;
-  for (const StageSpec& s : gpt_pipeline_chunks(c.num_layers, a.pipeline_model_parallel_size, a.virtual_pipeline_size(),
-                                                rank, a.decoder_first_pipeline_num_layers,
-                                                a.decoder_last_pipeline_num_layers)) {
+  for (const StageSpec& s : megatron_stage_specs(a, c, rank)) {
     n += int64_t(s.num_blocks) * transformer_layer_params(c, T);
     if (s.embedding) n += embedding_params(c, T);
     if (s.head) n += output_params(c, T) + (s.embedding || !c.tie_embeddings ? 0 : word);

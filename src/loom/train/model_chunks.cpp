@@ -1,0 +1,92 @@
+#include "loom/train/model_chunks.h"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "loom/core/error.h"
+#include "loom/parallel/process_grid.h"
+#include "loom/train/arguments.h"
+#include "loom/train/run_logging.h"
+
+namespace loom {
+
+namespace {
+
+// Costs per layer [embed, 0 .. L-1, lm_head] from a --profile-layers-output file.
+std::vector<double> read_layer_costs(const std::string& path, int num_layers) {
+  std::ifstream f(path);
+  if (!f) fail("cannot open " + path + " (--pipeline-split-costs)");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(f);
+  } catch (const nlohmann::json::exception& e) {
+    fail(path + ": malformed JSON: " + e.what());
+  }
+  std::vector<double> costs;
+  auto get = [&](const std::string& key) {
+    if (!j.contains(key) || !j[key].is_number()) fail(path + ": no cost for layer '" + key + "' (a profile of another model?)");
+    costs.push_back(j[key].get<double>());
+  };
+  get("embed");
+  for (int i = 0; i < num_layers; i++) get(std::to_string(i));
+  get("lm_head");
+  return costs;
+}
+
+}  // namespace
+
+DType param_dtype(const TrainArgs& a) { return a.fp16 ? DType::F16 : a.bf16 ? DType::BF16 : DType::F32; }
+
+std::vector<StageSpec> megatron_stage_specs(const TrainArgs& a, const GptConfig& cfg, int pp_rank) {
+  return gpt_pipeline_chunks(cfg.num_layers, a.pipeline_model_parallel_size, a.virtual_pipeline_size(), pp_rank,
+                             a.decoder_first_pipeline_num_layers, a.decoder_last_pipeline_num_layers);
+}
+
+std::vector<StageSpec> rank_stage_specs(const TrainArgs& a, const GptConfig& cfg, const PipelineLayout& pl,
+                                        const RankPrinter& out) {
+  if (a.pipeline_split != "cost") return megatron_stage_specs(a, cfg, pl.rank);
+  const std::vector<double> costs =
+      a.pipeline_split_costs.empty() ? gpt_layer_costs(cfg) : read_layer_costs(a.pipeline_split_costs, cfg.num_layers);
+  const std::vector<int> counts = split_by_cost(costs, pl.size);
+  std::vector<StageSpec> specs;
+  std::string plan;
+  int first = 0;
+  for (int s = 0; s < pl.size; s++) {
+    if (s == pl.rank) specs.push_back({first, counts[size_t(s)], s == 0, s == pl.size - 1});
+    first += counts[size_t(s)];
+    plan += (s ? ", " : "") + std::to_string(counts[size_t(s)]);
+  }
+  out.print_rank_0("> pipeline split by cost (" +
+                   std::string(a.pipeline_split_costs.empty() ? "FLOP model" : a.pipeline_split_costs) +
+                   "): blocks per stage [" + plan + "]");
+  return specs;
+}
+
+ParamStorage param_storage(const TrainArgs& a, const parallel::ProcessGrid& grid) {
+  ParamStorage storage;
+  storage.weights = param_dtype(a);
+  // Megatron: bf16 always accumulates in fp32; fp16 unless --accumulate-allreduce-grads-in-fp32.
+  storage.grads = a.fp16 && !a.accumulate_allreduce_grads_in_fp32 ? DType::F16 : DType::F32;
+  if (a.zero_stage >= 1 && grid.dp_size() > 1) {
+    storage.zero_group = grid.data();
+    storage.shard_grads = a.zero_stage >= 2;
+    storage.shard_weights = a.zero_stage >= 3;
+  }
+  return storage;
+}
+
+std::vector<std::unique_ptr<GptModel>> build_model_chunks(const TrainArgs& a, const GptConfig& cfg,
+                                                          const std::vector<StageSpec>& specs,
+                                                          const PipelineLayout& pl, const TensorParallel& tp,
+                                                          const ParamStorage& storage) {
+  const int M = a.num_micro_batches();
+  std::vector<std::unique_ptr<GptModel>> models;
+  for (size_t c = 0; c < specs.size(); c++) {
+    const int slots = pl.size > 1 ? PipelineRunner::slots_needed(pl, M, int(c)) : 1;
+    models.push_back(std::make_unique<GptModel>(cfg, a.micro_batch_size, a.seq_length, slots, tp, specs[c], storage));
+  }
+  return models;
+}
+
+}  // namespace loom

@@ -1,0 +1,60 @@
+#include "loom/train/optimizer_setup.h"
+
+#include <algorithm>
+#include <string>
+
+#include "loom/models/gpt.h"
+#include "loom/train/arguments.h"
+#include "loom/train/run_logging.h"
+
+namespace loom {
+
+std::vector<std::unique_ptr<AdamW>> build_optimizers(const TrainArgs& a, const std::vector<GptModel*>& chunks,
+                                                     const TensorParallel& tp) {
+  std::vector<std::unique_ptr<AdamW>> opts;
+  for (GptModel* m : chunks) {
+    AdamWOptions ao{a.adam_beta1, a.adam_beta2, a.adam_eps, a.weight_decay};
+    ao.kind = a.optimizer == "lamb" ? OptimizerKind::Lamb : OptimizerKind::AdamW;
+    opts.push_back(std::make_unique<AdamW>(m->params(), ao, tp.comm));
+  }
+  return opts;
+}
+
+void offload_optimizer_states(const TrainArgs& a, const std::vector<AdamW*>& opts, DType weights,
+                              const RankPrinter& out) {
+  if (a.offload_optimizer != "nvme") return;
+  // Three blocks of (m, v) are resident, 24 bytes per block element; 36 with fp32 main weights (half
+  // precision), which go to the file too.
+  const double per_element = weights == DType::F32 ? 24.0 : 36.0;
+  const int64_t block = std::max<int64_t>(1 << 14, int64_t(a.memory_budget_gb * 1073741824.0 / per_element));
+  for (AdamW* o : opts) o->offload(a.offload_path, block);
+  out.print_rank_0("> optimizer state offloaded to " + a.offload_path + " in blocks of " + std::to_string(block) +
+                   " parameters");
+}
+
+std::unique_ptr<GradScaler> build_grad_scaler(const TrainArgs& a) {
+  GradScalerOptions gso;
+  gso.fp16 = a.fp16;
+  gso.bf16 = a.bf16;
+  gso.loss_scale = a.loss_scale;
+  gso.initial_loss_scale = a.initial_loss_scale;
+  gso.min_loss_scale = a.min_loss_scale;
+  gso.loss_scale_window = a.loss_scale_window;
+  gso.hysteresis = a.hysteresis;
+  return make_grad_scaler(gso);
+}
+
+LrSchedule lr_schedule(const TrainArgs& a, bool warmup_as_fraction) {
+  const int64_t gbs = *a.global_batch_size;
+  LrSchedule ls;
+  ls.max_lr = a.lr;
+  ls.min_lr = a.min_lr;
+  ls.init_lr = a.lr_warmup_init;
+  ls.style = a.lr_decay_style;
+  ls.decay_steps = *a.lr_decay_iters * gbs;
+  ls.warmup_steps =
+      warmup_as_fraction ? a.lr_warmup_fraction * double(ls.decay_steps) : double(a.lr_warmup_iters * gbs);
+  return ls;
+}
+
+}  // namespace loom

@@ -1,0 +1,60 @@
+#include "loom/train/training_data.h"
+
+#include <filesystem>
+
+#include "loom/core/error.h"
+#include "loom/train/arguments.h"
+
+namespace loom {
+
+namespace {
+
+SampleSet as_sample_set(const std::unique_ptr<data::SampleSource>& src) {
+  SampleSet s;
+  if (!src) return s;
+  s.size = src->size();
+  const data::SampleSource* raw = src.get();
+  s.get = [raw](int64_t i, int32_t* out) { raw->get(i, out); };
+  return s;
+}
+
+}  // namespace
+
+void check_data_prefixes(const std::vector<std::string>& data_path) {
+  // Either "prefix" or "w1 prefix1 w2 prefix2 ...": check every prefix's files before any work.
+  std::vector<std::string> prefixes;
+  if (data_path.size() == 1) {
+    prefixes = data_path;
+  } else {
+    require(data_path.size() % 2 == 0, "--data-path with several datasets takes weight-prefix pairs");
+    for (size_t i = 1; i < data_path.size(); i += 2) prefixes.push_back(data_path[i]);
+  }
+  for (const auto& prefix : prefixes)
+    for (const char* ext : {".bin", ".idx"})
+      require(std::filesystem::is_regular_file(prefix + ext),
+              "data file " + prefix + ext + " not found (--data-path takes the prefix 'loom preprocess' wrote)");
+}
+
+TrainingData build_training_data(const TrainArgs& a, bool quiet) {
+  data::GptDataConfig dc;
+  dc.data_path = a.data_path;
+  dc.split = a.split;
+  dc.seq_length = a.seq_length;
+  dc.seed = uint64_t(a.seed);
+  const data::TargetSamples target =
+      data::megatron_target_samples(a.train_iters, *a.global_batch_size, a.eval_interval, a.eval_iters);
+  dc.train_samples = target.train;
+  dc.valid_samples = target.valid;
+  dc.test_samples = target.test;
+  dc.cache_dir = a.data_cache_path;
+  dc.quiet = quiet;
+  TrainingData d;
+  d.datasets = data::build_gpt_datasets(dc);
+  d.train = as_sample_set(d.datasets.train);
+  d.valid = as_sample_set(d.datasets.valid);
+  d.test = as_sample_set(d.datasets.test);
+  require(a.train_iters == 0 || d.train.size > 0, "the training split is empty: check --split and the data");
+  return d;
+}
+
+}  // namespace loom

@@ -1,0 +1,27 @@
+#pragma once
+// The data of `loom train`: Megatron's GPT train/valid/test datasets over --data-path (blended by weight,
+// split by --split, sized for the iterations that will read them), as the SampleSets the trainer reads.
+#include <string>
+#include <vector>
+
+#include "loom/data/gpt_data.h"
+#include "loom/train/batch.h"
+
+namespace loom {
+
+struct TrainArgs;
+
+struct TrainingData {
+  data::GptDatasets datasets;  // what the sets read from
+  SampleSet train, valid, test;  // size 0 where a split has no samples
+};
+
+// Every prefix of --data-path ("prefix", or "w1 prefix1 w2 prefix2 ...") has its .bin and .idx, checked
+// before any work (UserError otherwise).
+void check_data_prefixes(const std::vector<std::string>& data_path);
+
+// Builds the datasets (their index maps cached as Megatron does); `quiet` silences the build lines (all
+// ranks but 0). Every problem with the data, an empty training split included, is a UserError.
+TrainingData build_training_data(const TrainArgs& a, bool quiet);
+
+}  // namespace loom

@@ -1,0 +1,211 @@
+#include "loom/train/training_run.h"
+
+#include <omp.h>
+
+#include <cstdio>
+
+#include "loom/data/tokenizer.h"
+#include "loom/dist/communicator.h"
+#include "loom/models/gpt.h"
+#include "loom/optim/adamw.h"
+#include "loom/optim/loss_scaler.h"
+#include "loom/optim/lr_scheduler.h"
+#include "loom/parallel/data_parallel.h"
+#include "loom/parallel/process_grid.h"
+#include "loom/train/arguments.h"
+#include "loom/train/exit_conditions.h"
+#include "loom/train/log_format.h"
+#include "loom/train/model_chunks.h"
+#include "loom/train/optimizer_setup.h"
+#include "loom/train/trainer.h"
+
+namespace loom {
+
+namespace {
+
+double ms_since(TrainingRun::Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(TrainingRun::Clock::now() - t).count();
+}
+
+}  // namespace
+
+TrainingRun::TrainingRun(TrainArgs& a, const ArgParser& p, Clock::time_point started)
+    : a_(a), p_(p), started_(started) {}
+
+TrainingRun::~TrainingRun() = default;
+
+void TrainingRun::setup(int argc, char** argv) {
+  world_ = dist::Communicator::world();
+  out_ = {world_->rank(), world_->size()};
+  // Every rank must run the same command: a mismatch would hang the first collective.
+  std::string flags;
+  for (int i = 0; i < argc; i++) flags += std::string(argv[i]) + '\n';
+  dist::check_same_across_ranks("the loom train flags", flags);
+  a_.validate(p_);
+  a_.validate_layout(world_->size());
+  check_data_prefixes(a_.data_path);
+  if (a_.threads > 0) omp_set_num_threads(a_.threads);
+  grid_ = std::make_unique<parallel::ProcessGrid>(world_, a_.tensor_model_parallel_size, a_.context_parallel_size,
+                                                  a_.pipeline_model_parallel_size);
+  tp_ = {grid_->tensor(), grid_->tp_rank(), grid_->tp_size(), a_.sequence_parallel};
+  tokenizer_ = data::make_tokenizer({a_.tokenizer_type, a_.vocab_file, a_.merge_file});
+  cfg_ = a_.model_config(tokenizer_->vocab_size());
+  gbs_ = *a_.global_batch_size;
+  print_setup_lines(out_, p_, a_, *grid_, cfg_);
+
+  // Data first: a bad dataset is reported before the model takes memory.
+  const auto data_start = Clock::now();
+  data_ = build_training_data(a_, out_.rank != 0);
+  const double data_ms = ms_since(data_start);
+
+  const auto model_start = Clock::now();
+  build_model();
+  const TrainState resumed = initialize_or_load(a_, chunks_, opts_, out_);
+  offload_optimizer_states(a_, opts_, param_dtype(a_), out_);
+  scaler_ = build_grad_scaler(a_);
+  if (scaler_ && resumed.has_scaler) scaler_->load_state(resumed.scaler);
+  scheduler_ = std::make_unique<LrScheduler>(lr_schedule(a_, p_.was_set("--lr-warmup-fraction")));
+  scheduler_->set_num_steps(resumed.scheduler_steps);
+  out_.print_rank_0("> learning rate decay style: " + a_.lr_decay_style);
+  const double model_ms = ms_since(model_start);
+
+  build_trainer();
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "time (ms) | model-and-optimizer-setup: %.2f | train/valid/test-data-iterators-setup: %.2f",
+                model_ms, data_ms);
+  out_.print_rank_0("done with setup ...");
+  out_.print_rank_0(buf);
+  out_.print_rank_0("training ...");
+
+  flops_per_iteration_ = gpt_flops_per_iteration(cfg_, gbs_);
+  progress_ = {resumed.iteration, resumed.consumed_train_samples, resumed.consumed_valid_samples};
+  checkpointer_ = std::make_unique<RunCheckpointer>(a_, cfg_, *grid_);
+  // Exit requests (signals, --exit-duration-in-mins) must be seen by every rank at the same iteration.
+  exit_ = std::make_unique<ExitConditions>(a_, world_, started_);
+}
+
+// This rank's model chunks (the whole model, a pipeline stage, or its virtual stages) and their optimizers.
+void TrainingRun::build_model() {
+  out_.print_rank_0("building GPT model ...");
+  pl_ = {grid_->pipeline(), grid_->pp_rank(), grid_->pp_size(), a_.virtual_pipeline_size(), a_.schedule()};
+  const std::vector<StageSpec> specs = rank_stage_specs(a_, cfg_, pl_, out_);
+  models_ = build_model_chunks(a_, cfg_, specs, pl_, tp_, param_storage(a_, *grid_));
+  for (const auto& m : models_) chunks_.push_back(m.get());
+  optimizers_ = build_optimizers(a_, chunks_, tp_);
+  for (const auto& o : optimizers_) opts_.push_back(o.get());
+  int64_t params_on_rank = 0;
+  for (GptModel* m : chunks_) params_on_rank += m->num_params_on_rank();
+  if (grid_->dp_rank() == 0) {  // as Megatron: every model-parallel rank of the first data-parallel replica
+    std::printf("%s\n", format_param_count_line(grid_->tp_rank(), grid_->pp_rank(), params_on_rank).c_str());
+    std::fflush(stdout);
+  }
+  world_->barrier();
+}
+
+void TrainingRun::build_trainer() {
+  TrainStepOptions so;
+  so.micro_batch = a_.micro_batch_size;
+  so.num_micro_batches = a_.num_micro_batches();
+  so.seq = a_.seq_length;
+  so.clip_grad = a_.clip_grad;
+  so.seed = uint64_t(a_.seed);
+  so.batch.eod = tokenizer_->eod();
+  so.batch.eod_mask_loss = a_.eod_mask_loss;
+  so.batch.reset_position_ids = a_.reset_position_ids;
+  so.batch.reset_attention_mask = a_.reset_attention_mask;
+  for (GptModel* m : chunks_) {
+    // Overlap needs the last micro-batch's backward to run layer by layer for one chunk: no pipeline.
+    reducers_.push_back(std::make_unique<GradReducer>(*m, grid_->data(), *a_.ddp_bucket_size,
+                                                      a_.overlap_grad_reduce && pl_.size == 1));
+    so.reducers.push_back(reducers_.back().get());
+  }
+  so.dp = grid_->data();
+  so.dp_rank = grid_->dp_rank();
+  so.dp_size = grid_->dp_size();
+  so.model_parallel = grid_->group(parallel::GroupKind::Model);
+  so.embedding = grid_->group(parallel::GroupKind::Embedding);
+  so.pipeline = pl_;
+  so.scaler = scaler_.get();
+  so.world = world_;
+  trainer_ = std::make_unique<Trainer>(chunks_, opts_, *scheduler_, so, timers_);
+  if (!a_.pipeline_trace.empty() && trainer_->pipeline()) trainer_->pipeline()->set_tracing(true);
+  for (GptModel* m : chunks_) m->set_profiling(a_.profile_layers);
+  profile_ = std::make_unique<LayerProfile>(a_.profile_layers, out_.rank, *grid_);
+}
+
+bool TrainingRun::train() {
+  interval_.restart_clock();
+  while (progress_.iteration < a_.train_iters) {
+    const StepResult r = trainer_->train_step(data_.train, progress_.consumed_train_samples, progress_.iteration);
+    const int64_t iteration = ++progress_.iteration;
+    progress_.consumed_train_samples += gbs_;
+    interval_.add(r, iteration);
+    if (iteration % a_.log_interval == 0) log_interval();
+    if (a_.save_interval > 0 && iteration % a_.save_interval == 0 && iteration < a_.train_iters) save();
+    if (iteration % a_.eval_interval == 0 && iteration < a_.train_iters) {
+      validate("iteration " + std::to_string(iteration));
+      interval_.restart_clock();
+    }
+    if (const std::string why = iteration < a_.train_iters ? exit_->reason(iteration) : ""; !why.empty()) {
+      save();
+      checkpointer_->finish();
+      out_.print_rank_0("exiting program " + why);
+      return false;
+    }
+  }
+  out_.print_rank_0("[after training is done] datetime: " + now_timestamp());
+  profile_->write_costs(a_.profile_layers_output);
+  write_pipeline_trace(*trainer_, *grid_, a_.pipeline_trace);
+  save();
+  checkpointer_->finish();
+  return true;
+}
+
+void TrainingRun::finish() {
+  validate("iteration " + std::to_string(progress_.iteration) + " on validation set");
+  if (a_.eval_iters > 0 && data_.test.size > 0) {
+    const double loss = trainer_->evaluate(data_.test, 0, a_.eval_iters);
+    const std::string prefix = "iteration " + std::to_string(progress_.iteration) + " on test set";
+    out_.print_rank_last(format_validation_block(prefix, loss));
+  }
+}
+
+// The lines that end a log interval; the memory lines only after the first.
+void TrainingRun::log_interval() {
+  IterationFigures f;
+  f.iteration = progress_.iteration;
+  f.consumed_samples = progress_.consumed_train_samples;
+  f.learning_rate = scheduler_->lr();
+  f.loss_scale = trainer_->loss_scale();
+  f.flops_per_iteration = flops_per_iteration_;
+  f.world = out_.world;
+  out_.print_rank_last(interval_iteration_line(interval_, a_, f));
+  if (!memory_reported_) {
+    print_memory_lines(out_.rank, progress_.iteration, grid_->dp_rank() == 0, chunks_, opts_);
+    memory_reported_ = true;
+  }
+  out_.print_rank_last(timers_.log_line(double(interval_.iterations)));
+  profile_->report(progress_.iteration, chunks_);
+  interval_.restart();
+}
+
+void TrainingRun::validate(const std::string& prefix) {
+  if (a_.eval_iters == 0 || data_.valid.size == 0) return;
+  const double loss = trainer_->evaluate(data_.valid, progress_.consumed_valid_samples, a_.eval_iters);
+  progress_.consumed_valid_samples += int64_t(a_.eval_iters) * gbs_;
+  out_.print_rank_last(format_validation_block(prefix, loss));
+}
+
+void TrainingRun::save() {
+  checkpointer_->save(progress_, chunks_, opts_, *scheduler_, scaler_.get(), timers_, out_);
+}
+
+int run_training(TrainArgs& a, const ArgParser& p, int argc, char** argv, TrainingRun::Clock::time_point started) {
+  TrainingRun run(a, p, started);
+  run.setup(argc, argv);
+  if (!a.skip_train && !run.train()) return 0;  // an exit condition ended the run
+  run.finish();
+  return 0;
+}
+
+}  // namespace loom

@@ -1,0 +1,97 @@
+#pragma once
+// `loom train` after its flags are parsed: Megatron's pretrain() on this rank. setup() builds everything
+// from the flags (layout, tokenizer, data, model chunks, optimizers, loss scaler, schedule, trainer) with
+// Megatron's set-up lines; train() runs the iterations with their log lines, validation, checkpoints and
+// exit conditions; finish() runs the final validation and test.
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "loom/models/gpt_config.h"
+#include "loom/parallel/tensor_parallel.h"
+#include "loom/train/pipeline_runner.h"
+#include "loom/train/run_checkpoint.h"
+#include "loom/train/run_logging.h"
+#include "loom/train/timers.h"
+#include "loom/train/training_data.h"
+
+namespace loom {
+
+class AdamW;
+class ArgParser;
+class ExitConditions;
+class GptModel;
+class GradReducer;
+class GradScaler;
+class LrScheduler;
+class Trainer;
+struct TrainArgs;
+namespace data {
+class Tokenizer;
+}
+namespace dist {
+class Communicator;
+}
+namespace parallel {
+class ProcessGrid;
+}
+
+class TrainingRun {
+ public:
+  using Clock = std::chrono::steady_clock;
+  // `p` parsed `a`; `started`: when the command began (--exit-duration-in-mins counts from there).
+  TrainingRun(TrainArgs& a, const ArgParser& p, Clock::time_point started);
+  ~TrainingRun();
+
+  // Everything before the first iteration. `argv` (the flags) must be the same on every rank. Every
+  // problem with the flags or the data is a UserError raised before the model takes memory.
+  void setup(int argc, char** argv);
+  // The iterations up to --train-iters, then the profile, the pipeline trace and the last checkpoint.
+  // False when an exit condition ended the run early (its checkpoint saved: nothing more to do).
+  bool train();
+  // The validation and test loss after training.
+  void finish();
+
+ private:
+  void build_model();
+  void build_trainer();
+  void log_interval();
+  void validate(const std::string& prefix);
+  void save();
+
+  TrainArgs& a_;
+  const ArgParser& p_;
+  const Clock::time_point started_;
+  std::shared_ptr<dist::Communicator> world_;
+  RankPrinter out_;
+  std::unique_ptr<parallel::ProcessGrid> grid_;
+  TensorParallel tp_;
+  std::unique_ptr<data::Tokenizer> tokenizer_;
+  GptConfig cfg_;
+  int64_t gbs_ = 0;
+  TrainingData data_;
+  PipelineLayout pl_;
+  std::vector<std::unique_ptr<GptModel>> models_;
+  std::vector<std::unique_ptr<AdamW>> optimizers_;
+  std::vector<GptModel*> chunks_;
+  std::vector<AdamW*> opts_;
+  std::unique_ptr<GradScaler> scaler_;
+  std::unique_ptr<LrScheduler> scheduler_;
+  Timers timers_;
+  std::vector<std::unique_ptr<GradReducer>> reducers_;
+  std::unique_ptr<Trainer> trainer_;
+  std::unique_ptr<LayerProfile> profile_;
+  double flops_per_iteration_ = 0;
+  RunProgress progress_;
+  IntervalStats interval_;
+  bool memory_reported_ = false;
+  std::unique_ptr<RunCheckpointer> checkpointer_;
+  std::unique_ptr<ExitConditions> exit_;
+};
+
+// `loom train`: setup, train, finish. Returns the exit code.
+int run_training(TrainArgs& a, const ArgParser& p, int argc, char** argv, TrainingRun::Clock::time_point started);
+
+}  // namespace loom
