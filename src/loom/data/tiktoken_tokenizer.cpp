@@ -90,7 +90,7 @@ std::unique_ptr<Tokenizer> load_tiktoken_tokenizer(const std::string& path) {
     }
     if (parts.empty()) continue;  // blank lines are skipped, as load_tiktoken_bpe does
     const std::string where = "tokenizer file '" + path + "' line " + std::to_string(line_no) + ": ";
-    const char* hint = line_no == 1 ? " (is this a SentencePiece model? use --tokenizer-type SentencePieceTokenizer)" : "";
+    const char* hint = spec.vocab.empty() ? " (is this a SentencePiece model? use --tokenizer-type SentencePieceTokenizer)" : "";
     if (parts.size() != 2) fail(where + "expected '<base64 token> <rank>'" + hint);
     if (!base64_decode(parts[0], bytes) || bytes.empty()) fail(where + "the token is not base64" + hint);
     int64_t rank = 0;
