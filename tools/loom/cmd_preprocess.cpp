@@ -28,6 +28,9 @@ int preprocess(int argc, char** argv) {
   p.add_choice("--tokenizer-type", &cfg.tokenizer.type, data::tokenizer_types(), "tokenizer");
   p.add_string("--vocab-file", &cfg.tokenizer.vocab_file, "the tokenizer's vocabulary (GPT-2: vocab.json)");
   p.add_string("--merge-file", &cfg.tokenizer.merge_file, "the BPE merges (GPT-2: merges.txt)");
+  p.add_string("--tokenizer-model", &cfg.tokenizer.tokenizer_model,
+               "HuggingFaceTokenizer: tokenizer.json (or its directory); TikTokenizer: a tiktoken rank file "
+               "(Llama 3's tokenizer.model); SentencePieceTokenizer: a .model file (Llama 2)");
   p.add_flag("--append-eod", &cfg.append_eod, "append the end-of-document token to every document");
   p.add_choice("--dataset-impl", &dataset_impl, {"mmap"}, "output format (Megatron's mmap indexed dataset)");
   p.add_int("--workers", &cfg.workers, "tokenising threads; output order is the input order");
@@ -36,6 +39,11 @@ int preprocess(int argc, char** argv) {
   p.add_example("loom preprocess --input data/corpus/kjv.jsonl --output-prefix out/kjv \\");
   p.add_example("    --vocab-file data/gpt2/vocab.json --merge-file data/gpt2/merges.txt --append-eod --workers 2");
   p.add_example("    # writes out/kjv_text_document.bin and .idx; train with --data-path out/kjv_text_document");
+  p.add_example("loom preprocess --input data/corpus/kjv.jsonl --output-prefix out/kjv_llama3 \\");
+  p.add_example("    --tokenizer-type HuggingFaceTokenizer --tokenizer-model llama3/tokenizer.json --append-eod");
+  p.add_example("    # Llama 3 ids; TikTokenizer takes Meta's original tokenizer.model the same way");
+  p.add_example("loom preprocess --input data/corpus/kjv.jsonl --output-prefix out/kjv_llama2 \\");
+  p.add_example("    --tokenizer-type SentencePieceTokenizer --tokenizer-model llama2/tokenizer.model --append-eod");
   p.add_example("loom preprocess --input docs.jsonl --json-keys title body --output-prefix out/docs \\");
   p.add_example("    --vocab-file vocab.json --merge-file merges.txt --skip-bad-lines");
   p.add_example("    # writes out/docs_title_document.* and out/docs_body_document.*");

@@ -8,6 +8,8 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 #include "loom/core/error.h"
 
@@ -72,6 +74,15 @@ void AtomicFile::commit() {
   close();
   if (std::rename(tmp_.c_str(), path_.c_str()) != 0) fail("cannot rename into '" + path_ + "': " + std::strerror(errno));
   committed_ = true;
+}
+
+std::string read_whole_file(const std::string& path, const std::string& what) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) fail("cannot open " + what + " '" + path + "': " + std::strerror(errno));
+  std::ostringstream s;
+  s << f.rdbuf();
+  if (f.bad()) fail("cannot read " + what + " '" + path + "'");
+  return s.str();
 }
 
 bool file_exists(const std::string& path) {

@@ -48,6 +48,9 @@ class AtomicFile {
   bool committed_ = false;
 };
 
+// The whole content of `path`; UserError "cannot open <what> '<path>': <reason>" when it cannot be read.
+std::string read_whole_file(const std::string& path, const std::string& what);
+
 bool file_exists(const std::string& path);
 // The directory part of `path` ("." when there is none).
 std::string dirname_of(const std::string& path);

@@ -32,12 +32,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include "loom/data/byte_level.h"
 #include "loom/data/tokenizer.h"
 
 namespace loom::data {
 
-// OpenAI's bytes_to_unicode(): the code point that stands for each byte in vocab.json/merges.txt.
-const std::array<uint32_t, 256>& gpt2_byte_to_unicode();
+struct BpeMergeTable;
+class RegexSplitter;
 
 class Gpt2BpeTokenizer final : public Tokenizer {
  public:
@@ -62,8 +63,6 @@ class Gpt2BpeTokenizer final : public Tokenizer {
 
  private:
   Gpt2BpeTokenizer() = default;
-  struct MergeTable;
-  struct Regex;
   void bpe_scan(std::string_view piece, std::vector<int32_t>& out) const;
   void bpe_heap(std::string_view piece, std::vector<int32_t>& out) const;
   void encode_valid(std::string_view text, std::vector<int32_t>& out) const;
@@ -71,8 +70,8 @@ class Gpt2BpeTokenizer final : public Tokenizer {
   std::vector<std::string> id_bytes_;         // id -> raw bytes
   std::unordered_map<std::string, int32_t> bytes_id_;  // raw bytes -> id
   std::array<int32_t, 256> byte_id_{};        // single byte -> id
-  std::unique_ptr<MergeTable> merges_;
-  std::unique_ptr<Regex> regex_;
+  std::unique_ptr<BpeMergeTable> merges_;
+  std::unique_ptr<RegexSplitter> regex_;
   int32_t eod_ = -1;
   uint64_t instance_ = 0;  // distinguishes tokenizers in the per-thread caches
 };

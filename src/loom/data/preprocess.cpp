@@ -247,6 +247,8 @@ PreprocessResult preprocess(const PreprocessConfig& cfg) {
   if (!in) fail("cannot open input '" + cfg.input + "': " + std::strerror(errno));
 
   const auto tok = make_tokenizer(cfg.tokenizer);
+  if (cfg.append_eod && tok->eod() < 0)
+    fail("--append-eod: the " + tok->type() + " has no end-of-document token");
   const uint8_t dtype = best_fitting_dtype(tok->vocab_size());
   PreprocessResult result;
   std::vector<std::unique_ptr<IndexedDatasetWriter>> writers;

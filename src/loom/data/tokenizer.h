@@ -1,7 +1,10 @@
 #pragma once
 // Tokenizers turn text (bytes) into token ids and back. `Tokenizer` is the interface every
-// implementation provides (GPT-2 byte-level BPE today; Llama's tokenizer.json BPE and SentencePiece
-// can be added as further implementations behind make_tokenizer()).
+// implementation provides, made by make_tokenizer() from Megatron's --tokenizer-type:
+//   GPT2BPETokenizer        GPT-2's byte-level BPE from vocab.json + merges.txt (gpt2_tokenizer.h)
+//   HuggingFaceTokenizer    a byte-level BPE tokenizer.json, e.g. Llama 3's (hf_tokenizer.h)
+//   TikTokenizer            a tiktoken rank file, e.g. Llama 3's original tokenizer.model (tiktoken_tokenizer.h)
+//   SentencePieceTokenizer  a SentencePiece .model, e.g. Llama 2's (sentencepiece_tokenizer.h)
 //
 // Contract shared by all implementations:
 //  - encode() takes raw bytes. Text is UTF-8; invalid UTF-8 is first repaired the way a WHATWG /
@@ -9,7 +12,8 @@
 //    repair_utf8()), so ids equal those of the reference encoders fed the decoded string.
 //  - encode() is const and safe to call from many threads at once.
 //  - decode() returns the exact bytes the ids stand for (no UTF-8 repair), so
-//    decode(encode(x)) == repair_utf8(x) byte for byte.
+//    decode(encode(x)) == repair_utf8(x) byte for byte. (SentencePiece is the exception: its decode()
+//    is the library's detokenisation, and its encode() normalises the text first.)
 //  - Special tokens written in the text (e.g. "<|endoftext|>") are encoded as ordinary text, as
 //    Megatron's tokenizers do; eod() is only ever appended explicitly.
 #include <cstdint>
@@ -31,7 +35,10 @@ class Tokenizer {
   // Megatron's tokenizer.vocab_size: the number of entries in the vocabulary (50257 for GPT-2),
   // before any padding for the embedding table.
   virtual int64_t vocab_size() const = 0;
+  // The end-of-document id that --append-eod appends; -1 when the tokenizer has none.
   virtual int32_t eod() const = 0;
+  // The beginning-of-sequence id (Llama's <|begin_of_text|> or <s>); -1 when there is none.
+  virtual int32_t bos() const { return -1; }
   // Megatron's --tokenizer-type name, e.g. "GPT2BPETokenizer".
   virtual std::string type() const = 0;
 
@@ -46,6 +53,9 @@ struct TokenizerConfig {
   std::string type = "GPT2BPETokenizer";
   std::string vocab_file;  // GPT-2: vocab.json
   std::string merge_file;  // GPT-2: merges.txt
+  // HuggingFaceTokenizer: tokenizer.json (or a directory holding one); TikTokenizer: the rank file;
+  // SentencePieceTokenizer: the .model file.
+  std::string tokenizer_model = {};
 };
 
 // Loads the tokenizer; every problem with the files (missing, malformed, vocab/merges that do not

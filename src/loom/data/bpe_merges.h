@@ -1,0 +1,60 @@
+#pragma once
+// The merge table of a byte-level BPE, (left id, right id) -> (rank, merged id), and the merge loop
+// that Hugging Face tokenizers and tiktoken share: repeatedly merge the adjacent pair of lowest rank,
+// the leftmost one on ties, one pair at a time. (GPT-2's encoder.py merges every occurrence of the
+// best pair in one pass instead; gpt2_tokenizer.cpp keeps that loop.)
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace loom::data {
+
+struct BpeMergeTable {
+  struct Slot {
+    uint64_t key = ~0ull;
+    int32_t rank = 0, merged = 0;
+  };
+  std::vector<Slot> slots;
+  uint64_t mask = 0;
+
+  static uint64_t key_of(int32_t a, int32_t b) { return (uint64_t(uint32_t(a)) << 32) | uint32_t(b); }
+  static uint64_t mix(uint64_t k) {
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdull;
+    k ^= k >> 33;
+    return k;
+  }
+  // Room for n merges (open addressing at most half full).
+  void init(size_t n) {
+    size_t cap = 16;
+    while (cap < n * 2) cap *= 2;
+    slots.assign(cap, Slot{});
+    mask = cap - 1;
+  }
+  // Inserts or overwrites (a later duplicate wins, like Python's dict(zip(merges, range))).
+  void put(int32_t a, int32_t b, int32_t rank, int32_t merged) {
+    const uint64_t k = key_of(a, b);
+    for (uint64_t i = mix(k) & mask;; i = (i + 1) & mask) {
+      if (slots[i].key == k || slots[i].key == ~0ull) {
+        slots[i] = Slot{k, rank, merged};
+        return;
+      }
+    }
+  }
+  const Slot* get(int32_t a, int32_t b) const {
+    const uint64_t k = key_of(a, b);
+    for (uint64_t i = mix(k) & mask;; i = (i + 1) & mask) {
+      const Slot& s = slots[i];
+      if (s.key == k) return &s;
+      if (s.key == ~0ull) return nullptr;
+    }
+  }
+};
+
+// BPE of one word given as its initial symbol ids (one per byte), lowest (rank, position) first, one
+// merge at a time; the resulting ids are appended to `out`. Short words rescan an array (cheapest
+// for the few bytes of a typical word); long ones use a heap of candidate pairs, O(n log n) time and
+// about 20 bytes of memory per input byte, so even a 50 MB word finishes in seconds.
+void bpe_merge_lowest_first(const BpeMergeTable& merges, std::vector<int32_t>& symbols, std::vector<int32_t>& out);
+
+}  // namespace loom::data
