@@ -17,7 +17,7 @@
 namespace loom::cmd {
 
 int generate(int argc, char** argv) {
-  std::string load, prompt, vocab_file, merge_file;
+  std::string load, prompt, vocab_file, merge_file, tokenizer_type, tokenizer_model;
   double temperature = 0.8, top_p = 0.0;
   int top_k = 40, max_new_tokens = 100, threads = 0;
   int64_t seed = 1234;
@@ -33,6 +33,8 @@ int generate(int argc, char** argv) {
   p.add_no_flag("--no-stop-at-eod", &stop_at_eod, "keep going past an end-of-document token");
   p.add_string("--vocab-file", &vocab_file, "GPT-2 vocab.json (default: the one recorded at training)");
   p.add_string("--merge-file", &merge_file, "GPT-2 merges.txt (default: the one recorded at training)");
+  p.add_string("--tokenizer-type", &tokenizer_type, "tokenizer (default: the one recorded at training)");
+  p.add_string("--tokenizer-model", &tokenizer_model, "tokenizer file (default: the one recorded at training)");
   p.add_int("--threads", &threads, "compute threads");
   p.add_example("loom generate --load runs/demo --prompt 'In the beginning' --max-new-tokens 80");
   p.add_example("loom generate --load runs/demo/iter_0000400/model.safetensors --prompt 'And God said' --top-p 0.9");
@@ -50,10 +52,15 @@ int generate(int argc, char** argv) {
   const std::string file = is_file ? load : checkpoint_iteration_dir(load);
   std::map<std::string, std::string> meta = is_file ? SafetensorsFile(file).metadata() : checkpoint_info(file);
   GptConfig cfg = gpt_config_from_metadata(meta, is_file ? file : file + "/metadata.json");
+  if (tokenizer_type.empty()) tokenizer_type = meta.count("tokenizer_type") ? meta["tokenizer_type"] : "GPT2BPETokenizer";
   if (vocab_file.empty()) vocab_file = meta.count("vocab_file") ? meta["vocab_file"] : "";
   if (merge_file.empty()) merge_file = meta.count("merge_file") ? meta["merge_file"] : "";
-  require(!vocab_file.empty() && !merge_file.empty(), file + " records no tokenizer: pass --vocab-file and --merge-file");
-  auto tok = data::make_tokenizer({"GPT2BPETokenizer", vocab_file, merge_file});
+  if (tokenizer_model.empty()) tokenizer_model = meta.count("tokenizer_model") ? meta["tokenizer_model"] : "";
+  if (tokenizer_type == "GPT2BPETokenizer")
+    require(!vocab_file.empty() && !merge_file.empty(), file + " records no tokenizer: pass --vocab-file and --merge-file");
+  else
+    require(!tokenizer_model.empty(), file + " records no tokenizer: pass --tokenizer-model");
+  auto tok = data::make_tokenizer({tokenizer_type, vocab_file, merge_file, tokenizer_model});
   require(tok->vocab_size() == cfg.vocab_size,
           "the tokenizer has " + std::to_string(tok->vocab_size()) + " tokens but the model was trained with " +
               std::to_string(cfg.vocab_size));

@@ -48,10 +48,7 @@ int plan(int argc, char** argv) {
   int world_size = 0;
   p.add_int("--world-size", &world_size, "processes to plan for (default tensor x pipeline x context parallel size)");
   // Megatron flags that only the plan understands so far (training does not implement them yet).
-  std::vector<std::string> args = expand_model_flags(argc, argv);
-  std::vector<char*> argp;
-  for (auto& s : args) argp.push_back(s.data());
-  if (!p.parse(int(argp.size()), argp.data())) return 0;
+  if (!TrainArgs::parse(p, argc, argv)) return 0;
   a.validate(p, /*need_data=*/false);
   const bool fp16 = a.fp16, bf16 = a.bf16;
   const bool distributed_optimizer = a.zero_stage >= 1;

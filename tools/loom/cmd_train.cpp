@@ -13,7 +13,7 @@ namespace loom::cmd {
 int train(int argc, char** argv) {
   const auto started = std::chrono::steady_clock::now();  // --exit-duration-in-mins counts from here
   TrainArgs a;
-  ArgParser p("loom train", "Train a Megatron GPT on data written by 'loom preprocess'.");
+  ArgParser p("loom train", "Train a GPT or Llama (--model) on data written by 'loom preprocess'.");
   a.register_flags(p);
   p.add_example(
       "loom train --num-layers 4 --hidden-size 256 --num-attention-heads 4 --seq-length 256 --micro-batch-size 8 "
@@ -25,7 +25,9 @@ int train(int argc, char** argv) {
                 "--pipeline-model-parallel-size 2 --num-layers-per-virtual-pipeline-stage 1 --zero-stage 1");
   p.add_example("loom train ... --fp16 --recompute-granularity full --save runs/ckpt --save-interval 100 --exit-signal-handler");
   p.add_example("loom train ... --load runs/ckpt --save runs/ckpt   (resume, in any parallel layout)");
-  if (!p.parse(argc, argv)) return 0;
+  p.add_example("loom train --model-preset llama3.2-1b --num-layers 4 ... --tokenizer-type HuggingFaceTokenizer "
+                "--tokenizer-model tokenizer.json   (a preset's flags, overridden by explicit ones)");
+  if (!TrainArgs::parse(p, argc, argv)) return 0;
   return run_training(a, p, argc, argv, started);
 }
 

@@ -65,7 +65,7 @@ std::string joined(const std::vector<std::string>& names) {
 std::string flag_value(int argc, char** argv, const char* flag) {
   std::string v;
   const size_t n = std::strlen(flag);
-  for (int i = 1; i < argc; i++) {
+  for (int i = 0; i < argc; i++) {
     if (std::strcmp(argv[i], flag) == 0 && i + 1 < argc) v = argv[i + 1];
     else if (std::strncmp(argv[i], flag, n) == 0 && argv[i][n] == '=') v = argv[i] + n + 1;
   }
@@ -105,7 +105,7 @@ const ModelPreset* find_model_preset(const std::string& name) {
 }
 
 std::vector<std::string> expand_model_flags(int argc, char** argv) {
-  std::vector<std::string> out{argc > 0 ? argv[0] : "loom"};
+  std::vector<std::string> out;
   std::vector<std::string> implied;
   std::string family = flag_value(argc, argv, "--model");
   const std::string preset_name = flag_value(argc, argv, "--model-preset");
@@ -124,7 +124,7 @@ std::vector<std::string> expand_model_flags(int argc, char** argv) {
     out.insert(out.end(), f.flags.begin(), f.flags.end());
   }
   out.insert(out.end(), implied.begin(), implied.end());
-  for (int i = 1; i < argc; i++) out.push_back(argv[i]);
+  for (int i = 0; i < argc; i++) out.push_back(argv[i]);
   return out;
 }
 

@@ -49,9 +49,9 @@ std::vector<std::string> model_preset_names();
 // Null when unknown.
 const ModelPreset* find_model_preset(const std::string& name);
 
-// The command line with the preset's flags and the family's flags (from --model-preset / --model)
-// inserted after the program name, before the user's own, so the user's win. Throws UserError on an
-// unknown preset or family.
+// The flags of a command (argv holds flags only, as the commands receive them) with the preset's and the
+// family's flags (from --model-preset / --model) placed before the user's own, so the user's win. Throws
+// UserError on an unknown preset or family.
 std::vector<std::string> expand_model_flags(int argc, char** argv);
 
 }  // namespace loom

@@ -155,6 +155,13 @@ void TrainArgs::register_flags(ArgParser& p) {
   p.add_int("--threads", &threads, "compute threads (default: OMP_NUM_THREADS or all cores)");
 }
 
+bool TrainArgs::parse(ArgParser& p, int argc, char** argv) {
+  std::vector<std::string> args = expand_model_flags(argc, argv);
+  std::vector<char*> argp;
+  for (auto& arg : args) argp.push_back(arg.data());
+  return p.parse(int(argp.size()), argp.data());
+}
+
 namespace {
 
 // DeepSpeed's JSON, mapped onto Megatron flags the user did not give explicitly.

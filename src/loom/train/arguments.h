@@ -90,6 +90,9 @@ struct TrainArgs {
   int threads = 0;  // 0: OMP_NUM_THREADS or all cores
 
   void register_flags(ArgParser& p);
+  // Parses argv with the flags of --model-preset and --model placed before the user's (see
+  // expand_model_flags): returns false when --help was printed.
+  static bool parse(ArgParser& p, int argc, char** argv);
   // Checks every constraint that needs no file access; throws UserError.
   void validate(const ArgParser& p, bool need_data = true);
   // Checks that need the world size (divisibility of the layout); throws UserError.

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "loom/core/error.h"
+#include "loom/models/family.h"
 #include "loom/parallel/process_grid.h"
 #include "loom/train/arguments.h"
 #include "loom/train/run_logging.h"
@@ -45,9 +46,13 @@ std::vector<StageSpec> megatron_stage_specs(const TrainArgs& a, const GptConfig&
 
 std::vector<StageSpec> rank_stage_specs(const TrainArgs& a, const GptConfig& cfg, const PipelineLayout& pl,
                                         const RankPrinter& out) {
-  if (a.pipeline_split != "cost") return megatron_stage_specs(a, cfg, pl.rank);
-  const std::vector<double> costs =
-      a.pipeline_split_costs.empty() ? gpt_layer_costs(cfg) : read_layer_costs(a.pipeline_split_costs, cfg.num_layers);
+  if (a.pipeline_split == "even") return megatron_stage_specs(a, cfg, pl.rank);
+  const ModelFamily& family = model_family(a.model);
+  // simple: equal counts of modules per stage, as the pipeline splitter of reference log 003 (cut at block
+  // boundaries); cost: measured (--pipeline-split-costs) or modelled per-layer costs.
+  const std::vector<double> costs = a.pipeline_split == "simple"   ? module_counts(family, cfg)
+                                    : a.pipeline_split_costs.empty() ? family.layer_costs(cfg)
+                                                                     : read_layer_costs(a.pipeline_split_costs, cfg.num_layers);
   const std::vector<int> counts = split_by_cost(costs, pl.size);
   std::vector<StageSpec> specs;
   std::string plan;
@@ -57,9 +62,13 @@ std::vector<StageSpec> rank_stage_specs(const TrainArgs& a, const GptConfig& cfg
     first += counts[size_t(s)];
     plan += (s ? ", " : "") + std::to_string(counts[size_t(s)]);
   }
-  out.print_rank_0("> pipeline split by cost (" +
-                   std::string(a.pipeline_split_costs.empty() ? "FLOP model" : a.pipeline_split_costs) +
-                   "): blocks per stage [" + plan + "]");
+  if (a.pipeline_split == "simple")
+    out.print_rank_0("> pipeline split by module count (" + std::to_string(family.block_modules) +
+                     " per block, 1 each for the embedding and output layer): blocks per stage [" + plan + "]");
+  else
+    out.print_rank_0("> pipeline split by cost (" +
+                     std::string(a.pipeline_split_costs.empty() ? "FLOP model" : a.pipeline_split_costs) +
+                     "): blocks per stage [" + plan + "]");
   return specs;
 }
 

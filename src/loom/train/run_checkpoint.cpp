@@ -21,8 +21,11 @@ namespace {
 std::map<std::string, std::string> weights_metadata(const GptConfig& cfg, const TrainArgs& a, int64_t iteration,
                                                     int64_t consumed) {
   auto meta = gpt_config_metadata(cfg);
-  meta["vocab_file"] = std::filesystem::absolute(a.vocab_file).string();
-  meta["merge_file"] = std::filesystem::absolute(a.merge_file).string();
+  meta["model"] = a.model;
+  meta["tokenizer_type"] = a.tokenizer_type;
+  for (const auto& [key, path] : {std::pair{"vocab_file", &a.vocab_file}, std::pair{"merge_file", &a.merge_file},
+                                  std::pair{"tokenizer_model", &a.tokenizer_model}})
+    if (!path->empty()) meta[key] = std::filesystem::absolute(*path).string();
   meta["iteration"] = std::to_string(iteration);
   meta["consumed_train_samples"] = std::to_string(consumed);
   return meta;

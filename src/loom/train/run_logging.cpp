@@ -152,8 +152,10 @@ void LayerProfile::report(int64_t step, const std::vector<GptModel*>& chunks) {
   for (GptModel* m : chunks)
     for (const auto& t : m->take_profile()) {
       if (!t.calls) continue;
+      const bool block = t.label != "embed" && t.label != "lm_head";
+      const int ops = t.calls * (block ? block_modules_ : 1);
       std::snprintf(line, sizeof line, "  layer[%s]: total=%.3fms, ops=%d, avg/op=%.3fms\n", t.label.c_str(),
-                    t.total_ms, t.calls, t.total_ms / t.calls);
+                    t.total_ms, ops, t.total_ms / ops);
       text += line;
       sum_[t.label].first += t.total_ms;
       sum_[t.label].second += t.calls;

@@ -66,11 +66,13 @@ void print_memory_lines(int rank, int64_t iteration, bool first_replica, const s
                         const std::vector<AdamW*>& opts);
 
 // --profile-layers: the forward time of every layer of this rank's chunks each log interval, as the
-// reference pipeline splitter prints it (per stage, per layer, forward only), summed over the run.
+// reference pipeline splitter prints it (per stage, per layer, forward only), summed over the run. As there,
+// `ops` counts module calls: block_modules per block and micro-batch (the family's leaf modules, e.g. 8 for
+// a Llama layer), one for the embedding and the output layer.
 class LayerProfile {
  public:
-  LayerProfile(bool enabled, int rank, const parallel::ProcessGrid& grid)
-      : enabled_(enabled), rank_(rank), grid_(grid) {}
+  LayerProfile(bool enabled, int rank, const parallel::ProcessGrid& grid, int block_modules)
+      : enabled_(enabled), rank_(rank), grid_(grid), block_modules_(block_modules) {}
   // The table of interval ending at `step` (printed by the first data- and tensor-parallel rank of each stage).
   void report(int64_t step, const std::vector<GptModel*>& chunks);
   // --profile-layers-output (nothing when `path` is empty): the average forward ms per call of every
@@ -81,6 +83,7 @@ class LayerProfile {
   bool enabled_;
   int rank_;
   const parallel::ProcessGrid& grid_;
+  int block_modules_;
   std::map<std::string, std::pair<double, int>> sum_;  // label -> (ms, calls) over the whole run
 };
 

@@ -4,7 +4,9 @@
 
 #include <cstdio>
 
+#include "loom/core/error.h"
 #include "loom/data/tokenizer.h"
+#include "loom/models/family.h"
 #include "loom/dist/communicator.h"
 #include "loom/models/gpt.h"
 #include "loom/optim/adamw.h"
@@ -48,7 +50,10 @@ void TrainingRun::setup(int argc, char** argv) {
   grid_ = std::make_unique<parallel::ProcessGrid>(world_, a_.tensor_model_parallel_size, a_.context_parallel_size,
                                                   a_.pipeline_model_parallel_size);
   tp_ = {grid_->tensor(), grid_->tp_rank(), grid_->tp_size(), a_.sequence_parallel};
-  tokenizer_ = data::make_tokenizer({a_.tokenizer_type, a_.vocab_file, a_.merge_file});
+  tokenizer_ = data::make_tokenizer({a_.tokenizer_type, a_.vocab_file, a_.merge_file, a_.tokenizer_model});
+  if (a_.vocab_size && *a_.vocab_size != tokenizer_->vocab_size())
+    fail("--vocab-size (" + std::to_string(*a_.vocab_size) + ") differs from the tokenizer's (" +
+         std::to_string(tokenizer_->vocab_size()) + "): give the tokenizer the model was made for, or drop --vocab-size");
   cfg_ = a_.model_config(tokenizer_->vocab_size());
   gbs_ = *a_.global_batch_size;
   print_setup_lines(out_, p_, a_, *grid_, cfg_);
@@ -77,7 +82,7 @@ void TrainingRun::setup(int argc, char** argv) {
   out_.print_rank_0(buf);
   out_.print_rank_0("training ...");
 
-  flops_per_iteration_ = gpt_flops_per_iteration(cfg_, gbs_);
+  flops_per_iteration_ = model_family(a_.model).flops_per_iteration(cfg_, gbs_);
   progress_ = {resumed.iteration, resumed.consumed_train_samples, resumed.consumed_valid_samples};
   checkpointer_ = std::make_unique<RunCheckpointer>(a_, cfg_, *grid_);
   // Exit requests (signals, --exit-duration-in-mins) must be seen by every rank at the same iteration.
@@ -130,7 +135,7 @@ void TrainingRun::build_trainer() {
   trainer_ = std::make_unique<Trainer>(chunks_, opts_, *scheduler_, so, timers_);
   if (!a_.pipeline_trace.empty() && trainer_->pipeline()) trainer_->pipeline()->set_tracing(true);
   for (GptModel* m : chunks_) m->set_profiling(a_.profile_layers);
-  profile_ = std::make_unique<LayerProfile>(a_.profile_layers, out_.rank, *grid_);
+  profile_ = std::make_unique<LayerProfile>(a_.profile_layers, out_.rank, *grid_, model_family(a_.model).block_modules);
 }
 
 bool TrainingRun::train() {
