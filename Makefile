@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: deps build demo test test-asan bench clean
+.PHONY: deps build demo demo-llama test test-asan bench clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -15,6 +15,9 @@ build: deps
 
 demo: build
 	@bash scripts/demo.sh $(BUILD)
+
+demo-llama: build
+	@bash scripts/llama_demo.sh $(BUILD)
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

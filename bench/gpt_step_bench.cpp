@@ -1,4 +1,4 @@
-// Training throughput of Loom on a GPT configuration: forward + backward + AdamW per iteration, fp32
+// Training throughput of Loom on a GPT (or --arch llama) configuration: forward + backward + AdamW per iteration, fp32
 // (or --precision bf16: bf16 weights, activations and GEMMs, fp32 main weights, as `loom train --bf16`),
 // random tokens. Prints one JSON line, the same shape bench/torch_gpt.py prints, so bench/run.sh can
 // put the two side by side.
@@ -21,11 +21,15 @@ using namespace loom;
 
 int main(int argc, char** argv) {
   int layers = 12, hidden = 768, heads = 12, seq = 256, mb = 4, vocab = 50304, steps = 5, warmup = 2, threads = 0;
-  std::string precision = "fp32";
+  int groups = 0, ffn = 0;
+  std::string precision = "fp32", arch = "gpt";
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     int v = std::atoi(argv[i + 1]);
     if (a == "--precision") precision = argv[i + 1];
+    else if (a == "--arch") arch = argv[i + 1];
+    else if (a == "--groups") groups = v;
+    else if (a == "--ffn") ffn = v;
     else if (a == "--layers") layers = v;
     else if (a == "--hidden") hidden = v;
     else if (a == "--heads") heads = v;
@@ -45,7 +49,18 @@ int main(int argc, char** argv) {
   c.num_layers = layers;
   c.hidden_size = hidden;
   c.num_attention_heads = heads;
-  c.ffn_hidden_size = 4 * hidden;
+  c.ffn_hidden_size = ffn ? ffn : 4 * hidden;
+  if (arch == "llama") {  // as bench/torch_gpt.py --arch llama: RMSNorm, RoPE, GQA, SwiGLU, no biases, untied
+    c.normalization = NormKind::RMSNorm;
+    c.activation = ActivationKind::SwiGlu;
+    c.position_embedding = PositionKind::Rope;
+    c.num_query_groups = groups;
+    c.add_bias_linear = c.add_qkv_bias = false;
+    c.tie_embeddings = false;
+  } else if (arch != "gpt") {
+    std::fprintf(stderr, "--arch must be gpt or llama\n");
+    return 2;
+  }
   c.seq_length = seq;
   c.max_position_embeddings = seq;
   c.vocab_size = vocab;

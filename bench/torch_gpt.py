@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""PyTorch training-throughput peer for Loom: the Megatron GPT of tests/parity/megatron_gpt.py,
-fp32, dropout 0, one micro-batch per iteration: forward + backward + grad-norm clip (Megatron
-clip_grad 1.0; --clip 0 disables) + AdamW step.
+"""PyTorch training-throughput peer for Loom: the Megatron GPT of tests/parity/megatron_gpt.py
+(or with --arch llama the plain-PyTorch Llama of tests/parity/llama_ref.py), fp32, dropout 0, one
+micro-batch per iteration: forward + backward + grad-norm clip (Megatron clip_grad 1.0; --clip 0
+disables) + AdamW step.
 
   /usr/bin/python3 bench/torch_gpt.py --layers 12 --hidden 768 --heads 12 --seq 256 \
       --micro-batch 4 --vocab 50304 --threads 2 --steps 10
@@ -35,6 +36,8 @@ def parse():
     ap.add_argument("--layers", type=int, default=12)
     ap.add_argument("--hidden", type=int, default=768)
     ap.add_argument("--heads", type=int, default=12)
+    ap.add_argument("--arch", choices=["gpt", "llama"], default="gpt")
+    ap.add_argument("--groups", type=int, default=0, help="llama: key/value groups (default heads)")
     ap.add_argument("--ffn", type=int, default=0, help="default 4*hidden")
     ap.add_argument("--seq", type=int, default=256)
     ap.add_argument("--micro-batch", type=int, default=4)
@@ -84,10 +87,19 @@ def main():
         "lr": 1e-4, "weight_decay": 0.1, "adam_beta1": 0.9, "adam_beta2": 0.95, "adam_eps": 1e-8,
         "clip_grad": args.clip,
     })
+    if args.arch == "llama":
+        import llama_ref as lr
+        lc = {"hidden_size": args.hidden, "intermediate_size": args.ffn or 4 * args.hidden,
+              "num_hidden_layers": args.layers, "num_attention_heads": args.heads,
+              "num_key_value_heads": args.groups or args.heads, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
+              "tie_word_embeddings": False, "vocab_size": args.vocab, "max_position_embeddings": args.seq}
+        weights = {name: torch.randn(shape) * 0.02 if not name.endswith("norm.weight") else torch.ones(shape)
+                   for name, shape in lr.param_shapes(lc).items()}
+        model = lr.LlamaRef(lc, weights, dtype=torch.float32)
     # Megatron init, generated with torch (much faster than numpy for 50k x h embeddings)
     std = cfg["init_method_std"]
     weights = {}
-    for name, shape in mg.param_shapes(cfg).items():
+    for name, shape in ({} if args.arch == "llama" else mg.param_shapes(cfg)).items():
         if "layernorm" in name:
             weights[name] = torch.ones(shape) if name.endswith(".weight") else torch.zeros(shape)
         elif name.endswith(".bias"):
@@ -96,7 +108,8 @@ def main():
             weights[name] = torch.randn(shape) * (std / (2.0 * cfg["num_layers"]) ** 0.5)
         else:
             weights[name] = torch.randn(shape) * std
-    model = mg.MegatronGPT(cfg, weights, dtype=torch.float32)
+    if args.arch == "gpt":
+        model = mg.MegatronGPT(cfg, weights, dtype=torch.float32)
     del weights
     params = [p for _, p in model.named_megatron_parameters()]
     opt = mg.make_optimizer(model, cfg, foreach=False)  # single-tensor path is faster on CPU in 1.13
@@ -145,7 +158,7 @@ def main():
         "cpu_ms_per_step": round(1000.0 * cpu / args.steps, 1),  # ~threads*step_ms when the machine is idle
         "autocast": args.autocast,
         "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
-        "layers": args.layers, "hidden": args.hidden, "heads": args.heads, "seq": s,
+        "arch": args.arch, "layers": args.layers, "hidden": args.hidden, "heads": args.heads, "seq": s,
         "micro_batch": b, "vocab": V, "threads": args.threads, "steps": args.steps,
         "params": n_params, "final_loss": round(loss, 5), "torch": torch.__version__,
         "malloc_tune": os.environ.get("GLIBC_TUNABLES") == _TUNABLES,

@@ -65,6 +65,37 @@ expect_line " > number of parameters on (tensor, pipeline) model parallel rank (
 run "$LOOM" plan --model-preset llama3.2-1b --num-layers 2 --tensor-model-parallel-size 2
 expect_line " > parameters per transformer layer per tensor-parallel rank: 30412800"
 
+# Real use: a tokenizer made from the corpus (SentencePiece BPE by Debian's spm_train), the corpus tokenised
+# with it, a Llama trained on it and sampled with the tokenizer recorded in the checkpoint.
+head -n 200 "$SRC/data/corpus/kjv.jsonl" | /usr/bin/python3 -c 'import json,sys
+for line in sys.stdin: print(json.loads(line)["text"])' > "$TMP/sp.txt"
+spm_train --input "$TMP/sp.txt" --model_prefix "$TMP/sp" --vocab_size 600 --model_type bpe --byte_fallback \
+  --character_coverage 1.0 --minloglevel 2 >/dev/null 2>&1 || fail "spm_train"
+head -n 200 "$SRC/data/corpus/kjv.jsonl" > "$TMP/sp.jsonl"
+run "$LOOM" preprocess --input "$TMP/sp.jsonl" --output-prefix "$TMP/sp" --tokenizer-type SentencePieceTokenizer \
+  --tokenizer-model "$TMP/sp.model" --append-eod --workers 2
+[ "$CODE" -eq 0 ] || fail "preprocess with SentencePiece exited $CODE: $ERR"
+SP=(--data-path "$TMP/sp_text_document" --tokenizer-type SentencePieceTokenizer --tokenizer-model "$TMP/sp.model")
+run "$LOOM" train "${MODEL[@]}" --micro-batch-size 4 --global-batch-size 8 --lr 3e-3 --min-lr 3e-4 \
+  --lr-decay-style cosine --lr-warmup-iters 5 --split 90,5,5 "${SP[@]}" --train-iters 60 --log-interval 20 \
+  --eval-iters 0 --save "$TMP/sp_ckpt"
+[ "$CODE" -eq 0 ] || fail "train with SentencePiece exited $CODE: $ERR"
+expect_line " > padded vocab (size: 600) with 40 dummy tokens (new size: 640)"
+first=$(grep -oE 'iteration       20/.*lm loss: [0-9.E+-]+' <<<"$OUT" | grep -oE '[0-9.]+E[-+][0-9]+$')
+last=$(grep -oE 'iteration       60/.*lm loss: [0-9.E+-]+' <<<"$OUT" | grep -oE '[0-9.]+E[-+][0-9]+$')
+awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a - 0.5) }' || fail "SentencePiece Llama loss did not fall ($first -> $last)"
+run "$LOOM" generate --load "$TMP/sp_ckpt" --prompt "And the LORD" --max-new-tokens 8 --temperature 0
+[ "$CODE" -eq 0 ] || fail "generate with the recorded SentencePiece tokenizer exited $CODE: $ERR"
+case "$OUT" in "And the LORD"*) ;; *) fail "SentencePiece generate output starts with the prompt" ;; esac
+expect_error "--vocab-size (128256) differs from the tokenizer's (600)" \
+  "$LOOM" train "${MODEL[@]}" --micro-batch-size 4 "${SP[@]}" --train-iters 1 --vocab-size 128256
+printf 'not a model' > "$TMP/bad.model"
+expect_error "$TMP/bad.model" "$LOOM" train "${MODEL[@]}" --micro-batch-size 4 --data-path "$TMP/sp_text_document" \
+  --tokenizer-type SentencePieceTokenizer --tokenizer-model "$TMP/bad.model" --train-iters 1
+expect_error "--tokenizer-type HuggingFaceTokenizer needs --tokenizer-model FILE" \
+  "$LOOM" train "${MODEL[@]}" --micro-batch-size 4 --data-path "$TMP/sp_text_document" \
+  --tokenizer-type HuggingFaceTokenizer --train-iters 1
+
 # Bad input: one line, exit 2.
 expect_error "--num-query-groups (3) must divide --num-attention-heads (8)" \
   "$LOOM" train "${MODEL[@]}" "${COMMON[@]}" --train-iters 1 --num-query-groups 3
