@@ -24,7 +24,7 @@ test: build
 
 test-asan: deps
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DLOOM_SANITIZE=ON -DLOOM_WERROR=ON >/dev/null
-	cmake --build build-asan -j $(JOBS)
+	cmake --build build-asan -j $(JOBS) --target loom_unit_tests  # the sanitizer run is the unit tests only
 	cd build-asan && ctest --output-on-failure -L unit -j $(JOBS)
 
 bench: build
