@@ -1,6 +1,6 @@
 // Timings of the CPU kernels (plain main, std::chrono). Runs on 2 threads unless OMP_NUM_THREADS says
 // otherwise. Each figure is the best of several runs. Lines starting with RESULT are machine-readable (bench/attention_torch.py reads them).
-//   bench_kernels [attention|ce|norm|all]   (default all)
+//   bench_kernels [attention|ce|norm|llama|all]   (default all)
 #include <cblas.h>
 #include <omp.h>
 
@@ -19,6 +19,8 @@
 #include "loom/kernels/cpu/cross_entropy.h"
 #include "loom/kernels/cpu/gemm.h"
 #include "loom/kernels/cpu/layernorm.h"
+#include "loom/kernels/cpu/rmsnorm.h"
+#include "loom/kernels/cpu/rope.h"
 
 namespace {
 
@@ -132,6 +134,85 @@ void bench_norm() {
   }
 }
 
+// The Llama kernels: RMSNorm, SwiGLU, RoPE on a GQA qkv, and GQA / bidirectional / cross attention at the
+// attention benchmark's size (B4 T256 H12 D64; 4 key/value groups).
+void bench_llama() {
+  const int N = 1024;
+  for (int C : {768, 2048}) {
+    const size_t n = size_t(N) * C;
+    auto x = randv(n, 5), w = randv(C, 6), dy = randv(n, 8);
+    std::vector<float> y(n), rstd(N), dx(n, 0.0f), dw(C, 0.0f);
+    const double gb = double(n) * 4 * 1e-9;
+    const double f = time_it([&] { loom::cpu::rmsnorm_forward(x.data(), w.data(), y.data(), rstd.data(), N, C, 1e-5f); }, 50);
+    const double b = time_it(
+        [&] { loom::cpu::rmsnorm_backward(dy.data(), x.data(), w.data(), rstd.data(), dx.data(), dw.data(), N, C); }, 50);
+    std::printf("rmsnorm %dx%d: fwd %.3f ms (%.1f GB/s), bwd %.3f ms (%.1f GB/s)\n", N, C, f * 1e3, 2 * gb / f, b * 1e3,
+                4 * gb / b);
+  }
+  {
+    const int F = 2048;
+    const size_t n = size_t(N) * F;
+    auto x = randv(2 * n, 9), dy = randv(n, 10);
+    std::vector<float> y(n), dx(2 * n);
+    const double gb = double(n) * 4 * 1e-9;
+    const double f = time_it([&] { loom::cpu::bias_swiglu_forward(x.data(), nullptr, y.data(), N, F); }, 50);
+    const double b = time_it([&] { loom::cpu::bias_swiglu_backward(dy.data(), x.data(), nullptr, dx.data(), nullptr, N, F); }, 50);
+    const double ef = time_it([&] { loom::cpu::bias_gelu_exact_forward(x.data(), nullptr, dx.data(), N, 2 * F); }, 50);
+    const double eb = time_it(
+        [&] { loom::cpu::bias_gelu_exact_backward(x.data(), x.data(), nullptr, dx.data(), nullptr, N, 2 * F); }, 50);
+    std::printf("bias_swiglu %dx(2x%d): fwd %.3f ms (%.1f GB/s), bwd %.3f ms (%.1f GB/s)\n", N, F, f * 1e3, 3 * gb / f,
+                b * 1e3, 5 * gb / b);
+    std::printf("bias_gelu_exact %dx%d: fwd %.3f ms (%.1f GB/s), bwd %.3f ms (%.1f GB/s)\n", N, 2 * F, ef * 1e3,
+                4 * gb / ef, eb * 1e3, 6 * gb / eb);
+  }
+  const int B = 4, T = 256, H = 12, G = 4, D = 64, hpg = H / G;
+  const long ld = long(H + 2 * G) * D;
+  auto qkv = randv(size_t(B) * T * ld, 11), dout = randv(size_t(B) * T * H * D, 12);
+  {
+    const loom::cpu::RopeTable t = loom::cpu::make_rope_table(D, T, loom::cpu::rope_inv_freq(D, 500000.0, nullptr));
+    std::vector<int32_t> pos(size_t(B) * T);
+    for (int r = 0; r < B * T; r++) pos[r] = r % T;
+    const double f = time_it(
+        [&] {
+          for (int g = 0; g < G; g++)
+            loom::cpu::rope_forward(qkv.data() + size_t(g) * (hpg + 2) * D, B * T, ld, hpg + 1, D, D, pos.data(), t,
+                                    false);
+        },
+        50);
+    std::printf("rope q+k B=%d T=%d H=%d G=%d D=%d: %.3f ms\n", B, T, H, G, D, f * 1e3);
+  }
+  std::vector<float> out(dout.size()), lse(size_t(B) * H * T), dqkv(qkv.size());
+  for (bool causal : {true, false}) {
+    loom::cpu::AttentionShape s{B, T, H, D};
+    s.groups = G;
+    s.causal = causal;
+    const double tf = time_it([&] { loom::cpu::attention_forward(qkv.data(), out.data(), lse.data(), s, 0.0f, 7); }, 10);
+    const double tb = time_it(
+        [&] { loom::cpu::attention_backward(dout.data(), qkv.data(), out.data(), lse.data(), dqkv.data(), s, 0.0f, 7); },
+        10);
+    std::printf("attention GQA B=%d T=%d H=%d G=%d D=%d %s: fwd %.2f ms, bwd %.2f ms\n", B, T, H, G, D,
+                causal ? "causal" : "bidirectional", tf * 1e3, tb * 1e3);
+  }
+  {
+    const int Tq = 64, Tk = 256;  // cross attention: 64 queries over 256 keys, MHA
+    auto q = randv(size_t(B) * Tq * H * D, 13), kv = randv(size_t(B) * Tk * 2 * H * D, 14);
+    std::vector<float> o(q.size()), l(size_t(B) * H * Tq), dq(q.size()), dkv(kv.size());
+    loom::cpu::AttentionShape s{B, Tq, H, D};
+    s.causal = false;
+    const float* v = kv.data() + size_t(H) * D;
+    const double tf = time_it(
+        [&] { loom::cpu::attention_forward_qkv(q.data(), H * D, kv.data(), v, 2 * H * D, o.data(), l.data(), s, Tk, 0.0f, 7); },
+        10);
+    const double tb = time_it(
+        [&] {
+          loom::cpu::attention_backward_qkv(q.data(), q.data(), H * D, kv.data(), v, 2 * H * D, o.data(), l.data(), dq.data(),
+                                            dkv.data(), dkv.data() + size_t(H) * D, s, Tk, 0.0f, 7);
+        },
+        10);
+    std::printf("attention cross B=%d T=%d Tk=%d H=%d D=%d: fwd %.2f ms, bwd %.2f ms\n", B, Tq, Tk, H, D, tf * 1e3, tb * 1e3);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -141,5 +222,6 @@ int main(int argc, char** argv) {
   if (what == "all" || what == "attention") bench_attention();
   if (what == "all" || what == "ce") bench_ce();
   if (what == "all" || what == "norm") bench_norm();
+  if (what == "all" || what == "llama") bench_llama();
   return 0;
 }

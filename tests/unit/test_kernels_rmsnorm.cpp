@@ -32,8 +32,7 @@ RmsRef rms_ref(const std::vector<float>& x, const std::vector<float>& w, const s
       a += double(g[c]) * w[c] * xr[c] * rs;
       r.dw[c] += double(g[c]) * xr[c] * rs;
     }
-    for (int c = 0; c < C; c++)
-      r.dx[size_t(n) * C + c] += rs * (double(g[c]) * w[c] - xr[c] * rs * a / C);
+    for (int c = 0; c < C; c++) r.dx[size_t(n) * C + c] += rs * (double(g[c]) * w[c] - xr[c] * rs * a / C);
   }
   return r;
 }
@@ -60,7 +59,8 @@ TEST(KernelRmsNorm, ForwardAndBackwardMatchReference) {
 
 TEST(KernelRmsNorm, BackwardFiniteDifferencesOnKernel) {
   const int N = 4, C = 24;
-  auto x = random_floats(size_t(N) * C, 10, -2, 2), w = random_floats(C, 11, 0.5f, 1.5f), g = random_floats(x.size(), 12);
+  auto x = random_floats(size_t(N) * C, 10, -2, 2), w = random_floats(C, 11, 0.5f, 1.5f),
+       g = random_floats(x.size(), 12);
   std::vector<float> y(x.size()), rstd(N), dx(x.size(), 0.0f), dw(C, 0.0f);
   loom::cpu::rmsnorm_forward(x.data(), w.data(), y.data(), rstd.data(), N, C, 1e-5f);
   loom::cpu::rmsnorm_backward(g.data(), x.data(), w.data(), rstd.data(), dx.data(), dw.data(), N, C);

@@ -50,15 +50,15 @@ struct TableCase {
   float c, s;
 };
 const TableCase kTable[] = {
-    {1, 0, 5.403023362e-01f, 8.414709568e-01f},        {1, 1, 6.861469150e-01f, 7.274630070e-01f},
-    {1, 29, 9.999976754e-01f, 2.166569000e-03f},       {1, 63, 1.000000000e+00f, 3.068925878e-07f},
-    {77, 0, -3.097503260e-02f, 9.995201230e-01f},      {77, 1, 9.943524599e-01f, -1.061279327e-01f},
-    {77, 29, 9.861168265e-01f, 1.660531908e-01f},      {77, 40, 9.999965429e-01f, 2.639635699e-03f},
-    {4095, 0, -6.597599387e-02f, -9.978212118e-01f},   {4095, 29, -8.511251807e-01f, 5.249627829e-01f},
-    {4095, 63, 9.999992251e-01f, 1.256724820e-03f},    {8191, 0, -6.463904977e-01f, -7.630068064e-01f},
-    {8191, 1, 9.773988128e-01f, -2.114038616e-01f},    {8191, 29, 4.507633150e-01f, -8.926435113e-01f},
-    {8191, 40, 9.608352184e-01f, 2.771204412e-01f},    {100000, 0, -9.993607998e-01f, 3.574879840e-02f},
-    {100000, 1, 9.756255746e-01f, 2.194419205e-01f},   {100000, 29, -9.936409593e-01f, 1.125951037e-01f},
+    {1, 0, 5.403023362e-01f, 8.414709568e-01f},         {1, 1, 6.861469150e-01f, 7.274630070e-01f},
+    {1, 29, 9.999976754e-01f, 2.166569000e-03f},        {1, 63, 1.000000000e+00f, 3.068925878e-07f},
+    {77, 0, -3.097503260e-02f, 9.995201230e-01f},       {77, 1, 9.943524599e-01f, -1.061279327e-01f},
+    {77, 29, 9.861168265e-01f, 1.660531908e-01f},       {77, 40, 9.999965429e-01f, 2.639635699e-03f},
+    {4095, 0, -6.597599387e-02f, -9.978212118e-01f},    {4095, 29, -8.511251807e-01f, 5.249627829e-01f},
+    {4095, 63, 9.999992251e-01f, 1.256724820e-03f},     {8191, 0, -6.463904977e-01f, -7.630068064e-01f},
+    {8191, 1, 9.773988128e-01f, -2.114038616e-01f},     {8191, 29, 4.507633150e-01f, -8.926435113e-01f},
+    {8191, 40, 9.608352184e-01f, 2.771204412e-01f},     {100000, 0, -9.993607998e-01f, 3.574879840e-02f},
+    {100000, 1, 9.756255746e-01f, 2.194419205e-01f},    {100000, 29, -9.936409593e-01f, 1.125951037e-01f},
     {100000, 40, -9.592361450e-01f, -2.826058269e-01f}, {100000, 63, 9.995291233e-01f, 3.068444133e-02f}};
 
 // Within one ulp (torch's fp32 pow is not always correctly rounded).
@@ -150,11 +150,11 @@ std::vector<double> rope_ref(const std::vector<float>& x, const RopeCase& c, con
 }
 
 const RopeCase kCases[] = {
-    {5, 1, 16, 16, 16, 16},        // one head, full rotary
-    {7, 3, 24, 24, 72, 216},       // MHA q heads in a per-head [q k v] row (stride 3D)
-    {6, 2, 40, 20, 40, 96},        // partial rotary (half of the head), row padding beyond the heads
-    {4, 5, 64, 64, 64, 6 * 64},    // GQA group: 4 query heads + the key head, stride D, v untouched
-    {3, 2, 14, 6, 14, 28},         // tiny half (3): scalar tails only
+    {5, 1, 16, 16, 16, 16},      // one head, full rotary
+    {7, 3, 24, 24, 72, 216},     // MHA q heads in a per-head [q k v] row (stride 3D)
+    {6, 2, 40, 20, 40, 96},      // partial rotary (half of the head), row padding beyond the heads
+    {4, 5, 64, 64, 64, 6 * 64},  // GQA group: 4 query heads + the key head, stride D, v untouched
+    {3, 2, 14, 6, 14, 28},       // tiny half (3): scalar tails only
 };
 
 TEST(KernelRope, MatchesNaiveRotation) {
@@ -168,7 +168,7 @@ TEST(KernelRope, MatchesNaiveRotation) {
       for (bool inverse : {false, true}) {
         std::vector<float> y = x;
         (inverse ? loom::cpu::rope_backward : loom::cpu::rope_forward)(y.data(), c.rows, c.ld, c.heads, c.head_stride,
-                                                                        c.rotary_dim, pos.data(), t, interleaved);
+                                                                       c.rotary_dim, pos.data(), t, interleaved);
         const auto want = rope_ref(x, c, pos, inv, interleaved, inverse);
         // Rotated elements to fp32 accuracy; everything else (partial rotary tail, v, padding) untouched.
         EXPECT_TRUE(all_close(y, want, 1e-6)) << "interleaved " << interleaved << " rd " << c.rotary_dim;
@@ -188,7 +188,8 @@ TEST(KernelRope, BackwardIsTheTransposeAndInverse) {
       const size_t n = size_t(c.rows) * c.ld;
       auto x = random_floats(n, 20 + c.ld), g = random_floats(n, 21 + c.ld);
       std::vector<float> rx = x, rtg = g;
-      loom::cpu::rope_forward(rx.data(), c.rows, c.ld, c.heads, c.head_stride, c.rotary_dim, pos.data(), t, interleaved);
+      loom::cpu::rope_forward(rx.data(), c.rows, c.ld, c.heads, c.head_stride, c.rotary_dim, pos.data(), t,
+                              interleaved);
       loom::cpu::rope_backward(rtg.data(), c.rows, c.ld, c.heads, c.head_stride, c.rotary_dim, pos.data(), t,
                                interleaved);
       // <R x, g> = <x, R^T g>.

@@ -179,9 +179,10 @@ TEST(KernelSwiglu, BackwardFiniteDifferencesOnKernels) {
            },
            size_t(N) * 2 * F, size_t(N) * F, 2 * F, 30);
   for (const Act& a : kActs)
-    check_fd([&](const float* x, const float* b, float* y) { a.fwd(x, b, y, N, C); },
-             [&](const float* dy, const float* x, const float* b, float* dx, float* db) { a.bwd(dy, x, b, dx, db, N, C); },
-             size_t(N) * C, size_t(N) * C, C, 40);
+    check_fd(
+        [&](const float* x, const float* b, float* y) { a.fwd(x, b, y, N, C); },
+        [&](const float* dy, const float* x, const float* b, float* dx, float* db) { a.bwd(dy, x, b, dx, db, N, C); },
+        size_t(N) * C, size_t(N) * C, C, 40);
 }
 
 TEST(KernelSwiglu, DeterministicAcrossThreadCounts) {
