@@ -23,6 +23,7 @@ const Command kCommands[] = {
     {"convert", loom::cmd::convert, "export or reshard a checkpoint (Hugging Face GPT-2, safetensors, one-shard loom)"},
     {"plan", loom::cmd::plan, "parameter count and FLOPs of a configuration, without allocating"},
     {"preprocess", loom::cmd::preprocess, "tokenise JSONL into a Megatron indexed dataset (.bin/.idx)"},
+    {"report", loom::cmd::report, "training logs (Megatron, DeepSpeed, EVA-CLIP, Loom) to CSV and HTML charts"},
 };
 
 // Under mpirun every rank validates the same flags and reaches the same verdict: rank 0 speaks for all,
