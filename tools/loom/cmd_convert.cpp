@@ -14,6 +14,7 @@
 #include "loom/dist/communicator.h"
 #include "loom/parallel/process_grid.h"
 #include "loom/util/cli.h"
+#include "loom/util/progress.h"
 
 namespace loom::cmd {
 
@@ -67,6 +68,7 @@ int convert(int argc, char** argv) {
   p.add_example("loom convert --from hf models/Llama-3.2-1B --output runs/llama.safetensors   "
                 "(then: loom train --model-preset llama3.2-1b ... --load runs/llama.safetensors)");
   if (!p.parse(int(args.size()), args.data())) return 0;
+  set_report_file_writes(true);  // large files read and written show their progress (util/progress.h)
   require(!output.empty(), "--output is required");
   if (!from.empty()) {
     require(!hf_dir.empty(), "--from hf needs the model directory: --from hf DIR");

@@ -1,7 +1,5 @@
 // `loom preprocess`: Megatron's tools/preprocess_data.py for GPT. JSONL in, an mmap indexed dataset
 // (<output-prefix>_<key>_document.bin/.idx, byte-for-byte Megatron's format) out.
-#include <unistd.h>
-
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -54,7 +52,7 @@ int preprocess(int argc, char** argv) {
     if (cfg.output_prefix.empty()) missing += " --output-prefix";
     fail("the following arguments are required:" + missing + " (see 'loom preprocess --help')");
   }
-  cfg.progress = ::isatty(STDERR_FILENO) == 1;
+  cfg.progress = true;  // a bar on a terminal, a line every few seconds otherwise; silent when quick
   cfg.log = stdout;
   data::preprocess(cfg);
   return 0;

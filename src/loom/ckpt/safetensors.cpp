@@ -8,9 +8,11 @@
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <zlib.h>
 
 #include "loom/core/error.h"
+#include "loom/util/progress.h"
 
 namespace loom {
 
@@ -71,10 +73,15 @@ uint32_t file_crc32(const std::string& path) {
   if (!f) fail("cannot open " + path + ": " + std::strerror(errno));
   std::vector<char> buf(1 << 22);
   uLong crc = crc32(0L, Z_NULL, 0);
+  f.seekg(0, std::ios::end);
+  Progress progress("checking " + path, uint64_t(std::max<std::streamoff>(0, f.tellg())));
+  f.seekg(0, std::ios::beg);
   while (f) {
     f.read(buf.data(), std::streamsize(buf.size()));
     if (f.gcount() > 0) crc = crc32(crc, reinterpret_cast<const Bytef*>(buf.data()), uInt(f.gcount()));
+    progress.add(uint64_t(f.gcount()));
   }
+  progress.finish();
   return uint32_t(crc);
 }
 
@@ -99,6 +106,8 @@ uint32_t write_safetensors(const std::string& path, const std::vector<TensorEntr
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) fail("cannot write " + path + ": " + std::strerror(errno));
   uLong crc = crc32(0L, Z_NULL, 0);
+  std::optional<Progress> progress;  // only where the command asked (not training's background saves)
+  if (report_file_writes()) progress.emplace("writing " + path, uint64_t(head.size() + offset));
   auto put = [&](const void* data, size_t bytes) {
     const char* p = static_cast<const char*>(data);
     while (bytes > 0) {
@@ -118,10 +127,12 @@ uint32_t write_safetensors(const std::string& path, const std::vector<TensorEntr
       }
       p += chunk;
       bytes -= chunk;
+      if (progress) progress->add(chunk);
     }
   };
   put(head.data(), head.size());
   for (const auto& t : tensors) put(t.data, t.bytes);
+  if (progress) progress->finish();
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
     ::unlink(tmp.c_str());
     fail("cannot write " + path + ": " + std::strerror(errno));
@@ -136,7 +147,20 @@ uint32_t write_safetensors(const std::string& path, const std::vector<TensorEntr
 SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) fail("cannot open " + path + ": " + std::strerror(errno));
-  bytes_.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  // In 64 MiB reads, with progress for large files (util/progress.h: silent when quick).
+  f.seekg(0, std::ios::end);
+  const auto size = f.tellg();
+  f.seekg(0, std::ios::beg);
+  if (size < 0) fail("cannot read " + path);
+  bytes_.resize(size_t(size));
+  Progress progress("reading " + path, uint64_t(size));
+  for (size_t done = 0; done < bytes_.size();) {
+    const size_t n = std::min<size_t>(bytes_.size() - done, size_t(1) << 26);
+    if (!f.read(bytes_.data() + done, std::streamsize(n))) fail("cannot read " + path + ": " + std::strerror(errno));
+    done += n;
+    progress.add(n);
+  }
+  progress.finish();
   if (bytes_.size() < 8) fail(path + ": not a safetensors file (shorter than its 8-byte header length)");
   uint64_t n = 0;
   for (int i = 0; i < 8; i++) n |= uint64_t(uint8_t(bytes_[i])) << (8 * i);

@@ -12,12 +12,14 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 
 #include "loom/core/error.h"
 #include "loom/data/indexed_dataset.h"
+#include "loom/util/progress.h"
 
 namespace loom::data {
 namespace {
@@ -268,23 +270,10 @@ PreprocessResult preprocess(const PreprocessConfig& cfg) {
   }
 
   const auto start = Clock::now();
-  auto last_progress = start;
-  bool progress_shown = false;
+  // Documents, MB/s and ETA on stderr for long runs (a bar on a terminal, lines otherwise).
   int64_t documents = 0;
-  auto show_progress = [&](bool final) {
-    const double t = std::max(seconds_since(start), 1e-9);
-    std::fprintf(stderr, "\rProcessed %lld documents (%.0f docs/s, %.2f MB/s).%s", static_cast<long long>(documents),
-                 double(documents) / t, double(result.bytes) / t / 1048576.0, final ? "\n" : "");
-    std::fflush(stderr);
-    progress_shown = true;
-  };
-  // An error ends the "\r" progress line first, so `loom: error:` starts on a line of its own.
-  struct EndProgressLine {
-    const bool& shown;
-    ~EndProgressLine() {
-      if (shown && std::uncaught_exceptions() > 0) std::fputc('\n', stderr);
-    }
-  } end_progress_line{progress_shown};
+  std::optional<Progress> progress;
+  if (cfg.progress) progress.emplace("preprocess", uint64_t(st.st_size), "documents");
   {
     Pool pool(cfg.workers, [&](Job& job) { process(job, cfg, *tok); });
     LineReader reader(in.get(), cfg.input, size_t(1) << 20);
@@ -318,6 +307,7 @@ PreprocessResult preprocess(const PreprocessConfig& cfg) {
       result.lines += job->lines;
       result.bytes += job->data.size();
       documents += job->lines - int64_t(job->bad.size());
+      if (progress) progress->add(job->data.size(), uint64_t(job->lines - int64_t(job->bad.size())));
       for (size_t k = 0; k < writers.size(); k++) {
         const auto& out = job->keys[k];
         size_t offset = 0;
@@ -330,10 +320,6 @@ PreprocessResult preprocess(const PreprocessConfig& cfg) {
       }
       job->data.clear();
       job->keys.clear();
-      if (cfg.progress && seconds_since(last_progress) > 0.25) {
-        show_progress(false);
-        last_progress = Clock::now();
-      }
     }
   }
   for (auto& w : writers) w->close();  // all written before any appears under its final name
@@ -343,7 +329,7 @@ PreprocessResult preprocess(const PreprocessConfig& cfg) {
     result.outputs[k].tokens = writers[k]->tokens();
   }
   result.seconds = seconds_since(start);
-  if (cfg.progress && progress_shown) show_progress(true);
+  if (progress) progress->finish();
   if (log) {
     const double t = std::max(result.seconds, 1e-9);
     std::fprintf(log, "Processed %lld lines, %.2f MB in %.3f s (%.2f MB/s, %.0f docs/s) with %d worker%s\n",

@@ -27,7 +27,7 @@ struct PreprocessConfig {
   bool append_eod = false;
   int workers = 1;
   bool skip_bad_lines = false;
-  bool progress = false;     // a live "\r" progress line on stderr (the command enables it on a terminal)
+  bool progress = false;     // progress on stderr for long runs (util/progress.h; the command enables it)
   std::FILE* log = nullptr;  // Megatron-style messages and the summary (nullptr: silent)
 };
 
