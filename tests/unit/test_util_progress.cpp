@@ -27,7 +27,7 @@ struct Env {
 };
 
 TEST(Progress, ConcurrentAddsCountEverythingAndPrintWholeLines) {
-  Env env("0", "0");
+  Env env("0", "0.001");  // a report at the first add, then at most one a millisecond
   testing::internal::CaptureStderr();
   {
     loom::Progress p("work", 8 * 20000, "items");
