@@ -68,9 +68,8 @@ RunTable read_log(const std::string& path) {
   } else if (megatron.matched() && !megatron.table().rows().empty()) {
     out = megatron.table();
     out.format = "megatron";
-  } else {
-    fail(path + ": not a Megatron, DeepSpeed, EVA-CLIP, pipeline-splitter or Loom log");
   }
+  if (out.rows().empty()) fail(path + ": not a Megatron, DeepSpeed, EVA-CLIP, pipeline-splitter or Loom log");
   out.path = path;
   return out;
 }
