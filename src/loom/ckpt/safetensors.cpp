@@ -147,7 +147,7 @@ uint32_t write_safetensors(const std::string& path, const std::vector<TensorEntr
 SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) fail("cannot open " + path + ": " + std::strerror(errno));
-  // In 64 MiB reads, with progress for large files (util/progress.h: silent when quick).
+  // In 4 MiB reads, with progress for large files (util/progress.h: silent when quick).
   f.seekg(0, std::ios::end);
   const auto size = f.tellg();
   f.seekg(0, std::ios::beg);
@@ -155,7 +155,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
   bytes_.resize(size_t(size));
   Progress progress("reading " + path, uint64_t(size));
   for (size_t done = 0; done < bytes_.size();) {
-    const size_t n = std::min<size_t>(bytes_.size() - done, size_t(1) << 26);
+    const size_t n = std::min<size_t>(bytes_.size() - done, size_t(1) << 22);
     if (!f.read(bytes_.data() + done, std::streamsize(n))) fail("cannot read " + path + ": " + std::strerror(errno));
     done += n;
     progress.add(n);

@@ -70,9 +70,11 @@ Progress::~Progress() {
 }
 
 void Progress::add(uint64_t bytes, uint64_t items) {
-  bytes_ += bytes;
+  const uint64_t done = bytes_ += bytes;
   items_ += items;
-  if (mode_ == Mode::Off) return;
+  // Work that is complete needs no interim report (a file read in one piece stays silent: finish()
+  // speaks only after an interim report).
+  if (mode_ == Mode::Off || (total_ > 0 && done >= total_)) return;
   const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start_).count();
   int64_t due = next_report_ns_.load();
   if (now < due) return;
