@@ -24,6 +24,20 @@ expect_line "  log_loss_scale_to_tensorboard ................... True"
 expect_line "  tensorboard_queue_size .......................... 1000"
 cp "$TMP/out" "$TMP/run1.log"
 (cd "$HERE" && $PY tensorboard_vs_log.py "$TMP/run1.log" "$TMP/tb/run1") || fail "event file of run 1 against its log"
+# The decoder is strict: one flipped bit in the last record's data, or a truncated file, is refused.
+mkdir -p "$TMP/bad_crc" "$TMP/bad_len"
+f=$(ls "$TMP"/tb/run1/events.out.tfevents.*)
+$PY - "$f" "$TMP/bad_crc/$(basename "$f")" "$TMP/bad_len/$(basename "$f")" <<'PYEOF'
+import sys
+b = bytearray(open(sys.argv[1], 'rb').read())
+open(sys.argv[3], 'wb').write(b[:-3])
+b[-10] ^= 0x10
+open(sys.argv[2], 'wb').write(b)
+PYEOF
+for d in bad_crc bad_len; do
+  (cd "$HERE" && $PY -c "import sys; from tfevents import read_dir; read_dir(sys.argv[1])" "$TMP/$d" 2>/dev/null) \
+    && fail "the decoder accepted a damaged file ($d)"
+done
 
 # Every second iteration, no learning rate, a queue of one event; a DeepSpeed JSON adds DeepSpeed's tags.
 cat > "$TMP/ds.json" <<JSON

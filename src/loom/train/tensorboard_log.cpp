@@ -67,8 +67,4 @@ void RunTensorBoard::validation(int64_t iteration, int64_t consumed_samples, dou
   if (a_.log_validation_ppl) scalar("lm loss validation ppl", std::exp(std::min(20.0, loss)), iteration, consumed_samples);
 }
 
-void RunTensorBoard::flush() {
-  if (writer_) writer_->flush();
-}
-
 }  // namespace loom

@@ -46,8 +46,6 @@ class RunTensorBoard {
   void validation(int64_t iteration, int64_t consumed_samples, double loss);
   // Any further scalar of training_log by tag (e.g. params-norm), with its 'vs samples' twin.
   void scalar(std::string_view tag, double value, int64_t iteration, int64_t consumed_samples);
-  // Waits until everything queued is in the files.
-  void flush();
 
  private:
   bool megatron_due(int64_t iteration) const { return megatron_ >= 0 && iteration % a_.log_interval == 0; }
