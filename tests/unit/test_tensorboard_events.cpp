@@ -132,11 +132,15 @@ TEST(EventWriter, FlushMakesQueuedScalarsReadable) {
   EventWriter w(1000);
   const int f = w.open(dir);
   w.add_scalar(f, "a", 1.5, 3);
+  w.add_sampled(f, "sampled", [] { return 2.25; }, 4);  // evaluated by the writer thread
   w.flush();
   const auto ev = read_events(w.path(f));
-  ASSERT_EQ(ev.size(), 2u);
+  ASSERT_EQ(ev.size(), 3u);
   EXPECT_EQ(ev[1].summary().value(0).tag(), "a");
   EXPECT_EQ(ev[1].summary().value(0).simple_value(), 1.5f);
+  EXPECT_EQ(ev[2].summary().value(0).tag(), "sampled");
+  EXPECT_EQ(ev[2].step(), 4);
+  EXPECT_EQ(ev[2].summary().value(0).simple_value(), 2.25f);
   EXPECT_THROW(w.add_scalar(f, std::string(EventWriter::kMaxTag, 'x'), 1, 0, "y"), std::invalid_argument);
   std::filesystem::remove_all(dir);
 }

@@ -52,7 +52,7 @@ void RunTensorBoard::step(const TensorBoardStep& s, const Timers& timers) {
   }
   if (a_.log_memory) {
     const MemoryStats m = memory_stats();
-    writer_->add_scalar(megatron_, "mem-reserved-bytes", resident_mb().first * 1048576.0, it);
+    writer_->add_sampled(megatron_, "mem-reserved-bytes", [] { return resident_mb().first * 1048576.0; }, it);
     writer_->add_scalar(megatron_, "mem-allocated-bytes", double(m.allocated), it);
     writer_->add_scalar(megatron_, "mem-max-allocated-bytes", double(m.max_allocated), it);
   }

@@ -118,9 +118,27 @@ void EventWriter::add_scalar(int file, std::string_view tag, double value, int64
   r.step = step;
   r.wall_time = unix_time();
   r.value = float(value);  // simple_value is a float, as in TensorFlow's summary.proto
+  r.sample = nullptr;
   r.tag_len = uint8_t(tag.size() + suffix.size());
   std::memcpy(r.tag, tag.data(), tag.size());
   std::memcpy(r.tag + tag.size(), suffix.data(), suffix.size());
+  push(r);
+}
+
+void EventWriter::add_sampled(int file, std::string_view tag, double (*sample)(), int64_t step) {
+  if (tag.size() > kMaxTag) throw std::invalid_argument("TensorBoard tag longer than " + std::to_string(kMaxTag) + " bytes");
+  Record r;
+  r.file = file;
+  r.step = step;
+  r.wall_time = unix_time();
+  r.value = 0;
+  r.sample = sample;
+  r.tag_len = uint8_t(tag.size());
+  std::memcpy(r.tag, tag.data(), tag.size());
+  push(r);
+}
+
+void EventWriter::push(const Record& r) {
   {
     std::unique_lock<std::mutex> l(mu_);
     has_room_.wait(l, [&] { return count_ < queue_.size(); });
@@ -182,7 +200,7 @@ void EventWriter::write(const Record& r, std::string& frame) {
   e.set_step(r.step);
   tensorboard::Summary::Value* v = e.mutable_summary()->add_value();
   v->set_tag(std::string(r.tag, r.tag_len));
-  v->set_simple_value(r.value);
+  v->set_simple_value(r.sample ? float(r.sample()) : r.value);
   frame.clear();
   append_tfrecord(frame, serialize(e));
   write_bytes(file, frame);

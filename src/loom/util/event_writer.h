@@ -34,6 +34,9 @@ class EventWriter {
 
   // Queues the scalar `tag` + `suffix` = `value` at `step`, stamped with the current wall time.
   void add_scalar(int file, std::string_view tag, double value, int64_t step, std::string_view suffix = {});
+  // Queues `tag` at `step` whose value `sample()` gives on the writer thread, for figures that cost a
+  // system call to read (the resident set size) and so stay out of the training thread.
+  void add_sampled(int file, std::string_view tag, double (*sample)(), int64_t step);
   // Blocks until everything queued so far is in the files (written and flushed).
   void flush();
 
@@ -43,6 +46,7 @@ class EventWriter {
     int64_t step;
     double wall_time;
     float value;
+    double (*sample)();  // when set, the value is sample() at write time
     uint8_t tag_len;
     char tag[kMaxTag];
   };
@@ -51,6 +55,7 @@ class EventWriter {
     std::FILE* f = nullptr;
     bool failed = false;
   };
+  void push(const Record& r);  // waits while the queue is full
   void run();
   void write(const Record& r, std::string& frame);
   void write_bytes(File& file, const std::string& bytes);
