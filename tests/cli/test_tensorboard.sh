@@ -74,6 +74,8 @@ expect_error "cannot create --tensorboard-dir $TMP/plain/sub" "$LOOM" train "${A
 expect_error "cannot write to --tensorboard-dir /proc/self" "$LOOM" train "${ARGS[@]}" --tensorboard-dir /proc/self
 expect_error "--tensorboard-log-interval must be positive" "$LOOM" train "${ARGS[@]}" --tensorboard-dir "$TMP/tb/x" \
   --tensorboard-log-interval 0
+expect_error "--tensorboard-queue-size must be within 1..1000000" "$LOOM" train "${ARGS[@]}" --tensorboard-dir "$TMP/tb/x" \
+  --tensorboard-queue-size 0
 cat > "$TMP/ds_bad.json" <<JSON
 {"tensorboard": {"enabled": true, "output_path": "$TMP/plain", "job_name": "j"}}
 JSON

@@ -55,7 +55,8 @@ std::string TensorBoardArgs::deepspeed_dir() const {
 
 void TensorBoardArgs::validate() const {
   require(log_interval > 0, "--tensorboard-log-interval must be positive");
-  require(queue_size > 0, "--tensorboard-queue-size must be positive");
+  // The queue is allocated whole at start (about 170 bytes an event), so a mistyped size fails here.
+  require(queue_size > 0 && queue_size <= 1000000, "--tensorboard-queue-size must be within 1..1000000");
 }
 
 namespace {
