@@ -120,8 +120,9 @@ void EventWriter::add_scalar(int file, std::string_view tag, double value, int64
   r.value = float(value);  // simple_value is a float, as in TensorFlow's summary.proto
   r.sample = nullptr;
   r.tag_len = uint8_t(tag.size() + suffix.size());
-  std::memcpy(r.tag, tag.data(), tag.size());
-  std::memcpy(r.tag + tag.size(), suffix.data(), suffix.size());
+  // (an empty string_view may hold a null pointer, which memcpy must not get)
+  if (!tag.empty()) std::memcpy(r.tag, tag.data(), tag.size());
+  if (!suffix.empty()) std::memcpy(r.tag + tag.size(), suffix.data(), suffix.size());
   push(r);
 }
 
@@ -134,7 +135,7 @@ void EventWriter::add_sampled(int file, std::string_view tag, double (*sample)()
   r.value = 0;
   r.sample = sample;
   r.tag_len = uint8_t(tag.size());
-  std::memcpy(r.tag, tag.data(), tag.size());
+  if (!tag.empty()) std::memcpy(r.tag, tag.data(), tag.size());
   push(r);
 }
 
