@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "loom/core/error.h"
+#include "loom/train/tensorboard_log.h"
 #include "loom/util/crc32c.h"
 #include "loom/util/event_writer.h"
 #include "loom/util/tfrecord.h"
@@ -151,6 +152,33 @@ TEST(EventWriter, RefusesADirectoryThatIsAFile) {
   EventWriter w(4);
   EXPECT_THROW(w.open(file), UserError);
   std::filesystem::remove(file);
+}
+
+TEST(RunTensorBoard, OnlyTheLastRankWritesAndFurtherScalarsFollowTheInterval) {
+  const std::string dir = temp_dir("loom-run-tb");
+  TensorBoardArgs a;
+  a.dir = dir;
+  a.log_interval = 2;
+  { RunTensorBoard other(a, 0, 2); }  // rank 0 of 2: checks the directory, writes nothing
+  EXPECT_TRUE(std::filesystem::is_directory(dir));
+  EXPECT_TRUE(std::filesystem::is_empty(dir));
+  {
+    RunTensorBoard last(a, 1, 2);
+    for (int it = 1; it <= 4; it++) last.training_scalar("params-norm", 10.0 + it, it, 8 * it);
+  }
+  std::vector<std::string> files;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) files.push_back(e.path().string());
+  ASSERT_EQ(files.size(), 1u);
+  const auto ev = read_events(files[0]);
+  ASSERT_EQ(ev.size(), 5u);
+  const std::vector<std::pair<std::string, int64_t>> want = {
+      {"params-norm", 2}, {"params-norm vs samples", 16}, {"params-norm", 4}, {"params-norm vs samples", 32}};
+  for (size_t i = 0; i < want.size(); i++) {
+    EXPECT_EQ(ev[i + 1].summary().value(0).tag(), want[i].first);
+    EXPECT_EQ(ev[i + 1].step(), want[i].second);
+    EXPECT_EQ(ev[i + 1].summary().value(0).simple_value(), float(10 + (i < 2 ? 2 : 4)));
+  }
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

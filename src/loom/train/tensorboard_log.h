@@ -44,11 +44,16 @@ class RunTensorBoard {
   // A validation (or test) loss: 'lm loss validation' and, with --log-validation-ppl-to-tensorboard,
   // 'lm loss validation ppl' = exp(min(20, loss)), each also "vs samples".
   void validation(int64_t iteration, int64_t consumed_samples, double loss);
-  // Any further scalar of training_log by tag (e.g. params-norm), with its 'vs samples' twin.
-  void scalar(std::string_view tag, double value, int64_t iteration, int64_t consumed_samples);
+  // Any further scalar of training_log by tag (e.g. 'params-norm', 'num-zeros'), with its 'vs samples'
+  // twin, at --tensorboard-log-interval: call it after each iteration as step() is called.
+  void training_scalar(std::string_view tag, double value, int64_t iteration, int64_t consumed_samples) {
+    if (megatron_due(iteration)) scalar(tag, value, iteration, consumed_samples);
+  }
 
  private:
   bool megatron_due(int64_t iteration) const { return megatron_ >= 0 && iteration % a_.log_interval == 0; }
+  // tag at `iteration` and tag + " vs samples" at `consumed_samples`, to the Megatron file if any.
+  void scalar(std::string_view tag, double value, int64_t iteration, int64_t consumed_samples);
 
   TensorBoardArgs a_;
   std::unique_ptr<EventWriter> writer_;
