@@ -74,3 +74,17 @@ TEST(Cli, ArgumentBlockMatchesMegatron) {
             "  adam_beta1 ...................................... 0.9\n"
             "-------------------- end of arguments ---------------------\n");
 }
+
+TEST(Cli, StoreFalseFlagsShowUnderTheirDest) {
+  // Megatron: --no-log-loss-scale-to-tensorboard has dest log_loss_scale_to_tensorboard (reference log 002
+  // prints "log_loss_scale_to_tensorboard ... True" when the flag is not given).
+  ArgParser p("loom test", "test");
+  bool scale = true, eod = true;
+  p.add_no_flag("--no-log-loss-scale-to-tensorboard", &scale, "", "log_loss_scale_to_tensorboard");
+  p.add_no_flag("--no-stop-at-eod", &eod, "");
+  using Dump = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(p.dump(), (Dump{{"log_loss_scale_to_tensorboard", "True"}, {"no_stop_at_eod", "True"}}));
+  EXPECT_TRUE(parse(p, {"--no-log-loss-scale-to-tensorboard"}));
+  EXPECT_FALSE(scale);
+  EXPECT_EQ(p.dump().front(), (std::pair<std::string, std::string>{"log_loss_scale_to_tensorboard", "False"}));
+}

@@ -153,6 +153,7 @@ void TrainArgs::register_flags(ArgParser& p) {
   p.add_float("--memory-budget-gb", &memory_budget_gb,
               "with --offload-optimizer nvme: memory for the streamed optimizer blocks");
   p.add_int("--threads", &threads, "compute threads (default: OMP_NUM_THREADS or all cores)");
+  tensorboard.register_flags(p);
 }
 
 bool TrainArgs::parse(ArgParser& p, int argc, char** argv) {
@@ -210,6 +211,7 @@ void apply_deepspeed_config(TrainArgs& a, const ArgParser& p) {
         a.min_loss_scale = h["min_loss_scale"].get<double>();
     }
     if (j.contains("bf16") && j["bf16"].value("enabled", false)) a.bf16 = true;
+    if (j.contains("tensorboard")) a.tensorboard.apply_deepspeed(j["tensorboard"], where("tensorboard"));
     if (j.contains("optimizer") && !p.was_set("--optimizer")) {
       const auto& o = j["optimizer"];
       std::string type = o.value("type", "AdamW");

@@ -7,6 +7,7 @@
 
 #include "loom/models/gpt_config.h"
 #include "loom/parallel/pipeline_schedule.h"
+#include "loom/train/tensorboard_args.h"
 #include "loom/util/cli.h"
 
 namespace loom {
@@ -88,6 +89,7 @@ struct TrainArgs {
   std::optional<int64_t> gradient_accumulation_steps;  // from the DeepSpeed config
   // runtime
   int threads = 0;  // 0: OMP_NUM_THREADS or all cores
+  TensorBoardArgs tensorboard;  // --tensorboard-dir and friends, the DeepSpeed JSON's tensorboard section
 
   void register_flags(ArgParser& p);
   // Parses argv with the flags of --model-preset and --model placed before the user's (see

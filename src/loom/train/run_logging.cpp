@@ -30,7 +30,8 @@ void print_line(const std::string& line) {
   std::fflush(stdout);
 }
 
-// Resident set size now and at its peak, in MB: the CPU counterpart of CUDA's reserved memory.
+}  // namespace
+
 std::pair<double, double> resident_mb() {
   double now = 0;
   std::ifstream statm("/proc/self/statm");
@@ -40,8 +41,6 @@ std::pair<double, double> resident_mb() {
   getrusage(RUSAGE_SELF, &ru);
   return {now, std::max(now, double(ru.ru_maxrss) / 1024.0)};
 }
-
-}  // namespace
 
 void RankPrinter::print_rank_0(const std::string& line) const {
   if (rank == 0) print_line(line);
@@ -85,6 +84,10 @@ void IntervalStats::add(const StepResult& r, int64_t iteration) {
   }
 }
 
+double IntervalStats::elapsed_ms_per_iteration() const {
+  return std::chrono::duration<double, std::milli>(Clock::now() - began).count() / double(iterations);
+}
+
 void IntervalStats::restart() {
   loss_sum = 0;
   iterations = 0;
@@ -94,8 +97,7 @@ void IntervalStats::restart() {
 
 std::string interval_iteration_line(const IntervalStats& s, const TrainArgs& a, const IterationFigures& f) {
   const int64_t gbs = *a.global_batch_size;
-  const double elapsed =
-      std::chrono::duration<double, std::milli>(IntervalStats::Clock::now() - s.began).count() / double(s.iterations);
+  const double elapsed = f.elapsed_ms;
   IterationLog l;
   l.timestamp = now_timestamp();
   l.iteration = f.iteration;

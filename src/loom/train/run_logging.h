@@ -49,6 +49,8 @@ struct IntervalStats {
   // After the interval's lines: the counts start again (the last grad norm stays) and so does the clock.
   void restart();
   void restart_clock() { began = Clock::now(); }
+  // Wall time per iteration since the interval began, in ms.
+  double elapsed_ms_per_iteration() const;
 };
 
 // The figures of the iteration line that ends an interval.
@@ -56,9 +58,13 @@ struct IterationFigures {
   int64_t iteration = 0, consumed_samples = 0;
   double learning_rate = 0, loss_scale = 1;
   double flops_per_iteration = 0;  // the whole model's, one global batch
+  double elapsed_ms = 0;           // per iteration (IntervalStats::elapsed_ms_per_iteration)
   int world = 1;                   // throughput is per process, as Megatron's "per GPU"
 };
 std::string interval_iteration_line(const IntervalStats& s, const TrainArgs& a, const IterationFigures& f);
+
+// Resident set size now and at its peak, in MB: the CPU counterpart of CUDA's reserved memory.
+std::pair<double, double> resident_mb();
 
 // After the first logged interval: the memory line (first data-parallel replica only), then on every
 // rank what its model states and activations occupy.

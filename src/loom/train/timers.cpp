@@ -36,6 +36,8 @@ double Timers::elapsed_ms(const std::string& name) const {
   return it == timers_.end() ? 0.0 : it->second.total_ms;
 }
 
+const std::vector<std::string>& Timers::log_order() { return kOrder; }
+
 std::string Timers::log_line(double normalizer) {
   std::string line = "time (ms)";
   char buf[128];

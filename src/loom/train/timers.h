@@ -4,6 +4,7 @@
 #include <chrono>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace loom {
 
@@ -15,8 +16,15 @@ class Timers {
   // "time (ms) | forward-compute: 12.34 | ..." with each value divided by `normalizer`; resets.
   std::string log_line(double normalizer);
   void reset();
+  // f(name, ms accumulated since the last reset) for each timer the log line shows, in its order.
+  template <class F>
+  void for_each_logged(F&& f) const {
+    for (const auto& name : log_order())
+      if (auto it = timers_.find(name); it != timers_.end()) f(name, it->second.total_ms);
+  }
 
  private:
+  static const std::vector<std::string>& log_order();
   struct Timer {
     double total_ms = 0;
     bool running = false;

@@ -19,6 +19,7 @@
 #include "loom/train/log_format.h"
 #include "loom/train/model_chunks.h"
 #include "loom/train/optimizer_setup.h"
+#include "loom/train/tensorboard_log.h"
 #include "loom/train/trainer.h"
 
 namespace loom {
@@ -45,6 +46,7 @@ void TrainingRun::setup(int argc, char** argv) {
   dist::check_same_across_ranks("the loom train flags", flags);
   a_.validate(p_);
   a_.validate_layout(world_->size());
+  tensorboard_ = std::make_unique<RunTensorBoard>(a_.tensorboard, world_->rank(), world_->size());
   check_data_prefixes(a_.data_path);
   if (a_.threads > 0) omp_set_num_threads(a_.threads);
   grid_ = std::make_unique<parallel::ProcessGrid>(world_, a_.tensor_model_parallel_size, a_.context_parallel_size,
@@ -145,6 +147,7 @@ bool TrainingRun::train() {
     const int64_t iteration = ++progress_.iteration;
     progress_.consumed_train_samples += gbs_;
     interval_.add(r, iteration);
+    tensorboard_step(r);
     if (iteration % a_.log_interval == 0) log_interval();
     if (a_.save_interval > 0 && iteration % a_.save_interval == 0 && iteration < a_.train_iters) save();
     if (iteration % a_.eval_interval == 0 && iteration < a_.train_iters) {
@@ -171,6 +174,8 @@ void TrainingRun::finish() {
   if (a_.eval_iters > 0 && data_.test.size > 0) {
     const double loss = trainer_->evaluate(data_.test, 0, a_.eval_iters);
     const std::string prefix = "iteration " + std::to_string(progress_.iteration) + " on test set";
+    // As Megatron since 2023: the test loss goes under the validation tag too, at the last iteration.
+    if (!a_.skip_train) tensorboard_->validation(progress_.iteration, progress_.consumed_train_samples, loss);
     out_.print_rank_last(format_validation_block(prefix, loss));
   }
 }
@@ -184,6 +189,8 @@ void TrainingRun::log_interval() {
   f.loss_scale = trainer_->loss_scale();
   f.flops_per_iteration = flops_per_iteration_;
   f.world = out_.world;
+  f.elapsed_ms = interval_.elapsed_ms_per_iteration();
+  tensorboard_->iteration_time(progress_.iteration, f.elapsed_ms / 1000.0);
   out_.print_rank_last(interval_iteration_line(interval_, a_, f));
   if (!memory_reported_) {
     print_memory_lines(out_.rank, progress_.iteration, grid_->dp_rank() == 0, chunks_, opts_);
@@ -198,7 +205,25 @@ void TrainingRun::validate(const std::string& prefix) {
   if (a_.eval_iters == 0 || data_.valid.size == 0) return;
   const double loss = trainer_->evaluate(data_.valid, progress_.consumed_valid_samples, a_.eval_iters);
   progress_.consumed_valid_samples += int64_t(a_.eval_iters) * gbs_;
+  if (!a_.skip_train) tensorboard_->validation(progress_.iteration, progress_.consumed_train_samples, loss);
   out_.print_rank_last(format_validation_block(prefix, loss));
+}
+
+// Megatron's training_log scalars of the iteration just done (queued: the writer thread writes them).
+void TrainingRun::tensorboard_step(const StepResult& r) {
+  TensorBoardStep s;
+  s.iteration = progress_.iteration;
+  s.consumed_samples = progress_.consumed_train_samples;
+  s.batch_size = gbs_;
+  s.world_size = out_.world;
+  s.loss = r.loss;
+  s.skipped = r.skipped;
+  s.grad_norm = r.grad_norm;
+  s.learning_rate = scheduler_->lr();
+  s.loss_scale = trainer_->loss_scale();
+  s.fp16 = a_.fp16;
+  s.interval_iterations = interval_.iterations;
+  tensorboard_->step(s, timers_);
 }
 
 void TrainingRun::save() {

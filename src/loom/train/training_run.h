@@ -26,6 +26,7 @@ class GptModel;
 class GradReducer;
 class GradScaler;
 class LrScheduler;
+class RunTensorBoard;
 class Trainer;
 struct TrainArgs;
 namespace data {
@@ -58,6 +59,7 @@ class TrainingRun {
   void build_model();
   void build_trainer();
   void log_interval();
+  void tensorboard_step(const StepResult& r);
   void validate(const std::string& prefix);
   void save();
 
@@ -89,6 +91,7 @@ class TrainingRun {
   bool memory_reported_ = false;
   std::unique_ptr<RunCheckpointer> checkpointer_;
   std::unique_ptr<ExitConditions> exit_;
+  std::unique_ptr<RunTensorBoard> tensorboard_;
 };
 
 // `loom train`: setup, train, finish. Returns the exit code.

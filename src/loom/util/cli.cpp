@@ -163,8 +163,9 @@ void ArgParser::add_flag(const std::string& flag, bool* dst, const std::string& 
   o.show = [dst] { return std::string(*dst ? "True" : "False"); };
 }
 
-void ArgParser::add_no_flag(const std::string& flag, bool* dst, const std::string& help) {
+void ArgParser::add_no_flag(const std::string& flag, bool* dst, const std::string& help, const std::string& dest) {
   Option& o = add(flag, help);
+  o.dest = dest;
   o.takes_value = false;
   o.assign = [dst](const std::string&) { *dst = false; };
   o.show = [dst] { return std::string(*dst ? "True" : "False"); };
@@ -238,7 +239,7 @@ std::string ArgParser::help() const {
 
 std::vector<std::pair<std::string, std::string>> ArgParser::dump() const {
   std::vector<std::pair<std::string, std::string>> out;
-  for (auto& o : options_) out.emplace_back(underscored(o.flag), o.show());
+  for (auto& o : options_) out.emplace_back(o.dest.empty() ? underscored(o.flag) : o.dest, o.show());
   std::stable_sort(out.begin(), out.end(), [](auto& a, auto& b) { return lower(a.first) < lower(b.first); });
   return out;
 }

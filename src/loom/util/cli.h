@@ -25,7 +25,9 @@ class ArgParser {
   void add_choice(const std::string& flag, std::string* dst, std::vector<std::string> choices,
                   const std::string& help);
   void add_flag(const std::string& flag, bool* dst, const std::string& help);      // store_true
-  void add_no_flag(const std::string& flag, bool* dst, const std::string& help);   // store_false
+  // store_false; `dest` names it in the argument dump (Megatron's dest=, e.g. log_loss_scale_to_tensorboard
+  // for --no-log-loss-scale-to-tensorboard), by default the flag's own name.
+  void add_no_flag(const std::string& flag, bool* dst, const std::string& help, const std::string& dest = "");
   void add_example(const std::string& line) { examples_.push_back(line); }
 
   // Returns false when --help was printed (the caller exits 0). Throws UserError on bad input.
@@ -39,6 +41,7 @@ class ArgParser {
  private:
   struct Option {
     std::string flag, help, metavar;
+    std::string dest;  // the name in dump(); empty: the flag's
     bool takes_value = true;
     bool multi = false;
     bool set = false;
