@@ -45,10 +45,21 @@ expect_error "--offload-optimizer nvme needs --offload-path" \
 echo '{"train_batch_size": 12, "train_micro_batch_size_per_gpu": 2, "gradient_accumulation_steps": 4}' > "$TMP/bad.json"
 expect_error "train_batch_size (12) is not train_micro_batch_size_per_gpu x gradient_accumulation_steps x data-parallel size (8)" \
   "$LOOM" train "${ARGS[@]}" --deepspeed-config "$TMP/bad.json"
+# DeepSpeed 0.3's "cpu_offload": true (reference log 001) is offload_optimizer.device cpu; keys Loom does not know
+# are warned about by name, once, on stderr.
+echo '{"zero_optimization": {"stage": 2, "cpu_offload": true, "mystery": 1}, "sparse_attention": {"mode": "fixed"}}' \
+  > "$TMP/legacy.json"
+run "$LOOM" train "${ARGS[@]}" --deepspeed-config "$TMP/legacy.json"
+[ "$CODE" -eq 0 ] || fail "train with a DeepSpeed 0.3 config"
+grep -qE '^  offload_optimizer \.+ cpu$' <<<"$OUT" || fail "cpu_offload: true is offload_optimizer cpu"
+expect_line "  zero_stage ...................................... 2"
+[ "$ERR" = "loom: warning: $TMP/legacy.json: unknown key 'sparse_attention' (Loom does not know it; it has no effect)
+loom: warning: $TMP/legacy.json: unknown key 'zero_optimization.mystery' (Loom does not know it; it has no effect)" ] ||
+  fail "the unknown keys are warned about by name"
 echo '{"fp16": ' > "$TMP/broken.json"
 echo '{"optimizer": {"type": "SGD"}}' > "$TMP/sgd.json"
 expect_error "$TMP/sgd.json: optimizer.type 'SGD' is not one of Adam, AdamW, Lamb" "$LOOM" train "${ARGS[@]}" --deepspeed-config "$TMP/sgd.json"
-expect_error "argument --optimizer: invalid choice: 'sgd' (choose from adam,lamb)" "$LOOM" train "${ARGS[@]}" --optimizer sgd
+expect_error "--optimizer sgd: the SGD optimizer is not supported by Loom (use adam or lamb)" "$LOOM" train "${ARGS[@]}" --optimizer sgd
 expect_error "$TMP/broken.json: malformed JSON" "$LOOM" train "${ARGS[@]}" --deepspeed-config "$TMP/broken.json"
 expect_error "cannot open --deepspeed-config $TMP/none.json" "$LOOM" train "${ARGS[@]}" --deepspeed-config "$TMP/none.json"
 finish

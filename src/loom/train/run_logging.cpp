@@ -60,6 +60,12 @@ void print_setup_lines(const RankPrinter& out, const ArgParser& p, const TrainAr
   dump.push_back({"world_size", std::to_string(grid.world_size())});
   dump.push_back({"padded_vocab_size", std::to_string(cfg.padded_vocab_size)});
   dump.push_back({"params_dtype", a.fp16 ? "torch.float16" : a.bf16 ? "torch.bfloat16" : "torch.float32"});
+  // Megatron's derived values (printed before a checkpoint is loaded, so the counters show 0).
+  dump.push_back({"rank", "0"});
+  dump.push_back({"consumed_train_samples", "0"});
+  dump.push_back({"consumed_valid_samples", "0"});
+  dump.push_back({"encoder_seq_length", std::to_string(a.seq_length)});
+  dump.push_back({"transformer_pipeline_model_parallel_size", std::to_string(grid.pp_size())});
   std::stable_sort(dump.begin(), dump.end(), [](auto& x, auto& y) {
     return strcasecmp(x.first.c_str(), y.first.c_str()) < 0;
   });

@@ -57,6 +57,9 @@ void TrainingRun::setup(int argc, char** argv) {
   cfg_ = a_.model_config(tokenizer_->vocab_size());
   gbs_ = *a_.global_batch_size;
   print_setup_lines(out_, p_, a_, *grid_, cfg_);
+  if (const std::string line = a_.compat.no_effect_line(p_); !line.empty()) out_.print_rank_0(line);
+  if (out_.rank == 0)
+    for (const std::string& w : a_.config_warnings) std::fprintf(stderr, "loom: warning: %s\n", w.c_str());
 
   // Data first: a bad dataset is reported before the model takes memory.
   const auto data_start = Clock::now();
