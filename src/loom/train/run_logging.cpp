@@ -71,6 +71,7 @@ void print_setup_lines(const RankPrinter& out, const ArgParser& p, const TrainAr
   });
   if (out.rank == 0) std::fputs(format_arguments(dump).c_str(), stdout);
   out.print_rank_0("setting number of micro-batches to constant " + std::to_string(a.num_micro_batches()));
+  if (a.compat.sample_based()) out.print_rank_0("setting training iterations to " + std::to_string(a.train_iters));
   out.print_rank_0("> building " + a.tokenizer_type + " tokenizer ...");
   out.print_rank_0(" > padded vocab (size: " + std::to_string(cfg.vocab_size) + ") with " +
                    std::to_string(cfg.padded_vocab_size - cfg.vocab_size) + " dummy tokens (new size: " +
