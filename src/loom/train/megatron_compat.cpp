@@ -40,6 +40,31 @@ const char* flag_class_name(FlagClass c) {
   return "?";
 }
 
+void show_megatron_derived_values(std::vector<std::pair<std::string, std::string>>& dump, const TrainArgs& a,
+                                  int head_dim, int tp_size) {
+  std::map<std::string, std::string> v;
+  for (auto& [name, value] : dump) v[name] = value;
+  auto derive = [&](const std::string& name, const std::string& value) {
+    for (auto& [n, shown] : dump)
+      if (n == name) shown = value;
+  };
+  if (v["kv_channels"] == "None") derive("kv_channels", std::to_string(head_dim));
+  derive("add_qkv_bias", a.disable_bias_linear && !a.add_qkv_bias ? "False" : "True");
+  if (v["encoder_num_layers"] == "None") derive("encoder_num_layers", std::to_string(a.num_layers));
+  if (v["start_weight_decay"] == "None") derive("start_weight_decay", v["weight_decay"]);
+  if (v["end_weight_decay"] == "None") derive("end_weight_decay", v["weight_decay"]);
+  if (v["moe_ffn_hidden_size"] == "None") derive("moe_ffn_hidden_size", v["ffn_hidden_size"]);
+  if (v["expert_tensor_parallel_size"] == "None") derive("expert_tensor_parallel_size", std::to_string(tp_size));
+  for (const char* d : {"exp_avg_dtype", "exp_avg_sq_dtype", "main_grads_dtype", "main_params_dtype"})
+    if (v[d] == "fp32") derive(d, "torch.float32");
+  // Megatron turns the NaN check off under dynamic loss scaling (its start-up warning says so).
+  if (a.fp16 && !a.loss_scale) derive("check_for_nan_in_loss_and_grad", "False");
+  if (a.recompute_granularity != "full") {  // the method and count only mean something for full recompute
+    derive("recompute_method", "None");
+    derive("recompute_num_layers", "None");
+  }
+}
+
 void MegatronCompat::register_flags(ArgParser& p) {
   // Implemented here: new flags.
   p.add_opt_int("--train-samples", &train_samples, "train for this many samples (Megatron's sample-based training: "
@@ -101,10 +126,21 @@ void MegatronCompat::register_flags(ArgParser& p) {
         strings_.push_back(def == "None" ? "" : def);
         p.add_string(f.flag, &strings_.back(), help);
         break;
-      case FlagKind::Values:
+      case FlagKind::Values: {
         lists_.emplace_back();
+        if (def.size() > 2 && def.front() == '[') {  // e.g. ['p2p'] or [0]
+          std::string item;
+          for (char c : def.substr(1, def.size() - 2) + ",")
+            if (c == ',') {
+              if (!item.empty()) lists_.back().push_back(item);
+              item.clear();
+            } else if (c != '\'' && c != ' ') {
+              item += c;
+            }
+        }
         p.add_strings(f.flag, &lists_.back(), help);
         break;
+      }
     }
     p.set_dest(f.flag, f.dest);
     p.hide_from_help(f.flag);

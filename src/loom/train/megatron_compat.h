@@ -37,6 +37,12 @@ struct MegatronFlag {
 const std::vector<MegatronFlag>& megatron_flag_table();
 const char* flag_class_name(FlagClass c);
 
+// The values Megatron's validate_args derives after parsing, shown in the argument block as Megatron shows
+// them (kv_channels from the heads, add_qkv_bias from add_bias_linear, the weight-decay range from
+// weight_decay, dtype names as torch prints them, ...): `dump` is the parser's (name, value) list.
+void show_megatron_derived_values(std::vector<std::pair<std::string, std::string>>& dump, const TrainArgs& a,
+                                  int head_dim, int tp_size);
+
 // The flags of the table that TrainArgs does not declare, and what they mean for a run.
 struct MegatronCompat {
   // Sample-based training (Megatron's --train-samples, --lr-decay-samples, --lr-warmup-samples).

@@ -18,6 +18,7 @@
 #include "loom/parallel/process_grid.h"
 #include "loom/train/arguments.h"
 #include "loom/train/log_format.h"
+#include "loom/train/megatron_compat.h"
 #include "loom/train/trainer.h"
 
 namespace loom {
@@ -56,6 +57,7 @@ void print_setup_lines(const RankPrinter& out, const ArgParser& p, const TrainAr
   out.print_rank_0(grid.layout().describe());
   out.print_rank_0(std::string("using ") + (a.fp16 ? "float16" : a.bf16 ? "bfloat16" : "float32") + " for parameters ...");
   auto dump = p.dump();
+  show_megatron_derived_values(dump, a, cfg.head_dim(), grid.tp_size());
   dump.push_back({"data_parallel_size", std::to_string(grid.dp_size())});
   dump.push_back({"world_size", std::to_string(grid.world_size())});
   dump.push_back({"padded_vocab_size", std::to_string(cfg.padded_vocab_size)});
