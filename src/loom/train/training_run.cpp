@@ -15,6 +15,7 @@
 #include "loom/parallel/data_parallel.h"
 #include "loom/parallel/process_grid.h"
 #include "loom/train/arguments.h"
+#include "loom/train/deepspeed_log.h"
 #include "loom/train/exit_conditions.h"
 #include "loom/train/log_format.h"
 #include "loom/train/model_chunks.h"
@@ -90,6 +91,8 @@ void TrainingRun::setup(int argc, char** argv) {
   checkpointer_ = std::make_unique<RunCheckpointer>(a_, cfg_, *grid_);
   // Exit requests (signals, --exit-duration-in-mins) must be seen by every rank at the same iteration.
   exit_ = std::make_unique<ExitConditions>(a_, world_, started_);
+  deepspeed_log_ = std::make_unique<DeepSpeedLog>(a_, world_->size(), world_->rank());
+  deepspeed_log_->print_config();
 }
 
 // This rank's model chunks (the whole model, a pipeline stage, or its virtual stages) and their optimizers.
@@ -148,6 +151,7 @@ bool TrainingRun::train() {
     const int64_t iteration = ++progress_.iteration;
     progress_.consumed_train_samples += gbs_;
     interval_.add(r, iteration);
+    deepspeed_log_->after_step(iteration, scheduler_->lr(), r.skipped, timers_);
     if (iteration % a_.log_interval == 0) log_interval();
     if (a_.save_interval > 0 && iteration % a_.save_interval == 0 && iteration < a_.train_iters) save();
     if (iteration % a_.eval_interval == 0 && iteration < a_.train_iters) {

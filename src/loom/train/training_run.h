@@ -21,6 +21,7 @@ namespace loom {
 
 class AdamW;
 class ArgParser;
+class DeepSpeedLog;
 class ExitConditions;
 class GptModel;
 class GradReducer;
@@ -89,6 +90,7 @@ class TrainingRun {
   bool memory_reported_ = false;
   std::unique_ptr<RunCheckpointer> checkpointer_;
   std::unique_ptr<ExitConditions> exit_;
+  std::unique_ptr<DeepSpeedLog> deepspeed_log_;  // DeepSpeed's own lines, with --deepspeed-config
 };
 
 // `loom train`: setup, train, finish. Returns the exit code.
