@@ -57,7 +57,7 @@ void TrainArgs::register_flags(ArgParser& p) {
   p.add_flag("--untie-embeddings-and-output-weights", &untie_embeddings_and_output_weights,
              "the output layer has its own weight instead of the word embedding's");
   p.add_int("--micro-batch-size", &micro_batch_size, "samples per micro-batch");
-  p.add_opt_int("--global-batch-size", &global_batch_size, "samples per iteration (default micro-batch size)");
+  p.add_opt_int("--global-batch-size", &global_batch_size, "samples per iteration (default micro-batch size x data-parallel size, as Megatron)");
   p.add_int("--train-iters", &train_iters, "iterations to train");
   p.add_float("--lr", &lr, "peak learning rate");
   p.add_float("--min-lr", &min_lr, "learning rate at the end of decay");
