@@ -196,7 +196,8 @@ class MegatronGPT(torch.nn.Module):
         p = self.p
         pre = f"decoder.layers.{i}.mlp."
         u = F.linear(x, p[pre + "linear_fc1.weight"], p[pre + "linear_fc1.bias"])
-        u = F.gelu(u, approximate="tanh")
+        # Megatron's fused bias-GELU (and --openai-gelu) is the tanh form; unfused (--no-bias-gelu-fusion) F.gelu
+        u = F.gelu(u) if self.cfg.get("activation") == "gelu_exact" else F.gelu(u, approximate="tanh")
         return F.linear(u, p[pre + "linear_fc2.weight"], p[pre + "linear_fc2.bias"])
 
     def forward(self, tokens):

@@ -202,13 +202,15 @@ def write_inputs(d, cfg, weights, tokens, mask):
     np.ascontiguousarray(mask, dtype="<f4").tofile(os.path.join(d, "loss_mask.bin"))
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
     ap.add_argument("--verbose", action="store_true")
     ap.add_argument("--driver", default=os.environ.get("LOOM_PARITY_DRIVER"))
     ap.add_argument("--timeout", type=float, default=300.0)
-    args = ap.parse_args()
+    ap.add_argument("--activation", default="gelu", choices=["gelu", "gelu_exact"],
+                    help="gelu: tanh GELU (Megatron's fused bias-GELU); gelu_exact: F.gelu (--no-bias-gelu-fusion)")
+    args = ap.parse_args(argv)
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     driver = args.driver
@@ -225,6 +227,8 @@ def main():
     ref_dtype = {"float64": torch.float64, "float32": torch.float32}[
         os.environ.get("LOOM_PARITY_REF_DTYPE", "float64")]
     cfg = dict(CONFIG)
+    if args.activation != "gelu":
+        cfg["activation"] = args.activation
     full_cfg = mg.normalize_config(dict(cfg, init_method_std=INIT_METHOD_STD))
     shapes = mg.param_shapes(full_cfg)
     weights = mg.init_weights(full_cfg, seed=SEED, perturb_extras=0.05, dtype=np.float32)

@@ -22,7 +22,7 @@ std::map<std::string, std::string> gpt_config_metadata(const GptConfig& c) {
           {"padded_vocab_size", std::to_string(c.padded_vocab_size)},
           {"layernorm_epsilon", std::to_string(c.layernorm_epsilon)},
           {"normalization", c.normalization == NormKind::RMSNorm ? "RMSNorm" : "LayerNorm"},
-          {"activation", c.gated_mlp() ? "swiglu" : "gelu"},
+          {"activation", c.gated_mlp() ? "swiglu" : c.activation == ActivationKind::GeluExact ? "gelu_exact" : "gelu"},
           {"position_embedding_type", c.position_embedding == PositionKind::Rope   ? "rope"
                                       : c.position_embedding == PositionKind::None ? "none"
                                                                                    : "learned_absolute"},
@@ -77,7 +77,8 @@ GptConfig gpt_config_from_metadata(const std::map<std::string, std::string>& met
     }
   };
   c.normalization = text("normalization", "LayerNorm") == "RMSNorm" ? NormKind::RMSNorm : NormKind::LayerNorm;
-  c.activation = text("activation", "gelu") == "swiglu" ? ActivationKind::SwiGlu : ActivationKind::Gelu;
+  const std::string act = text("activation", "gelu");
+  c.activation = act == "swiglu" ? ActivationKind::SwiGlu : act == "gelu_exact" ? ActivationKind::GeluExact : ActivationKind::Gelu;
   const std::string pos = text("position_embedding_type", "learned_absolute");
   c.position_embedding = pos == "rope" ? PositionKind::Rope : pos == "none" ? PositionKind::None : PositionKind::Learned;
   const int groups = int(number("num_query_groups", c.num_attention_heads));

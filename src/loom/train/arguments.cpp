@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "loom/core/error.h"
@@ -56,7 +57,7 @@ void TrainArgs::register_flags(ArgParser& p) {
   p.add_flag("--untie-embeddings-and-output-weights", &untie_embeddings_and_output_weights,
              "the output layer has its own weight instead of the word embedding's");
   p.add_int("--micro-batch-size", &micro_batch_size, "samples per micro-batch");
-  p.add_opt_int("--global-batch-size", &global_batch_size, "samples per iteration (default micro-batch size)");
+  p.add_opt_int("--global-batch-size", &global_batch_size, "samples per iteration (default micro-batch size x data-parallel size, as Megatron)");
   p.add_int("--train-iters", &train_iters, "iterations to train");
   p.add_float("--lr", &lr, "peak learning rate");
   p.add_float("--min-lr", &min_lr, "learning rate at the end of decay");
@@ -142,7 +143,8 @@ void TrainArgs::register_flags(ArgParser& p) {
   p.add_int("--zero-stage", &zero_stage, "ZeRO: 1 shards the optimizer state over data-parallel ranks, 2 also "
             "the gradients (reduce-scattered layer by layer in the backward), 3 also the weights (all-gathered "
             "layer by layer before use)");
-  p.add_choice("--optimizer", &optimizer, {"adam", "lamb"}, "adam (AdamW, apex FusedAdam) or lamb (apex FusedLAMB)");
+  p.add_choice("--optimizer", &optimizer, {"adam", "lamb", "sgd"},
+               "adam (AdamW, apex FusedAdam) or lamb (apex FusedLAMB); sgd is refused");
   p.add_flag("--use-distributed-optimizer", &use_distributed_optimizer, "Megatron's name for --zero-stage 1");
   p.add_string("--deepspeed-config", &deepspeed_config,
                "DeepSpeed JSON (zero_optimization, fp16, bf16, optimizer, gradient_clipping, batch sizes); explicit flags win");
@@ -154,6 +156,7 @@ void TrainArgs::register_flags(ArgParser& p) {
               "with --offload-optimizer nvme: memory for the streamed optimizer blocks");
   p.add_int("--threads", &threads, "compute threads (default: OMP_NUM_THREADS or all cores)");
   tensorboard.register_flags(p);
+  compat.register_flags(p);
 }
 
 bool TrainArgs::parse(ArgParser& p, int argc, char** argv) {
@@ -164,6 +167,37 @@ bool TrainArgs::parse(ArgParser& p, int argc, char** argv) {
 }
 
 namespace {
+
+// The DeepSpeed keys Loom reads or knows to have no effect here (activation_checkpointing's placement
+// options, the bucket and overlap settings of ZeRO's GPU implementation; the tensorboard section belongs to
+// the TensorBoard writer). Any other key is warned about by name.
+void unknown_deepspeed_keys(const nlohmann::json& j, const std::string& prefix, std::vector<std::string>& out) {
+  static const std::map<std::string, std::vector<std::string>> known = {
+      {"", {"train_batch_size", "train_micro_batch_size_per_gpu", "gradient_accumulation_steps", "gradient_clipping",
+            "steps_per_print", "wall_clock_breakdown", "zero_optimization", "fp16", "bf16", "optimizer",
+            "activation_checkpointing", "tensorboard"}},
+      {"zero_optimization", {"stage", "reduce_bucket_size", "allgather_bucket_size", "offload_optimizer", "cpu_offload",
+                             "contiguous_gradients", "overlap_comm", "reduce_scatter", "allgather_partitions",
+                             "elastic_checkpoint", "load_from_fp32_weights"}},
+      {"zero_optimization.offload_optimizer", {"device", "nvme_path", "pin_memory", "buffer_count", "fast_init"}},
+      {"fp16", {"enabled", "loss_scale", "initial_scale_power", "loss_scale_window", "hysteresis", "min_loss_scale"}},
+      {"bf16", {"enabled"}},
+      {"optimizer", {"type", "params"}},
+      {"optimizer.params", {"lr", "betas", "eps", "weight_decay"}},
+      {"activation_checkpointing", {"partition_activations", "contiguous_memory_optimization", "cpu_checkpointing",
+                                    "number_checkpoints", "synchronize_checkpoint_boundary", "profile"}},
+      {"tensorboard", {"enabled", "output_path", "job_name"}},
+  };
+  const auto section = known.find(prefix);
+  if (section == known.end() || !j.is_object()) return;
+  for (const auto& [key, value] : j.items()) {
+    const std::string name = prefix.empty() ? key : prefix + "." + key;
+    if (std::find(section->second.begin(), section->second.end(), key) == section->second.end())
+      out.push_back(name);
+    else
+      unknown_deepspeed_keys(value, name, out);
+  }
+}
 
 // DeepSpeed's JSON, mapped onto Megatron flags the user did not give explicitly.
 void apply_deepspeed_config(TrainArgs& a, const ArgParser& p) {
@@ -176,6 +210,10 @@ void apply_deepspeed_config(TrainArgs& a, const ArgParser& p) {
     fail(a.deepspeed_config + ": malformed JSON: " + e.what());
   }
   auto where = [&](const std::string& key) { return a.deepspeed_config + ": " + key; };
+  std::vector<std::string> unknown;
+  unknown_deepspeed_keys(j, "", unknown);
+  for (const auto& key : unknown)
+    a.config_warnings.push_back(where("unknown key '" + key + "' (Loom does not know it; it has no effect)"));
   try {
     if (j.contains("train_micro_batch_size_per_gpu") && !p.was_set("--micro-batch-size"))
       a.micro_batch_size = j["train_micro_batch_size_per_gpu"].get<int>();
@@ -188,6 +226,8 @@ void apply_deepspeed_config(TrainArgs& a, const ArgParser& p) {
       if (z.contains("stage") && !p.was_set("--zero-stage")) a.zero_stage = z["stage"].get<int>();
       if (z.contains("reduce_bucket_size") && !p.was_set("--ddp-bucket-size"))
         a.ddp_bucket_size = int64_t(z["reduce_bucket_size"].get<double>());
+      // DeepSpeed 0.3's spelling of offload_optimizer.device cpu.
+      if (z.value("cpu_offload", false) && !p.was_set("--offload-optimizer")) a.offload_optimizer = "cpu";
       if (z.contains("offload_optimizer")) {
         const std::string device = z["offload_optimizer"].value("device", "none");
         require(device == "none" || device == "cpu" || device == "nvme",
@@ -238,6 +278,7 @@ void apply_deepspeed_config(TrainArgs& a, const ArgParser& p) {
 }  // namespace
 
 void TrainArgs::validate(const ArgParser& p, bool need_data) {
+  compat.apply(*this, p);
   if (!deepspeed_config.empty()) apply_deepspeed_config(*this, p);
   require(num_layers > 0, "--num-layers must be given and positive");
   require(hidden_size > 0, "--hidden-size must be given and positive");
@@ -272,7 +313,6 @@ void TrainArgs::validate(const ArgParser& p, bool need_data) {
   require(make_vocab_size_divisible_by > 0, "--make-vocab-size-divisible-by must be positive");
   require(!vocab_size || *vocab_size > 0, "--vocab-size must be positive");
   require(micro_batch_size > 0, "--micro-batch-size must be positive");
-  if (!global_batch_size && !gradient_accumulation_steps) global_batch_size = micro_batch_size;
   if (global_batch_size)
     require(*global_batch_size > 0 && *global_batch_size % micro_batch_size == 0,
             "--global-batch-size (" + std::to_string(*global_batch_size) + ") must be a multiple of --micro-batch-size (" +
@@ -370,10 +410,13 @@ void TrainArgs::validate_layout(int world_size) {
                 ") is not train_micro_batch_size_per_gpu x gradient_accumulation_steps x data-parallel size (" +
                 std::to_string(implied) + ")");
   }
+  // Megatron's default: one micro-batch per data-parallel rank (no accumulation).
+  if (!global_batch_size) global_batch_size = int64_t(micro_batch_size) * data_parallel_size;
   const int64_t per_step = int64_t(micro_batch_size) * data_parallel_size;
   require(*global_batch_size % per_step == 0,
           "--global-batch-size (" + std::to_string(*global_batch_size) + ") must be a multiple of --micro-batch-size x " +
               "data-parallel size (" + std::to_string(micro_batch_size) + " x " + std::to_string(data_parallel_size) + ")");
+  compat.resolve_samples(*this);
   if (!ddp_bucket_size) ddp_bucket_size = std::max<int64_t>(40000000, 1000000 * int64_t(data_parallel_size));
   if (pipeline_schedule == "interleaved") {
     const int64_t M = num_micro_batches(), P = pipeline_model_parallel_size;
@@ -403,7 +446,7 @@ GptConfig TrainArgs::model_config(int64_t vocab_size) const {
   c.init_method_std = float(init_method_std);
   c.layernorm_epsilon = float(layernorm_epsilon);
   c.normalization = normalization == "RMSNorm" ? NormKind::RMSNorm : NormKind::LayerNorm;
-  c.activation = swiglu ? ActivationKind::SwiGlu : ActivationKind::Gelu;
+  c.activation = swiglu ? ActivationKind::SwiGlu : compat.exact_gelu() ? ActivationKind::GeluExact : ActivationKind::Gelu;
   c.position_embedding = position_embedding_type == "rope"   ? PositionKind::Rope
                          : position_embedding_type == "none" ? PositionKind::None
                                                              : PositionKind::Learned;

@@ -8,6 +8,7 @@
 #include "loom/models/gpt_config.h"
 #include "loom/parallel/pipeline_schedule.h"
 #include "loom/train/tensorboard_args.h"
+#include "loom/train/megatron_compat.h"
 #include "loom/util/cli.h"
 
 namespace loom {
@@ -90,6 +91,9 @@ struct TrainArgs {
   // runtime
   int threads = 0;  // 0: OMP_NUM_THREADS or all cores
   TensorBoardArgs tensorboard;  // --tensorboard-dir and friends, the DeepSpeed JSON's tensorboard section
+  // Megatron's and DeepSpeed's other flags: implemented, no effect here, or refused (megatron_compat.h)
+  MegatronCompat compat;
+  std::vector<std::string> config_warnings;  // e.g. DeepSpeed JSON keys Loom does not know (rank 0 prints them)
 
   void register_flags(ArgParser& p);
   // Parses argv with the flags of --model-preset and --model placed before the user's (see

@@ -51,6 +51,12 @@ LrSchedule lr_schedule(const TrainArgs& a, bool warmup_as_fraction) {
   ls.min_lr = a.min_lr;
   ls.init_lr = a.lr_warmup_init;
   ls.style = a.lr_decay_style;
+  if (a.compat.sample_based()) {  // Megatron: --train-samples counts the schedule in samples directly
+    ls.decay_steps = a.compat.lr_decay_samples.value_or(*a.compat.train_samples);
+    ls.warmup_steps =
+        warmup_as_fraction ? a.lr_warmup_fraction * double(ls.decay_steps) : double(a.compat.lr_warmup_samples);
+    return ls;
+  }
   ls.decay_steps = *a.lr_decay_iters * gbs;
   ls.warmup_steps =
       warmup_as_fraction ? a.lr_warmup_fraction * double(ls.decay_steps) : double(a.lr_warmup_iters * gbs);

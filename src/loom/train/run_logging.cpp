@@ -18,6 +18,7 @@
 #include "loom/parallel/process_grid.h"
 #include "loom/train/arguments.h"
 #include "loom/train/log_format.h"
+#include "loom/train/megatron_compat.h"
 #include "loom/train/trainer.h"
 
 namespace loom {
@@ -55,15 +56,23 @@ void print_setup_lines(const RankPrinter& out, const ArgParser& p, const TrainAr
   out.print_rank_0(grid.layout().describe());
   out.print_rank_0(std::string("using ") + (a.fp16 ? "float16" : a.bf16 ? "bfloat16" : "float32") + " for parameters ...");
   auto dump = p.dump();
+  show_megatron_derived_values(dump, a, cfg.head_dim(), grid.tp_size());
   dump.push_back({"data_parallel_size", std::to_string(grid.dp_size())});
   dump.push_back({"world_size", std::to_string(grid.world_size())});
   dump.push_back({"padded_vocab_size", std::to_string(cfg.padded_vocab_size)});
   dump.push_back({"params_dtype", a.fp16 ? "torch.float16" : a.bf16 ? "torch.bfloat16" : "torch.float32"});
+  // Megatron's derived values (printed before a checkpoint is loaded, so the counters show 0).
+  dump.push_back({"rank", "0"});
+  dump.push_back({"consumed_train_samples", "0"});
+  dump.push_back({"consumed_valid_samples", "0"});
+  dump.push_back({"encoder_seq_length", std::to_string(a.seq_length)});
+  dump.push_back({"transformer_pipeline_model_parallel_size", std::to_string(grid.pp_size())});
   std::stable_sort(dump.begin(), dump.end(), [](auto& x, auto& y) {
     return strcasecmp(x.first.c_str(), y.first.c_str()) < 0;
   });
   if (out.rank == 0) std::fputs(format_arguments(dump).c_str(), stdout);
   out.print_rank_0("setting number of micro-batches to constant " + std::to_string(a.num_micro_batches()));
+  if (a.compat.sample_based()) out.print_rank_0("setting training iterations to " + std::to_string(a.train_iters));
   out.print_rank_0("> building " + a.tokenizer_type + " tokenizer ...");
   out.print_rank_0(" > padded vocab (size: " + std::to_string(cfg.vocab_size) + ") with " +
                    std::to_string(cfg.padded_vocab_size - cfg.vocab_size) + " dummy tokens (new size: " +

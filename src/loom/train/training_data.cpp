@@ -43,7 +43,7 @@ TrainingData build_training_data(const TrainArgs& a, bool quiet) {
   dc.seed = uint64_t(a.seed);
   const data::TargetSamples target =
       data::megatron_target_samples(a.train_iters, *a.global_batch_size, a.eval_interval, a.eval_iters);
-  dc.train_samples = target.train;
+  dc.train_samples = a.compat.train_samples.value_or(target.train);  // Megatron: --train-samples as given
   dc.valid_samples = target.valid;
   dc.test_samples = target.test;
   dc.cache_dir = a.data_cache_path;

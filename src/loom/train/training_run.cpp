@@ -15,6 +15,7 @@
 #include "loom/parallel/data_parallel.h"
 #include "loom/parallel/process_grid.h"
 #include "loom/train/arguments.h"
+#include "loom/train/deepspeed_log.h"
 #include "loom/train/exit_conditions.h"
 #include "loom/train/log_format.h"
 #include "loom/train/model_chunks.h"
@@ -59,6 +60,9 @@ void TrainingRun::setup(int argc, char** argv) {
   cfg_ = a_.model_config(tokenizer_->vocab_size());
   gbs_ = *a_.global_batch_size;
   print_setup_lines(out_, p_, a_, *grid_, cfg_);
+  if (const std::string line = a_.compat.no_effect_line(p_); !line.empty()) out_.print_rank_0(line);
+  if (out_.rank == 0)
+    for (const std::string& w : a_.config_warnings) std::fprintf(stderr, "loom: warning: %s\n", w.c_str());
 
   // Data first: a bad dataset is reported before the model takes memory.
   const auto data_start = Clock::now();
@@ -89,6 +93,8 @@ void TrainingRun::setup(int argc, char** argv) {
   checkpointer_ = std::make_unique<RunCheckpointer>(a_, cfg_, *grid_);
   // Exit requests (signals, --exit-duration-in-mins) must be seen by every rank at the same iteration.
   exit_ = std::make_unique<ExitConditions>(a_, world_, started_);
+  deepspeed_log_ = std::make_unique<DeepSpeedLog>(a_, world_->size(), world_->rank());
+  deepspeed_log_->print_config();
 }
 
 // This rank's model chunks (the whole model, a pipeline stage, or its virtual stages) and their optimizers.
@@ -148,6 +154,7 @@ bool TrainingRun::train() {
     progress_.consumed_train_samples += gbs_;
     interval_.add(r, iteration);
     tensorboard_step(r);
+    deepspeed_log_->after_step(iteration, scheduler_->lr(), r.skipped, timers_);
     if (iteration % a_.log_interval == 0) log_interval();
     if (a_.save_interval > 0 && iteration % a_.save_interval == 0 && iteration < a_.train_iters) save();
     if (iteration % a_.eval_interval == 0 && iteration < a_.train_iters) {

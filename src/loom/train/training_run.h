@@ -21,6 +21,7 @@ namespace loom {
 
 class AdamW;
 class ArgParser;
+class DeepSpeedLog;
 class ExitConditions;
 class GptModel;
 class GradReducer;
@@ -92,6 +93,7 @@ class TrainingRun {
   std::unique_ptr<RunCheckpointer> checkpointer_;
   std::unique_ptr<ExitConditions> exit_;
   std::unique_ptr<RunTensorBoard> tensorboard_;
+  std::unique_ptr<DeepSpeedLog> deepspeed_log_;  // DeepSpeed's own lines, with --deepspeed-config
 };
 
 // `loom train`: setup, train, finish. Returns the exit code.

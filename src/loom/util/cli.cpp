@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <sstream>
+#include <stdexcept>
 
 #include "loom/core/error.h"
 
@@ -79,7 +80,34 @@ ArgParser::Option& ArgParser::add(const std::string& flag, const std::string& he
 ArgParser::Option* ArgParser::find(const std::string& flag) {
   for (auto& o : options_)
     if (o.flag == flag) return &o;
+  for (auto& [alias, target] : aliases_)
+    if (alias == flag) return find(target);
   return nullptr;
+}
+
+void ArgParser::add_alias(const std::string& alias, const std::string& target) {
+  if (!find(target)) throw std::logic_error("alias " + alias + " of unregistered flag " + target);
+  aliases_.emplace_back(alias, target);
+}
+
+void ArgParser::set_dest(const std::string& flag, const std::string& dest) {
+  Option* o = find(flag);
+  if (!o) throw std::logic_error("set_dest of unregistered flag " + flag);
+  o->dest = dest;
+}
+
+void ArgParser::hide_from_help(const std::string& flag) {
+  Option* o = find(flag);
+  if (!o) throw std::logic_error("hide_from_help of unregistered flag " + flag);
+  o->hidden = true;
+}
+
+bool ArgParser::has(const std::string& flag) const {
+  for (auto& o : options_)
+    if (o.flag == flag) return true;
+  for (auto& a : aliases_)
+    if (a.first == flag) return true;
+  return false;
 }
 
 void ArgParser::add_int(const std::string& flag, int64_t* dst, const std::string& help) {
@@ -213,6 +241,8 @@ bool ArgParser::parse(int argc, char** argv) {
 bool ArgParser::was_set(const std::string& flag) const {
   for (auto& o : options_)
     if (o.flag == flag) return o.set;
+  for (auto& [alias, target] : aliases_)
+    if (alias == flag) return was_set(target);
   return false;
 }
 
@@ -220,6 +250,7 @@ std::string ArgParser::help() const {
   std::ostringstream s;
   s << "usage: " << program_ << " [options]\n\n" << summary_ << "\n\noptions:\n";
   for (auto& o : options_) {
+    if (o.hidden) continue;
     std::string head = "  " + o.flag + (o.takes_value ? " " + o.metavar : "");
     s << head;
     if (head.size() < 40)
@@ -239,7 +270,12 @@ std::string ArgParser::help() const {
 
 std::vector<std::pair<std::string, std::string>> ArgParser::dump() const {
   std::vector<std::pair<std::string, std::string>> out;
-  for (auto& o : options_) out.emplace_back(o.dest.empty() ? underscored(o.flag) : o.dest, o.show());
+  for (auto& o : options_) {
+    std::string name = o.dest.empty() ? underscored(o.flag) : o.dest;
+    bool seen = false;
+    for (auto& e : out) seen |= e.first == name;
+    if (!seen) out.emplace_back(std::move(name), o.show());
+  }
   std::stable_sort(out.begin(), out.end(), [](auto& a, auto& b) { return lower(a.first) < lower(b.first); });
   return out;
 }

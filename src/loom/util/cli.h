@@ -29,22 +29,31 @@ class ArgParser {
   // for --no-log-loss-scale-to-tensorboard), by default the flag's own name.
   void add_no_flag(const std::string& flag, bool* dst, const std::string& help, const std::string& dest = "");
   void add_example(const std::string& line) { examples_.push_back(line); }
+  // Another spelling of a registered flag (Megatron v1's and DeepSpeed's names): it sets the same value,
+  // was_set(target) reports it, and it has no line of its own in --help or the argument dump.
+  void add_alias(const std::string& alias, const std::string& target);
+  // The name the argument dump shows for `flag` (Megatron's dest, e.g. bias_gelu_fusion for --no-bias-gelu-fusion).
+  void set_dest(const std::string& flag, const std::string& dest);
+  bool has(const std::string& flag) const;
+  // Keeps a registered flag out of --help (the Megatron flags that only are accepted or refused; README lists them).
+  void hide_from_help(const std::string& flag);
 
   // Returns false when --help was printed (the caller exits 0). Throws UserError on bad input.
   bool parse(int argc, char** argv);
   bool was_set(const std::string& flag) const;
 
   std::string help() const;
-  // (name with underscores, value as Python would print it), sorted case-insensitively like Megatron.
+  // (name with underscores, value as Python would print it), sorted case-insensitively like Megatron; a
+  // name given by two spellings (set_dest) appears once, with the first one's value.
   std::vector<std::pair<std::string, std::string>> dump() const;
 
  private:
   struct Option {
-    std::string flag, help, metavar;
-    std::string dest;  // the name in dump(); empty: the flag's
+    std::string flag, help, metavar, dest;
     bool takes_value = true;
     bool multi = false;
     bool set = false;
+    bool hidden = false;
     std::function<void(const std::string&)> assign;
     std::function<void()> reset;  // multi-value flags: a repeated flag replaces the earlier values
     std::function<std::string()> show;
@@ -53,6 +62,7 @@ class ArgParser {
   Option* find(const std::string& flag);
   std::string program_, summary_;
   std::vector<Option> options_;
+  std::vector<std::pair<std::string, std::string>> aliases_;  // (alias, target)
   std::vector<std::string> examples_;
 };
 

@@ -1,0 +1,214 @@
+// Every flag of the reference runs is in one class (megatron_compat.h). The names come from the runs' own
+// argument blocks, copied from reference logs 002 and 004 into tests/data/megatron_seeds/, and from log 001's
+// command line; each refused flag is tried and must give its one line, each no-effect flag must be listed.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "loom/core/error.h"
+#include "loom/train/arguments.h"
+#include "loom/train/megatron_compat.h"
+#include "loom/util/cli.h"
+
+using namespace loom;
+
+namespace {
+
+const std::string kSeeds = std::string(LOOM_SOURCE_DIR) + "/tests/data/megatron_seeds/";
+
+// The names of a Megatron argument block: "  name ....... value" (2021/2025) or "  name ... value" (v1).
+std::vector<std::string> dump_names(const std::string& file) {
+  std::ifstream f(kSeeds + file);
+  EXPECT_TRUE(bool(f)) << file;
+  std::vector<std::string> names;
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("  ", 0) != 0) continue;
+    std::istringstream s(line);
+    std::string name;
+    s >> name;
+    names.push_back(name);
+  }
+  return names;
+}
+
+std::vector<std::string> command_flags(const std::string& file) {
+  std::ifstream f(kSeeds + file);
+  std::string word;
+  std::vector<std::string> flags;
+  bool script_seen = false;  // the launcher's own flags come before the script
+  while (f >> word) {
+    if (word.find(".py") != std::string::npos) script_seen = true;
+    if (script_seen && word.rfind("--", 0) == 0) flags.push_back(word);
+  }
+  return flags;
+}
+
+std::map<std::string, std::set<FlagClass>> classes_by_dest() {
+  std::map<std::string, std::set<FlagClass>> m;
+  for (const MegatronFlag& f : megatron_flag_table()) m[f.dest].insert(f.cls);
+  return m;
+}
+
+struct Parsed {
+  TrainArgs a;
+  ArgParser p{"loom train", "test"};
+};
+
+// Parses and validates (no data needed) `extra` after a small model's flags; rethrows UserError.
+std::unique_ptr<Parsed> parse(std::vector<std::string> extra) {
+  auto r = std::make_unique<Parsed>();
+  r->a.register_flags(r->p);
+  std::vector<std::string> args = {"--num-layers", "2", "--hidden-size", "64", "--num-attention-heads", "4",
+                                   "--seq-length", "32"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  std::vector<char*> argv;
+  for (auto& s : args) argv.push_back(s.data());
+  TrainArgs::parse(r->p, int(argv.size()), argv.data());
+  r->a.validate(r->p, /*need_data=*/false);
+  return r;
+}
+
+std::string error_of(std::vector<std::string> extra) {
+  try {
+    parse(std::move(extra));
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(MegatronCompat, EveryNameOfTheSeedDumpsHasExactlyOneClass) {
+  const auto classes = classes_by_dest();
+  size_t checked = 0;
+  for (const char* file : {"002.arguments", "004.arguments"}) {
+    const auto names = dump_names(file);
+    EXPECT_GT(names.size(), 100u) << file;
+    for (const auto& name : names) {
+      ASSERT_TRUE(classes.count(name)) << name << " (" << file << ") is in no class";
+      EXPECT_EQ(classes.at(name).size(), 1u) << name << " is in more than one class";
+      checked++;
+    }
+  }
+  EXPECT_EQ(checked, 139u + 465u);  // the analyses' counts
+  const auto flags = command_flags("001.command");
+  EXPECT_EQ(flags.size(), 27u);
+  for (const auto& flag : flags) {
+    bool found = false;
+    for (const MegatronFlag& f : megatron_flag_table()) found |= flag == f.flag;
+    EXPECT_TRUE(found) << flag << " of log 001's command line is in no class";
+  }
+}
+
+TEST(MegatronCompat, EveryAcceptedFlagIsDeclared) {
+  TrainArgs a;
+  ArgParser p("loom train", "test");
+  a.register_flags(p);
+  for (const MegatronFlag& f : megatron_flag_table()) {
+    const std::string flag = f.flag;
+    if (f.cls == FlagClass::Derived) {
+      EXPECT_TRUE(flag.empty()) << f.dest;
+      continue;
+    }
+    // MegatronDPP's flags are declared by the branch that implements them.
+    if (f.cls == FlagClass::PendingPipeline) continue;
+    EXPECT_TRUE(p.has(flag)) << flag << " (" << flag_class_name(f.cls) << ") is not a flag of loom train";
+  }
+}
+
+TEST(MegatronCompat, EachRefusedFlagGivesOneLineNamingTheFeature) {
+  int refused = 0;
+  for (const MegatronFlag& f : megatron_flag_table()) {
+    if (f.cls != FlagClass::Refused) continue;
+    std::vector<std::string> extra = {f.flag};
+    if (f.kind == FlagKind::Value || f.kind == FlagKind::Values) extra.push_back("7777");
+    const std::string err = error_of(extra);
+    EXPECT_EQ(err.rfind(std::string(f.flag) + ": " + f.note + " is not supported by Loom", 0), 0u)
+        << f.flag << " gave '" << err << "'";
+    EXPECT_EQ(err.find('\n'), std::string::npos);
+    refused++;
+  }
+  EXPECT_GT(refused, 200);
+}
+
+TEST(MegatronCompat, RefusedFlagsAtMegatronsDefaultLeaveTheFeatureOffAndAreAccepted) {
+  int accepted = 0;
+  for (const MegatronFlag& f : megatron_flag_table()) {
+    const std::string def = f.megatron_default;
+    if (f.cls != FlagClass::Refused || f.kind != FlagKind::Value || def == "None" || def.empty()) continue;
+    EXPECT_EQ(error_of({f.flag, def}), "") << f.flag << " " << def;
+    accepted++;
+  }
+  EXPECT_GT(accepted, 50);
+  EXPECT_EQ(error_of({"--moe-router-topk", "2", "--hidden-dropout", "0.1"}), "");
+  EXPECT_EQ(error_of({"--moe-router-topk", "2.0"}), "");  // numbers compare by value
+}
+
+TEST(MegatronCompat, NoEffectFlagsAreListedOnceAndShownUnderMegatronsName) {
+  std::vector<std::string> extra;
+  std::string expected;
+  for (const MegatronFlag& f : megatron_flag_table()) {
+    if (f.cls != FlagClass::NoEffect) continue;
+    extra.push_back(f.flag);
+    if (f.kind == FlagKind::Value || f.kind == FlagKind::Values)
+      extra.push_back(std::string(f.dest) == "data_impl" ? "mmap" : "x");
+    expected += (expected.empty() ? "" : ", ") + std::string(f.flag);
+  }
+  auto r = parse(extra);
+  EXPECT_EQ(r->a.compat.no_effect_line(r->p), "> flags with no effect on the CPU backend: " + expected);
+  auto none = parse({});
+  EXPECT_EQ(none->a.compat.no_effect_line(none->p), "");
+  std::map<std::string, std::string> dump;
+  for (auto& [k, v] : r->p.dump()) dump[k] = v;
+  EXPECT_EQ(dump.at("bias_gelu_fusion"), "True");
+  EXPECT_EQ(dump.at("masked_softmax_fusion"), "False");  // given as --no-masked-softmax-fusion
+  EXPECT_EQ(dump.at("data_impl"), "mmap");
+  EXPECT_EQ(dump.at("deprecated_use_mcore_models"), "True");  // --use-mcore-models
+}
+
+TEST(MegatronCompat, OldNamesSetTheirModernFlags) {
+  auto r = parse({"--model-parallel-size", "2", "--batch-size", "24", "--warmup", ".01", "--checkpoint-activations",
+                  "--checkpoint-num-layers", "2", "--train-iters", "10", "--lr", "1e-4"});
+  EXPECT_EQ(r->a.tensor_model_parallel_size, 2);
+  EXPECT_EQ(r->a.micro_batch_size, 24);
+  EXPECT_DOUBLE_EQ(r->a.lr_warmup_fraction, 0.01);
+  EXPECT_TRUE(r->p.was_set("--lr-warmup-fraction"));
+  EXPECT_EQ(r->a.recompute_granularity, "full");
+  EXPECT_EQ(r->a.recompute_method, "uniform");
+  EXPECT_EQ(r->a.recompute_num_layers, 2);
+  r->a.validate_layout(8);  // Megatron's default global batch: micro x data-parallel (v1: no accumulation)
+  EXPECT_EQ(*r->a.global_batch_size, 24 * 4);
+  EXPECT_EQ(r->a.model_config(50257).activation, ActivationKind::Gelu);
+  EXPECT_EQ(parse({"--no-bias-gelu-fusion"})->a.model_config(50257).activation, ActivationKind::GeluExact);
+  EXPECT_EQ(parse({"--no-bias-gelu-fusion", "--openai-gelu"})->a.model_config(50257).activation, ActivationKind::Gelu);
+  EXPECT_EQ(parse({"--use-rotary-position-embeddings"})->a.position_embedding_type, "rope");
+  EXPECT_EQ(parse({"--no-position-embedding"})->a.position_embedding_type, "none");
+  EXPECT_EQ(parse({"--encoder-seq-length", "48", "--max-position-embeddings", "64"})->a.seq_length, 48);
+}
+
+TEST(MegatronCompat, ChoicesLoomDoesNotHaveAreRefusedByName) {
+  EXPECT_EQ(error_of({"--optimizer", "sgd"}), "--optimizer sgd: the SGD optimizer is not supported by Loom (use adam or lamb)");
+  EXPECT_EQ(error_of({"--dataloader-type", "cyclic"}).rfind("--dataloader-type cyclic: the cyclic data loader", 0), 0u);
+  EXPECT_EQ(error_of({"--dataloader-type", "single"}), "");
+  EXPECT_EQ(error_of({"--data-impl", "cached"}),
+            "--data-impl cached: Megatron's cached IndexedDataset format is not supported by Loom (it reads mmap)");
+  EXPECT_EQ(error_of({"--deepspeed"}), "--deepspeed needs --deepspeed_config FILE");
+  EXPECT_EQ(error_of({"--train-samples", "100", "--train-iters", "5"}), "give only one of --train-iters and --train-samples");
+  EXPECT_EQ(error_of({"--train-samples", "100", "--lr-decay-iters", "5"}),
+            "--lr-decay-iters goes with --train-iters: use --lr-decay-samples");
+  EXPECT_EQ(error_of({"--train-iters", "5", "--lr-decay-samples", "50"}),
+            "--lr-decay-samples goes with --train-samples: use --lr-decay-iters");
+  EXPECT_EQ(error_of({"--train-iters", "5", "--lr-warmup-samples", "50"}),
+            "--lr-warmup-samples goes with --train-samples: use --lr-warmup-iters");
+}
+
+TEST(MegatronCompat, TrainSamplesSetTheIterationsAsMegatronsUpdateTrainIters) {
+  auto r = parse({"--train-samples", "1000", "--global-batch-size", "64", "--micro-batch-size", "8", "--lr", "1e-4"});
+  r->a.validate_layout(1);
+  EXPECT_EQ(r->a.train_iters, 1000 / 64);  // the partial last batch is dropped
+}
