@@ -6,4 +6,5 @@ int generate(int argc, char** argv);
 int plan(int argc, char** argv);
 int convert(int argc, char** argv);
 int preprocess(int argc, char** argv);
+int bench(int argc, char** argv);
 }  // namespace loom::cmd
