@@ -44,6 +44,25 @@ double time_call(Fn&& fn, double budget) {
   return best;
 }
 
+// As time_call, for a collective: every rank must make the same number of calls, so the count is agreed
+// from the slowest rank's first call.
+template <class Fn>
+double time_collective(dist::Communicator& w, Fn&& fn, double budget) {
+  fn();
+  auto t0 = Clock::now();
+  fn();
+  double once = std::chrono::duration<double>(Clock::now() - t0).count();
+  w.all_reduce(&once, 1, dist::DType::F64, dist::ReduceOp::Max);
+  const int reps = int(std::clamp(budget / std::max(once, 1e-9), 2.0, 500.0));
+  double best = once;
+  for (int i = 0; i < reps; i++) {
+    t0 = Clock::now();
+    fn();
+    best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  return best;
+}
+
 struct Shape {
   int m, n, k;
 };
@@ -108,7 +127,7 @@ Link fit_all_reduce(dist::Communicator& w, double budget) {
   auto measure = [&](size_t floats) {
     std::vector<float> x(floats, 1.f);
     w.barrier();
-    return time_call([&] { w.all_reduce(x.data(), x.size(), dist::DType::F32); }, budget);
+    return time_collective(w, [&] { w.all_reduce(x.data(), x.size(), dist::DType::F32); }, budget);
   };
   const size_t small = 16, large = size_t(4) << 20;  // 64 B and 16 MB
   const double ts = measure(small), tl = measure(large);
@@ -185,19 +204,25 @@ int bench(int argc, char** argv) {
     // all-gather and send/recv, reported beside the all-reduce fit.
     std::vector<float> in(size_t(1) << 20, 1.f), out(in.size() * world->size());
     world->barrier();
-    const double tg = time_call([&] { world->all_gather(in.data(), out.data(), in.size(), dist::DType::F32); }, budget);
+    const double tg =
+        time_collective(*world, [&] { world->all_gather(in.data(), out.data(), in.size(), dist::DType::F32); }, budget);
     std::vector<float> buf(size_t(4) << 20, 1.f);
     world->barrier();
-    double tp = 0;
-    if (world->rank() <= 1) {
-      const int peer = 1 - world->rank();
-      tp = time_call(
-          [&] {
-            if (world->rank() == 0) world->send(buf.data(), buf.size(), dist::DType::F32, peer, 7), world->recv(buf.data(), buf.size(), dist::DType::F32, peer, 8);
-            else world->recv(buf.data(), buf.size(), dist::DType::F32, peer, 7), world->send(buf.data(), buf.size(), dist::DType::F32, peer, 8);
-          },
-          budget) / 2.0;
-    }
+    // Ping-pong between ranks 0 and 1 (the others idle through the same number of rounds).
+    const int r = world->rank(), peer = 1 - r;
+    const double tp = time_collective(
+                          *world,
+                          [&] {
+                            if (r == 0) {
+                              world->send(buf.data(), buf.size(), dist::DType::F32, peer, 7);
+                              world->recv(buf.data(), buf.size(), dist::DType::F32, peer, 8);
+                            } else if (r == 1) {
+                              world->recv(buf.data(), buf.size(), dist::DType::F32, peer, 7);
+                              world->send(buf.data(), buf.size(), dist::DType::F32, peer, 8);
+                            }
+                          },
+                          budget) /
+                      2.0;
     world->barrier();
     if (root) {
       std::printf(" > all-reduce over %d ranks | latency: %.2f us | bandwidth: %.2f GB/s\n", world->size(),

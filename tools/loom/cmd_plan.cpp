@@ -49,6 +49,8 @@ void print_prediction(const StepPrediction& p, const Hardware& hw, int world) {
               "total: %.2f | device: %.2f\n",
               p.model_state_bytes / 1048576.0, p.activation_bytes / 1048576.0, p.working_bytes / 1048576.0,
               p.peak_bytes() / 1048576.0, hw.memory_bytes / 1048576.0);
+  std::printf(" > predicted forward per micro-batch (ms) | embedding: %.3f | transformer layer: %.3f | output layer: %.3f\n",
+              p.embedding_forward_seconds * 1e3, p.layer_forward_seconds * 1e3, p.head_forward_seconds * 1e3);
   std::printf(" elapsed time per iteration (ms): %.1f | throughput per GPU (TFLOP/s/GPU): %.1f | tokens per second per "
               "GPU: %.1f\n",
               p.step_seconds * 1e3, p.tflops_per_gpu, p.tokens_per_s_per_gpu);

@@ -49,6 +49,9 @@ struct StepPrediction {
   double tflops_per_gpu = 0, tokens_per_s_per_gpu = 0;
   // Per micro-batch on the slowest stage (for comparing with Loom's forward/backward timers).
   double forward_seconds = 0, backward_seconds = 0, optimizer_seconds = 0;
+  // Forward of one micro-batch through one transformer layer, the embedding and the output layer (with
+  // its cross-entropy), compute only (as --profile-layers and reference log 003 time them).
+  double layer_forward_seconds = 0, embedding_forward_seconds = 0, head_forward_seconds = 0;
   // Memory of the most loaded rank (bytes).
   double model_state_bytes = 0, activation_bytes = 0, working_bytes = 0;
   double peak_bytes() const { return model_state_bytes + activation_bytes + working_bytes; }
