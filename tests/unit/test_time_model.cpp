@@ -96,12 +96,17 @@ TEST(TimeModel, DataParallelReductionAndOptimizer) {
 
 TEST(TimeModel, ModelStates) {
   // Megatron's 18 bytes per parameter, 6 + 12 / DP with the distributed optimizer; ZeRO-2 and 3.
-  EXPECT_DOUBLE_EQ(loom::model_state_bytes_per_param(true, 0, 8, false), 18);
-  EXPECT_DOUBLE_EQ(loom::model_state_bytes_per_param(true, 1, 8, false), 6 + 12.0 / 8);
-  EXPECT_DOUBLE_EQ(loom::model_state_bytes_per_param(true, 2, 8, false), 2 + 16.0 / 8);
-  EXPECT_DOUBLE_EQ(loom::model_state_bytes_per_param(true, 3, 8, false), 18.0 / 8);
-  EXPECT_DOUBLE_EQ(loom::model_state_bytes_per_param(false, 0, 1, false), 16);
-  EXPECT_DOUBLE_EQ(loom::model_state_bytes_per_param(true, 0, 1, true), 6);
+  EXPECT_DOUBLE_EQ(loom::model_state_bytes_per_param(true, 4, 0, 8, false), 18);
+  EXPECT_DOUBLE_EQ(loom::model_state_bytes_per_param(true, 4, 1, 8, false), 6 + 12.0 / 8);
+  EXPECT_DOUBLE_EQ(loom::model_state_bytes_per_param(true, 4, 2, 8, false), 2 + 16.0 / 8);
+  EXPECT_DOUBLE_EQ(loom::model_state_bytes_per_param(true, 4, 3, 8, false), 18.0 / 8);
+  EXPECT_DOUBLE_EQ(loom::model_state_bytes_per_param(false, 4, 0, 1, false), 16);
+  EXPECT_DOUBLE_EQ(loom::model_state_bytes_per_param(true, 4, 0, 1, true), 6);
+  // Loom's --fp16 (README): 16P, 4P + 12P/N, 2P + 14P/N, 16P/N.
+  EXPECT_DOUBLE_EQ(loom::model_state_bytes_per_param(true, 2, 0, 4, false), 16);
+  EXPECT_DOUBLE_EQ(loom::model_state_bytes_per_param(true, 2, 1, 4, false), 4 + 12.0 / 4);
+  EXPECT_DOUBLE_EQ(loom::model_state_bytes_per_param(true, 2, 2, 4, false), 2 + 14.0 / 4);
+  EXPECT_DOUBLE_EQ(loom::model_state_bytes_per_param(true, 2, 3, 4, false), 16.0 / 4);
 }
 
 TEST(TimeModel, TensorParallelCommunication) {

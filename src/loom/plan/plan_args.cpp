@@ -49,7 +49,8 @@ PlanLayout layout_from_args(const TrainArgs& a) {
   const bool half = a.fp16 || a.bf16;
   l.dtype = a.fp16 ? ComputeDType::kFp16 : a.bf16 ? ComputeDType::kBf16 : ComputeDType::kFp32;
   l.activation_bytes = half ? 2 : 4;
-  l.grad_reduce_bytes = half && !a.accumulate_allreduce_grads_in_fp32 ? 2 : 4;
+  // Loom and Megatron: fp16 gradients with --fp16 (unless accumulated in fp32), fp32 with --bf16.
+  l.grad_reduce_bytes = a.fp16 && !a.accumulate_allreduce_grads_in_fp32 ? 2 : 4;
   l.overlap_grad_reduce = a.overlap_grad_reduce;
   l.offload_optimizer = a.offload_optimizer != "none";
   l.vocab_divisible_by = a.make_vocab_size_divisible_by;

@@ -159,9 +159,9 @@ TpLayerComm tp_layer_comm(const ModelConfig& c, const PlanLayout& l) {
   return t;
 }
 
-double model_state_bytes_per_param(bool half, int zero, int dp, bool offload) {
+double model_state_bytes_per_param(bool half, int grad_bytes, int zero, int dp, bool offload) {
   const double D = zero >= 1 ? dp : 1;
-  const double weights = half ? 2.0 : 4.0, grads = 4.0, optim = half ? 12.0 : 8.0;
+  const double weights = half ? 2.0 : 4.0, grads = grad_bytes, optim = half ? 12.0 : 8.0;
   const double w = zero >= 3 ? weights / dp : weights;
   const double g = zero >= 2 ? grads / dp : grads;
   const double o = offload ? 0.0 : optim / D;
@@ -293,7 +293,7 @@ StepPrediction predict_step(const ModelConfig& c0, const PlanLayout& l, const Ha
   m.seq_length = c.seq_length, m.padded_vocab_size = c.padded_vocab_size;
   m.tensor_parallel = l.tp, m.pipeline_parallel = l.pp, m.data_parallel = l.dp, m.micro_batch_size = l.micro_batch;
   const TheoreticalMemory tm = theoretical_memory(m);
-  p.model_state_bytes = tm.most_loaded_shard * model_state_bytes_per_param(half, l.zero_stage, l.dp, l.offload_optimizer);
+  p.model_state_bytes = tm.most_loaded_shard * model_state_bytes_per_param(half, l.grad_reduce_bytes, l.zero_stage, l.dp, l.offload_optimizer);
   const int sched = l.schedule == PipelineSchedule::GPipe ? 0 : l.schedule == PipelineSchedule::OneFOneB ? 1 : 2;
   StageActivationInput a;
   a.layer.seq_length = c.seq_length, a.layer.micro_batch = l.micro_batch, a.layer.hidden = c.hidden_size;

@@ -28,7 +28,7 @@ struct PlanLayout {
   PipelineSchedule schedule = PipelineSchedule::OneFOneB;
   ComputeDType dtype = ComputeDType::kFp32;  // GEMM arithmetic (fp16/bf16 with --fp16/--bf16)
   int activation_bytes = 4;                  // stored activations and exchanged tensors (2 with half)
-  int grad_reduce_bytes = 4;                 // gradient element in the data-parallel reduction
+  int grad_reduce_bytes = 4;                 // gradient element (stored and reduced over data parallelism)
   bool overlap_grad_reduce = false;
   bool offload_optimizer = false;            // optimizer states and step on the host
   int vocab_divisible_by = 128;              // --make-vocab-size-divisible-by (the vocabulary pads to it x TP)
@@ -63,10 +63,10 @@ StepPrediction predict_step(const ModelConfig& c, const PlanLayout& l, const Har
 std::string layout_problem(const ModelConfig& c, const PlanLayout& l);
 
 // Per-parameter bytes of the model states under `zero_stage` sharded over dp ranks (ZeRO's accounting):
-// half precision: 2 weight + 4 gradient + 12 fp32 master and Adam moments (Megatron's 18); fp32: 4 + 4 + 8.
-// ZeRO-1 shards the 12 (or 8), ZeRO-2 also the gradients, ZeRO-3 everything; offload moves the optimizer
-// part (and its fp32 gradient copy) to the host.
-double model_state_bytes_per_param(bool half, int zero_stage, int dp, bool offload);
+// half precision: 2 weight + `grad_bytes` gradient + 12 fp32 master and Adam moments (Megatron's 18 with
+// fp32 gradients; Loom's --fp16 keeps fp16 gradients, 16); fp32: 4 + 4 + 8. ZeRO-1 shards the 12 (or 8),
+// ZeRO-2 also the gradients, ZeRO-3 everything; offload moves the optimizer part to the host.
+double model_state_bytes_per_param(bool half, int grad_bytes, int zero_stage, int dp, bool offload);
 
 // The tensor-parallel communication of one layer's forward for one micro-batch: bytes of the tensors
 // reduced or gathered (two all-reduces of s b h without sequence parallelism; two all-gathers and two
