@@ -28,20 +28,26 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Seconds per call of fn: repeated until `budget` seconds have passed (at least twice, after one warm-up);
-// the fastest repetition, as the planner wants the rate of an unhurried kernel.
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// Seconds per call of fn: repeated until `budget` seconds have passed (at least three times, after one
+// warm-up); the median repetition, so that a machine shared with other work is measured as training
+// will find it (the fastest repetition would be the rate between interruptions).
 template <class Fn>
 double time_call(Fn&& fn, double budget) {
   fn();
-  double best = 1e30, spent = 0;
-  for (int i = 0; i < 2 || spent < budget; i++) {
+  std::vector<double> t;
+  double spent = 0;
+  for (int i = 0; i < 3 || (spent < budget && i < 1000); i++) {
     const auto t0 = Clock::now();
     fn();
-    const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
-    best = std::min(best, dt), spent += dt;
-    if (i > 1000) break;
+    t.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+    spent += t.back();
   }
-  return best;
+  return median(t);
 }
 
 // As time_call, for a collective: every rank must make the same number of calls, so the count is agreed
@@ -53,14 +59,14 @@ double time_collective(dist::Communicator& w, Fn&& fn, double budget) {
   fn();
   double once = std::chrono::duration<double>(Clock::now() - t0).count();
   w.all_reduce(&once, 1, dist::DType::F64, dist::ReduceOp::Max);
-  const int reps = int(std::clamp(budget / std::max(once, 1e-9), 2.0, 500.0));
-  double best = once;
+  const int reps = int(std::clamp(budget / std::max(once, 1e-9), 3.0, 500.0));
+  std::vector<double> t;
   for (int i = 0; i < reps; i++) {
     t0 = Clock::now();
     fn();
-    best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
+    t.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
   }
-  return best;
+  return median(t);
 }
 
 struct Shape {
