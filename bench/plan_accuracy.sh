@@ -33,7 +33,7 @@ for i in "${!LAYOUTS[@]}"; do
   # shellcheck disable=SC2086
   "${MPI[@]}" -np "$np" "$LOOM" train "${MODEL[@]}" "${TRAIN[@]}" $flags > "$TMP/run_$i.log"
   # shellcheck disable=SC2086
-  "$LOOM" plan "${MODEL[@]}" $flags --world-size "$np" --accumulate-allreduce-grads-in-fp32 \
+  "$LOOM" plan "${MODEL[@]}" $flags --world-size "$np" \
     --hardware "$TMP/hw$np.json" --compare-log "$TMP/run_$i.log" > "$TMP/plan_$i.txt"
   cp "$TMP/run_$i.log" "${KEEP:-$TMP}/run_$i.log" 2>/dev/null || true
   field() { grep -E "^   $1" "$TMP/plan_$i.txt" | awk '{print $(NF-2), $(NF-1), $NF}'; }

@@ -152,9 +152,9 @@ int bench(int argc, char** argv) {
   ArgParser p("loom bench", "Measure this machine for 'loom plan --hardware FILE.json' (run under mpirun for the "
                             "links between ranks).");
   p.add_flag("--calibrate", &calibrate, "measure GEMMs, attention, memory bandwidth and (under mpirun) collectives");
-  p.add_string("--output", &output, "the hardware file to write (default loom-hardware.json)");
-  p.add_string("--name", &name, "the name the file gives this machine (default calibrated)");
-  p.add_float("--seconds-per-kernel", &budget, "measuring time per kernel and shape (default 0.25)");
+  p.add_string("--output", &output, "the hardware file to write");
+  p.add_string("--name", &name, "the name the file gives this machine");
+  p.add_float("--seconds-per-kernel", &budget, "measuring time per kernel and shape");
   p.add_example("mpirun -np 2 loom bench --calibrate --output this-machine.json");
   if (!p.parse(argc, argv)) return 0;
   require(calibrate, "loom bench needs --calibrate");

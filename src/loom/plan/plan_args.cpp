@@ -12,7 +12,7 @@ void PlanArgs::register_flags(ArgParser& p) {
              "search TP x PP x VPP x DP x micro-batch x recompute x ZeRO x sequence parallelism for --gpus devices; "
              "layout flags given explicitly stay fixed");
   p.add_int("--gpus", &gpus, "devices for --search");
-  p.add_int("--top", &top, "layouts --search prints (default 10)");
+  p.add_int("--top", &top, "layouts --search prints");
   p.add_flag("--unfused-attention", &unfused_attention,
              "predict attention with materialised s x s scores and a separate softmax (Megatron before flash "
              "attention, as in reference logs 001 and 002) instead of a fused flash kernel");
