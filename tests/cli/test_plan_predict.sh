@@ -25,7 +25,7 @@ grep -oE '^ #[0-9]+ .*elapsed time per iteration \(ms\): [0-9.]+' <<<"$OUT" | aw
 sort -n -c "$TMP/times" || fail "layouts not ranked by step time"
 
 # calibration writes a file plan reads
-run "$LOOM" bench --calibrate --seconds-per-kernel 0.01 --output "$TMP/hw.json" --name this-vm
+run "$LOOM" bench --calibrate --seconds-per-kernel 0.01 --largest-gemm 512 --output "$TMP/hw.json" --name this-vm
 [ "$CODE" -eq 0 ] || fail "bench --calibrate exited $CODE: $ERR"
 grep -q '"name": "this-vm"' "$TMP/hw.json" || fail "calibration file lacks its name"
 run "$LOOM" plan --num-layers 2 --hidden-size 64 --num-attention-heads 4 --seq-length 32 --max-position-embeddings 32 \
@@ -70,4 +70,5 @@ expect_error "--search needs --gpus N (N > 0)" "$LOOM" plan "${MODEL[@]}" --hard
 expect_error "--search needs --hardware" "$LOOM" plan "${MODEL[@]}" --search --gpus 8
 expect_error "cannot open --compare-log $TMP/nolog" "$LOOM" plan "${MODEL[@]}" --hardware A100-80G --compare-log "$TMP/nolog"
 expect_error "loom bench needs --calibrate" "$LOOM" bench
+expect_error "--largest-gemm must be at least 128" "$LOOM" bench --calibrate --largest-gemm 64
 finish

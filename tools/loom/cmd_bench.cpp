@@ -149,16 +149,19 @@ int bench(int argc, char** argv) {
   bool calibrate = false;
   std::string output = "loom-hardware.json", name = "calibrated";
   double budget = 0.25;
+  int largest = 2048;
   ArgParser p("loom bench", "Measure this machine for 'loom plan --hardware FILE.json' (run under mpirun for the "
                             "links between ranks).");
   p.add_flag("--calibrate", &calibrate, "measure GEMMs, attention, memory bandwidth and (under mpirun) collectives");
   p.add_string("--output", &output, "the hardware file to write");
   p.add_string("--name", &name, "the name the file gives this machine");
   p.add_float("--seconds-per-kernel", &budget, "measuring time per kernel and shape");
+  p.add_int("--largest-gemm", &largest, "skip GEMM shapes of more than N^3 multiply-adds (quick, coarser tables)");
   p.add_example("mpirun -np 2 loom bench --calibrate --output this-machine.json");
   if (!p.parse(argc, argv)) return 0;
   require(calibrate, "loom bench needs --calibrate");
   require(budget > 0 && budget <= 5, "--seconds-per-kernel must be in (0, 5]");
+  require(largest >= 128, "--largest-gemm must be at least 128");
   auto world = dist::Communicator::world();
   const bool root = world->rank() == 0;
   if (root) {  // fail before measuring when the file cannot be written
@@ -170,6 +173,7 @@ int bench(int argc, char** argv) {
   h.name = name;
   h.gemm_efficiency = 1.0, h.memory_efficiency = 1.0, h.link_efficiency = 1.0;
   for (const Shape& s : kShapes) {
+    if (double(s.m) * s.n * s.k > double(largest) * largest * largest) continue;
     const double r32 = gemm_fp32(s, budget), r16 = gemm_bf16_rate(s, budget);
     // Loom's --fp16 computes its GEMMs in fp32 (only --bf16 has bf16 GEMMs), so fp16 samples are fp32's.
     h.gemm_table.push_back({s.m, s.n, s.k, ComputeDType::kFp32, r32});
