@@ -9,7 +9,12 @@
 #include "loom/models/family.h"
 #include "loom/models/gpt.h"
 #include "loom/models/gpt_config.h"
+#include "loom/plan/hardware.h"
+#include "loom/plan/layout_search.h"
+#include "loom/plan/log_compare.h"
 #include "loom/plan/memory_report.h"
+#include "loom/plan/plan_args.h"
+#include "loom/plan/time_model.h"
 #include "loom/train/arguments.h"
 #include "loom/train/log_format.h"
 #include "loom/train/model_chunks.h"
@@ -34,6 +39,58 @@ int64_t stage_params(const TrainArgs& a, const GptConfig& c, int rank) {
   return n;
 }
 
+// Where the time goes, Megatron's iteration line, and the memory of the most loaded rank.
+void print_prediction(const StepPrediction& p, const Hardware& hw, int world) {
+  std::printf(" > predicted time per iteration on %d x %s (ms, slowest pipeline rank):\n", world, hw.name.c_str());
+  for (const TimeRow& r : p.rows)
+    if (r.seconds > 0)
+      std::printf("   %-34s %12.2f  %5.1f%%\n", r.name.c_str(), r.seconds * 1e3, 100.0 * r.seconds / p.step_seconds);
+  std::printf(" > predicted memory per GPU (MB) | model states: %.2f | activations: %.2f | working buffers: %.2f | "
+              "total: %.2f | device: %.2f\n",
+              p.model_state_bytes / 1048576.0, p.activation_bytes / 1048576.0, p.working_bytes / 1048576.0,
+              p.peak_bytes() / 1048576.0, hw.memory_bytes / 1048576.0);
+  std::printf(" > predicted forward per micro-batch (ms) | embedding: %.3f | transformer layer: %.3f | output layer: %.3f\n",
+              p.embedding_forward_seconds * 1e3, p.layer_forward_seconds * 1e3, p.head_forward_seconds * 1e3);
+  std::printf(" elapsed time per iteration (ms): %.1f | throughput per GPU (TFLOP/s/GPU): %.1f | tokens per second per "
+              "GPU: %.1f\n",
+              p.step_seconds * 1e3, p.tflops_per_gpu, p.tokens_per_s_per_gpu);
+}
+
+int run_search(const TrainArgs& a, const ArgParser& p, const PlanArgs& pa, const GptConfig& cfg, const Hardware& hw) {
+  SearchSpace sp;
+  sp.gpus = pa.gpus;
+  sp.base = layout_from_args(a);
+  if (p.was_set("--tensor-model-parallel-size")) sp.tp = a.tensor_model_parallel_size;
+  if (p.was_set("--pipeline-model-parallel-size")) sp.pp = a.pipeline_model_parallel_size;
+  if (p.was_set("--num-layers-per-virtual-pipeline-stage") || p.was_set("--virtual-pipeline-model-parallel-size"))
+    sp.vpp = a.virtual_pipeline_size();
+  if (p.was_set("--micro-batch-size")) sp.micro_batch = a.micro_batch_size;
+  if (p.was_set("--zero-stage") || p.was_set("--use-distributed-optimizer")) sp.zero_stage = a.zero_stage;
+  if (p.was_set("--sequence-parallel")) sp.sequence_parallel = true;
+  if (p.was_set("--recompute-granularity") || p.was_set("--recompute-activations")) sp.recompute = sp.base.recompute;
+  const SearchResult r = search_layouts(cfg, sp, hw);
+  std::printf(" > searched %lld layouts of %d x %s for global batch %lld: %zu fit\n", (long long)r.evaluated, pa.gpus,
+              hw.name.c_str(), (long long)sp.base.global_batch, r.fitting.size());
+  for (size_t i = 0; i < r.fitting.size() && int(i) < pa.top; i++) {
+    const RankedLayout& k = r.fitting[i];
+    const StepPrediction& q = k.prediction;
+    std::printf("\n #%zu  TP %d  PP %d  VPP %d  DP %d  micro-batch %d  | elapsed time per iteration (ms): %.1f | "
+                "throughput per GPU (TFLOP/s/GPU): %.1f | tokens per second per GPU: %.1f\n",
+                i + 1, k.layout.tp, k.layout.pp, k.layout.vpp, k.layout.dp, k.layout.micro_batch, q.step_seconds * 1e3,
+                q.tflops_per_gpu, q.tokens_per_s_per_gpu);
+    std::string t = "     time (ms)";
+    char buf[96];
+    for (const TimeRow& row : q.rows)
+      if (row.seconds > 0) std::snprintf(buf, sizeof buf, " | %s: %.1f", row.name.c_str(), row.seconds * 1e3), t += buf;
+    std::printf("%s\n", t.c_str());
+    std::printf("     memory (MB) | model states: %.0f | activations: %.0f | working buffers: %.0f | total: %.0f\n",
+                q.model_state_bytes / 1048576.0, q.activation_bytes / 1048576.0, q.working_bytes / 1048576.0,
+                q.peak_bytes() / 1048576.0);
+    std::printf("     mpirun -np %d loom train %s\n", k.layout.world(), layout_flags(k.layout, cfg.num_layers).c_str());
+  }
+  return 0;
+}
+
 }  // namespace
 
 int plan(int argc, char** argv) {
@@ -47,9 +104,22 @@ int plan(int argc, char** argv) {
                 "--num-layers-per-virtual-pipeline-stage 1 --micro-batch-size 2 --global-batch-size 16 --fp16");
   int world_size = 0;
   p.add_int("--world-size", &world_size, "processes to plan for (default tensor x pipeline x context parallel size)");
+  PlanArgs pa;
+  pa.register_flags(p);
+  p.add_example("loom plan --model-preset llama3-8b --global-batch-size 512 --bf16 --hardware H100-SXM --search --gpus 64");
+  p.add_example("loom plan --model-preset gpt2-1.5b --micro-batch-size 8 --global-batch-size 64 --fp16 "
+                "--recompute-granularity full --hardware A100-80G");
   // Megatron flags that only the plan understands so far (training does not implement them yet).
   if (!TrainArgs::parse(p, argc, argv)) return 0;
   a.validate(p, /*need_data=*/false);
+  pa.validate();
+  // Resolved before any output, so a bad device is one error line.
+  const Hardware hw = pa.hardware.empty() ? Hardware{} : pa.device();
+  const MeasuredRun measured = pa.compare_log.empty() ? MeasuredRun{} : read_training_log(pa.compare_log);
+  if (pa.search) {
+    const GptConfig scfg = a.model_config(a.vocab_size ? *a.vocab_size : TrainArgs::kGpt2Vocab);
+    return run_search(a, p, pa, scfg, hw);
+  }
   const bool fp16 = a.fp16, bf16 = a.bf16;
   const bool distributed_optimizer = a.zero_stage >= 1;
   const std::string recompute_granularity = a.recompute_granularity;
@@ -95,6 +165,11 @@ int plan(int argc, char** argv) {
                 : recompute_granularity == "full"    ? RecomputeGranularity::kFull
                                                      : RecomputeGranularity::kNone;
   std::fputs(format_theoretical_memory(theoretical_memory(m)).c_str(), stdout);
+  if (pa.hardware.empty()) return 0;
+  const PlanLayout layout = layout_from_args(a);
+  const StepPrediction pred = predict_step(cfg, layout, hw);
+  print_prediction(pred, hw, layout.world());
+  if (!pa.compare_log.empty()) std::fputs(format_comparison(measured, pred, layout.num_micro_batches()).c_str(), stdout);
   return 0;
 }
 

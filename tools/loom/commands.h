@@ -7,4 +7,5 @@ int plan(int argc, char** argv);
 int convert(int argc, char** argv);
 int preprocess(int argc, char** argv);
 int report(int argc, char** argv);
+int bench(int argc, char** argv);
 }  // namespace loom::cmd

@@ -21,9 +21,10 @@ const Command kCommands[] = {
     {"train", loom::cmd::train, "train a GPT model (Megatron flags)"},
     {"generate", loom::cmd::generate, "sample text from trained weights"},
     {"convert", loom::cmd::convert, "export or reshard a checkpoint (Hugging Face GPT-2, safetensors, one-shard loom)"},
-    {"plan", loom::cmd::plan, "parameter count and FLOPs of a configuration, without allocating"},
+    {"plan", loom::cmd::plan, "counts, memory, predicted step time and the best layout (--search), without allocating"},
     {"preprocess", loom::cmd::preprocess, "tokenise JSONL into a Megatron indexed dataset (.bin/.idx)"},
     {"report", loom::cmd::report, "training logs (Megatron, DeepSpeed, EVA-CLIP, Loom) to CSV and HTML charts"},
+    {"bench", loom::cmd::bench, "measure this machine for 'loom plan --hardware FILE.json' (--calibrate)"},
 };
 
 // Under mpirun every rank validates the same flags and reaches the same verdict: rank 0 speaks for all,

@@ -1,0 +1,66 @@
+#pragma once
+// What `loom plan` knows about a device and its cluster: peak arithmetic rates per dtype, memory size and
+// bandwidth, the links inside a node and between nodes, and (from `loom bench --calibrate`) measured GEMM
+// rates by shape. Built-in entries come from vendor datasheets (hardware.cpp cites each); any other
+// machine is a JSON file with the same fields (`--hardware FILE.json`, written by `loom bench --calibrate`).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace loom {
+
+enum class ComputeDType { kFp32, kTf32, kFp16, kBf16 };
+
+// One measured GEMM: C[M,N] = A[M,K] B[K,N] at `flops_per_s` (2MNK / seconds).
+struct GemmSample {
+  int64_t m = 0, n = 0, k = 0;
+  ComputeDType dtype = ComputeDType::kFp32;
+  double flops_per_s = 0;
+};
+
+struct Hardware {
+  std::string name;
+  // Dense peak rates (FLOP/s); 0 where the device has no such unit (V100: no bf16).
+  double peak_fp32 = 0, peak_tf32 = 0, peak_fp16 = 0, peak_bf16 = 0;
+  double memory_bytes = 0;
+  double memory_bandwidth = 0;  // bytes/s, device memory
+  // Fraction of the peak rate the device's GEMM library reaches on large square GEMMs; used with the
+  // roofline curve below when no measured GEMM table is given.
+  double gemm_efficiency = 0.8;
+  // Fraction of the memory bandwidth memory-bound kernels reach, and of the peak rate fused attention
+  // reaches (flash attention on Ampere and later; the unfused softmax is then bytes, not flops).
+  double memory_efficiency = 0.8, attention_efficiency = 0.5;
+  bool fused_attention = true;  // false: attention scores are materialised (s x s per head)
+  double attention_backward_ratio = 2.5;  // fused attention: backward time / forward time
+  // Fraction of the link bandwidths below that collectives reach (NCCL's bus bandwidth vs the nominal
+  // figure); 1 for measured links.
+  double link_efficiency = 1.0;
+  double host_memory_bandwidth = 40e9;  // host DRAM, for the offloaded optimizer step (bytes/s)
+  // Links: per-GPU bandwidth (bytes/s, one direction) and per-message latency (s) as a ring sees them.
+  std::string intra_node_link;  // "NVLink", "PCIe", "MPI shared memory", ...
+  double intra_node_bandwidth = 0, intra_node_latency = 0;
+  int gpus_per_node = 1;
+  double inter_node_bandwidth = 0, inter_node_latency = 0;
+  double host_bandwidth = 0;  // device <-> host (offloaded optimizer states), bytes/s one direction
+  std::vector<GemmSample> gemm_table;  // measured (calibration); empty for the datasheet entries
+};
+
+double peak_flops(const Hardware& hw, ComputeDType dtype);  // throws UserError when the device lacks it
+const char* dtype_name(ComputeDType dtype);                  // "fp32", "tf32", "fp16", "bf16"
+
+// Predicted rate (FLOP/s) of one GEMM: interpolated in log arithmetic intensity over the measured table
+// of that dtype when there is one, otherwise the roofline min(peak, intensity x bandwidth) smoothed and
+// scaled by gemm_efficiency. Shape-dependent: skinny GEMMs are bandwidth-bound.
+double gemm_rate(const Hardware& hw, int64_t m, int64_t n, int64_t k, ComputeDType dtype);
+// Bytes a GEMM moves at least (A, B read, C written) for `element_bytes`-byte operands.
+double gemm_min_bytes(int64_t m, int64_t n, int64_t k, int element_bytes);
+
+// Built-in table (names as --hardware takes them).
+std::vector<std::string> builtin_hardware_names();
+// A built-in name or a path to a JSON file (anything ending in .json); throws UserError on an unknown
+// name, an unreadable file, malformed JSON or a missing/invalid field (the message names the field).
+Hardware find_hardware(const std::string& name_or_path);
+Hardware parse_hardware_json(const std::string& text, const std::string& where);
+std::string hardware_to_json(const Hardware& hw);
+
+}  // namespace loom

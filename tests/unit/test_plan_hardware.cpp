@@ -1,0 +1,92 @@
+// Device descriptions: the datasheet table, JSON files (round trip, missing fields), the GEMM rate model
+// and the ring collective volumes.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <string>
+
+#include "loom/core/error.h"
+#include "loom/plan/collective_model.h"
+#include "loom/plan/hardware.h"
+
+namespace {
+
+using loom::ComputeDType;
+
+std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const loom::UserError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(PlanHardware, Datasheets) {
+  const loom::Hardware a = loom::find_hardware("A100-80G");
+  EXPECT_DOUBLE_EQ(a.peak_bf16, 312e12);
+  EXPECT_DOUBLE_EQ(a.peak_tf32, 156e12);
+  EXPECT_DOUBLE_EQ(a.memory_bandwidth, 2039e9);
+  EXPECT_DOUBLE_EQ(a.memory_bytes, 80.0 * 1073741824.0);
+  EXPECT_EQ(a.gpus_per_node, 8);
+  EXPECT_DOUBLE_EQ(loom::find_hardware("H200").memory_bandwidth, 4800e9);
+  EXPECT_DOUBLE_EQ(loom::find_hardware("RTX4090").peak_fp16, 165.2e12);
+  EXPECT_EQ(loom::builtin_hardware_names().size(), 9u);
+  EXPECT_EQ(error_of([] { loom::peak_flops(loom::find_hardware("V100-32G"), ComputeDType::kBf16); }),
+            "V100-32G has no bf16 arithmetic");
+  const std::string e = error_of([] { loom::find_hardware("TPUv4"); });
+  EXPECT_EQ(e.rfind("unknown hardware 'TPUv4' (--hardware takes one of: V100-16G, ", 0), 0u) << e;
+}
+
+TEST(PlanHardware, JsonRoundTripAndMissingFields) {
+  loom::Hardware h = loom::find_hardware("L40S");
+  h.gemm_table.push_back({512, 512, 512, ComputeDType::kBf16, 1e14});
+  const loom::Hardware r = loom::parse_hardware_json(loom::hardware_to_json(h), "x.json");
+  EXPECT_EQ(r.name, "L40S");
+  EXPECT_DOUBLE_EQ(r.peak_bf16, h.peak_bf16);
+  EXPECT_DOUBLE_EQ(r.inter_node_bandwidth, h.inter_node_bandwidth);
+  EXPECT_DOUBLE_EQ(r.link_efficiency, h.link_efficiency);
+  ASSERT_EQ(r.gemm_table.size(), 1u);
+  EXPECT_EQ(r.gemm_table[0].dtype, ComputeDType::kBf16);
+  EXPECT_EQ(error_of([] { loom::parse_hardware_json(R"({"name": "x", "peak_fp32_flops": 1})", "h.json"); }),
+            "h.json: missing field 'peak_tf32_flops'");
+  EXPECT_EQ(error_of([] { loom::parse_hardware_json("{", "h.json"); }), "h.json: malformed JSON");
+}
+
+TEST(PlanHardware, GemmRate) {
+  loom::Hardware h = loom::find_hardware("A100-80G");
+  // Roofline: a large square GEMM approaches peak x efficiency, a skinny one the bandwidth bound.
+  // rate = P I / (I + P / B): P the efficient peak, B the efficient bandwidth, I = 2 n^3 / (2 x 3 n^2).
+  const double P = 312e12 * h.gemm_efficiency, B = 2039e9 * h.memory_efficiency;
+  const double big = loom::gemm_rate(h, 16384, 16384, 16384, ComputeDType::kBf16);
+  EXPECT_NEAR(big, P * (16384.0 / 3) / (16384.0 / 3 + P / B), 1e-6 * P);
+  EXPECT_GT(big, 0.97 * P);
+  const double skinny = loom::gemm_rate(h, 8192, 1, 8192, ComputeDType::kBf16);
+  const double intensity = 2.0 * 8192 * 8192 / loom::gemm_min_bytes(8192, 1, 8192, 2);
+  EXPECT_LT(skinny, intensity * h.memory_bandwidth * h.memory_efficiency);
+  EXPECT_GT(skinny, 0.9 * intensity * h.memory_bandwidth * h.memory_efficiency);
+  // A measured table: linear in log intensity between samples, flat above the largest.
+  h.gemm_table = {{256, 256, 256, ComputeDType::kFp32, 1e11}, {1024, 1024, 1024, ComputeDType::kFp32, 3e11}};
+  auto I = [](double n) { return 2.0 * n * n * n / loom::gemm_min_bytes(int64_t(n), int64_t(n), int64_t(n), 4); };
+  EXPECT_DOUBLE_EQ(loom::gemm_rate(h, 1024, 1024, 1024, ComputeDType::kFp32), 3e11);
+  EXPECT_DOUBLE_EQ(loom::gemm_rate(h, 4096, 4096, 4096, ComputeDType::kFp32), 3e11);
+  const double f = (std::log(I(512)) - std::log(I(256))) / (std::log(I(1024)) - std::log(I(256)));
+  EXPECT_NEAR(loom::gemm_rate(h, 512, 512, 512, ComputeDType::kFp32), 1e11 + f * 2e11, 1.0);
+  // Other dtypes keep the roofline.
+  EXPECT_DOUBLE_EQ(loom::gemm_rate(h, 16384, 16384, 16384, ComputeDType::kBf16), big);
+}
+
+TEST(PlanCollectives, RingVolumes) {
+  EXPECT_DOUBLE_EQ(loom::all_reduce_bytes_sent(1000, 4), 2.0 * 3 / 4 * 1000);
+  EXPECT_DOUBLE_EQ(loom::reduce_scatter_bytes_sent(1000, 4), 750);
+  EXPECT_DOUBLE_EQ(loom::all_gather_bytes_sent(1000, 8), 875);
+  EXPECT_DOUBLE_EQ(loom::all_reduce_bytes_sent(1000, 1), 0);
+  const loom::Link l{1e9, 1e-5};
+  EXPECT_DOUBLE_EQ(loom::all_reduce_time(1e9, 4, l), 6 * 1e-5 + 1.5);
+  EXPECT_DOUBLE_EQ(loom::reduce_scatter_time(1e9, 4, l), 3 * 1e-5 + 0.75);
+  EXPECT_DOUBLE_EQ(loom::send_recv_time(1e9, l), 1e-5 + 1.0);
+  EXPECT_DOUBLE_EQ(loom::all_reduce_time(1e9, 1, l), 0);
+}
+
+}  // namespace

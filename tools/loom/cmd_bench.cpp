@@ -1,0 +1,258 @@
+// `loom bench --calibrate`: measures this machine as `loom plan --hardware FILE.json` describes a device:
+// GEMM rates by shape and dtype through Loom's own kernels (kernels/cpu), the flash attention kernel, a
+// memory-bound kernel's bandwidth, and (under mpirun) all-reduce, all-gather and send/recv between the
+// ranks. Every rank measures at once, as training runs them, so shared cores and memory show in the
+// figures. Takes well under a minute.
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "loom/core/error.h"
+#include "loom/dist/communicator.h"
+#include "loom/kernels/cpu/attention.h"
+#include "loom/kernels/cpu/gemm.h"
+#include "loom/kernels/cpu/gemm_bf16.h"
+#include "loom/plan/collective_model.h"
+#include "loom/plan/hardware.h"
+#include "loom/util/cli.h"
+
+namespace loom::cmd {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// Seconds per call of fn: repeated until `budget` seconds have passed (at least three times, after one
+// warm-up); the median repetition, so that a machine shared with other work is measured as training
+// will find it (the fastest repetition would be the rate between interruptions).
+template <class Fn>
+double time_call(Fn&& fn, double budget) {
+  fn();
+  std::vector<double> t;
+  double spent = 0;
+  for (int i = 0; i < 3 || (spent < budget && i < 1000); i++) {
+    const auto t0 = Clock::now();
+    fn();
+    t.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+    spent += t.back();
+  }
+  return median(t);
+}
+
+// As time_call, for a collective: every rank must make the same number of calls, so the count is agreed
+// from the slowest rank's first call.
+template <class Fn>
+double time_collective(dist::Communicator& w, Fn&& fn, double budget) {
+  fn();
+  auto t0 = Clock::now();
+  fn();
+  double once = std::chrono::duration<double>(Clock::now() - t0).count();
+  w.all_reduce(&once, 1, dist::DType::F64, dist::ReduceOp::Max);
+  const int reps = int(std::clamp(budget / std::max(once, 1e-9), 3.0, 500.0));
+  std::vector<double> t;
+  for (int i = 0; i < reps; i++) {
+    t0 = Clock::now();
+    fn();
+    t.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  return median(t);
+}
+
+struct Shape {
+  int m, n, k;
+};
+
+// GEMM shapes of the layers Loom trains (tokens x width), square ones, and skinny ones: the planner
+// interpolates between them in arithmetic intensity.
+const Shape kShapes[] = {{128, 128, 128},   {256, 256, 256},   {512, 512, 512},   {1024, 1024, 1024},
+                         {2048, 2048, 2048}, {1024, 2304, 768}, {1024, 768, 3072}, {2048, 64, 2048},
+                         {64, 2048, 2048},   {4096, 256, 256}, {512, 4096, 512}};
+
+double gemm_fp32(const Shape& s, double budget) {
+  std::vector<float> A(size_t(s.m) * s.k, 0.01f), B(size_t(s.k) * s.n, 0.02f), C(size_t(s.m) * s.n);
+  const double t = time_call([&] { cpu::gemm(false, true, s.m, s.n, s.k, 1.f, A.data(), s.k, B.data(), s.k, 0.f, C.data(), s.n); },
+                             budget);
+  return 2.0 * s.m * s.n * s.k / t;
+}
+
+// As Loom's bf16 linear layer runs it: both operands rounded to bf16, then the bf16 GEMM.
+double gemm_bf16_rate(const Shape& s, double budget) {
+  std::vector<float> A(size_t(s.m) * s.k, 0.01f), B(size_t(s.k) * s.n, 0.02f), C(size_t(s.m) * s.n);
+  std::vector<uint16_t> a(A.size()), b(B.size());
+  const double t = time_call(
+      [&] {
+        cpu::to_bf16_rows(A.data(), s.m, s.k, s.k, a.data());
+        cpu::to_bf16_rows(B.data(), s.n, s.k, s.k, b.data());
+        cpu::gemm_bf16(false, true, s.m, s.n, s.k, 1.f, a.data(), s.k, b.data(), s.k, 0.f, C.data(), s.n);
+      },
+      budget);
+  return 2.0 * s.m * s.n * s.k / t;
+}
+
+// Useful causal FLOPs per second of the flash attention kernel, forward and backward.
+std::pair<double, double> attention_rates(double budget) {
+  cpu::AttentionShape s{1, 512, 8, 64};
+  const size_t rows = size_t(s.B) * s.T;
+  std::vector<float> qkv(rows * 3 * s.H * s.D, 0.01f), out(rows * s.H * s.D), lse(rows * s.H), dout(out.size(), 0.01f),
+      dqkv(qkv.size());
+  const double flops = 4.0 * s.B * s.H * double(s.T) * s.T * s.D * 0.5;
+  const double f = time_call([&] { cpu::attention_forward(qkv.data(), out.data(), lse.data(), s, 0.f, 1); }, budget);
+  const double b = time_call(
+      [&] { cpu::attention_backward(dout.data(), qkv.data(), out.data(), lse.data(), dqkv.data(), s, 0.f, 1); }, budget);
+  return {flops / f, flops / b};
+}
+
+// Bytes per second of a threaded a = b + c over arrays far larger than the caches.
+double memory_bandwidth(double budget) {
+  const size_t n = size_t(16) << 20;  // 64 MB per array
+  std::vector<float> a(n), b(n, 1.f), c(n, 2.f);
+  const double t = time_call(
+      [&] {
+#pragma omp parallel for schedule(static)
+        for (long i = 0; i < long(n); i++) a[size_t(i)] = b[size_t(i)] + c[size_t(i)];
+      },
+      budget);
+  return 3.0 * 4.0 * double(n) / t;
+}
+
+// Latency and bandwidth of the ring model (collective_model.h) fitted to all-reduces of a small and a
+// large message: t = 2 (n - 1) alpha + bytes sent / beta.
+Link fit_all_reduce(dist::Communicator& w, double budget) {
+  const int n = w.size();
+  auto measure = [&](size_t floats) {
+    std::vector<float> x(floats, 1.f);
+    w.barrier();
+    return time_collective(w, [&] { w.all_reduce(x.data(), x.size(), dist::DType::F32); }, budget);
+  };
+  const size_t small = 16, large = size_t(4) << 20;  // 64 B and 16 MB
+  const double ts = measure(small), tl = measure(large);
+  Link l;
+  l.latency = ts / (2.0 * (n - 1));
+  l.bandwidth = (all_reduce_bytes_sent(4.0 * large, n) - all_reduce_bytes_sent(4.0 * small, n)) / std::max(1e-9, tl - ts);
+  return l;
+}
+
+}  // namespace
+
+int bench(int argc, char** argv) {
+  bool calibrate = false;
+  std::string output = "loom-hardware.json", name = "calibrated";
+  double budget = 0.25;
+  int largest = 2048;
+  ArgParser p("loom bench", "Measure this machine for 'loom plan --hardware FILE.json' (run under mpirun for the "
+                            "links between ranks).");
+  p.add_flag("--calibrate", &calibrate, "measure GEMMs, attention, memory bandwidth and (under mpirun) collectives");
+  p.add_string("--output", &output, "the hardware file to write");
+  p.add_string("--name", &name, "the name the file gives this machine");
+  p.add_float("--seconds-per-kernel", &budget, "measuring time per kernel and shape");
+  p.add_int("--largest-gemm", &largest, "skip GEMM shapes of more than N^3 multiply-adds (quick, coarser tables)");
+  p.add_example("mpirun -np 2 loom bench --calibrate --output this-machine.json");
+  if (!p.parse(argc, argv)) return 0;
+  require(calibrate, "loom bench needs --calibrate");
+  require(budget > 0 && budget <= 5, "--seconds-per-kernel must be in (0, 5]");
+  require(largest >= 128, "--largest-gemm must be at least 128");
+  auto world = dist::Communicator::world();
+  const bool root = world->rank() == 0;
+  if (root) {  // fail before measuring when the file cannot be written
+    std::ofstream probe(output, std::ios::app);
+    require(bool(probe), "cannot write --output " + output);
+  }
+
+  Hardware h;
+  h.name = name;
+  h.gemm_efficiency = 1.0, h.memory_efficiency = 1.0, h.link_efficiency = 1.0;
+  for (const Shape& s : kShapes) {
+    if (double(s.m) * s.n * s.k > double(largest) * largest * largest) continue;
+    const double r32 = gemm_fp32(s, budget), r16 = gemm_bf16_rate(s, budget);
+    // Loom's --fp16 computes its GEMMs in fp32 (only --bf16 has bf16 GEMMs), so fp16 samples are fp32's.
+    h.gemm_table.push_back({s.m, s.n, s.k, ComputeDType::kFp32, r32});
+    h.gemm_table.push_back({s.m, s.n, s.k, ComputeDType::kFp16, r32});
+    h.gemm_table.push_back({s.m, s.n, s.k, ComputeDType::kBf16, r16});
+    h.peak_fp32 = std::max(h.peak_fp32, r32), h.peak_bf16 = std::max(h.peak_bf16, r16);
+    if (root) std::printf(" > gemm %5d x %5d x %5d | fp32: %8.2f GFLOP/s | bf16: %8.2f GFLOP/s\n", s.m, s.n, s.k, r32 / 1e9, r16 / 1e9);
+  }
+  h.peak_fp16 = h.peak_fp32;
+  h.peak_tf32 = 0;
+  const auto [af, ab] = attention_rates(budget);
+  h.attention_efficiency = af / h.peak_fp32;
+  h.attention_backward_ratio = af / ab;
+  h.fused_attention = true;
+  h.memory_bandwidth = memory_bandwidth(budget);
+  h.host_bandwidth = h.memory_bandwidth / 2;  // offload on a CPU is a copy within host memory
+  h.host_memory_bandwidth = h.memory_bandwidth;
+  if (root) {
+    std::printf(" > attention (causal, 8 heads x 512 x 64) | forward: %.2f GFLOP/s | backward: %.2f GFLOP/s\n", af / 1e9, ab / 1e9);
+    std::printf(" > memory-bound a = b + c | %.2f GB/s\n", h.memory_bandwidth / 1e9);
+  }
+  // Memory a rank may use: the machine's, shared by the ranks.
+  double mem_kb = 0;
+  {
+    std::ifstream mi("/proc/meminfo");
+    std::string key;
+    while (mi >> key) {
+      if (key == "MemTotal:") { mi >> mem_kb; break; }
+      mi.ignore(1 << 10, '\n');
+    }
+  }
+  h.memory_bytes = std::max(1.0, mem_kb * 1024.0 / world->size());
+  h.gpus_per_node = world->size();
+  h.intra_node_link = "MPI shared memory";
+  if (world->size() > 1) {
+    const Link ar = fit_all_reduce(*world, budget);
+    h.intra_node_bandwidth = ar.bandwidth, h.intra_node_latency = ar.latency;
+    // all-gather and send/recv, reported beside the all-reduce fit.
+    std::vector<float> in(size_t(1) << 20, 1.f), out(in.size() * world->size());
+    world->barrier();
+    const double tg =
+        time_collective(*world, [&] { world->all_gather(in.data(), out.data(), in.size(), dist::DType::F32); }, budget);
+    std::vector<float> buf(size_t(4) << 20, 1.f);
+    world->barrier();
+    // Ping-pong between ranks 0 and 1 (the others idle through the same number of rounds).
+    const int r = world->rank(), peer = 1 - r;
+    const double tp = time_collective(
+                          *world,
+                          [&] {
+                            if (r == 0) {
+                              world->send(buf.data(), buf.size(), dist::DType::F32, peer, 7);
+                              world->recv(buf.data(), buf.size(), dist::DType::F32, peer, 8);
+                            } else if (r == 1) {
+                              world->recv(buf.data(), buf.size(), dist::DType::F32, peer, 7);
+                              world->send(buf.data(), buf.size(), dist::DType::F32, peer, 8);
+                            }
+                          },
+                          budget) /
+                      2.0;
+    world->barrier();
+    if (root) {
+      std::printf(" > all-reduce over %d ranks | latency: %.2f us | bandwidth: %.2f GB/s\n", world->size(),
+                  ar.latency * 1e6, ar.bandwidth / 1e9);
+      std::printf(" > all-gather over %d ranks, 4 MB per rank | %.2f GB/s\n", world->size(),
+                  all_gather_bytes_sent(4.0 * double(out.size()), world->size()) / tg / 1e9);
+      std::printf(" > send/recv 16 MB | %.2f GB/s\n", 4.0 * double(buf.size()) / tp / 1e9);
+    }
+  } else {
+    // One process: no link to measure; a copy through memory stands in.
+    h.intra_node_bandwidth = h.memory_bandwidth / 2, h.intra_node_latency = 1e-6;
+  }
+  h.inter_node_bandwidth = h.intra_node_bandwidth, h.inter_node_latency = h.intra_node_latency;
+  if (root) {
+    std::ofstream f(output);
+    f << hardware_to_json(h);
+    require(bool(f), "cannot write --output " + output);
+    std::printf(" > wrote %s (%d threads per rank)\n", output.c_str(), omp_get_max_threads());
+  }
+  return 0;
+}
+
+}  // namespace loom::cmd
