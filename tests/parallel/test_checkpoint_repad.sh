@@ -4,7 +4,10 @@
 # and the padding rows are made again as zeros:
 #  - a checkpoint re-saved by another layout before any step holds exactly that (compare_repadded.py);
 #  - TP1 -> TP2 -> TP4 -> TP1, 5 iterations each, continues with the losses of one uninterrupted TP1 run
-#    (within 5e-4: only the padding rows' logits, re-made as zeros at each change, differ).
+#    within 5e-3 (relative). The padding rows are not aside in the loss: their logits join the softmax, as
+#    in Megatron, and zero rows (175 at TP2, 431 at TP4) weigh more than the 47 trained-down ones of the
+#    straight run: measured 5e-4 at TP2, 3.3e-3 at TP4, 5e-4 back at TP1. What carries over is checked
+#    exactly by the re-save above.
 source "$(dirname "$0")/loom_mpi_lib.sh"
 PY=/usr/bin/python3
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -35,7 +38,7 @@ tp_run 2 "$TMP/c2.log" --load "$TMP/ck" --save "$TMP/ck" --exit-interval 10 || {
 tp_run 4 "$TMP/c3.log" --load "$TMP/ck" --save "$TMP/ck" --exit-interval 15 || { fail "TP4 from 10"; tail -3 "$TMP/c3.log"; }
 tp_run 1 "$TMP/c4.log" --load "$TMP/ck" --save "$TMP/ck" || { fail "TP1 from 15"; tail -3 "$TMP/c4.log"; }
 paste <(losses "$TMP/straight.log") <(losses "$TMP/c1.log" "$TMP/c2.log" "$TMP/c3.log" "$TMP/c4.log") | awk '
-  { n++; d = $1 - $2; if (d < 0) d = -d; if (d / $1 > 5e-4) { bad = 1; print "iteration " n ": " $1 " vs " $2 } }
+  { n++; d = $1 - $2; if (d < 0) d = -d; if (d / $1 > 5e-3) { bad = 1; print "iteration " n ": " $1 " vs " $2 } }
   END { if (n != 20) { print "expected 20 losses, got " n; bad = 1 } exit bad }' \
   || fail "TP1 -> TP2 -> TP4 -> TP1 does not continue like the uninterrupted run"
 [ $status -eq 0 ] && echo "all checks passed"
