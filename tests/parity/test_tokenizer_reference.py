@@ -80,6 +80,8 @@ def hostile_samples():
         "def f(x):\n    return x**2  # comment\n\n\tif x: pass\n",
         "a" * 1000, "ab" * 500, "the" * 300, " " * 1000, "\n" * 500, " \n" * 300, "\u00e9" * 400,
         "".join(chr(0x61 + (i * 7) % 26) for i in range(3000)),
+        # one long pre-token of random letters: the bucketed BPE pass of long words against the reference
+        "".join(random.Random(7).choice("abcdefghijklmnopqrstuvwxyz") for _ in range(20000)),
         "Supercalifragilisticexpialidocious antidisestablishmentarianism pneumonoultramicroscopic",
     ]
     out = [x.encode("utf-8") for x in s]

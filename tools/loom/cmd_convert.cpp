@@ -34,11 +34,30 @@ void export_hf(const GptModel& model, const std::string& dir) {
   export_hf_gpt2(model, dir);
 }
 
+// What --output may be: a file (safetensors, --from hf) or a directory (hf, loom) that does not exist yet
+// or, for a directory, is empty. Anything else is refused unless --overwrite, so a typo cannot replace an
+// unrelated file or another export; the wrong kind (a directory where a file goes) is refused always.
+void check_output(const std::string& output, bool is_dir, bool overwrite) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::file_status st = fs::status(output, ec);
+  if (!fs::exists(st)) return;
+  if (is_dir && !fs::is_directory(st))
+    fail("--output " + output + " is a file; this format writes a directory (give a new or empty directory)");
+  if (!is_dir && fs::is_directory(st))
+    fail("--output " + output + " is a directory; this format writes one file (give a file name)");
+  if (overwrite) return;
+  if (!is_dir) fail("--output " + output + " already exists; add --overwrite to replace it");
+  if (!fs::is_empty(output, ec))
+    fail("--output " + output + " is a directory that is not empty; add --overwrite to write into it anyway");
+}
+
 }  // namespace
 
 int convert(int argc, char** argv) {
   std::string load, output, to = "hf", from, hf_dir;
   int divisible_by = 128;
+  bool overwrite = false;
   // `--from hf DIR`: the directory follows the format; taken out before the flags are parsed.
   std::vector<char*> args(argv, argv + argc);
   for (size_t i = 0; i + 2 < args.size(); i++)
@@ -61,7 +80,9 @@ int convert(int argc, char** argv) {
                "Loom-named full weights that 'loom train --load FILE' reads into any parallel layout");
   p.add_int("--make-vocab-size-divisible-by", &divisible_by,
             "--from hf: pad the vocabulary with zero rows to a multiple of this (other layouts re-pad on load)");
-  p.add_string("--output", &output, "directory (hf) or file (safetensors, --from hf) to write");
+  p.add_string("--output", &output, "directory (hf, loom) or file (safetensors, --from hf) to write; it must not exist "
+               "yet (a directory may be empty) unless --overwrite");
+  p.add_flag("--overwrite", &overwrite, "replace an existing --output file, or write into a non-empty --output directory");
   p.add_example("loom convert --load runs/demo/checkpoints --to hf --output runs/demo/hf");
   p.add_example("loom convert --load runs/demo/checkpoints --to safetensors --output runs/demo/model.safetensors");
   p.add_example("loom convert --load runs/tp2pp2 --to loom --output runs/consolidated");
@@ -74,6 +95,7 @@ int convert(int argc, char** argv) {
     require(!hf_dir.empty(), "--from hf needs the model directory: --from hf DIR");
     require(load.empty(), "--from hf and --load are two directions: give one");
     require(divisible_by > 0, "--make-vocab-size-divisible-by must be positive");
+    check_output(output, /*is_dir=*/false, overwrite);
     const GptConfig c = import_hf_llama(hf_dir, output, divisible_by);
     std::printf("wrote %s (Llama: %d layers, hidden %d, %d heads, %d query groups, vocabulary %d padded to %d, %s) "
                 "from %s\n",
@@ -82,6 +104,7 @@ int convert(int argc, char** argv) {
     return 0;
   }
   require(!load.empty(), "--load is required (or --from hf DIR)");
+  check_output(output, /*is_dir=*/to != "safetensors", overwrite);
   const std::string it = checkpoint_iteration_dir(load);
   const GptConfig cfg = gpt_config_from_metadata(checkpoint_info(it), it + "/metadata.json");
   GptModel model(cfg, 1, 1);  // activations for one token: only the weights matter here

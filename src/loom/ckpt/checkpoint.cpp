@@ -8,6 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "loom/ckpt/model_weights.h"
 #include "loom/ckpt/safetensors.h"
 #include "loom/core/error.h"
 #include "loom/dist/communicator.h"
@@ -272,6 +273,29 @@ TrainState load_checkpoint(const std::string& dir, const std::vector<GptModel*>&
   try {
     if (meta.at("format") != "loom-checkpoint" || meta.at("version").get<int>() != kFormatVersion)
       fail(meta_path + ": not a loom checkpoint of format version " + std::to_string(kFormatVersion));
+    // The model this run builds must be the one trained: what no tensor shape shows (heads, norm, RoPE...)
+    // and what it does (layers, widths) are compared field by field, so the message names the flag.
+    std::map<std::string, std::string> args;
+    if (meta.contains("args")) args = meta["args"].get<std::map<std::string, std::string>>();
+    if (!chunks.empty()) {
+      const ModelDifference d = model_difference(args, chunks[0]->config());
+      if (!d.flag.empty())
+        fail("checkpoint " + dir + " was trained with " + d.flag + " " + d.recorded + ", this run has " + d.current +
+             " (give the flags it was trained with; its metadata.json lists them under \"args\")");
+    }
+    // The vocabulary-sized tensors are padded to make_vocab_size_divisible_by x TP, so another TP pads
+    // them to another row count. As Megatron's checkpoint converters do, the tokenizer's rows carry over
+    // (weights and optimizer moments) and the padding rows of the new size start at zero.
+    int64_t vocab = -1;
+    if (auto v = args.find("vocab_size"); v != args.end() && !chunks.empty() &&
+                                          std::to_string(chunks[0]->config().vocab_size) == v->second)
+      vocab = chunks[0]->config().vocab_size;
+    auto vocab_sized = [](const std::string& key) {
+      auto ends = [&](const std::string& s) {
+        return key.size() >= s.size() && key.compare(key.size() - s.size(), s.size(), s) == 0;
+      };
+      return ends("/embedding.word_embeddings.weight") || ends("/output_layer.weight");
+    };
     // Open (and verify) each shard file once, when first needed.
     std::map<std::string, std::unique_ptr<SafetensorsFile>> open_files;
     auto file = [&](const std::string& name) -> SafetensorsFile& {
@@ -294,16 +318,26 @@ TrainState load_checkpoint(const std::string& dir, const std::vector<GptModel*>&
       if (!meta.at("tensors").contains(key)) fail(meta_path + ": the checkpoint has no tensor '" + key + "'");
       const json& rec = meta["tensors"][key];
       const auto global = rec.at("global_shape").get<std::vector<int64_t>>();
-      if (global != p.global_shape())
-        fail(meta_path + ": tensor '" + key + "' has shape " + shape_to_string(global) + " but the model needs " +
-             shape_to_string(p.global_shape()) + " (a checkpoint of a different model shape?)");
-      const Region want = region_of(global, p.split.dim, p.split.offset, p.shape);
+      const auto& need = p.global_shape();
+      int64_t rows_kept = need.empty() ? 1 : need[0];  // rows of the model's tensor read from the checkpoint
+      if (global != need) {
+        const bool repad = vocab > 0 && vocab_sized(key) && global.size() == 2 && need.size() == 2 &&
+                           global[1] == need[1] && global[0] >= vocab && need[0] >= vocab;
+        if (!repad)
+          fail(meta_path + ": tensor '" + key + "' has shape " + shape_to_string(global) + " but the model needs " +
+               shape_to_string(need) + " (a checkpoint of a different model shape?)");
+        rows_kept = vocab;
+      }
+      const Region want = region_of(need, p.split.dim, p.split.offset, p.shape);
       const int64_t want_cols = want.c1 - want.c0;
-      int64_t filled = 0;
+      // Padding rows of the new size: zero.
+      for (int64_t r = std::max(want.r0, rows_kept); r < want.r1; r++)
+        std::memset(dst + (r - want.r0) * want_cols, 0, sizeof(float) * size_t(want_cols));
+      int64_t filled = std::max<int64_t>(0, want.r1 - std::max(want.r0, rows_kept)) * want_cols;
       for (const auto& sh : rec.at("shards")) {
         const auto shape = sh.at("shape").get<std::vector<int64_t>>();
         const Region have = region_of(global, sh.at("dim").get<int>(), sh.at("offset").get<int64_t>(), shape);
-        const Region x{std::max(want.r0, have.r0), std::min(want.r1, have.r1), std::max(want.c0, have.c0),
+        const Region x{std::max(want.r0, have.r0), std::min({want.r1, have.r1, rows_kept}), std::max(want.c0, have.c0),
                        std::min(want.c1, have.c1)};
         if (x.r0 >= x.r1 || x.c0 >= x.c1) continue;
         const TensorEntry& t = file(sh.at("file").get<std::string>()).get(key);

@@ -22,7 +22,10 @@ std::map<std::string, std::string> gpt_config_metadata(const GptConfig& c) {
           {"padded_vocab_size", std::to_string(c.padded_vocab_size)},
           {"layernorm_epsilon", std::to_string(c.layernorm_epsilon)},
           {"normalization", c.normalization == NormKind::RMSNorm ? "RMSNorm" : "LayerNorm"},
-          {"activation", c.gated_mlp() ? "swiglu" : c.activation == ActivationKind::GeluExact ? "gelu_exact" : "gelu"},
+          {"activation", c.activation == ActivationKind::SwiGlu      ? "swiglu"
+                         : c.activation == ActivationKind::GeluExact ? "gelu_exact"
+                         : c.activation == ActivationKind::QuickGelu ? "quick_gelu"
+                                                                     : "gelu"},
           {"position_embedding_type", c.position_embedding == PositionKind::Rope   ? "rope"
                                       : c.position_embedding == PositionKind::None ? "none"
                                                                                    : "learned_absolute"},
@@ -78,7 +81,10 @@ GptConfig gpt_config_from_metadata(const std::map<std::string, std::string>& met
   };
   c.normalization = text("normalization", "LayerNorm") == "RMSNorm" ? NormKind::RMSNorm : NormKind::LayerNorm;
   const std::string act = text("activation", "gelu");
-  c.activation = act == "swiglu" ? ActivationKind::SwiGlu : act == "gelu_exact" ? ActivationKind::GeluExact : ActivationKind::Gelu;
+  c.activation = act == "swiglu"       ? ActivationKind::SwiGlu
+                 : act == "gelu_exact" ? ActivationKind::GeluExact
+                 : act == "quick_gelu" ? ActivationKind::QuickGelu
+                                       : ActivationKind::Gelu;
   const std::string pos = text("position_embedding_type", "learned_absolute");
   c.position_embedding = pos == "rope" ? PositionKind::Rope : pos == "none" ? PositionKind::None : PositionKind::Learned;
   const int groups = int(number("num_query_groups", c.num_attention_heads));
@@ -101,6 +107,72 @@ GptConfig gpt_config_from_metadata(const std::map<std::string, std::string>& met
       c.num_attention_heads % c.query_groups() != 0)
     fail(path + ": metadata describes an invalid model shape");
   return c;
+}
+
+ModelDifference model_difference(const std::map<std::string, std::string>& recorded, const GptConfig& model) {
+  const auto current = gpt_config_metadata(model);
+  // Numbers as the metadata keeps them ("0.000010", "500000.000000") shown as %g: 1e-05, 500000.
+  auto shown = [](const std::string& v) {
+    char* end = nullptr;
+    const double x = std::strtod(v.c_str(), &end);
+    if (v.empty() || *end != '\0') return v;
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", x);
+    return std::string(buf);
+  };
+  auto same = [&](const std::string& a, const std::string& b) {
+    if (a == b) return true;
+    char *ea = nullptr, *eb = nullptr;  // numbers written with another precision by older versions
+    const double x = std::strtod(a.c_str(), &ea), y = std::strtod(b.c_str(), &eb);
+    return !a.empty() && !b.empty() && *ea == '\0' && *eb == '\0' && x == y;
+  };
+  auto negated = [](const std::string& v) { return v == "1" ? std::string("0") : v == "0" ? std::string("1") : v; };
+  auto swiglu = [](const std::string& v) { return std::string(v == "swiglu" ? "1" : "0"); };
+  const bool rope = model.position_embedding == PositionKind::Rope, scaling = rope && model.rope.llama3_scaling;
+  struct Field {
+    const char* key;
+    const char* flag;
+    bool applies;  // only where the setting means something for `model`
+  };
+  const Field fields[] = {
+      {"num_layers", "--num-layers", true},
+      {"hidden_size", "--hidden-size", true},
+      {"num_attention_heads", "--num-attention-heads", true},
+      {"num_query_groups", "--num-query-groups", true},
+      {"kv_channels", "--kv-channels", true},
+      {"ffn_hidden_size", "--ffn-hidden-size", true},
+      {"normalization", "--normalization", true},
+      {"layernorm_epsilon", "--norm-epsilon", true},
+      {"activation", "--swiglu", true},
+      {"position_embedding_type", "--position-embedding-type", true},
+      {"max_position_embeddings", "--max-position-embeddings", model.learned_positions()},
+      {"vocab_size", "--vocab-size (the tokenizer's)", true},
+      {"tie_embeddings", "--untie-embeddings-and-output-weights", true},
+      {"add_bias_linear", "--disable-bias-linear", true},
+      {"add_qkv_bias", "--add-qkv-bias", true},
+      {"rotary_base", "--rotary-base", rope},
+      {"rotary_percent", "--rotary-percent", rope},
+      {"rotary_interleaved", "--rotary-interleaved", rope},
+      {"use_rope_scaling", "--use-rope-scaling", rope},
+      {"rope_scaling_factor", "--rope-scaling-factor", scaling},
+      {"rope_low_freq_factor", "--rope-scaling-low-freq-factor", scaling},
+      {"rope_high_freq_factor", "--rope-scaling-high-freq-factor", scaling},
+      {"rope_original_max_position", "--rope-scaling-original-max-position-embeddings", scaling},
+  };
+  for (const Field& f : fields) {
+    auto it = recorded.find(f.key);
+    if (!f.applies || it == recorded.end()) continue;
+    const std::string& want = current.at(f.key);
+    if (same(it->second, want)) continue;
+    const std::string key = f.key;
+    // Flags that switch a setting off read as 0/1 of the flag: --untie... 1 is an untied model.
+    if (key == "tie_embeddings" || key == "add_bias_linear") return {f.flag, negated(it->second), negated(want)};
+    if (key == "activation" && (it->second == "swiglu" || want == "swiglu"))
+      return {f.flag, swiglu(it->second), swiglu(want)};
+    if (key == "activation") return {"the activation", it->second, want};
+    return {f.flag, shown(it->second), shown(want)};
+  }
+  return {};
 }
 
 namespace {
@@ -157,61 +229,15 @@ void save_weights(const std::string& path, const ParamStore& params, const std::
   write_safetensors(path, entries, meta);
 }
 
-namespace {
-
-// The first architecture setting (what no tensor shape shows) in which the file's model differs from
-// `c`, as "what: file X, flags Y"; "" when none.
-std::string architecture_difference(const GptConfig& f, const GptConfig& c) {
-  auto text = [](auto v) {  // as the metadata keeps numbers (6 significant digits): 1e-05, 500000
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%g", double(v));
-    return std::string(buf);
-  };
-  const std::pair<const char*, std::pair<std::string, std::string>> fields[] = {
-      {"--normalization", {f.normalization == NormKind::RMSNorm ? "RMSNorm" : "LayerNorm",
-                           c.normalization == NormKind::RMSNorm ? "RMSNorm" : "LayerNorm"}},
-      {"--swiglu", {text(f.gated_mlp()), text(c.gated_mlp())}},
-      {"--position-embedding-type", {text(int(f.position_embedding)), text(int(c.position_embedding))}},
-      {"--num-query-groups", {text(f.query_groups()), text(c.query_groups())}},
-      {"--kv-channels", {text(f.head_dim()), text(c.head_dim())}},
-      {"--untie-embeddings-and-output-weights", {text(!f.tie_embeddings), text(!c.tie_embeddings)}},
-      {"--norm-epsilon", {text(f.layernorm_epsilon), text(c.layernorm_epsilon)}},
-      {"--vocab-size (the tokenizer's)", {text(f.vocab_size), text(c.vocab_size)}},
-  };
-  for (const auto& [what, v] : fields)
-    if (v.first != v.second) return std::string(what) + ": file " + v.first + ", flags " + v.second;
-  if (c.position_embedding == PositionKind::Rope) {
-    const std::pair<const char*, std::pair<std::string, std::string>> rope[] = {
-        {"--rotary-base", {text(f.rope.base), text(c.rope.base)}},
-        {"--rotary-percent", {text(f.rope.percent), text(c.rope.percent)}},
-        {"--rotary-interleaved", {text(f.rope.interleaved), text(c.rope.interleaved)}},
-        {"--use-rope-scaling", {text(f.rope.llama3_scaling), text(c.rope.llama3_scaling)}},
-    };
-    for (const auto& [what, v] : rope)
-      if (v.first != v.second) return std::string(what) + ": file " + v.first + ", flags " + v.second;
-    if (c.rope.llama3_scaling) {
-      const std::pair<const char*, std::pair<std::string, std::string>> scaling[] = {
-          {"--rope-scaling-factor", {text(f.rope.scaling_factor), text(c.rope.scaling_factor)}},
-          {"--rope-scaling-low-freq-factor", {text(f.rope.low_freq_factor), text(c.rope.low_freq_factor)}},
-          {"--rope-scaling-high-freq-factor", {text(f.rope.high_freq_factor), text(c.rope.high_freq_factor)}},
-          {"--rope-scaling-original-max-position-embeddings",
-           {text(f.rope.original_max_position), text(c.rope.original_max_position)}},
-      };
-      for (const auto& [what, v] : scaling)
-        if (v.first != v.second) return std::string(what) + ": file " + v.first + ", flags " + v.second;
-    }
-  }
-  return "";
-}
-
-}  // namespace
 
 void load_weights(const std::string& path, ParamStore& params, const GptConfig* model) {
   SafetensorsFile file(path);
   if (model && file.metadata().count("format") && file.metadata().at("format") == "loom-gpt") {
-    const std::string diff = architecture_difference(gpt_config_from_metadata(file.metadata(), path), *model);
-    if (!diff.empty())
-      fail(path + " holds another model (" + diff + "): give the flags it was made with (its metadata lists them)");
+    gpt_config_from_metadata(file.metadata(), path);  // a damaged record is refused as such
+    const ModelDifference d = model_difference(file.metadata(), *model);
+    if (!d.flag.empty())
+      fail(path + " holds another model (" + d.flag + ": file " + d.recorded + ", flags " + d.current +
+           "): give the flags it was made with (its metadata lists them)");
   }
   const int64_t vocab_size = model ? model->vocab_size : -1;
   // The vocabulary-sized tensors may be padded differently in the file (another make_vocab_size_divisible_by

@@ -13,6 +13,17 @@ namespace loom {
 std::map<std::string, std::string> gpt_config_metadata(const GptConfig& cfg);
 GptConfig gpt_config_from_metadata(const std::map<std::string, std::string>& meta, const std::string& path);
 
+// The first setting that defines a model (layers, widths, heads, query groups, kv channels, ffn, norm and
+// its epsilon, activation, positions and RoPE settings, vocabulary, tying, biases) in which a model
+// recorded as gpt_config_metadata `recorded` (a weights file's metadata, a checkpoint's "args") differs
+// from `model`. Keys the record lacks (files from older versions) are not compared. One check for weights
+// files and checkpoints alike; empty `flag` when they agree.
+struct ModelDifference {
+  std::string flag;                // the flag that sets it, e.g. --num-attention-heads
+  std::string recorded, current;  // its value in the record and in `model`
+};
+ModelDifference model_difference(const std::map<std::string, std::string>& recorded, const GptConfig& model);
+
 // Writes full tensors. Tensor-parallel shards are gathered over `tp` (collective over the group; only
 // tensor-parallel rank 0 writes).
 void save_weights(const std::string& path, const ParamStore& params, const std::map<std::string, std::string>& meta,

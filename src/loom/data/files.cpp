@@ -77,6 +77,10 @@ void AtomicFile::commit() {
 }
 
 std::string read_whole_file(const std::string& path, const std::string& what) {
+  // A directory opens as a stream that reads nothing: say what it is rather than "empty".
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    fail(what + " '" + path + "' is a directory, not a file");
   std::ifstream f(path, std::ios::binary);
   if (!f) fail("cannot open " + what + " '" + path + "': " + std::strerror(errno));
   std::ostringstream s;

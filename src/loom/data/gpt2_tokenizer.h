@@ -55,7 +55,7 @@ class Gpt2BpeTokenizer final : public Tokenizer {
   // Pre-tokenisation only: the byte ranges of the pieces of valid UTF-8 `text`, appended to `out`
   // as (offset, length) pairs.
   void split(std::string_view text, std::vector<std::pair<size_t, size_t>>& out) const;
-  // BPE of one piece (no cache). algorithm 0 = automatic, 1 = rescan per pass, 2 = heap.
+  // BPE of one piece (no cache). algorithm 0 = automatic, 1 = rescan per pass, 2 = rank buckets (long pieces).
   void bpe(std::string_view piece, std::vector<int32_t>& out, int algorithm = 0) const;
   // The id of a vocabulary entry given by its raw bytes, or -1.
   int32_t token_id(std::string_view bytes) const;

@@ -285,6 +285,7 @@ std::array<std::unique_ptr<SampleSource>, 3> build_prefix(const std::string& pre
   log(" > building dataset index ...");
   const auto start = Clock::now();
   auto ds = std::make_shared<const IndexedDataset>(prefix);
+  if (cfg.vocab_size > 0) ds->check_token_ids(cfg.vocab_size);
   log("    reading sizes...");
   log("    reading pointers...");
   log("    reading document index...");

@@ -36,6 +36,7 @@ struct GptDataConfig {
   uint64_t seed = 1234;
   int64_t train_samples = 0, valid_samples = 0, test_samples = 0;
   std::string cache_dir;  // empty: next to the data
+  int64_t vocab_size = 0;  // the tokenizer's; when > 0 every token id of every dataset must be below it
   bool quiet = false;     // suppress Megatron-style build log lines
 };
 

@@ -63,6 +63,8 @@ struct Loader {
 
     std::string bytes;
     const json& vocab = model["vocab"];
+    spec.vocab.reserve(vocab.size());  // start-up time: no rehashing of Llama 3's 128k entries
+    token_text_id.reserve(vocab.size() + 512);
     for (auto it = vocab.begin(); it != vocab.end(); ++it) {
       const int32_t id = read_id(it.value(), "vocabulary entry " + quoted_symbol(it.key()));
       if (!byte_level_to_bytes(it.key(), bytes) || bytes.empty())
@@ -100,14 +102,14 @@ struct Loader {
       } else {
         bad("merge #" + std::to_string(rank + 1) + " is neither \"a b\" nor [\"a\", \"b\"]");
       }
-      const std::string where = "merge #" + std::to_string(rank + 1) + " " + quoted_symbol(a + " " + b) + ": ";
       int32_t ids[3];
       const std::string joined = a + b;
       const std::string* parts[3] = {&a, &b, &joined};
       for (int k = 0; k < 3; k++) {  // token_text_id holds only model.vocab so far
         auto it = token_text_id.find(*parts[k]);
-        if (it == token_text_id.end())
-          bad(where + (k < 2 ? "uses " : "makes ") + quoted_symbol(*parts[k]) + ", which is not in model.vocab");
+        if (it == token_text_id.end())  // the message is built only here: 280k merges would pay for it
+          bad("merge #" + std::to_string(rank + 1) + " " + quoted_symbol(a + " " + b) + ": " +
+              (k < 2 ? "uses " : "makes ") + quoted_symbol(*parts[k]) + ", which is not in model.vocab");
         ids[k] = it->second;
       }
       spec.merges.put(ids[0], ids[1], int32_t(rank), ids[2]);

@@ -92,6 +92,7 @@ IndexedDataset::IndexedDataset(const std::string& prefix) : prefix_(prefix) {
     fail("data file '" + bin_path + "' is " + plural(bin_size, "byte") + ", not a whole number of " +
          std::to_string(item_) + "-byte tokens (truncated, or not the .bin of '" + idx_path + "')");
   int64_t total = 0;
+  uint64_t data_end = 0;  // where the last sequence ends: the .bin must end exactly there
   for (int64_t i = 0; i < count_; i++) {
     const int32_t size = sequence_length(i);
     const int64_t ptr = pointer(i);
@@ -103,8 +104,14 @@ IndexedDataset::IndexedDataset(const std::string& prefix) : prefix_(prefix) {
       fail("data file '" + bin_path + "' is truncated: sequence " + std::to_string(i) + " ends at byte " +
            std::to_string(end) + " but the file has " + plural(bin_size, "byte") + " (or '" + idx_path +
            "' belongs to another .bin)");
+    data_end = std::max(data_end, end);
     total += size;
   }
+  // Megatron's writer puts the sequences back to back, so the index implies the .bin's exact length; a
+  // longer .bin is another dataset's (its tokens would be read with the wrong boundaries).
+  if (bin_size != data_end)
+    fail("data file '" + bin_path + "' has " + plural(bin_size, "byte") + " but '" + idx_path + "' describes " +
+         plural(data_end, "byte") + ": the two files belong to different datasets (preprocess the data again)");
   total_tokens_ = total;
   int64_t prev = 0;
   for (int64_t i = 0; i < doc_count_; i++) {
@@ -158,6 +165,65 @@ void IndexedDataset::get(int64_t i, int64_t offset, int64_t length, int32_t* out
     default:
       throw std::logic_error("unsupported dtype");
   }
+}
+
+namespace {
+
+// Smallest and largest value of n little-endian items of type T at p (unaligned: memcpy'd reads, which
+// the compiler turns into vector loads).
+template <class T>
+std::pair<int64_t, int64_t> id_range(const uint8_t* p, size_t n) {
+  int64_t lo = std::numeric_limits<int64_t>::max(), hi = std::numeric_limits<int64_t>::min();
+  if (n == 0) return {0, 0};
+  constexpr size_t kBlock = size_t(1) << 16;
+  const size_t blocks = (n + kBlock - 1) / kBlock;
+#pragma omp parallel for reduction(min : lo) reduction(max : hi) schedule(static)
+  for (size_t b = 0; b < blocks; b++) {
+    const size_t end = std::min(n, (b + 1) * kBlock);
+    T mn = std::numeric_limits<T>::max(), mx = std::numeric_limits<T>::lowest();
+#pragma omp simd reduction(min : mn) reduction(max : mx)
+    for (size_t k = b * kBlock; k < end; k++) {
+      T v;
+      std::memcpy(&v, p + k * sizeof(T), sizeof(T));
+      mn = v < mn ? v : mn;
+      mx = v > mx ? v : mx;
+    }
+    lo = std::min<int64_t>(lo, int64_t(mn));
+    hi = std::max<int64_t>(hi, int64_t(mx));
+  }
+  return {lo, hi};
+}
+
+}  // namespace
+
+void IndexedDataset::check_token_ids(int64_t vocab_size) const {
+  const uint8_t* d = bin_->data();
+  const size_t n = bin_->size() / item_;  // the .bin is exactly the sequences (checked when opened)
+  std::pair<int64_t, int64_t> r;
+  switch (dtype_) {
+    case kDtypeUint8: r = id_range<uint8_t>(d, n); break;
+    case kDtypeInt8: r = id_range<int8_t>(d, n); break;
+    case kDtypeInt16: r = id_range<int16_t>(d, n); break;
+    case kDtypeUint16: r = id_range<uint16_t>(d, n); break;
+    case kDtypeInt32: r = id_range<int32_t>(d, n); break;
+    case kDtypeInt64: r = id_range<int64_t>(d, n); break;
+    default: throw std::logic_error("unsupported dtype");
+  }
+  if (r.first >= 0 && r.second < vocab_size) return;
+  // Name the first sequence (in index order) holding an id outside the vocabulary.
+  std::vector<int32_t> ids;
+  for (int64_t i = 0; i < count_; i++) {
+    ids.resize(size_t(sequence_length(i)));
+    get(i, 0, int64_t(ids.size()), ids.data());
+    for (size_t k = 0; k < ids.size(); k++)
+      if (ids[k] < 0 || ids[k] >= vocab_size)
+        fail("data file '" + data_file_path(prefix_) + "': sequence " + std::to_string(i) + " holds token id " +
+             std::to_string(ids[k]) + " (position " + std::to_string(k) + "), outside the tokenizer's vocabulary of " +
+             std::to_string(vocab_size) + " ids (preprocessed with another tokenizer? give the one the data was made with)");
+  }
+  // An int64 id that int32 cannot hold (get() narrows it): report the raw range.
+  fail("data file '" + data_file_path(prefix_) + "' holds token ids from " + std::to_string(r.first) + " to " +
+       std::to_string(r.second) + ", outside the tokenizer's vocabulary of " + std::to_string(vocab_size) + " ids");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -56,6 +56,10 @@ class IndexedDataset {
   void get(int64_t i, int64_t offset, int64_t length, int32_t* out) const;
   // The raw .bin bytes of sequence i (zero-copy; dtype() tells their type).
   const void* raw(int64_t i) const;
+  // Every token id is in [0, vocab_size), or a UserError names the .bin, the first sequence holding an id
+  // outside and that id (data preprocessed with another tokenizer would index past the embedding). One
+  // vectorised, threaded pass over the .bin; the slow search for the culprit runs only when one exists.
+  void check_token_ids(int64_t vocab_size) const;
 
  private:
   std::string prefix_;

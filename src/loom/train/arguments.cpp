@@ -313,8 +313,9 @@ void TrainArgs::validate(const ArgParser& p, bool need_data) {
   require(make_vocab_size_divisible_by > 0, "--make-vocab-size-divisible-by must be positive");
   require(!vocab_size || *vocab_size > 0, "--vocab-size must be positive");
   require(micro_batch_size > 0, "--micro-batch-size must be positive");
+  if (global_batch_size) require(*global_batch_size > 0, "--global-batch-size must be positive");
   if (global_batch_size)
-    require(*global_batch_size > 0 && *global_batch_size % micro_batch_size == 0,
+    require(*global_batch_size % micro_batch_size == 0,
             "--global-batch-size (" + std::to_string(*global_batch_size) + ") must be a multiple of --micro-batch-size (" +
                 std::to_string(micro_batch_size) + ")");
   require(train_iters >= 0, "--train-iters must not be negative");

@@ -35,7 +35,7 @@ void check_data_prefixes(const std::vector<std::string>& data_path) {
               "data file " + prefix + ext + " not found (--data-path takes the prefix 'loom preprocess' wrote)");
 }
 
-TrainingData build_training_data(const TrainArgs& a, bool quiet) {
+TrainingData build_training_data(const TrainArgs& a, int64_t vocab_size, bool quiet) {
   data::GptDataConfig dc;
   dc.data_path = a.data_path;
   dc.split = a.split;
@@ -48,6 +48,7 @@ TrainingData build_training_data(const TrainArgs& a, bool quiet) {
   dc.test_samples = target.test;
   dc.cache_dir = a.data_cache_path;
   dc.quiet = quiet;
+  dc.vocab_size = vocab_size;
   TrainingData d;
   d.datasets = data::build_gpt_datasets(dc);
   d.train = as_sample_set(d.datasets.train);

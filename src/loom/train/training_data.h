@@ -21,7 +21,8 @@ struct TrainingData {
 void check_data_prefixes(const std::vector<std::string>& data_path);
 
 // Builds the datasets (their index maps cached as Megatron does); `quiet` silences the build lines (all
-// ranks but 0). Every problem with the data, an empty training split included, is a UserError.
-TrainingData build_training_data(const TrainArgs& a, bool quiet);
+// ranks but 0). Every problem with the data, an empty training split or a token id outside the
+// tokenizer's `vocab_size` included, is a UserError.
+TrainingData build_training_data(const TrainArgs& a, int64_t vocab_size, bool quiet);
 
 }  // namespace loom
