@@ -14,6 +14,7 @@
 #include "loom/dist/communicator.h"
 #include "loom/parallel/process_grid.h"
 #include "loom/util/cli.h"
+#include "loom/util/output_path.h"
 
 namespace loom::cmd {
 
@@ -68,6 +69,11 @@ int convert(int argc, char** argv) {
                 "(then: loom train --model-preset llama3.2-1b ... --load runs/llama.safetensors)");
   if (!p.parse(int(args.size()), args.data())) return 0;
   require(!output.empty(), "--output is required");
+  {  // before reading the model: the right kind of place, writable
+    const bool to_file = !from.empty() || to == "safetensors";
+    const std::string why = to_file ? output_file_problem(output) : output_dir_problem(output);
+    require(why.empty(), "--output " + output + ": " + why);
+  }
   if (!from.empty()) {
     require(!hf_dir.empty(), "--from hf needs the model directory: --from hf DIR");
     require(load.empty(), "--from hf and --load are two directions: give one");
