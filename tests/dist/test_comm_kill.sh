@@ -75,7 +75,7 @@ if start_loop; then
   if [ "$CODE" -eq 0 ]; then fail "SIGSTOP: expected a non-zero exit"; fi
   if [ "$CODE" -eq 124 ]; then fail "SIGSTOP: hung until the outer timeout"; fi
   if ! less_than "$SECONDS_TAKEN" 12; then fail "SIGSTOP: took $SECONDS_TAKEN s"; fi
-  if ! grep -Eq "^loom: error: rank [0-9]+: all_reduce \(1024 x f32, sum\) on group 'world' \(size 4\) timed out after 3 s waiting for peers; a peer process may have died$" "$TMP/err"; then
+  if ! grep -Eq "^loom: error: rank [0-9]+: all_reduce \(1024 x f32, sum\) on group 'world' \(size 4\) timed out after 3 s waiting for peers; rank $VICTIM stopped answering \(stopped, stuck outside MPI, or dead\)$" "$TMP/err"; then
     fail "SIGSTOP: no timeout line"
   fi
   kill -CONT "${PIDS[$VICTIM]}" 2>/dev/null || true

@@ -1,11 +1,12 @@
-# A rank that never joins a collective: every other rank prints the one-line timeout error and the job
-# ends non-zero within the timeout (plus start-up and tear-down), never hangs.
+# A rank that never joins a collective: every other rank prints the one-line timeout error, naming the rank
+# that stopped answering, and the job ends non-zero within the timeout (plus start-up, the 2 s roll call
+# and tear-down), never hangs.
 set -e
 source "$(dirname "$0")/lib.sh"
 
-check_timeout_lines() {  # check_timeout_lines EXPECTED_COUNT OP_PATTERN
-  local n
-  n=$(grep -c "^loom: error: rank [0-9]*: $2 on group 'world' (size [0-9]*) timed out after 2 s waiting for peers; a peer process may have died$" "$TMP/err" || true)
+check_timeout_lines() {  # check_timeout_lines EXPECTED_COUNT OP_PATTERN [CAUSE]
+  local n cause=${3:-a peer process may have died}
+  n=$(grep -c "^loom: error: rank [0-9]*: $2 on group 'world' (size [0-9]*) timed out after 2 s waiting for peers; $cause$" "$TMP/err" || true)
   if [ "$n" -lt "$1" ]; then fail "expected $1 timeout line(s) for '$2', got $n"; fi
 }
 
@@ -15,7 +16,8 @@ if [ "$CODE" -eq 0 ]; then fail "np 4: expected a non-zero exit"; fi
 if [ "$CODE" -eq 124 ] || [ "$CODE" -eq 137 ]; then fail "np 4: hung until the outer timeout"; fi
 if ! less_than "$SECONDS_TAKEN" 15; then fail "np 4: took $SECONDS_TAKEN s"; fi
 # At least one survivor reports (MPI_Abort from the first one may kill the others before they print).
-check_timeout_lines 1 'all_reduce (1 x f32, sum)'
+# The line names the rank that stopped answering, not only the one reporting.
+check_timeout_lines 1 'all_reduce (1 x f32, sum)' 'rank 3 stopped answering (stopped, stuck outside MPI, or dead)'
 if grep -q "^loom: error: rank 3:" "$TMP/err"; then fail "np 4: the rank that never joined should not report a timeout"; fi
 if grep -q "comm_driver: FAIL" "$TMP/err"; then fail "np 4: driver reported a failure"; fi
 echo "np 4 timeout: exit $CODE after $SECONDS_TAKEN s"

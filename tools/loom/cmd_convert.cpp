@@ -15,6 +15,7 @@
 #include "loom/parallel/process_grid.h"
 #include "loom/util/cli.h"
 #include "loom/util/progress.h"
+#include "loom/util/output_path.h"
 
 namespace loom::cmd {
 
@@ -91,6 +92,11 @@ int convert(int argc, char** argv) {
   if (!p.parse(int(args.size()), args.data())) return 0;
   set_report_file_writes(true);  // large files read and written show their progress (util/progress.h)
   require(!output.empty(), "--output is required");
+  {  // before reading the model: the right kind of place, writable
+    const bool to_file = !from.empty() || to == "safetensors";
+    const std::string why = to_file ? output_file_problem(output) : output_dir_problem(output);
+    require(why.empty(), "--output " + output + ": " + why);
+  }
   if (!from.empty()) {
     require(!hf_dir.empty(), "--from hf needs the model directory: --from hf DIR");
     require(load.empty(), "--from hf and --load are two directions: give one");

@@ -1,5 +1,6 @@
 // The `loom` command: dispatches to a subcommand and turns every UserError into one
-// `loom: error: ...` line with exit code 2.
+// `loom: error: ...` line with exit code 2 (under mpirun: dist::exit_after_error, so that an error on
+// one rank also ends its peers).
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -8,6 +9,7 @@
 
 #include "commands.h"
 #include "loom/core/error.h"
+#include "loom/dist/communicator.h"
 
 namespace {
 
@@ -27,14 +29,6 @@ const Command kCommands[] = {
     {"bench", loom::cmd::bench, "measure this machine for 'loom plan --hardware FILE.json' (--calibrate)"},
 };
 
-// Under mpirun every rank validates the same flags and reaches the same verdict: rank 0 speaks for all,
-// so a bad flag gives one line, not one per process. (Failures that differ between ranks abort the job
-// with the rank named: dist::abort_job.)
-bool speaks_for_job() {
-  const char* rank = std::getenv("OMPI_COMM_WORLD_RANK");
-  return !rank || std::strcmp(rank, "0") == 0;
-}
-
 void usage(FILE* out) {
   std::fprintf(out, "usage: loom <command> [options]\n\ncommands:\n");
   for (const auto& c : kCommands) std::fprintf(out, "  %-12s %s\n", c.name, c.summary);
@@ -53,13 +47,13 @@ int main(int argc, char** argv) {
     try {
       return c.run(argc - 2, argv + 2);
     } catch (const loom::UserError& e) {
-      if (speaks_for_job()) std::fprintf(stderr, "loom: error: %s\n", e.what());
+      loom::dist::exit_after_error(e.what(), 2);
       return 2;
     } catch (const std::bad_alloc&) {
-      std::fprintf(stderr, "loom: error: out of memory\n");
+      loom::dist::exit_after_error("out of memory", 1);
       return 1;
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "loom: error: internal: %s\n", e.what());
+      loom::dist::exit_after_error(std::string("internal: ") + e.what(), 1);
       return 1;
     }
   }

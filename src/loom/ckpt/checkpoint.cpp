@@ -13,6 +13,7 @@
 #include "loom/core/error.h"
 #include "loom/dist/communicator.h"
 #include "loom/parallel/process_grid.h"
+#include "loom/util/tmp_cleanup.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -66,9 +67,37 @@ struct CheckpointSaver::Pending {
   std::vector<std::vector<float>> copies;
   std::vector<TensorRecord> records;
   bool written = false;
+  TmpRegistration tmp_dir;  // DIR/iter_N.tmp goes if a signal ends the process before the commit
 };
 
-CheckpointSaver::CheckpointSaver(std::string dir, const parallel::ProcessGrid& grid) : dir_(std::move(dir)), grid_(grid) {}
+namespace {
+
+// What a killed save leaves in DIR: iter_NNNNNNN.tmp directories (Loom's own name, seven or more digits) and
+// write_file_atomic's latest_checkpointed_iteration.txt.tmp.<pid> of a process no longer alive.
+void remove_stale_save_leftovers(const std::string& dir) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    const bool iter_tmp = name.size() >= 16 && name.compare(0, 5, "iter_") == 0 &&
+                          name.compare(name.size() - 4, 4, ".tmp") == 0 &&
+                          name.find_first_not_of("0123456789", 5) == name.size() - 4;
+    if (iter_tmp && entry.is_directory(ec)) fs::remove_all(entry.path(), ec);
+  }
+  remove_stale_tmp_files(dir, "latest_checkpointed_iteration.txt");
+}
+
+// A failed save removes its partial directory (with the shards other ranks finished) before ending the job.
+[[noreturn]] void abort_save(const std::string& tmp, const std::string& message) {
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  dist::abort_job(message);
+}
+
+}  // namespace
+
+CheckpointSaver::CheckpointSaver(std::string dir, const parallel::ProcessGrid& grid) : dir_(std::move(dir)), grid_(grid) {
+  if (grid_.world()->rank() == 0) remove_stale_save_leftovers(dir_);
+}
 
 CheckpointSaver::~CheckpointSaver() {
   if (writer_.joinable()) writer_.join();
@@ -118,8 +147,9 @@ void CheckpointSaver::save(const TrainState& state, const std::vector<const GptM
     std::error_code ec;
     fs::remove_all(tmp, ec);
     fs::create_directories(tmp, ec);
-    if (ec) dist::abort_job("cannot create checkpoint directory " + tmp + ": " + ec.message());
+    if (ec) abort_save(tmp, "cannot create checkpoint directory " + tmp + ": " + ec.message());
   }
+  if (world->rank() == 0 || p->writer) p->tmp_dir = TmpRegistration(tmp, true);
   world->barrier();
   pending_ = std::move(p);
   if (opt.async) {
@@ -156,7 +186,7 @@ void CheckpointSaver::write_and_commit(Pending& p) {
                                  {"offset", r.offset}});
     write_file_atomic((fs::path(tmp) / (p.shard + ".json")).string(), side.dump());
   } catch (const std::exception& e) {
-    dist::abort_job(std::string("saving checkpoint: ") + e.what());
+    abort_save(tmp, std::string("saving checkpoint: ") + e.what());
   }
   p.written = true;
 }
@@ -213,7 +243,7 @@ void CheckpointSaver::finish() {
                   dir_.c_str());
       std::fflush(stdout);
     } catch (const std::exception& e) {
-      dist::abort_job(std::string("committing checkpoint: ") + e.what());
+      abort_save(tmp, std::string("committing checkpoint: ") + e.what());
     }
   }
   world->barrier();

@@ -45,7 +45,13 @@ std::atomic<uint64_t> g_tmp_counter{0};
 }
 
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
+  struct stat st {};
+  if (::stat(path_.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) fail("cannot create '" + path_ + "': it is a directory");
+  const size_t slash = path_.rfind('/');
+  remove_stale_tmp_files(slash == std::string::npos ? "." : path_.substr(0, slash == 0 ? 1 : slash),
+                         slash == std::string::npos ? path_ : path_.substr(slash + 1));
   tmp_ = path_ + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(g_tmp_counter.fetch_add(1));
+  registration_ = TmpRegistration(tmp_, false);
   f_ = std::fopen(tmp_.c_str(), "wb");
   if (!f_) fail("cannot create '" + path_ + "': " + std::strerror(errno));
 }
@@ -74,6 +80,7 @@ void AtomicFile::commit() {
   close();
   if (std::rename(tmp_.c_str(), path_.c_str()) != 0) fail("cannot rename into '" + path_ + "': " + std::strerror(errno));
   committed_ = true;
+  registration_ = TmpRegistration();
 }
 
 std::string read_whole_file(const std::string& path, const std::string& what) {

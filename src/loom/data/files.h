@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <string>
 
+#include "loom/util/tmp_cleanup.h"
+
 namespace loom::data {
 
 // A read-only memory mapping of a whole file (empty files map to nothing).
@@ -26,7 +28,9 @@ class MappedFile {
 
 // A file written under a temporary name in the same directory (`<path>.tmp-<pid>-<n>`) and renamed
 // to `path` by commit(). Destroying it uncommitted deletes the temporary file, so an error or an
-// exception never leaves a partial file behind. Write errors are UserErrors naming `path`.
+// exception never leaves a partial file behind; neither does a termination signal (TmpRegistration).
+// Temporaries of `path` left by a killed process (no longer alive) are removed when it opens.
+// Write errors are UserErrors naming `path`; `path` being a directory is one before anything is written.
 class AtomicFile {
  public:
   explicit AtomicFile(std::string path);
@@ -46,6 +50,7 @@ class AtomicFile {
   std::FILE* f_ = nullptr;
   uint64_t written_ = 0;
   bool committed_ = false;
+  TmpRegistration registration_;
 };
 
 // The whole content of `path`; UserError "cannot open <what> '<path>': <reason>" when it cannot be read.

@@ -120,6 +120,10 @@ void reduce16(void* in, void* inout, int* len, MPI_Datatype*) {
 struct Runtime {
   bool initialized_here = false;
   int world_rank = 0;
+  int world_size = 1;
+  // A duplicate of the world for fault handling (exit_after_error), so its messages never match the
+  // training's own; MPI_COMM_NULL in a world of one.
+  MPI_Comm fault = MPI_COMM_NULL;
   // Open MPI's libnbc iallreduce algorithm, switched per call through MPI_T (see iall_reduce).
   bool tools_initialized = false;
   bool nbc_algorithm_settable = false;
@@ -263,11 +267,14 @@ struct OpInfo {
   }
 };
 
-[[noreturn]] void die(const std::string& line) {
+// A world of one has no peer to stop: it exits without MPI_Abort, whose banner would otherwise follow
+// (and bury) the error line.
+[[noreturn]] void die(const std::string& line, int code = 1) {
   std::fprintf(stderr, "loom: error: rank %d: %s\n", g_runtime.world_rank, line.c_str());
   std::fflush(stderr);
-  if (mpi_live()) MPI_Abort(MPI_COMM_WORLD, 1);
-  std::_Exit(1);
+  std::fflush(stdout);
+  if (mpi_live() && g_runtime.world_size > 1) MPI_Abort(MPI_COMM_WORLD, code);
+  std::_Exit(code);
 }
 
 std::string where(const CommState& c, const OpInfo& info) {
@@ -292,6 +299,72 @@ void check(int rc, const CommState& c, const OpInfo& info) {
 int checked_count(size_t count, const CommState& c, const OpInfo& info) {
   if (count > size_t(INT_MAX)) die(where(c, info) + ": count exceeds MPI's limit of " + std::to_string(INT_MAX) + " elements");
   return int(count);
+}
+
+// Who is still there. A waiting rank answers pings on the fault communicator (answer_pings, polled while
+// it sleeps between tests), so when a wait times out the rank reporting it can name the peers that stopped
+// answering: stopped (SIGSTOP), spinning outside MPI, or gone, rather than blaming itself.
+constexpr int kPingTag = 32001, kPongTag = 32002;
+constexpr double kPingSeconds = 2.0;
+
+void answer_pings() {
+  if (g_runtime.fault == MPI_COMM_NULL) return;
+  LsanOff off;
+  for (;;) {
+    int flag = 0;
+    MPI_Status st;
+    if (MPI_Iprobe(MPI_ANY_SOURCE, kPingTag, g_runtime.fault, &flag, &st) != MPI_SUCCESS || !flag) return;
+    int32_t from = 0;
+    MPI_Recv(&from, 1, MPI_INT32_T, st.MPI_SOURCE, kPingTag, g_runtime.fault, MPI_STATUS_IGNORE);
+    MPI_Request req;
+    if (MPI_Isend(&g_runtime.world_rank, 1, MPI_INT32_T, st.MPI_SOURCE, kPongTag, g_runtime.fault, &req) == MPI_SUCCESS)
+      MPI_Request_free(&req);
+  }
+}
+
+// The world ranks of `c`'s other members that do not answer a ping within kPingSeconds ("" if all do).
+std::string silent_peers(const CommState& c) {
+  if (g_runtime.fault == MPI_COMM_NULL || c.size < 2) return "";
+  LsanOff off;
+  MPI_Group group, world;
+  MPI_Comm_group(c.comm, &group);
+  MPI_Comm_group(MPI_COMM_WORLD, &world);
+  std::vector<int> local(size_t(c.size)), global(size_t(c.size));
+  for (int i = 0; i < c.size; i++) local[size_t(i)] = i;
+  MPI_Group_translate_ranks(group, c.size, local.data(), world, global.data());
+  MPI_Group_free(&group);
+  MPI_Group_free(&world);
+  std::vector<int> peers;
+  for (int r : global)
+    if (r != g_runtime.world_rank && r != MPI_UNDEFINED) peers.push_back(r);
+  std::vector<MPI_Request> reqs(peers.size() * 2, MPI_REQUEST_NULL);
+  std::vector<int32_t> pongs(peers.size());
+  for (size_t i = 0; i < peers.size(); i++) {
+    MPI_Isend(&g_runtime.world_rank, 1, MPI_INT32_T, peers[i], kPingTag, g_runtime.fault, &reqs[2 * i]);
+    MPI_Irecv(&pongs[i], 1, MPI_INT32_T, peers[i], kPongTag, g_runtime.fault, &reqs[2 * i + 1]);
+  }
+  std::vector<bool> answered(peers.size(), false);
+  const auto t0 = std::chrono::steady_clock::now();
+  size_t left = peers.size();
+  while (left > 0 && std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < kPingSeconds) {
+    answer_pings();  // peers that time out at the same moment ping us too
+    for (size_t i = 0; i < peers.size(); i++) {
+      int flag = 0;
+      if (answered[i] || MPI_Test(&reqs[2 * i + 1], &flag, MPI_STATUS_IGNORE) != MPI_SUCCESS || !flag) continue;
+      answered[i] = true;
+      left--;
+    }
+    timespec ts{0, 1000000L};
+    nanosleep(&ts, nullptr);
+  }
+  std::string out;
+  int n = 0;
+  for (size_t i = 0; i < peers.size(); i++)
+    if (!answered[i]) {
+      out += (out.empty() ? "" : ", ") + std::to_string(peers[i]);
+      n++;
+    }
+  return out.empty() ? "" : (n == 1 ? "rank " : "ranks ") + out;
 }
 
 // Poll until all requests complete or the deadline passes. Spins on MPI_Test briefly (small messages
@@ -323,9 +396,13 @@ void wait_requests(MPI_Request* reqs, int n, const CommState& c, const OpInfo& i
     if (flag) return;
     if (polls < kSpinPolls) continue;
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (elapsed > limit)
-      die(where(c, info) + " timed out after " + format_seconds(limit) +
-          " s waiting for peers; a peer process may have died");
+    if (elapsed > limit) {
+      const std::string silent = silent_peers(c);
+      die(where(c, info) + " timed out after " + format_seconds(limit) + " s waiting for peers; " +
+          (silent.empty() ? std::string("a peer process may have died")
+                          : silent + " stopped answering (stopped, stuck outside MPI, or dead)"));
+    }
+    if (polls % 64 == 0) answer_pings();
     if (elapsed < yield_window) {
       sched_yield();
       continue;
@@ -354,6 +431,7 @@ void finalize_at_exit() {
   for (auto& row : g_runtime.half_ops)
     for (MPI_Op& op : row)
       if (op != MPI_OP_NULL) MPI_Op_free(&op);
+  if (g_runtime.fault != MPI_COMM_NULL) MPI_Comm_free(&g_runtime.fault);
   if (g_runtime.nbc_algorithm_settable) MPI_T_cvar_handle_free(&g_runtime.nbc_algorithm);
   if (g_runtime.tools_initialized) MPI_T_finalize();
   MPI_Finalize();
@@ -362,6 +440,45 @@ void finalize_at_exit() {
 }  // namespace
 
 [[noreturn]] void abort_job(const std::string& message) { die(message); }
+
+void exit_after_error(const std::string& message, int code) {
+  if (!mpi_live() || g_runtime.world_size == 1) {
+    // MPI not started (an error while parsing flags): under mpirun every rank reached the same verdict
+    // and rank 0 speaks for the job.
+    const char* rank = std::getenv("OMPI_COMM_WORLD_RANK");
+    if (mpi_live() || !rank || std::strcmp(rank, "0") == 0) std::fprintf(stderr, "loom: error: %s\n", message.c_str());
+    return;
+  }
+  // Every failing rank enters this barrier. It completes only if all ranks failed: then the error is
+  // the job's (a bad flag or file, the same verdict everywhere) and rank 0 prints it once. Otherwise
+  // the peers are computing or waiting for this rank, and would wait until LOOM_COMM_TIMEOUT: this rank
+  // prints its own line and aborts the job.
+  const double grace = std::min(kErrorGraceSeconds, timeout());
+  bool all_failed = false;
+  {
+    LsanOff off;
+    MPI_Request req;
+    if (MPI_Ibarrier(g_runtime.fault, &req) == MPI_SUCCESS) {
+      const auto t0 = std::chrono::steady_clock::now();
+      for (;;) {
+        int flag = 0;
+        if (MPI_Test(&req, &flag, MPI_STATUS_IGNORE) != MPI_SUCCESS) break;
+        if (flag) {
+          all_failed = true;
+          break;
+        }
+        if (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > grace) break;
+        timespec ts{0, 1000000L};
+        nanosleep(&ts, nullptr);
+      }
+    }
+  }
+  if (all_failed) {
+    if (g_runtime.world_rank == 0) std::fprintf(stderr, "loom: error: %s\n", message.c_str());
+    return;
+  }
+  die(message, code);
+}
 
 // ---------------------------------------------------------------------------------------------------
 // Request.
@@ -474,6 +591,12 @@ std::shared_ptr<Communicator> Communicator::world() {
     }
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &g_runtime.world_rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &g_runtime.world_size);
+    if (g_runtime.world_size > 1) {
+      LsanOff off;
+      MPI_Comm_dup(MPI_COMM_WORLD, &g_runtime.fault);
+      MPI_Comm_set_errhandler(g_runtime.fault, MPI_ERRORS_RETURN);
+    }
     MPI_Op_create(&reduce16<bf16_to_f32, f32_to_bf16, 0>, 1, &g_runtime.half_ops[0][0]);
     MPI_Op_create(&reduce16<bf16_to_f32, f32_to_bf16, 1>, 1, &g_runtime.half_ops[0][1]);
     MPI_Op_create(&reduce16<bf16_to_f32, f32_to_bf16, 2>, 1, &g_runtime.half_ops[0][2]);
@@ -670,6 +793,15 @@ void check_same_across_ranks(Communicator& comm, const std::string& what, const 
 
 void check_same_across_ranks(const std::string& what, const std::string& value) {
   check_same_across_ranks(*Communicator::world(), what, value);
+}
+
+void fail_if_any_rank(Communicator& comm, const std::string& problem) {
+  int32_t first = problem.empty() ? comm.size() : comm.rank();
+  if (comm.size() > 1) comm.all_reduce(&first, 1, ReduceOp::Min);
+  if (first == comm.size()) return;
+  std::string message = problem;
+  if (comm.size() > 1) comm.broadcast(message, first);
+  fail(first == 0 ? message : "rank " + std::to_string(first) + ": " + message);
 }
 
 std::vector<std::string> gather_strings(Communicator& comm, const std::string& mine, int root) {

@@ -154,6 +154,11 @@ class Communicator {
 void check_same_across_ranks(const std::string& what, const std::string& value);
 void check_same_across_ranks(Communicator& comm, const std::string& what, const std::string& value);
 
+// Collective: when `problem` is non-empty on any rank, every rank throws loom::UserError with the problem
+// of the lowest such rank (prefixed "rank R: " when that is not rank 0 and the world has several), so a
+// check that only some ranks can fail (a file only they write) still ends every rank with one line.
+void fail_if_any_rank(Communicator& comm, const std::string& problem);
+
 // Collective: every rank's string, in rank order, on `root` (empty vector elsewhere).
 std::vector<std::string> gather_strings(Communicator& comm, const std::string& mine, int root = 0);
 
@@ -164,5 +169,16 @@ void reduce_local(const void* in, void* inout, size_t count, DType dtype, Reduce
 // Prints `loom: error: rank R: <message>` to stderr and aborts the whole job (MPI_Abort, exit code 1).
 // For failures that leave the ranks out of step, where a thrown error would leave peers waiting.
 [[noreturn]] void abort_job(const std::string& message);
+
+// How long exit_after_error waits for the other ranks to fail too.
+constexpr double kErrorGraceSeconds = 5.0;
+
+// The end of a command that failed with `message` (the `loom: error:` line is printed here; the caller
+// then exits with `code`). Without MPI, or in a world of one, prints the line (under mpirun, before MPI
+// starts, only rank 0 does: every rank parsed the same flags). Under mpirun, when every rank fails
+// within kErrorGraceSeconds (or the timeout, if shorter) the error is the job's: rank 0 prints it once
+// and all return. When some rank does not fail, this rank's error is its own and its peers would wait
+// for it: it prints `loom: error: rank R: <message>` and aborts the job (MPI_Abort with `code`).
+void exit_after_error(const std::string& message, int code);
 
 }  // namespace loom::dist

@@ -10,14 +10,16 @@ namespace loom {
 
 namespace {
 
-// --exit-signal-handler: SIGTERM, SIGINT and SIGHUP ask for a checkpoint at the end of the iteration.
+// --exit-signal-handler: SIGTERM, SIGINT and SIGHUP ask for a checkpoint at the end of the iteration; so
+// does SIGUSR1, which mpirun forwards to the ranks without killing them a second later as it does after
+// SIGTERM (scripts/loom-mpirun turns a SIGTERM to the job into it).
 volatile std::sig_atomic_t g_exit_signal = 0;
 void on_exit_signal(int) { g_exit_signal = 1; }
 void install_exit_signal_handlers() {
   struct sigaction sa {};
   sa.sa_handler = on_exit_signal;
   sigemptyset(&sa.sa_mask);
-  for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaction(sig, &sa, nullptr);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) sigaction(sig, &sa, nullptr);
 }
 
 }  // namespace

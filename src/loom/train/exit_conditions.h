@@ -1,6 +1,6 @@
 #pragma once
 // When `loom train` stops before --train-iters: a termination signal (--exit-signal-handler: SIGTERM,
-// SIGINT, SIGHUP), --exit-duration-in-mins since the command started, or --exit-interval. Signals and
+// SIGINT, SIGHUP, SIGUSR1), --exit-duration-in-mins since the command started, or --exit-interval. Signals and
 // time are agreed over all ranks, so every rank stops after the same iteration.
 #include <chrono>
 #include <cstdint>

@@ -21,6 +21,7 @@
 #include "loom/train/model_chunks.h"
 #include "loom/train/optimizer_setup.h"
 #include "loom/train/tensorboard_log.h"
+#include "loom/train/train_outputs.h"
 #include "loom/train/trainer.h"
 
 namespace loom {
@@ -53,6 +54,7 @@ void TrainingRun::setup(int argc, char** argv) {
   grid_ = std::make_unique<parallel::ProcessGrid>(world_, a_.tensor_model_parallel_size, a_.context_parallel_size,
                                                   a_.pipeline_model_parallel_size);
   tp_ = {grid_->tensor(), grid_->tp_rank(), grid_->tp_size(), a_.sequence_parallel};
+  check_train_outputs(a_, *grid_);  // before any work: a run must not train for hours and then fail to save
   tokenizer_ = data::make_tokenizer({a_.tokenizer_type, a_.vocab_file, a_.merge_file, a_.tokenizer_model});
   if (a_.vocab_size && *a_.vocab_size != tokenizer_->vocab_size())
     fail("--vocab-size (" + std::to_string(*a_.vocab_size) + ") differs from the tokenizer's (" +
