@@ -194,7 +194,7 @@ int main(int argc, char** argv) {
     entries.push_back({"grad_norm", DType::F32, {iters}, norms.data(), norms.size() * 4});
     write_safetensors(out, entries);
     std::printf("layout dp=%d tp=%d pp=%d vpp=%d %s sp=%d zero=%d buckets=%d slots=%d peak_allocated_mb=%.3f "
-                "optimizer_state_floats=%lld of %lld weight_floats=%lld grad_floats=%lld in_flight=%s cap=%s over_slots=%d reordered=%d: "
+                "optimizer_state_floats=%lld of %lld weight_floats=%lld grad_floats=%lld in_flight=%s cap=%s outgrown_chunks=%d reordered=%d: "
                 "loss %.6f -> %.6f\n",
                 dp, tp_size, pp_size, vpp, schedule.c_str(), sp, zero, reducers[0]->num_buckets(), chunks[0]->slots(),
                 double(memory_stats().max_allocated) / 1048576.0,
