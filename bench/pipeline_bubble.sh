@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Measured pipeline bubble against theory, M=8 micro-batches per iteration, one thread per rank.
-#  1. Splits: the 16M GPT (L8 h256 seq 256), whose 50304-word output layer costs about 14 blocks, at P=2
+#  1. Splits: the 16M GPT (L8 h256, seq 64 here), whose 50304-word output layer costs about 15 blocks, at P=2
 #     1F1B: even blocks, --pipeline-split cost, and the uneven-stage flags.
 #  2. Bubbles with stages balanced by --pipeline-split cost on a model whose output layer one stage can
 #     carry (L16 h512 seq 32: the output layer costs about 8 blocks): 1F1B, interleaved (V=2) and dynamic
@@ -17,7 +17,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS
 head -n 200 data/corpus/kjv.jsonl > "$TMP/c.jsonl"
 "$LOOM" preprocess --input "$TMP/c.jsonl" --output-prefix "$TMP/c" --vocab-file data/gpt2/vocab.json \
   --merge-file data/gpt2/merges.txt --append-eod >/dev/null
-COMMON=(--micro-batch-size 1 --global-batch-size 8 --train-iters 4 --lr 1e-4 --eval-iters 0
+COMMON=(--micro-batch-size 1 --global-batch-size 8 --train-iters 3 --lr 1e-4 --eval-iters 0
         --data-path "$TMP/c_text_document" --vocab-file data/gpt2/vocab.json --merge-file data/gpt2/merges.txt)
 bubble() {  # label P V model-and-pipeline-flags...
   local label=$1 P=$2 V=$3
@@ -27,8 +27,8 @@ bubble() {  # label P V model-and-pipeline-flags...
   echo "P=$P $label: $(grep -o 'blocks per stage \[.*\]' "$TMP/log" || echo "blocks even")"
   /usr/bin/python3 bench/pipeline_bubble.py "$TMP/trace.json" "$P" 8 "$V" | sed 's/^/  /'
 }
-echo "== 1. splits of the 16M GPT (L8 h256 seq 256), P=2 1F1B"
-SMALL=(--num-layers 8 --hidden-size 256 --num-attention-heads 4 --seq-length 256)
+echo "== 1. splits of the 16M GPT (L8 h256 seq 64), P=2 1F1B"
+SMALL=(--num-layers 8 --hidden-size 256 --num-attention-heads 4 --seq-length 64)
 bubble "even" 2 1 "${SMALL[@]}"
 bubble "--pipeline-split cost" 2 1 "${SMALL[@]}" --pipeline-split cost
 bubble "--decoder-last-pipeline-num-layers 1" 2 1 "${SMALL[@]}" --decoder-last-pipeline-num-layers 1

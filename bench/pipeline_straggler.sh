@@ -16,7 +16,7 @@ head -n 200 data/corpus/kjv.jsonl > "$TMP/c.jsonl"
 "$LOOM" preprocess --input "$TMP/c.jsonl" --output-prefix "$TMP/c" --vocab-file data/gpt2/vocab.json \
   --merge-file data/gpt2/merges.txt --append-eod >/dev/null
 ARGS=(--num-layers 16 --hidden-size 512 --num-attention-heads 8 --seq-length 32 --pipeline-split cost
-      --virtual-pipeline-model-parallel-size 2 --micro-batch-size 1 --global-batch-size 8 --train-iters 6 --lr 1e-4
+      --virtual-pipeline-model-parallel-size 2 --micro-batch-size 1 --global-batch-size 8 --train-iters 4 --lr 1e-4
       --eval-iters 0 --log-interval 1 --pipeline-model-parallel-size 2
       --data-path "$TMP/c_text_document" --vocab-file data/gpt2/vocab.json --merge-file data/gpt2/merges.txt)
 ms() {  # schedule delay: mean elapsed ms per iteration, iterations 2..
