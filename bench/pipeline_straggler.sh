@@ -2,7 +2,7 @@
 # A straggler: pipeline stage 1 sleeps after 30% of its passes for 30% of the pass's time
 # (LOOM_PIPELINE_DELAY=stage=1,prob=0.3,frac=0.3), dynamic schedule vs interleaved 1F1B (both V=2,
 # M=8, P=2, stages balanced by --pipeline-split cost, one thread per rank), and both without the delay.
-# Runs A/B interleaved, RUNS (default 3) times each; prints the mean time per iteration after the first.
+# Runs the four A/B interleaved, RUNS (default 3) cycles; prints the mean time per iteration after the first.
 # Usage: bench/pipeline_straggler.sh [build-dir]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +16,7 @@ head -n 200 data/corpus/kjv.jsonl > "$TMP/c.jsonl"
 "$LOOM" preprocess --input "$TMP/c.jsonl" --output-prefix "$TMP/c" --vocab-file data/gpt2/vocab.json \
   --merge-file data/gpt2/merges.txt --append-eod >/dev/null
 ARGS=(--num-layers 16 --hidden-size 512 --num-attention-heads 8 --seq-length 32 --pipeline-split cost
-      --virtual-pipeline-model-parallel-size 2 --micro-batch-size 1 --global-batch-size 8 --train-iters 4 --lr 1e-4
+      --virtual-pipeline-model-parallel-size 2 --micro-batch-size 1 --global-batch-size 8 --train-iters 3 --lr 1e-4
       --eval-iters 0 --log-interval 1 --pipeline-model-parallel-size 2
       --data-path "$TMP/c_text_document" --vocab-file data/gpt2/vocab.json --merge-file data/gpt2/merges.txt)
 ms() {  # schedule delay: mean elapsed ms per iteration, iterations 2..
@@ -25,11 +25,8 @@ ms() {  # schedule delay: mean elapsed ms per iteration, iterations 2..
   grep -oE 'elapsed time per iteration \(ms\): [0-9.]+' "$TMP/log" | awk 'NR > 1 { s += $NF; n++ } END { printf "%.0f", s / n }'
 }
 SLOW="stage=1,prob=0.3,frac=0.3"
-for delay in "" "$SLOW"; do
-  echo "delay: ${delay:-none}"
-  for r in $(seq "$RUNS"); do
-    a=$(ms interleaved "$delay")
-    b=$(ms dynamic "$delay")
-    echo "  run $r: interleaved ${a} ms, dynamic ${b} ms ($(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2fx", a / b }'))"
-  done
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
+for r in $(seq "$RUNS"); do  # A/B interleaved: each cycle runs all four
+  a=$(ms interleaved "") b=$(ms dynamic "") c=$(ms interleaved "$SLOW") d=$(ms dynamic "$SLOW")
+  echo "run $r: no delay: interleaved $a ms, dynamic $b ms ($(ratio "$a" "$b")); $SLOW: interleaved $c ms, dynamic $d ms ($(ratio "$c" "$d"))"
 done

@@ -1,7 +1,8 @@
 # `loom train --pipeline-schedule dynamic` (and its MegatronDPP alias --use-dpp) end to end under mpirun:
 # a PP2 run stopped and resumed under the dynamic schedule, with a straggler injected, logs the same steps
 # and writes the same final checkpoint bytes as the straight 1F1B run; --pipeline-trace reports each
-# stage's idle fraction; bad input is one `loom: error:` line and exit 2.
+# stage's idle fraction; the cost split over virtual stages; bad input is one `loom: error:` line and
+# exit 2.
 source "$(dirname "$0")/loom_mpi_lib.sh"
 ARGS=(--num-layers 2 --hidden-size 64 --num-attention-heads 4 --seq-length 32 --micro-batch-size 1 --global-batch-size 8
       --lr 3e-3 --min-lr 3e-4 --lr-decay-style cosine --lr-warmup-iters 2 --lr-decay-iters 6 --log-interval 1
@@ -23,6 +24,18 @@ for f in shard_tp00_pp000 shard_tp00_pp001; do
 done
 grep -qE '^ > pipeline idle fraction per stage \(training iterations after the first\): 0: 0\.[0-9]{3} 1: 0\.[0-9]{3}$' \
   "$TMP/b.log" || fail "no idle fraction line"
+
+# --pipeline-split cost over 2 virtual stages (6 blocks over 4 virtual stages, which no even split
+# divides) under the dynamic schedule trains the same model, to the digit, as the cost split without
+# virtual stages under 1F1B.
+V2=(--num-layers 6 --train-iters 3 --lr-decay-iters 3 --pipeline-split cost)
+"${MPI[@]}" -np 2 "$LOOM" train "${ARGS[@]}" "${V2[@]}" > "$TMP/v1_cost.log" 2>&1 || fail "1F1B, cost split"
+"${MPI[@]}" -np 2 "$LOOM" train "${ARGS[@]}" "${V2[@]}" --virtual-pipeline-model-parallel-size 2 --use-dpp \
+  > "$TMP/v2_cost.log" 2>&1 || fail "dynamic, cost split over virtual stages"
+grep -oE 'blocks per stage \[virtual stages: [0-9, ]+\]' "$TMP/v2_cost.log" | grep -oE '[0-9]+' | awk '{ n++; s += $1 }
+  END { exit !(n == 4 && s == 6) }' || fail "expected a split of 6 blocks over 4 virtual stages"
+[ "$(steps "$TMP/v1_cost.log" | wc -l)" = 3 ] || fail "expected 3 logged steps"
+diff <(steps "$TMP/v1_cost.log") <(steps "$TMP/v2_cost.log") > "$TMP/diff" || { fail "cost split over virtual stages differs"; head -4 "$TMP/diff"; }
 
 bad() {  # expected-message np args...
   local msg=$1 np=$2
