@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Measured pipeline bubble against theory, on the 16M GPT (L8 here so P=4 with 2 virtual stages divides),
-# M=8 micro-batches per iteration, one thread per rank. Usage: bench/pipeline_bubble.sh [build-dir]
-# On this 2-core machine P=4 oversubscribes the cores, which inflates idle time: read P=2 as the clean figure.
+# Measured pipeline bubble against theory, M=8 micro-batches per iteration, one thread per rank.
+#  1. Splits: the 16M GPT (L8 h256, seq 64 here), whose 50304-word output layer costs about 15 blocks, at P=2
+#     1F1B: even blocks, --pipeline-split cost, and the uneven-stage flags.
+#  2. Bubbles with stages balanced by --pipeline-split cost on a model whose output layer one stage can
+#     carry (L16 h512 seq 32: the output layer costs about 8 blocks): 1F1B, interleaved (V=2) and dynamic
+#     at P=2 and P=4.
+# Usage: bench/pipeline_bubble.sh [build-dir]. On a 2-core machine P=4 oversubscribes the cores, which
+# inflates idle time: read P=2 as the clean figure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
@@ -12,16 +17,25 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS
 head -n 200 data/corpus/kjv.jsonl > "$TMP/c.jsonl"
 "$LOOM" preprocess --input "$TMP/c.jsonl" --output-prefix "$TMP/c" --vocab-file data/gpt2/vocab.json \
   --merge-file data/gpt2/merges.txt --append-eod >/dev/null
-for cfg in "2 1f1b 1" "2 interleaved 2" "4 1f1b 1" "4 interleaved 2"; do
-  set -- $cfg
-  P=$1 S=$2 V=$3
-  extra=()
-  [ "$V" -gt 1 ] && extra=(--virtual-pipeline-model-parallel-size "$V")
-  mpirun --allow-run-as-root --oversubscribe -np "$P" "$LOOM" train --num-layers 8 --hidden-size 256 \
-    --num-attention-heads 4 --seq-length 256 --micro-batch-size 1 --global-batch-size 8 --train-iters 4 \
-    --lr 1e-4 --pipeline-model-parallel-size "$P" --pipeline-schedule "$S" "${extra[@]}" --eval-iters 0 \
-    --data-path "$TMP/c_text_document" --vocab-file data/gpt2/vocab.json --merge-file data/gpt2/merges.txt \
-    --pipeline-trace "$TMP/trace.json" > "$TMP/log" 2>&1
-  echo "P=$P $S V=$V:"
+COMMON=(--micro-batch-size 1 --global-batch-size 8 --train-iters 3 --lr 1e-4 --eval-iters 0
+        --data-path "$TMP/c_text_document" --vocab-file data/gpt2/vocab.json --merge-file data/gpt2/merges.txt)
+bubble() {  # label P V model-and-pipeline-flags...
+  local label=$1 P=$2 V=$3
+  shift 3
+  mpirun --allow-run-as-root --oversubscribe -np "$P" "$LOOM" train "${COMMON[@]}" --pipeline-model-parallel-size "$P" \
+    "$@" --pipeline-trace "$TMP/trace.json" > "$TMP/log" 2>&1 || { tail -3 "$TMP/log"; return 1; }
+  echo "P=$P $label: $(grep -o 'blocks per stage \[.*\]' "$TMP/log" || echo "blocks even")"
   /usr/bin/python3 bench/pipeline_bubble.py "$TMP/trace.json" "$P" 8 "$V" | sed 's/^/  /'
+}
+echo "== 1. splits of the 16M GPT (L8 h256 seq 64), P=2 1F1B"
+SMALL=(--num-layers 8 --hidden-size 256 --num-attention-heads 4 --seq-length 64)
+bubble "even" 2 1 "${SMALL[@]}"
+bubble "--pipeline-split cost" 2 1 "${SMALL[@]}" --pipeline-split cost
+bubble "--decoder-last-pipeline-num-layers 1" 2 1 "${SMALL[@]}" --decoder-last-pipeline-num-layers 1
+echo "== 2. balanced by --pipeline-split cost (L16 h512 seq 32)"
+WIDE=(--num-layers 16 --hidden-size 512 --num-attention-heads 8 --seq-length 32 --pipeline-split cost)
+for P in 2 4; do
+  bubble "1f1b" "$P" 1 "${WIDE[@]}" --pipeline-schedule 1f1b
+  bubble "interleaved V=2" "$P" 2 "${WIDE[@]}" --virtual-pipeline-model-parallel-size 2
+  bubble "dynamic" "$P" 1 "${WIDE[@]}" --pipeline-schedule dynamic
 done

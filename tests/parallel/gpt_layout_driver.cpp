@@ -1,7 +1,8 @@
 // Trains a small GPT for a number of iterations under whatever layout mpirun and the flags give
 // (data parallel x tensor parallel, sequence parallel, bucketed overlapped gradient reduction) and
 // writes what must not depend on the layout: the loss and grad norm of every iteration and the final
-// weights (full tensors). test_layouts.sh compares every layout with one process.
+// weights (full tensors). test_layouts.sh compares every layout with one process. Pipelines also report
+// each stage's measured peak of micro-batches in flight and whether any chunk outgrew its slots.
 //   mpirun -np 4 gpt_layout_driver --tp 2 --sp 1 --iters 20 --out out.safetensors
 #include <omp.h>
 
@@ -24,7 +25,7 @@
 using namespace loom;
 
 int main(int argc, char** argv) {
-  int lamb = 0, zero = 0, global_batch = 8, tp_size = 1, sp = 0, iters = 20, bucket = 20000, overlap = 1, pp_size = 1, vpp = 1, layers = 2;
+  int lamb = 0, zero = 0, global_batch = 8, tp_size = 1, sp = 0, iters = 20, bucket = 20000, overlap = 1, pp_size = 1, vpp = 1, layers = 2, max_in_flight = 0;
   std::string schedule = "1f1b", arch = "gpt", precision = "fp32";
   float dropout = 0;
   std::string out;
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
     else if (a == "--vpp") vpp = std::atoi(argv[i + 1]);
     else if (a == "--layers") layers = std::atoi(argv[i + 1]);
     else if (a == "--schedule") schedule = argv[i + 1];
+    else if (a == "--max-in-flight") max_in_flight = std::atoi(argv[i + 1]);
     else if (a == "--global-batch") global_batch = std::atoi(argv[i + 1]);
     else if (a == "--zero") zero = std::atoi(argv[i + 1]);
     else if (a == "--lamb") lamb = std::atoi(argv[i + 1]);
@@ -80,7 +82,7 @@ int main(int argc, char** argv) {
   const int micro = 2;
   const int dp = grid.dp_size();
   const int M = global_batch / (micro * dp);
-  PipelineLayout pl{grid.pipeline(), grid.pp_rank(), pp_size, vpp, parse_pipeline_schedule(schedule)};
+  PipelineLayout pl{grid.pipeline(), grid.pp_rank(), pp_size, vpp, parse_pipeline_schedule(schedule), max_in_flight};
   std::vector<std::unique_ptr<GptModel>> models;
   std::vector<std::unique_ptr<AdamW>> optims;
   std::vector<std::unique_ptr<GradReducer>> reducers;
@@ -141,6 +143,24 @@ int main(int argc, char** argv) {
     losses.push_back(float(r.loss));
     norms.push_back(float(r.grad_norm));
   }
+  // Per stage: the peak of micro-batches in flight, the cap it ran under, and chunks that outgrew their slots.
+  std::vector<int32_t> peaks(size_t(pp_size), 0), caps(size_t(pp_size), 0);
+  int32_t over_slots = 0, reordered = 0;
+  if (PipelineRunner* r = trainer.pipeline()) {
+    peaks[size_t(grid.pp_rank())] = r->peak_in_flight();
+    caps[size_t(grid.pp_rank())] = PipelineRunner::in_flight_cap(pl, M);
+    for (size_t i = 0; i < chunks.size(); i++) over_slots += r->peak_live(int(i)) > chunks[i]->slots();
+    reordered = r->reordered_iterations();
+  }
+  world->all_reduce(peaks.data(), peaks.size(), dist::ReduceOp::Max);
+  world->all_reduce(caps.data(), caps.size(), dist::ReduceOp::Max);
+  world->all_reduce(&over_slots, 1);
+  world->all_reduce(&reordered, 1);
+  std::string peak_text, cap_text;
+  for (int s = 0; s < pp_size; s++) {
+    peak_text += (s ? "," : "") + std::to_string(peaks[size_t(s)]);
+    cap_text += (s ? "," : "") + std::to_string(caps[size_t(s)]);
+  }
   // The loss lives on the last stage: world rank 0 reports it.
   if (pp_size > 1) {
     if (grid.pp_rank() == pp_size - 1 && grid.tp_rank() == 0 && grid.dp_rank() == 0)
@@ -174,12 +194,13 @@ int main(int argc, char** argv) {
     entries.push_back({"grad_norm", DType::F32, {iters}, norms.data(), norms.size() * 4});
     write_safetensors(out, entries);
     std::printf("layout dp=%d tp=%d pp=%d vpp=%d %s sp=%d zero=%d buckets=%d slots=%d peak_allocated_mb=%.3f "
-                "optimizer_state_floats=%lld of %lld weight_floats=%lld grad_floats=%lld: loss %.6f -> %.6f\n",
+                "optimizer_state_floats=%lld of %lld weight_floats=%lld grad_floats=%lld in_flight=%s cap=%s outgrown_chunks=%d reordered=%d: "
+                "loss %.6f -> %.6f\n",
                 dp, tp_size, pp_size, vpp, schedule.c_str(), sp, zero, reducers[0]->num_buckets(), chunks[0]->slots(),
                 double(memory_stats().max_allocated) / 1048576.0,
                 (long long)(opts[0]->state_bytes() / 4), (long long)(2 * chunks[0]->params().numel()),
                 (long long)(chunks[0]->params().weight_bytes() / 4), (long long)(chunks[0]->params().grad_bytes() / 4),
-                losses.front(), losses.back());
+                peak_text.c_str(), cap_text.c_str(), int(over_slots), int(reordered), losses.front(), losses.back());
   }
   return 0;
 }

@@ -10,7 +10,8 @@ PipelineSchedule parse_pipeline_schedule(const std::string& name) {
   if (name == "gpipe") return PipelineSchedule::GPipe;
   if (name == "1f1b") return PipelineSchedule::OneFOneB;
   if (name == "interleaved") return PipelineSchedule::Interleaved;
-  fail("unknown pipeline schedule '" + name + "' (gpipe, 1f1b or interleaved)");
+  if (name == "dynamic") return PipelineSchedule::Dynamic;
+  fail("unknown pipeline schedule '" + name + "' (gpipe, 1f1b, interleaved or dynamic)");
 }
 
 std::vector<PipeOp> pipeline_ops(PipelineSchedule kind, int P, int rank, int M, int V) {
@@ -20,6 +21,7 @@ std::vector<PipeOp> pipeline_ops(PipelineSchedule kind, int P, int rank, int M, 
     for (int m = 0; m < M; m++) ops.push_back({false, m, 0});
     return ops;
   }
+  if (kind == PipelineSchedule::Dynamic) kind = V > 1 ? PipelineSchedule::Interleaved : PipelineSchedule::OneFOneB;
   if (kind == PipelineSchedule::OneFOneB) {
     const int warmup = std::min(P - rank - 1, M), remaining = M - warmup;
     for (int m = 0; m < warmup; m++) ops.push_back({true, m, 0});

@@ -6,13 +6,16 @@
 //                 remaining backwards (forward_backward_pipelining_without_interleaving);
 //  - interleaved: V model chunks per rank, Megatron's forward_backward_pipelining_with_interleaving
 //                 (warm-up (P - rank - 1) x 2 + (V - 1) x P passes, chunk order by get_model_chunk_id).
+//  - dynamic:     no fixed order: each stage runs what has arrived (loom/parallel/dynamic_schedule.h);
+//                 its memory is bounded by the fixed schedule of the same shape (1f1b, or interleaved
+//                 with V > 1), whose ops pipeline_ops returns for it.
 // A pure function of (kind, P, rank, M, V), so it is tested against listings derived from Megatron.
 #include <string>
 #include <vector>
 
 namespace loom {
 
-enum class PipelineSchedule { GPipe, OneFOneB, Interleaved };
+enum class PipelineSchedule { GPipe, OneFOneB, Interleaved, Dynamic };
 
 struct PipeOp {
   bool forward;
@@ -21,12 +24,14 @@ struct PipeOp {
   bool operator==(const PipeOp&) const = default;
 };
 
-PipelineSchedule parse_pipeline_schedule(const std::string& name);  // gpipe | 1f1b | interleaved
+PipelineSchedule parse_pipeline_schedule(const std::string& name);  // gpipe | 1f1b | interleaved | dynamic
 std::vector<PipeOp> pipeline_ops(PipelineSchedule kind, int P, int rank, int M, int V);
 // Forward passes only (evaluation): every micro-batch through every chunk in Megatron's order.
 std::vector<PipeOp> pipeline_forward_ops(int P, int M, int V);
 // The most micro-batches whose activations a chunk holds at once under `ops` (slots to allocate).
 int max_in_flight(const std::vector<PipeOp>& ops, int chunk);
+// For chunk 0 that is also the most micro-batches in flight on the rank (started by chunk 0's forward,
+// finished by its backward): the dynamic schedule's default cap.
 // "F0.0 F1.0 B0.0 ..." (micro.chunk), for tests and logs.
 std::string describe(const std::vector<PipeOp>& ops);
 

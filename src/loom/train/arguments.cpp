@@ -107,8 +107,11 @@ void TrainArgs::register_flags(ArgParser& p) {
                 "layers per virtual stage (interleaved schedule)");
   p.add_opt_int("--virtual-pipeline-model-parallel-size", &virtual_pipeline_model_parallel_size,
                 "model chunks per pipeline rank (interleaved schedule)");
-  p.add_choice("--pipeline-schedule", &pipeline_schedule, {"gpipe", "1f1b", "interleaved"},
-               "pipeline schedule (default 1f1b; interleaved with virtual stages)");
+  p.add_choice("--pipeline-schedule", &pipeline_schedule, {"gpipe", "1f1b", "interleaved", "dynamic"},
+               "pipeline schedule (default 1f1b; interleaved with virtual stages; dynamic: run what has arrived)");
+  p.add_flag("--use-dpp", &use_dpp, "MegatronDPP's name for --pipeline-schedule dynamic");
+  p.add_opt_int("--pipeline-max-in-flight", &pipeline_max_in_flight,
+                "dynamic schedule: micro-batches in flight per stage (default: what 1F1B / interleaved hold)");
   p.add_int("--decoder-first-pipeline-num-layers", &decoder_first_pipeline_num_layers, "layers on the first stage (0: even)");
   p.add_int("--decoder-last-pipeline-num-layers", &decoder_last_pipeline_num_layers, "layers on the last stage (0: even)");
   p.add_string("--pipeline-trace", &pipeline_trace, "write a Chrome trace (JSON) of every pipeline pass and transfer");
@@ -355,16 +358,22 @@ void TrainArgs::validate(const ArgParser& p, bool need_data) {
   }
   if (virtual_pipeline_model_parallel_size && *virtual_pipeline_model_parallel_size > 1)
     require(pipeline_model_parallel_size > 1, "virtual pipeline stages need --pipeline-model-parallel-size > 1");
+  require(!use_dpp || pipeline_schedule.empty() || pipeline_schedule == "dynamic",
+          "--use-dpp is --pipeline-schedule dynamic, not " + pipeline_schedule);
+  if (use_dpp) pipeline_schedule = "dynamic";
+  require(pipeline_schedule != "dynamic" || pipeline_model_parallel_size > 1,
+          "--pipeline-schedule dynamic needs --pipeline-model-parallel-size > 1");
+  require(!pipeline_max_in_flight || *pipeline_max_in_flight > 0, "--pipeline-max-in-flight must be positive");
+  require(!pipeline_max_in_flight || pipeline_schedule == "dynamic", "--pipeline-max-in-flight needs --pipeline-schedule dynamic");
   if (pipeline_schedule.empty()) pipeline_schedule = virtual_pipeline_size() > 1 ? "interleaved" : "1f1b";
   require(pipeline_schedule != "interleaved" || virtual_pipeline_size() > 1,
           "--pipeline-schedule interleaved needs virtual stages (--num-layers-per-virtual-pipeline-stage)");
-  require(pipeline_schedule == "interleaved" || virtual_pipeline_size() == 1,
-          "virtual pipeline stages run only with the interleaved schedule");
+  require(pipeline_schedule == "interleaved" || pipeline_schedule == "dynamic" || virtual_pipeline_size() == 1,
+          "virtual pipeline stages run only with the interleaved or dynamic schedule");
   require(decoder_first_pipeline_num_layers >= 0 && decoder_last_pipeline_num_layers >= 0,
           "--decoder-first/last-pipeline-num-layers must not be negative");
-  require(pipeline_split == "even" || (virtual_pipeline_size() == 1 && !decoder_first_pipeline_num_layers &&
-                                       !decoder_last_pipeline_num_layers),
-          "--pipeline-split cost/simple cannot be combined with virtual stages or explicit first/last stage layers");
+  require(pipeline_split == "even" || (!decoder_first_pipeline_num_layers && !decoder_last_pipeline_num_layers),
+          "--pipeline-split cost/simple cannot be combined with explicit first/last stage layers");
   require(pipeline_split_costs.empty() || pipeline_split == "cost", "--pipeline-split-costs needs --pipeline-split cost");
   require(profile_layers_output.empty() || profile_layers, "--profile-layers-output needs --profile-layers");
   if (recompute_activations) recompute_granularity = "selective";
@@ -419,7 +428,7 @@ void TrainArgs::validate_layout(int world_size) {
               "data-parallel size (" + std::to_string(micro_batch_size) + " x " + std::to_string(data_parallel_size) + ")");
   compat.resolve_samples(*this);
   if (!ddp_bucket_size) ddp_bucket_size = std::max<int64_t>(40000000, 1000000 * int64_t(data_parallel_size));
-  if (pipeline_schedule == "interleaved") {
+  if (pipeline_schedule == "interleaved" || (pipeline_schedule == "dynamic" && virtual_pipeline_size() > 1)) {
     const int64_t M = num_micro_batches(), P = pipeline_model_parallel_size;
     require(M >= P && M % P == 0, "the interleaved schedule needs the number of micro-batches (" + std::to_string(M) +
                                       ") to be a multiple of --pipeline-model-parallel-size (" + std::to_string(P) + ")");

@@ -65,6 +65,8 @@ struct TrainArgs {
   bool sequence_parallel = false;
   std::optional<int64_t> num_layers_per_virtual_pipeline_stage, virtual_pipeline_model_parallel_size;
   std::string pipeline_schedule;  // empty: 1f1b, or interleaved with virtual stages
+  bool use_dpp = false;           // --pipeline-schedule dynamic
+  std::optional<int64_t> pipeline_max_in_flight;
   int decoder_first_pipeline_num_layers = 0, decoder_last_pipeline_num_layers = 0;
   std::string pipeline_trace;
   std::string pipeline_split = "even", pipeline_split_costs;

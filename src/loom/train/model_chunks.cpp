@@ -53,15 +53,19 @@ std::vector<StageSpec> rank_stage_specs(const TrainArgs& a, const GptConfig& cfg
   const std::vector<double> costs = a.pipeline_split == "simple"   ? module_counts(family, cfg)
                                     : a.pipeline_split_costs.empty() ? family.layer_costs(cfg)
                                                                      : read_layer_costs(a.pipeline_split_costs, cfg.num_layers);
-  const std::vector<int> counts = split_by_cost(costs, pl.size);
+  // With virtual stages the P x V virtual stages are split (Megatron's order: chunk c of rank r is
+  // virtual stage c x P + r), so each chunk, and so each rank, gets its share.
+  const int stages = pl.size * pl.virtual_size;
+  const std::vector<int> counts = split_by_cost(costs, stages);
   std::vector<StageSpec> specs;
   std::string plan;
   int first = 0;
-  for (int s = 0; s < pl.size; s++) {
-    if (s == pl.rank) specs.push_back({first, counts[size_t(s)], s == 0, s == pl.size - 1});
+  for (int s = 0; s < stages; s++) {
+    if (s % pl.size == pl.rank) specs.push_back({first, counts[size_t(s)], s == 0, s == stages - 1});
     first += counts[size_t(s)];
     plan += (s ? ", " : "") + std::to_string(counts[size_t(s)]);
   }
+  if (pl.virtual_size > 1) plan = "virtual stages: " + plan;
   if (a.pipeline_split == "simple")
     out.print_rank_0("> pipeline split by module count (" + std::to_string(family.block_modules) +
                      " per block, 1 each for the embedding and output layer): blocks per stage [" + plan + "]");

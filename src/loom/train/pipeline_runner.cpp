@@ -1,30 +1,41 @@
 #include "loom/train/pipeline_runner.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
 #include "loom/ckpt/safetensors.h"
+#include "loom/train/pipeline_iteration.h"
 
 namespace loom {
 
-namespace {
-enum { kActivation = 0, kGradient = 1 };
+int PipelineRunner::in_flight_cap(const PipelineLayout& l, int num_micro) {
+  if (l.max_in_flight > 0) return std::min(l.max_in_flight, num_micro);
+  return std::max(1, max_in_flight(pipeline_ops(l.schedule, l.size, l.rank, num_micro, l.virtual_size), 0));
 }
 
 int PipelineRunner::slots_needed(const PipelineLayout& l, int num_micro, int chunk) {
+  // The dynamic schedule with an explicit cap may hold that many activations in every chunk; by default
+  // it holds what the fixed schedule of its shape holds (pipeline_ops gives that schedule for it).
+  if (l.schedule == PipelineSchedule::Dynamic && l.max_in_flight > 0) return in_flight_cap(l, num_micro);
   return std::max(1, max_in_flight(pipeline_ops(l.schedule, l.size, l.rank, num_micro, l.virtual_size), chunk));
 }
 
 PipelineRunner::PipelineRunner(std::vector<GptModel*> chunks, PipelineLayout layout, int micro_batch, int seq,
-                               int num_micro, Timers& timers)
+                               int num_micro, Timers& timers, PipelineDelay delay)
     : chunks_(std::move(chunks)), l_(std::move(layout)), micro_batch_(micro_batch), seq_(seq), num_micro_(num_micro),
-      timers_(timers) {
+      timers_(timers), delay_(delay) {
   for (int m = 0; m < num_micro; m++) batches_.emplace_back(micro_batch, seq);
   const int V = int(chunks_.size());
-  grad_in_.resize(size_t(V));
-  grad_out_.resize(size_t(V));
-  act_sends_.resize(size_t(V));
-  grad_sends_.resize(size_t(V));
+  ctx_.resize(size_t(num_micro) * size_t(V));
+  loaded_.resize(size_t(num_micro));
+  loss_sum_.resize(size_t(num_micro));
+  mask_sum_.resize(size_t(num_micro));
+  for (auto* v : {&grad_in_, &grad_out_}) v->resize(size_t(V));
+  for (auto* v : {&act_sends_, &grad_sends_, &act_recvs_, &grad_recvs_}) v->resize(size_t(V));
+  live_.assign(size_t(V), 0);
+  peak_live_.assign(size_t(V), 0);
+  std::vector<int> slots;
   for (int c = 0; c < V; c++) {
     GptModel& model = *chunks_[size_t(c)];
     const int64_t rows = model.tensor_parallel().local_rows(micro_batch * seq), h = model.config().hidden_size;
@@ -32,14 +43,23 @@ PipelineRunner::PipelineRunner(std::vector<GptModel*> chunks, PipelineLayout lay
       grad_in_[size_t(c)].push_back(Tensor({rows, h}));
       grad_out_[size_t(c)].push_back(Tensor({rows, h}));
     }
-    act_sends_[size_t(c)].resize(size_t(model.slots()));
-    grad_sends_[size_t(c)].resize(size_t(model.slots()));
+    for (auto* v : {&act_sends_, &grad_sends_, &act_recvs_, &grad_recvs_}) (*v)[size_t(c)].resize(size_t(model.slots()));
+    slots.push_back(model.slots());
   }
+  if (l_.schedule == PipelineSchedule::Dynamic)
+    dynamic_ = std::make_unique<DynamicSchedule>(num_micro, slots, in_flight_cap(l_, num_micro));
+  fixed_ops_ = pipeline_ops(l_.schedule, l_.size, l_.rank, num_micro, l_.virtual_size);
+  executed_.reserve(fixed_ops_.size());
   epoch_us_ = now_us();
 }
 
 double PipelineRunner::now_us() const {
   return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+size_t PipelineRunner::stage_floats(int chunk) const {
+  const GptModel& model = *chunks_[size_t(chunk)];
+  return size_t(model.tensor_parallel().local_rows(micro_batch_ * seq_)) * size_t(model.config().hidden_size);
 }
 
 void PipelineRunner::trace(const std::string& name, double t0, double t1) {
@@ -50,106 +70,148 @@ void PipelineRunner::trace(const std::string& name, double t0, double t1) {
   events_.push_back(buf);
 }
 
-double PipelineRunner::run(bool training, const std::function<void(int, BatchBuffer&)>& load,
-                           const std::function<uint64_t(int)>& rng, float loss_grad_scale) {
-  const int P = l_.size, V = l_.virtual_size;
-  const int prev = (l_.rank + P - 1) % P, next = (l_.rank + 1) % P;
-  const auto ops = training ? pipeline_ops(l_.schedule, P, l_.rank, num_micro_, V) : pipeline_forward_ops(P, num_micro_, V);
-  std::vector<char> loaded(size_t(num_micro_), 0);
-  std::vector<StepContext> ctx(size_t(num_micro_) * size_t(V));
-  double loss_total = 0;
-  std::vector<double> loss_sum(size_t(num_micro_), 0.0), mask_sum(size_t(num_micro_), 0.0);
-  TimerScope whole(timers_, "forward-backward");
-  const double run_start = now_us();
-  for (const PipeOp& op : ops) {
-    GptModel& model = *chunks_[size_t(op.chunk)];
-    const int slot = op.micro % model.slots();
-    const size_t n = size_t(model.tensor_parallel().local_rows(micro_batch_ * seq_)) * size_t(model.config().hidden_size);
-    StepContext& c = ctx[size_t(op.micro) * size_t(V) + size_t(op.chunk)];
-    if (op.forward) {
-      if (!loaded[size_t(op.micro)]) {
-        TimerScope t(timers_, "batch-generator");
-        load(op.micro, batches_[size_t(op.micro)]);
-        loaded[size_t(op.micro)] = 1;
-      }
-      c = StepContext{};
-      c.mb = &batches_[size_t(op.micro)].micro_batch();
-      c.slot = slot;
-      c.training = training;
-      c.rng_key = rng(op.micro);
-      c.loss_grad_scale = loss_grad_scale;
-      c.loss_sum = &loss_sum[size_t(op.micro)];
-      c.mask_sum = &mask_sum[size_t(op.micro)];
-      if (!is_first(op.chunk)) {
-        TimerScope t(timers_, "forward-recv");
-        const double t0 = now_us();
-        // The slot's previous activations may still be on their way out.
-        if (act_sends_[size_t(op.chunk)][size_t(slot)].active()) act_sends_[size_t(op.chunk)][size_t(slot)].wait();
-        l_.pp->recv(model.stage_input(slot).f32(), n, prev, tag(op.micro, op.chunk, kActivation));
-        trace("recv F" + std::to_string(op.micro) + "." + std::to_string(op.chunk), t0, now_us());
-      } else if (act_sends_[size_t(op.chunk)][size_t(slot)].active()) {
-        act_sends_[size_t(op.chunk)][size_t(slot)].wait();
-      }
-      {
-        TimerScope t(timers_, "forward-compute");
-        const double t0 = now_us();
-        model.forward(c);
-        trace("F" + std::to_string(op.micro) + "." + std::to_string(op.chunk), t0, now_us());
-      }
-      if (!is_last(op.chunk)) {
-        TimerScope t(timers_, "forward-send");
-        const Tensor& out = model.stage_output(slot);
-        const int dst_chunk = l_.rank == P - 1 ? op.chunk + 1 : op.chunk;
-        act_sends_[size_t(op.chunk)][size_t(slot)] =
-            l_.pp->isend(out.f32(), size_t(out.numel()), dist::DType::F32, next, tag(op.micro, dst_chunk, kActivation));
-      } else {
-        loss_total += mask_sum[size_t(op.micro)] > 0 ? loss_sum[size_t(op.micro)] / mask_sum[size_t(op.micro)] : 0.0;
-      }
+void PipelineRunner::forward_pass(const PipeOp& op, Iteration& it, bool posted) {
+  const int P = l_.size, next = (l_.rank + 1) % P, prev = (l_.rank + P - 1) % P;
+  GptModel& model = *chunks_[size_t(op.chunk)];
+  const int s = slot(op);
+  StepContext& c = ctx_[size_t(op.micro) * size_t(l_.virtual_size) + size_t(op.chunk)];
+  if (!loaded_[size_t(op.micro)]) {
+    TimerScope t(timers_, "batch-generator");
+    it.load(op.micro, batches_[size_t(op.micro)]);
+    loaded_[size_t(op.micro)] = 1;
+  }
+  c = StepContext{};
+  c.mb = &batches_[size_t(op.micro)].micro_batch();
+  c.slot = s;
+  c.training = it.training;
+  c.rng_key = it.rng(op.micro);
+  c.loss_grad_scale = it.loss_grad_scale;
+  c.loss_sum = &loss_sum_[size_t(op.micro)];
+  c.mask_sum = &mask_sum_[size_t(op.micro)];
+  dist::Request& out_send = act_sends_[size_t(op.chunk)][size_t(s)];
+  if (!is_first(op.chunk)) {
+    TimerScope t(timers_, "forward-recv");
+    const double t0 = now_us();
+    out_send.wait();  // the slot's previous activations may still be on their way out
+    if (posted) {
+      act_recvs_[size_t(op.chunk)][size_t(s)].wait();
     } else {
-      const Tensor* dout = nullptr;
-      if (!is_last(op.chunk)) {
-        TimerScope t(timers_, "backward-recv");
-        const double t0 = now_us();
-        Tensor& g = grad_in_[size_t(op.chunk)][size_t(slot)];
-        l_.pp->recv(g.f32(), size_t(g.numel()), next, tag(op.micro, op.chunk, kGradient));
-        trace("recv B" + std::to_string(op.micro) + "." + std::to_string(op.chunk), t0, now_us());
-        dout = &g;
-      }
-      {
-        TimerScope t(timers_, "backward-compute");
-        const double t0 = now_us();
-        model.backward(c, {}, dout);
-        trace("B" + std::to_string(op.micro) + "." + std::to_string(op.chunk), t0, now_us());
-      }
-      if (!is_first(op.chunk)) {
-        TimerScope t(timers_, "backward-send");
-        dist::Request& pending = grad_sends_[size_t(op.chunk)][size_t(slot)];
-        if (pending.active()) pending.wait();
-        Tensor& g = grad_out_[size_t(op.chunk)][size_t(slot)];
-        std::memcpy(g.f32(), model.stage_input_grad().f32(), sizeof(float) * size_t(g.numel()));
-        const int dst_chunk = l_.rank == 0 ? op.chunk - 1 : op.chunk;
-        pending = l_.pp->isend(g.f32(), size_t(g.numel()), dist::DType::F32, prev, tag(op.micro, dst_chunk, kGradient));
-      }
+      l_.pp->recv(model.stage_input(s).f32(), stage_floats(op.chunk), prev, tag(op.micro, op.chunk, 0));
+      trace("recv F" + std::to_string(op.micro) + "." + std::to_string(op.chunk), t0, now_us());
     }
+  } else {
+    out_send.wait();
   }
-  for (auto& per_chunk : act_sends_)
-    for (auto& r : per_chunk)
-      if (r.active()) r.wait();
-  for (auto& per_chunk : grad_sends_)
-    for (auto& r : per_chunk)
-      if (r.active()) r.wait();
-  if (tracing_ && training) {  // the span of the whole schedule on a second row, for bubble measurements
-    char buf[160];
-    std::snprintf(buf, sizeof buf, R"({"name": "iteration", "ph": "X", "pid": %d, "tid": 1, "ts": %.1f, "dur": %.1f})",
-                  l_.rank, run_start - epoch_us_, now_us() - run_start);
-    events_.push_back(buf);
+  {
+    TimerScope t(timers_, "forward-compute");
+    const double t0 = now_us();
+    model.forward(c);
+    const double t1 = now_us();
+    it.busy_us += t1 - t0 + delay_.after_pass(l_.rank, t1 - t0);
+    trace("F" + std::to_string(op.micro) + "." + std::to_string(op.chunk), t0, now_us());
   }
-  return loss_total;
+  if (!is_last(op.chunk)) {
+    TimerScope t(timers_, "forward-send");
+    const Tensor& out = model.stage_output(s);
+    const int dst_chunk = l_.rank == P - 1 ? op.chunk + 1 : op.chunk;
+    out_send = l_.pp->isend(out.f32(), size_t(out.numel()), dist::DType::F32, next, tag(op.micro, dst_chunk, 0));
+  } else {
+    const size_t m = size_t(op.micro);
+    it.loss_total += mask_sum_[m] > 0 ? loss_sum_[m] / mask_sum_[m] : 0.0;
+  }
+  if (it.training) executed_.push_back(op);
+  if (op.chunk == 0) peak_in_flight_ = std::max(peak_in_flight_, ++in_flight_);
+  int& live = live_[size_t(op.chunk)];
+  peak_live_[size_t(op.chunk)] = std::max(peak_live_[size_t(op.chunk)], ++live);
 }
 
-}  // namespace loom
+void PipelineRunner::backward_pass(const PipeOp& op, Iteration& it, bool posted) {
+  const int P = l_.size, next = (l_.rank + 1) % P, prev = (l_.rank + P - 1) % P;
+  GptModel& model = *chunks_[size_t(op.chunk)];
+  const int s = slot(op);
+  const StepContext& c = ctx_[size_t(op.micro) * size_t(l_.virtual_size) + size_t(op.chunk)];
+  const Tensor* dout = nullptr;
+  if (!is_last(op.chunk)) {
+    TimerScope t(timers_, "backward-recv");
+    const double t0 = now_us();
+    Tensor& g = grad_in_[size_t(op.chunk)][size_t(s)];
+    if (posted) {
+      grad_recvs_[size_t(op.chunk)][size_t(s)].wait();
+    } else {
+      l_.pp->recv(g.f32(), size_t(g.numel()), next, tag(op.micro, op.chunk, 1));
+      trace("recv B" + std::to_string(op.micro) + "." + std::to_string(op.chunk), t0, now_us());
+    }
+    dout = &g;
+  }
+  {
+    TimerScope t(timers_, "backward-compute");
+    const double t0 = now_us();
+    model.backward(c, {}, dout);
+    const double t1 = now_us();
+    it.busy_us += t1 - t0 + delay_.after_pass(l_.rank, t1 - t0);
+    trace("B" + std::to_string(op.micro) + "." + std::to_string(op.chunk), t0, now_us());
+  }
+  if (!is_first(op.chunk)) {
+    TimerScope t(timers_, "backward-send");
+    dist::Request& pending = grad_sends_[size_t(op.chunk)][size_t(s)];
+    pending.wait();
+    Tensor& g = grad_out_[size_t(op.chunk)][size_t(s)];
+    std::memcpy(g.f32(), model.stage_input_grad().f32(), sizeof(float) * size_t(g.numel()));
+    const int dst_chunk = l_.rank == 0 ? op.chunk - 1 : op.chunk;
+    pending = l_.pp->isend(g.f32(), size_t(g.numel()), dist::DType::F32, prev, tag(op.micro, dst_chunk, 1));
+  }
+  executed_.push_back(op);
+  if (op.chunk == 0) in_flight_--;
+  live_[size_t(op.chunk)]--;
+}
 
-namespace loom {
+double PipelineRunner::run(bool training, const std::function<void(int, BatchBuffer&)>& load,
+                           const std::function<uint64_t(int)>& rng, float loss_grad_scale) {
+  Iteration it{training, load, rng, loss_grad_scale};
+  executed_.clear();
+  std::fill(loaded_.begin(), loaded_.end(), 0);
+  std::fill(loss_sum_.begin(), loss_sum_.end(), 0.0);
+  std::fill(mask_sum_.begin(), mask_sum_.end(), 0.0);
+  TimerScope whole(timers_, "forward-backward");
+  const double run_start = now_us();
+  if (training && dynamic_) {
+    run_dynamic(it);
+  } else {
+    const auto ops = training ? fixed_ops_ : pipeline_forward_ops(l_.size, num_micro_, l_.virtual_size);
+    for (const PipeOp& op : ops) {
+      if (op.forward) forward_pass(op, it, false);
+      else backward_pass(op, it, false);
+    }
+  }
+  for (auto* sends : {&act_sends_, &grad_sends_})
+    for (auto& per_chunk : *sends)
+      for (auto& r : per_chunk) r.wait();
+  if (!training) {  // forward-only: nothing is held after the iteration
+    std::fill(live_.begin(), live_.end(), 0);
+    in_flight_ = 0;
+    return it.loss_total;
+  }
+  const double span = now_us() - run_start;
+  reordered_ += executed_ != fixed_ops_;
+  if (training_runs_++ > 0) {  // the first iteration warms caches and allocators: not the steady state
+    busy_us_ += it.busy_us;
+    span_us_ += span;
+  }
+  if (tracing_) {  // the span of the whole schedule on a second row, for bubble measurements
+    char buf[160];
+    std::snprintf(buf, sizeof buf, R"({"name": "iteration", "ph": "X", "pid": %d, "tid": 1, "ts": %.1f, "dur": %.1f})",
+                  l_.rank, run_start - epoch_us_, span);
+    events_.push_back(buf);
+  }
+  return it.loss_total;
+}
+
+std::vector<double> PipelineRunner::idle_fractions() const {
+  std::vector<double> all(size_t(l_.size));
+  const double mine = span_us_ > 0 ? 1.0 - busy_us_ / span_us_ : 0.0;
+  l_.pp->all_gather(&mine, all.data(), 1);
+  return all;
+}
 
 void PipelineRunner::write_trace(const std::string& path) const {
   std::string mine;

@@ -195,8 +195,12 @@ void LayerProfile::write_costs(const std::string& path) const {
 void write_pipeline_trace(Trainer& trainer, const parallel::ProcessGrid& grid, const std::string& path) {
   if (path.empty() || !trainer.pipeline() || grid.dp_rank() != 0 || grid.tp_rank() != 0) return;
   trainer.pipeline()->write_trace(path);
+  const std::vector<double> idle = trainer.pipeline()->idle_fractions();
   if (grid.pp_rank() == 0) {
     std::printf(" > pipeline trace written to %s\n", path.c_str());
+    std::printf(" > pipeline idle fraction per stage (training iterations after the first):");
+    for (size_t s = 0; s < idle.size(); s++) std::printf(" %zu: %.3f", s, idle[s]);
+    std::printf("\n");
     std::fflush(stdout);
   }
 }

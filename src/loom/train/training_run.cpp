@@ -102,7 +102,8 @@ void TrainingRun::setup(int argc, char** argv) {
 // This rank's model chunks (the whole model, a pipeline stage, or its virtual stages) and their optimizers.
 void TrainingRun::build_model() {
   out_.print_rank_0("building GPT model ...");
-  pl_ = {grid_->pipeline(), grid_->pp_rank(), grid_->pp_size(), a_.virtual_pipeline_size(), a_.schedule()};
+  pl_ = {grid_->pipeline(), grid_->pp_rank(), grid_->pp_size(), a_.virtual_pipeline_size(), a_.schedule(),
+         int(a_.pipeline_max_in_flight.value_or(0))};
   const std::vector<StageSpec> specs = rank_stage_specs(a_, cfg_, pl_, out_);
   models_ = build_model_chunks(a_, cfg_, specs, pl_, tp_, param_storage(a_, *grid_));
   for (const auto& m : models_) chunks_.push_back(m.get());
