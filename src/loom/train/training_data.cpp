@@ -35,7 +35,9 @@ void check_data_prefixes(const std::vector<std::string>& data_path) {
               "data file " + prefix + ext + " not found (--data-path takes the prefix 'loom preprocess' wrote)");
 }
 
-TrainingData build_training_data(const TrainArgs& a, bool quiet) {
+namespace {
+
+data::GptDataConfig gpt_data_config(const TrainArgs& a, bool quiet) {
   data::GptDataConfig dc;
   dc.data_path = a.data_path;
   dc.split = a.split;
@@ -48,8 +50,16 @@ TrainingData build_training_data(const TrainArgs& a, bool quiet) {
   dc.test_samples = target.test;
   dc.cache_dir = a.data_cache_path;
   dc.quiet = quiet;
+  return dc;
+}
+
+}  // namespace
+
+int64_t predicted_index_map_bytes(const TrainArgs& a) { return data::predicted_index_map_bytes(gpt_data_config(a, true)); }
+
+TrainingData build_training_data(const TrainArgs& a, bool quiet) {
   TrainingData d;
-  d.datasets = data::build_gpt_datasets(dc);
+  d.datasets = data::build_gpt_datasets(gpt_data_config(a, quiet));
   d.train = as_sample_set(d.datasets.train);
   d.valid = as_sample_set(d.datasets.valid);
   d.test = as_sample_set(d.datasets.test);
