@@ -8,10 +8,16 @@
 
 namespace loom {
 
-Storage::Storage(size_t bytes) : data_(mem_alloc(bytes)), bytes_(bytes) {
-  if (data_) std::memset(data_, 0, bytes);
+Storage::Storage(size_t bytes) : mapped_(address_space_only()), bytes_(bytes) {
+  data_ = mapped_ ? mem_map_zeroed(bytes) : mem_alloc(bytes);  // a fresh mapping reads as zeros already
+  if (data_ && !mapped_) std::memset(data_, 0, bytes);
 }
-Storage::~Storage() { mem_free(data_, bytes_); }
+Storage::~Storage() {
+  if (mapped_)
+    mem_unmap(data_, bytes_);
+  else
+    mem_free(data_, bytes_);
+}
 
 int64_t shape_numel(const std::vector<int64_t>& shape) {
   int64_t n = 1;

@@ -22,6 +22,7 @@ class Storage {
   size_t bytes() const { return bytes_; }
 
  private:
+  bool mapped_;  // made under AddressSpaceOnly
   void* data_;
   size_t bytes_;
 };

@@ -15,6 +15,7 @@
 #include "loom/data/gpt_index.h"
 #include "loom/data/indexed_dataset.h"
 #include "loom/data/numpy_compat.h"
+#include "loom/util/system_memory.h"
 
 namespace loom::data {
 namespace {
@@ -179,6 +180,51 @@ std::string check_maps(const NpyArray& doc, const NpyArray& sample, const NpyArr
   return "";
 }
 
+// --data-path as Megatron reads it: "prefix", or weight/prefix pairs (prefixes trimmed of whitespace).
+struct DataPaths {
+  std::vector<std::string> prefixes;
+  std::vector<double> weights;  // empty for a single prefix
+};
+DataPaths parse_data_path(const std::vector<std::string>& data_path) {
+  DataPaths d;
+  if (data_path.size() == 1) {
+    d.prefixes.push_back(data_path[0]);
+    return d;
+  }
+  if (data_path.size() % 2 != 0)
+    fail("--data-path: expected one path or weight/path pairs (w1 p1 w2 p2 ...), got " +
+         std::to_string(data_path.size()) + " values");
+  for (size_t i = 0; i < data_path.size(); i += 2) {
+    d.weights.push_back(parse_weight(data_path[i]));
+    std::string p = data_path[i + 1];
+    const auto first = p.find_first_not_of(" \t\n\r\f\v");
+    const auto last = p.find_last_not_of(" \t\n\r\f\v");
+    d.prefixes.push_back(first == std::string::npos ? std::string() : p.substr(first, last - first + 1));
+  }
+  if (d.prefixes.size() >= 255) fail("--data-path: at most 254 datasets can be blended");
+  return d;
+}
+
+// Bytes of one split's doc, sample and shuffle index (int32 documents, int32 (document, offset) rows,
+// uint32 or int64 shuffle as Megatron stores them).
+int64_t split_map_bytes(int64_t epochs, int64_t docs, int64_t tokens_per_epoch, int seq_length) {
+  const int64_t samples = (epochs * tokens_per_epoch - 1) / seq_length;
+  return epochs * docs * 4 + (samples + 1) * 8 + samples * (samples >= 0xFFFFFFFFll ? 8 : 4);
+}
+
+// Index maps larger than the machine can hold are refused before they are built: a tiny dataset read
+// for 1e8 iterations needs millions of epochs of document order.
+void check_split_fits(const std::string& name, const IndexedDataset& ds, int64_t epochs, int64_t docs,
+                      int64_t tokens_per_epoch, int seq_length, int64_t num_samples) {
+  const int64_t bytes = split_map_bytes(epochs, docs, tokens_per_epoch, seq_length);
+  const int64_t available = available_memory_bytes();
+  if (available > 0 && bytes > available)
+    fail("dataset '" + ds.prefix() + "': the " + name + " split's index maps for " + std::to_string(num_samples) +
+         " samples (" + std::to_string(epochs) + " epochs of " + std::to_string(docs) + " documents) need " +
+         human_bytes(double(bytes)) + ", more than the " + human_bytes(double(available)) +
+         " available: lower --train-iters (or the eval sizes) or add data");
+}
+
 std::unique_ptr<SampleSource> build_split(const std::string& name, const std::string& cache_prefix,
                                           const std::shared_ptr<const IndexedDataset>& ds, int64_t begin, int64_t end,
                                           int64_t num_samples, int seq_length, uint64_t seed, const Log& log) {
@@ -193,6 +239,7 @@ std::unique_ptr<SampleSource> build_split(const std::string& name, const std::st
          std::to_string(end) + ")) has " + std::to_string(tokens_per_epoch) +
          (tokens_per_epoch == 1 ? " token" : " tokens") + "; samples need at least 2 (change --split or add data)");
   const int64_t epochs = num_epochs(tokens_per_epoch, seq_length, num_samples);
+  check_split_fits(name, *ds, epochs, end - begin, tokens_per_epoch, seq_length, num_samples);
   NumpyRandomState rng(seed);
 
   const std::string base = cache_prefix + "_" + name + "_indexmap_" + std::to_string(num_samples) + "ns_" +
@@ -329,23 +376,7 @@ GptDatasets build_gpt_datasets(const GptDataConfig& cfg) {
   const Log log(cfg.quiet);
   const std::array<int64_t, 3> samples{cfg.train_samples, cfg.valid_samples, cfg.test_samples};
   // Validate the --data-path shape before printing anything.
-  std::vector<std::string> prefixes;
-  std::vector<double> weights;
-  if (cfg.data_path.size() == 1) {
-    prefixes.push_back(cfg.data_path[0]);
-  } else {
-    if (cfg.data_path.size() % 2 != 0)
-      fail("--data-path: expected one path or weight/path pairs (w1 p1 w2 p2 ...), got " +
-           std::to_string(cfg.data_path.size()) + " values");
-    for (size_t i = 0; i < cfg.data_path.size(); i += 2) {
-      weights.push_back(parse_weight(cfg.data_path[i]));
-      std::string p = cfg.data_path[i + 1];
-      const auto first = p.find_first_not_of(" \t\n\r\f\v");
-      const auto last = p.find_last_not_of(" \t\n\r\f\v");
-      prefixes.push_back(first == std::string::npos ? std::string() : p.substr(first, last - first + 1));
-    }
-    if (prefixes.size() >= 255) fail("--data-path: at most 254 datasets can be blended");
-  }
+  const auto [prefixes, weights] = parse_data_path(cfg.data_path);
   train_valid_test_split(cfg.split, 1);  // a bad --split fails here, before any work
 
   log("> building train, validation, and test datasets ...");
@@ -409,6 +440,31 @@ void make_lm_batch(const int32_t* samples, int batch, int seq_length, const Batc
       if (tok == o.eod) start = t + 1;  // positions after an EOD belong to the next document
     }
   }
+}
+
+int64_t predicted_index_map_bytes(const GptDataConfig& cfg) {
+  if (cfg.data_path.empty() || cfg.seq_length < 2) return 0;
+  const std::array<int64_t, 3> samples{cfg.train_samples, cfg.valid_samples, cfg.test_samples};
+  const auto [prefixes, weights] = parse_data_path(cfg.data_path);
+  std::vector<std::array<int64_t, 3>> per_prefix(prefixes.size(), samples);
+  int64_t bytes = 0;
+  if (!weights.empty()) {
+    per_prefix = plan_blend(weights, samples).samples;
+    for (int64_t s : samples) bytes += s * 9;  // blending: dataset (uint8) and sample (int64) per sample
+  }
+  for (size_t p = 0; p < prefixes.size(); p++) {
+    const IndexedDataset ds(prefixes[p]);
+    const auto splits = train_valid_test_split(cfg.split, ds.size());
+    for (size_t i = 0; i < 3; i++) {
+      if (splits[i + 1] <= splits[i] || per_prefix[p][i] <= 0) continue;
+      int64_t tokens = 0;
+      for (int64_t d = splits[i]; d < splits[i + 1]; d++) tokens += ds.sequence_length(d);
+      if (tokens <= 1) continue;  // build_gpt_datasets reports it
+      const int64_t epochs = num_epochs(tokens, cfg.seq_length, per_prefix[p][i]);
+      bytes += split_map_bytes(epochs, splits[i + 1] - splits[i], tokens, cfg.seq_length);
+    }
+  }
+  return bytes;
 }
 
 }  // namespace loom::data

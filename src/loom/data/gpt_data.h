@@ -55,6 +55,10 @@ struct GptDatasets {
 // (missing or damaged files, bad --split/--data-path, a split without tokens) is a UserError.
 GptDatasets build_gpt_datasets(const GptDataConfig&);
 
+// Bytes of the doc/sample/shuffle (and blending) index maps build_gpt_datasets holds for cfg, from the
+// .idx files alone (the memory preflight's share for the data). Assumes the inputs are valid.
+int64_t predicted_index_map_bytes(const GptDataConfig& cfg);
+
 // Megatron's target sample counts (training.py build_train_valid_test_data_iterators):
 // train = train_samples if given else train_iters * global_batch;
 // valid = (train_iters // eval_interval + 1) * eval_iters * global_batch; test = eval_iters * global_batch.

@@ -98,6 +98,8 @@ class GptModel {
   int64_t activation_bytes() const { return activation_bytes_; }
   // Bytes of the bf16 GEMM operand buffers (--bf16: a layer's weight, input and output gradient in bf16).
   int64_t gemm_operand_bytes() const { return gemm_operand_bytes_; }
+  // Elements of the output layer's logit chunk (0 on a stage without the head).
+  int64_t logit_chunk_numel() const { return head_ ? ws_.logits.numel() : 0; }
   // Parameters of the whole model (all tensor-parallel ranks), from the local shapes.
   int64_t num_params_on_rank() const;
 

@@ -35,7 +35,9 @@ void check_data_prefixes(const std::vector<std::string>& data_path) {
               "data file " + prefix + ext + " not found (--data-path takes the prefix 'loom preprocess' wrote)");
 }
 
-TrainingData build_training_data(const TrainArgs& a, int64_t vocab_size, bool quiet) {
+namespace {
+
+data::GptDataConfig gpt_data_config(const TrainArgs& a, int64_t vocab_size, bool quiet) {
   data::GptDataConfig dc;
   dc.data_path = a.data_path;
   dc.split = a.split;
@@ -49,8 +51,18 @@ TrainingData build_training_data(const TrainArgs& a, int64_t vocab_size, bool qu
   dc.cache_dir = a.data_cache_path;
   dc.quiet = quiet;
   dc.vocab_size = vocab_size;
+  return dc;
+}
+
+}  // namespace
+
+int64_t predicted_index_map_bytes(const TrainArgs& a) {
+  return data::predicted_index_map_bytes(gpt_data_config(a, 0, true));
+}
+
+TrainingData build_training_data(const TrainArgs& a, int64_t vocab_size, bool quiet) {
   TrainingData d;
-  d.datasets = data::build_gpt_datasets(dc);
+  d.datasets = data::build_gpt_datasets(gpt_data_config(a, vocab_size, quiet));
   d.train = as_sample_set(d.datasets.train);
   d.valid = as_sample_set(d.datasets.valid);
   d.test = as_sample_set(d.datasets.test);

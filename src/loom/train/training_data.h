@@ -1,6 +1,7 @@
 #pragma once
 // The data of `loom train`: Megatron's GPT train/valid/test datasets over --data-path (blended by weight,
 // split by --split, sized for the iterations that will read them), as the SampleSets the trainer reads.
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -24,5 +25,8 @@ void check_data_prefixes(const std::vector<std::string>& data_path);
 // ranks but 0). Every problem with the data, an empty training split or a token id outside the
 // tokenizer's `vocab_size` included, is a UserError.
 TrainingData build_training_data(const TrainArgs& a, int64_t vocab_size, bool quiet);
+
+// What build_training_data's index maps will hold in memory (for the memory preflight).
+int64_t predicted_index_map_bytes(const TrainArgs& a);
 
 }  // namespace loom

@@ -18,6 +18,7 @@
 #include "loom/train/deepspeed_log.h"
 #include "loom/train/exit_conditions.h"
 #include "loom/train/log_format.h"
+#include "loom/train/memory_preflight.h"
 #include "loom/train/model_chunks.h"
 #include "loom/train/optimizer_setup.h"
 #include "loom/train/tensorboard_log.h"
@@ -65,6 +66,14 @@ void TrainingRun::setup(int argc, char** argv) {
   if (const std::string line = a_.compat.no_effect_line(p_); !line.empty()) out_.print_rank_0(line);
   if (out_.rank == 0)
     for (const std::string& w : a_.config_warnings) std::fprintf(stderr, "loom: warning: %s\n", w.c_str());
+  pl_ = {grid_->pipeline(), grid_->pp_rank(), grid_->pp_size(), a_.virtual_pipeline_size(), a_.schedule(),
+         int(a_.pipeline_max_in_flight.value_or(0))};
+  // Before anything large is allocated: a layout that cannot fit stops here with the figures.
+  const RankMemoryPrediction predicted = check_memory_fits(a_, cfg_, *grid_, pl_, tp_);
+  if (a_.train_iters == 0 && !a_.skip_train) {
+    print_dry_run(predicted);
+    return;
+  }
 
   // Data first: a bad dataset is reported before the model takes memory.
   const auto data_start = Clock::now();
@@ -102,8 +111,6 @@ void TrainingRun::setup(int argc, char** argv) {
 // This rank's model chunks (the whole model, a pipeline stage, or its virtual stages) and their optimizers.
 void TrainingRun::build_model() {
   out_.print_rank_0("building GPT model ...");
-  pl_ = {grid_->pipeline(), grid_->pp_rank(), grid_->pp_size(), a_.virtual_pipeline_size(), a_.schedule(),
-         int(a_.pipeline_max_in_flight.value_or(0))};
   const std::vector<StageSpec> specs = rank_stage_specs(a_, cfg_, pl_, out_);
   models_ = build_model_chunks(a_, cfg_, specs, pl_, tp_, param_storage(a_, *grid_));
   for (const auto& m : models_) chunks_.push_back(m.get());
@@ -116,6 +123,23 @@ void TrainingRun::build_model() {
     std::fflush(stdout);
   }
   world_->barrier();
+}
+
+// --train-iters 0: the counts and the predicted memory of every rank, nothing built.
+void TrainingRun::print_dry_run(const RankMemoryPrediction& m) {
+  dry_run_ = true;
+  // Each rank's lines whole and in turn: what rank 0 still holds (the argument block) goes out first.
+  std::fflush(stdout);
+  world_->barrier();
+  if (grid_->dp_rank() == 0) {
+    std::printf("%s\n", format_param_count_line(grid_->tp_rank(), grid_->pp_rank(), m.parameters).c_str());
+    std::fflush(stdout);
+  }
+  world_->barrier();
+  std::printf("%s\n", format_predicted_memory_line(out_.rank, m).c_str());
+  std::fflush(stdout);
+  world_->barrier();
+  out_.print_rank_0("dry run (--train-iters 0): nothing trained, no model or data built");
 }
 
 void TrainingRun::build_trainer() {
@@ -243,6 +267,7 @@ void TrainingRun::save() {
 int run_training(TrainArgs& a, const ArgParser& p, int argc, char** argv, TrainingRun::Clock::time_point started) {
   TrainingRun run(a, p, started);
   run.setup(argc, argv);
+  if (run.dry_run()) return 0;
   if (!a.skip_train && !run.train()) return 0;  // an exit condition ended the run
   run.finish();
   return 0;

@@ -29,6 +29,7 @@ class GradScaler;
 class LrScheduler;
 class RunTensorBoard;
 class Trainer;
+struct RankMemoryPrediction;
 struct TrainArgs;
 namespace data {
 class Tokenizer;
@@ -50,6 +51,8 @@ class TrainingRun {
   // Everything before the first iteration. `argv` (the flags) must be the same on every rank. Every
   // problem with the flags or the data is a UserError raised before the model takes memory.
   void setup(int argc, char** argv);
+  // --train-iters 0: setup printed the counts and predicted memory and built nothing else.
+  bool dry_run() const { return dry_run_; }
   // The iterations up to --train-iters, then the profile, the pipeline trace and the last checkpoint.
   // False when an exit condition ended the run early (its checkpoint saved: nothing more to do).
   bool train();
@@ -58,6 +61,7 @@ class TrainingRun {
 
  private:
   void build_model();
+  void print_dry_run(const RankMemoryPrediction& m);
   void build_trainer();
   void log_interval();
   void tensorboard_step(const StepResult& r);
@@ -90,6 +94,7 @@ class TrainingRun {
   RunProgress progress_;
   IntervalStats interval_;
   bool memory_reported_ = false;
+  bool dry_run_ = false;
   std::unique_ptr<RunCheckpointer> checkpointer_;
   std::unique_ptr<ExitConditions> exit_;
   std::unique_ptr<RunTensorBoard> tensorboard_;
