@@ -1,0 +1,80 @@
+// Defects the fuzz targets (fuzz/) found in the parsers of user input, one test each: the input that
+// crashed (or was read out of bounds, or escaped as another exception type) is now a UserError naming
+// the file. The crash inputs themselves are kept under fuzz/regressions/<target>/ and replayed by
+// scripts/fuzz.sh.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "loom/ckpt/checkpoint_reader.h"
+#include "loom/ckpt/hf_llama.h"
+#include "loom/ckpt/safetensors.h"
+#include "loom/core/error.h"
+#include "loom/data/numpy_compat.h"
+#include "loom/train/arguments.h"
+
+namespace {
+
+// A file under the test's temporary directory, removed at the end of the test.
+class TempFile {
+ public:
+  TempFile(const std::string& name, const std::string& content) {
+    path_ = ::testing::TempDir() + "/" + std::to_string(::getpid()) + "_" + name;
+    std::ofstream(path_, std::ios::binary) << content;
+  }
+  ~TempFile() { std::remove(path_.c_str()); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+template <class F>
+std::string user_error(F&& f) {
+  try {
+    f();
+  } catch (const loom::UserError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no UserError";
+  return "";
+}
+
+// A version 1.0 .npy header (padded as np.save pads it) followed by `data`.
+std::string npy(const std::string& dict, const std::string& data = "") {
+  std::string h = dict;
+  while ((10 + h.size() + 1) % 64) h += ' ';
+  h += '\n';
+  std::string out = "\x93NUMPY\x01";
+  out += '\0';
+  out += char(h.size() & 0xff);
+  out += char(h.size() >> 8);
+  return out + h + data;
+}
+
+}  // namespace
+
+// fuzz_npy: a shape whose element count times the item size wraps around 2^64 to the file's data size
+// (here 0) was accepted, and at() then read far outside the mapping.
+TEST(FuzzRegressions, NpyShapeOverflowIsRejected) {
+  TempFile f("overflow.npy", npy("{'descr': '<i4', 'fortran_order': False, 'shape': (4611686018427387904,), }"));
+  EXPECT_NE(user_error([&] { loom::data::NpyArray a(f.path()); }).find("is too large"), std::string::npos);
+  TempFile g("overflow2.npy", npy("{'descr': '<i8', 'fortran_order': False, 'shape': (65536, 65536, 65536, 65536), }"));
+  EXPECT_NE(user_error([&] { loom::data::NpyArray a(g.path()); }).find("is too large"), std::string::npos);
+}
+
+// fuzz_npy: a dimension longer than stoll takes escaped as std::out_of_range ("internal" error, exit 1).
+TEST(FuzzRegressions, NpyHugeDimensionIsAUserError) {
+  TempFile f("huge.npy", npy("{'descr': '<i4', 'fortran_order': False, 'shape': (123456789012345678901234567890,), }"));
+  const std::string e = user_error([&] { loom::data::NpyArray a(f.path()); });
+  EXPECT_NE(e.find(f.path()), std::string::npos) << e;
+  EXPECT_NE(e.find("is too large"), std::string::npos) << e;
+  // A zero dimension still gives an empty array, however long the others are.
+  TempFile z("zero.npy", npy("{'descr': '<i4', 'fortran_order': False, 'shape': (0, 999999999999999999), }"));
+  loom::data::NpyArray a(z.path());
+  EXPECT_EQ(a.size(), 0);
+}
