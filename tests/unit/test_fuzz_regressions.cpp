@@ -78,3 +78,38 @@ TEST(FuzzRegressions, NpyHugeDimensionIsAUserError) {
   loom::data::NpyArray a(z.path());
   EXPECT_EQ(a.size(), 0);
 }
+
+namespace {
+
+// A safetensors file: 8-byte header length, the JSON header padded with spaces, the data.
+std::string safetensors(const std::string& header_json, const std::string& data = "") {
+  std::string h = header_json;
+  while (h.size() % 8) h += ' ';
+  std::string out;
+  for (int i = 0; i < 8; i++) out += char((h.size() >> (8 * i)) & 0xff);
+  return out + h + data;
+}
+
+}  // namespace
+
+// fuzz_safetensors: an "__metadata__" that is not an object escaped as nlohmann's invalid_iterator.
+TEST(FuzzRegressions, SafetensorsMetadataMustBeAnObject) {
+  TempFile f("meta.safetensors",
+             safetensors(R"({"__metadata__":"x","a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", std::string(4, '\0')));
+  const std::string e = user_error([&] { loom::SafetensorsFile s(f.path()); });
+  EXPECT_NE(e.find(f.path() + ": malformed safetensors header: __metadata__ is not an object"), std::string::npos) << e;
+}
+
+// fuzz_safetensors: shape [2^32, 2^32] overflowed int64 (UB); wrapped to 0 elements it matched 0 bytes.
+TEST(FuzzRegressions, SafetensorsElementCountCannotWrap) {
+  TempFile f("wrap.safetensors", safetensors(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}})"));
+  const std::string e = user_error([&] { loom::SafetensorsFile s(f.path()); });
+  EXPECT_NE(e.find("tensor 'a' byte length does not match its shape"), std::string::npos) << e;
+  // Still fine: an empty tensor with a huge other dimension, and an ordinary one.
+  TempFile g("empty.safetensors",
+             safetensors(R"({"e":{"dtype":"F32","shape":[4294967296,0],"data_offsets":[0,0]},"s":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})",
+                         std::string(8, '\0')));
+  loom::SafetensorsFile s(g.path());
+  EXPECT_EQ(s.get("e").bytes, 0u);
+  EXPECT_EQ(s.get("s").bytes, 8u);
+}
