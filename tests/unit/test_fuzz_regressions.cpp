@@ -113,3 +113,27 @@ TEST(FuzzRegressions, SafetensorsElementCountCannotWrap) {
   EXPECT_EQ(s.get("e").bytes, 0u);
   EXPECT_EQ(s.get("s").bytes, 8u);
 }
+
+// fuzz_hf_config: num_key_value_heads 2^32 became 0 in Loom's int config and then divided
+// num_attention_heads (SIGFPE); a huge original_max_position_embeddings was cast to int (UB).
+TEST(FuzzRegressions, HfConfigIntegersMustFitLoomsConfig) {
+  const std::string dir = ::testing::TempDir() + "/" + std::to_string(::getpid()) + "_hf_regression";
+  std::filesystem::create_directories(dir);
+  auto import_with = [&](const std::string& extra) {
+    std::ofstream(dir + "/config.json")
+        << R"({"architectures": ["LlamaForCausalLM"], "hidden_size": 8, "intermediate_size": 16, "num_hidden_layers": 1,
+               "num_attention_heads": 2, "vocab_size": 40)"
+        << extra << "}";
+    return user_error([&] { loom::import_hf_llama(dir, dir + "/out.safetensors"); });
+  };
+  std::string e = import_with(R"(, "num_key_value_heads": 4294967296)");
+  EXPECT_NE(e.find(dir + "/config.json: 'num_key_value_heads' must be a positive integer (at most 2147483647)"),
+            std::string::npos) << e;
+  e = import_with(R"(, "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                      "high_freq_factor": 4.0, "original_max_position_embeddings": 1e300})");
+  EXPECT_NE(e.find("a positive original_max_position_embeddings"), std::string::npos) << e;
+  // In range, the import goes on to the weights (none here).
+  e = import_with(R"(, "num_key_value_heads": 1)");
+  EXPECT_NE(e.find("model.safetensors"), std::string::npos) << e;
+  std::filesystem::remove_all(dir);
+}
