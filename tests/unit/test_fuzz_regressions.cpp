@@ -137,3 +137,36 @@ TEST(FuzzRegressions, HfConfigIntegersMustFitLoomsConfig) {
   EXPECT_NE(e.find("model.safetensors"), std::string::npos) << e;
   std::filesystem::remove_all(dir);
 }
+
+// fuzz_deepspeed_config: a float integer field beyond int's range was cast by nlohmann's get<int>() (UB),
+// reduce_bucket_size beyond int64's by int64_t(double) (UB); an integer 2^32 wrapped to 0.
+TEST(FuzzRegressions, DeepSpeedIntegersOutOfRange) {
+  auto validate_with = [](const std::string& json) {
+    TempFile f("ds.json", json);
+    loom::ArgParser p("loom train", "test");
+    loom::TrainArgs a;
+    a.register_flags(p);
+    std::vector<std::string> args = {"--num-layers", "2", "--hidden-size", "8", "--num-attention-heads", "2",
+                                     "--seq-length", "16", "--deepspeed-config", f.path()};
+    std::vector<char*> argv;
+    for (auto& s : args) argv.push_back(s.data());
+    try {
+      loom::TrainArgs::parse(p, int(argv.size()), argv.data());
+      a.validate(p, false);
+    } catch (const loom::UserError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  std::string e = validate_with(R"({"train_micro_batch_size_per_gpu": 1e30})");
+  EXPECT_NE(e.find("ds.json: train_micro_batch_size_per_gpu 1e+30 is out of range"), std::string::npos) << e;
+  e = validate_with(R"({"zero_optimization": {"reduce_bucket_size": 1e20}})");
+  EXPECT_NE(e.find("ds.json: zero_optimization.reduce_bucket_size 1e+20 is out of range"), std::string::npos) << e;
+  e = validate_with(R"({"train_micro_batch_size_per_gpu": 4294967296})");
+  EXPECT_NE(e.find("train_micro_batch_size_per_gpu 4294967296 is out of range"), std::string::npos) << e;
+  e = validate_with(R"({"fp16": {"enabled": true, "initial_scale_power": -1e9}})");
+  EXPECT_NE(e.find("fp16.initial_scale_power -1000000000.0 is out of range"), std::string::npos) << e;
+  // Ordinary values still map: micro-batch 2 x global 8 passes validate().
+  e = validate_with(R"({"train_micro_batch_size_per_gpu": 2, "train_batch_size": 8, "zero_optimization": {"stage": 1, "reduce_bucket_size": 5e8}} )");
+  EXPECT_EQ(e, "");
+}

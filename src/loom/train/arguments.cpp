@@ -9,6 +9,7 @@
 #include "loom/core/error.h"
 #include "loom/data/tokenizer.h"
 #include "loom/models/family.h"
+#include "loom/train/deepspeed_numbers.h"
 
 namespace loom {
 
@@ -174,6 +175,7 @@ void apply_deepspeed_config(TrainArgs& a, const ArgParser& p) {
   } catch (const nlohmann::json::exception& e) {
     fail(a.deepspeed_config + ": malformed JSON: " + e.what());
   }
+  check_deepspeed_numbers(j, a.deepspeed_config);
   auto where = [&](const std::string& key) { return a.deepspeed_config + ": " + key; };
   try {
     if (j.contains("train_micro_batch_size_per_gpu") && !p.was_set("--micro-batch-size"))
