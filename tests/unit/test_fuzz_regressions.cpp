@@ -170,3 +170,62 @@ TEST(FuzzRegressions, DeepSpeedIntegersOutOfRange) {
   e = validate_with(R"({"train_micro_batch_size_per_gpu": 2, "train_batch_size": 8, "zero_optimization": {"stage": 1, "reduce_bucket_size": 5e8}} )");
   EXPECT_EQ(e, "");
 }
+
+namespace {
+
+// An iteration directory with one shard file holding model/w as [rows, 6] = 1, 2, ..., and a
+// metadata.json recording the tensor as [4, 6] with the shard records `shards` (file, shape, dim, offset).
+struct TinyCheckpoint {
+  std::string dir;
+  explicit TinyCheckpoint(const std::string& shards, int64_t rows = 4) {
+    dir = ::testing::TempDir() + "/" + std::to_string(::getpid()) + "_ckpt_regression";
+    std::filesystem::create_directories(dir);
+    std::vector<float> w(size_t(rows) * 6);
+    for (size_t i = 0; i < w.size(); i++) w[i] = float(i + 1);
+    const uint32_t crc =
+        loom::write_safetensors(dir + "/s.safetensors", {{"model/w", loom::DType::F32, {rows, 6}, w.data(), w.size() * 4}});
+    const auto bytes = std::filesystem::file_size(dir + "/s.safetensors");
+    std::ofstream(dir + "/metadata.json") << R"({"files": {"s.safetensors": {"crc32": )" << crc << R"(, "bytes": )"
+                                          << bytes << R"(}}, "tensors": {"model/w": {"global_shape": [4, 6], "shards": )"
+                                          << shards << "}}}";
+  }
+  ~TinyCheckpoint() { std::filesystem::remove_all(dir); }
+};
+
+}  // namespace
+
+// fuzz_checkpoint: a shard record whose shape or offset does not fit the tensor was read outside the
+// shard's data (the copy trusted the record's region); one with an empty shape indexed shape[0].
+TEST(FuzzRegressions, CheckpointShardMustFitItsTensor) {
+  std::vector<float> dst(24);
+  for (const char* bad : {R"([{"file": "s.safetensors", "shape": [4, 6], "dim": 0, "offset": 2}])",
+                          R"([{"file": "s.safetensors", "shape": [4, 6], "dim": 7, "offset": 0}])",
+                          R"([{"file": "s.safetensors", "shape": [], "dim": 0, "offset": 0}])",
+                          R"([{"file": "s.safetensors", "shape": [4, 6], "dim": -1, "offset": -3}])"}) {
+    TinyCheckpoint c(bad);
+    loom::CheckpointReader r(c.dir);
+    const std::string e = user_error([&] { r.read("model/w", {4, 6}, -1, 0, {4, 6}, dst.data()); });
+    EXPECT_NE(e.find("does not fit the tensor's shape [4, 6]"), std::string::npos) << bad << ": " << e;
+  }
+  // The same shard recorded correctly reads back exactly, whole and as a tensor-parallel row slice.
+  TinyCheckpoint good(R"([{"file": "s.safetensors", "shape": [4, 6], "dim": -1, "offset": 0}])");
+  loom::CheckpointReader r(good.dir);
+  r.read("model/w", {4, 6}, -1, 0, {4, 6}, dst.data());
+  for (int i = 0; i < 24; i++) EXPECT_EQ(dst[size_t(i)], float(i + 1));
+  std::vector<float> half(12);
+  r.read("model/w", {4, 6}, 0, 2, {2, 6}, half.data());
+  for (int i = 0; i < 12; i++) EXPECT_EQ(half[size_t(i)], float(13 + i));
+}
+
+// fuzz_checkpoint: overlapping shard records whose areas add up to the tensor's loaded with part of
+// it never written (zeros, or whatever the buffer held).
+TEST(FuzzRegressions, CheckpointShardsMustNotOverlap) {
+  // Rows 0-1 recorded twice: 24 elements, the count of [4, 6], but rows 2-3 come from nowhere.
+  TinyCheckpoint c(R"([{"file": "s.safetensors", "shape": [2, 6], "dim": 0, "offset": 0},
+                       {"file": "s.safetensors", "shape": [2, 6], "dim": 0, "offset": 0}])",
+                   2);
+  loom::CheckpointReader r(c.dir);
+  std::vector<float> dst(24, -1.f);
+  const std::string e = user_error([&] { r.read("model/w", {4, 6}, -1, 0, {4, 6}, dst.data()); });
+  EXPECT_NE(e.find("shards of 'model/w' overlap"), std::string::npos) << e;
+}

@@ -120,9 +120,22 @@ void CheckpointReader::read(const std::string& key, const std::vector<int64_t>& 
     const int64_t want_cols = want.c1 - want.c0;
     int64_t filled = 0, numel = 1;
     for (auto d : local_shape) numel *= d;
+    // Which elements of the slice some shard has filled: a damaged map may list overlapping shards, whose
+    // areas could add up to the slice's while leaving part of it unread.
+    std::vector<uint8_t> covered(size_t(numel), 0);
     for (const auto& sh : rec.at("shards")) {
       const auto shape = sh.at("shape").get<std::vector<int64_t>>();
-      const Region have = region_of(global, sh.at("dim").get<int>(), sh.at("offset").get<int64_t>(), shape);
+      const int dim = sh.at("dim").get<int>();
+      const int64_t at = sh.at("offset").get<int64_t>();
+      // A stored slice is the whole tensor (dim -1) or a run of its rows (0) or columns (1) inside it;
+      // anything else would be read outside the shard's data.
+      bool fits = shape.size() == global.size() && dim >= -1 && dim <= 1 && dim < int(global.size());
+      for (size_t d = 0; fits && d < global.size(); d++)
+        fits = int(d) == dim ? shape[d] >= 0 && at >= 0 && at <= global[d] - shape[d] : shape[d] == global[d];
+      if (!fits || (dim < 0 && at != 0))
+        fail(meta_path_ + ": a shard of '" + key + "' (shape " + shape_to_string(shape) + ", dim " + std::to_string(dim) +
+             ", offset " + std::to_string(at) + ") does not fit the tensor's shape " + shape_to_string(global));
+      const Region have = region_of(global, dim, at, shape);
       const Region x{std::max(want.r0, have.r0), std::min(want.r1, have.r1), std::max(want.c0, have.c0),
                      std::min(want.c1, have.c1)};
       if (x.r0 >= x.r1 || x.c0 >= x.c1) continue;
@@ -130,9 +143,12 @@ void CheckpointReader::read(const std::string& key, const std::vector<int64_t>& 
       if (t.dtype != DType::F32 || t.shape != shape) fail(meta_path_ + ": shard of '" + key + "' does not match its record");
       const float* src = static_cast<const float*>(t.data);
       const int64_t have_cols = have.c1 - have.c0;
-      for (int64_t r = x.r0; r < x.r1; r++)
-        std::memcpy(dst + (r - want.r0) * want_cols + (x.c0 - want.c0), src + (r - have.r0) * have_cols + (x.c0 - have.c0),
-                    sizeof(float) * size_t(x.c1 - x.c0));
+      for (int64_t r = x.r0; r < x.r1; r++) {
+        const int64_t row = (r - want.r0) * want_cols + (x.c0 - want.c0);
+        for (int64_t c = 0; c < x.c1 - x.c0; c++)
+          if (covered[size_t(row + c)]++) fail(meta_path_ + ": shards of '" + key + "' overlap");
+        std::memcpy(dst + row, src + (r - have.r0) * have_cols + (x.c0 - have.c0), sizeof(float) * size_t(x.c1 - x.c0));
+      }
       filled += (x.r1 - x.r0) * (x.c1 - x.c0);
     }
     if (filled != numel) fail(meta_path_ + ": the checkpoint does not cover all of tensor '" + key + "'");
