@@ -87,8 +87,8 @@ for t in "${targets[@]}"; do
       >"$log" 2>&1; then status=ok; else status=FAIL; failed+=("$t"); fi
   ms=$(( ($(date +%s%N) - start) / 1000000 ))
   # libFuzzer's last status line ("#1000000 DONE cov: 812 ft: 3021 corp: 190/14Kb ...") and final stats.
-  last=$(grep -E '^#[0-9]+' "$log" | tail -1 || true)
-  execs=$(grep -oE 'stat::number_of_executed_units: [0-9]+' "$log" | grep -oE '[0-9]+$' || echo "?")
+  last=$(grep -aE '^#[0-9]+' "$log" | tail -1 || true)
+  execs=$(grep -aoE 'stat::number_of_executed_units: [0-9]+' "$log" | grep -oE '[0-9]+$' || echo "?")
   cov=$(echo "$last" | grep -oE 'cov: [0-9]+' | grep -oE '[0-9]+' || echo "?")
   ft=$(echo "$last" | grep -oE 'ft: [0-9]+' | grep -oE '[0-9]+' || echo "?")
   corp=$(echo "$last" | grep -oE 'corp: [0-9]+' | grep -oE '[0-9]+' || echo "?")
@@ -96,7 +96,7 @@ for t in "${targets[@]}"; do
   echo "$line"
   report+=("$line")
   if [ "$status" = FAIL ]; then
-    grep -E 'ERROR: |runtime error|==ERROR|SUMMARY|Test unit written' "$log" | head -10 || true
+    grep -aE 'ERROR: |runtime error|==ERROR|SUMMARY|Test unit written' "$log" | head -10 || true
   fi
 done
 
