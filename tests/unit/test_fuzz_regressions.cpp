@@ -15,6 +15,7 @@
 #include "loom/ckpt/safetensors.h"
 #include "loom/core/error.h"
 #include "loom/data/numpy_compat.h"
+#include "loom/data/tiktoken_tokenizer.h"
 #include "loom/train/arguments.h"
 
 namespace {
@@ -228,4 +229,12 @@ TEST(FuzzRegressions, CheckpointShardsMustNotOverlap) {
   std::vector<float> dst(24, -1.f);
   const std::string e = user_error([&] { r.read("model/w", {4, 6}, -1, 0, {4, 6}, dst.data()); });
   EXPECT_NE(e.find("shards of 'model/w' overlap"), std::string::npos) << e;
+}
+
+// fuzz_tiktoken: a rank of 111,111,111 in a 2.8 kB file made a 888 MB table before the ranks were checked
+// (input kept in fuzz/regressions/fuzz_tiktoken).
+TEST(FuzzRegressions, TiktokenRankBeyondTheFileIsRejectedFirst) {
+  TempFile f("ranks.tiktoken", "QQ== 0\nQg== 111111111\n");
+  const std::string e = user_error([&] { loom::data::load_tiktoken_tokenizer(f.path()); });
+  EXPECT_NE(e.find("line 2: rank 111111111 is beyond the file's 3 lines"), std::string::npos) << e;
 }
