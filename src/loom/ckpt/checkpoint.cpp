@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "loom/ckpt/model_weights.h"
+#include "loom/ckpt/checkpoint_reader.h"
 #include "loom/ckpt/safetensors.h"
 #include "loom/core/error.h"
 #include "loom/dist/communicator.h"
@@ -28,20 +29,6 @@ std::string shard_name(int tp, int pp) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "shard_tp%02d_pp%03d", tp, pp);
   return buf;
-}
-
-// A rectangle of a tensor seen as 2-D [rows, cols] (1-D tensors are one column).
-struct Region {
-  int64_t r0, r1, c0, c1;
-};
-
-Region region_of(const std::vector<int64_t>& global, int dim, int64_t offset, const std::vector<int64_t>& local) {
-  const int64_t cols = global.size() > 1 ? global[1] : 1;
-  const int64_t rows = global.empty() ? 1 : global[0];
-  Region r{0, rows, 0, cols};
-  if (dim == 0) r = {offset, offset + local[0], 0, cols};
-  if (dim == 1) r = {0, rows, offset, offset + local[1]};
-  return r;
 }
 
 std::string read_text(const std::string& path) {
@@ -250,56 +237,11 @@ void CheckpointSaver::finish() {
   pending_.reset();
 }
 
-std::string iteration_dir(const std::string& dir, int64_t iteration) {
-  char name[32];
-  std::snprintf(name, sizeof name, "iter_%07lld", (long long)iteration);
-  return (fs::path(dir) / name).string();
-}
-
-std::string checkpoint_iteration_dir(const std::string& dir) {
-  std::error_code ec;
-  if (fs::is_regular_file(fs::path(dir) / "metadata.json", ec)) return dir;
-  const fs::path latest = fs::path(dir) / "latest_checkpointed_iteration.txt";
-  if (!fs::is_directory(dir, ec)) fail("checkpoint directory " + dir + " does not exist");
-  std::ifstream f(latest);
-  if (!f) fail(dir + " holds no latest_checkpointed_iteration.txt: not a checkpoint written by 'loom train --save'");
-  std::string text;
-  std::getline(f, text);
-  int64_t iteration = -1;
-  try {
-    size_t used = 0;
-    iteration = std::stoll(text, &used);
-    if (used != text.size()) iteration = -1;
-  } catch (...) {
-  }
-  if (iteration < 0) fail(latest.string() + ": expected an iteration number, found '" + text + "'");
-  const std::string it = iteration_dir(dir, iteration);
-  if (!fs::is_regular_file(fs::path(it) / "metadata.json", ec))
-    fail(latest.string() + " names iteration " + text + " but " + it + "/metadata.json is missing");
-  return it;
-}
-
-std::map<std::string, std::string> checkpoint_info(const std::string& iteration_dir) {
-  const std::string path = (fs::path(iteration_dir) / "metadata.json").string();
-  json meta;
-  try {
-    meta = json::parse(read_text(path));
-    return meta.at("args").get<std::map<std::string, std::string>>();
-  } catch (const json::exception& e) {
-    fail(path + ": malformed checkpoint metadata: " + e.what());
-  }
-}
-
 TrainState load_checkpoint(const std::string& dir, const std::vector<GptModel*>& chunks,
                            const std::vector<AdamW*>& optimizers, const LoadOptions& opt) {
-  const std::string it = checkpoint_iteration_dir(dir);
-  const std::string meta_path = (fs::path(it) / "metadata.json").string();
-  json meta;
-  try {
-    meta = json::parse(read_text(meta_path));
-  } catch (const json::exception& e) {
-    fail(meta_path + ": malformed checkpoint metadata: " + e.what());
-  }
+  CheckpointReader reader(checkpoint_iteration_dir(dir));
+  const json& meta = reader.meta();
+  const std::string& meta_path = reader.meta_path();
   try {
     if (meta.at("format") != "loom-checkpoint" || meta.at("version").get<int>() != kFormatVersion)
       fail(meta_path + ": not a loom checkpoint of format version " + std::to_string(kFormatVersion));
@@ -326,60 +268,10 @@ TrainState load_checkpoint(const std::string& dir, const std::vector<GptModel*>&
       };
       return ends("/embedding.word_embeddings.weight") || ends("/output_layer.weight");
     };
-    // Open (and verify) each shard file once, when first needed.
-    std::map<std::string, std::unique_ptr<SafetensorsFile>> open_files;
-    auto file = [&](const std::string& name) -> SafetensorsFile& {
-      auto& f = open_files[name];
-      if (!f) {
-        const std::string path = (fs::path(it) / name).string();
-        const auto& rec = meta.at("files").at(name);
-        if (!fs::is_regular_file(path)) fail("checkpoint shard " + path + " is missing");
-        if (fs::file_size(path) != rec.at("bytes").get<uint64_t>())
-          fail("checkpoint shard " + path + " has " + std::to_string(fs::file_size(path)) + " bytes, expected " +
-               std::to_string(rec.at("bytes").get<uint64_t>()) + " (truncated?)");
-        if (file_crc32(path) != rec.at("crc32").get<uint32_t>())
-          fail("checkpoint shard " + path + " fails its CRC-32 check (corrupted)");
-        f = std::make_unique<SafetensorsFile>(path);
-      }
-      return *f;
-    };
     // Fill this rank's slice of tensor `key` from every stored slice that overlaps it.
     auto read = [&](const std::string& key, const Param& p, float* dst) {
-      if (!meta.at("tensors").contains(key)) fail(meta_path + ": the checkpoint has no tensor '" + key + "'");
-      const json& rec = meta["tensors"][key];
-      const auto global = rec.at("global_shape").get<std::vector<int64_t>>();
-      const auto& need = p.global_shape();
-      int64_t rows_kept = need.empty() ? 1 : need[0];  // rows of the model's tensor read from the checkpoint
-      if (global != need) {
-        const bool repad = vocab > 0 && vocab_sized(key) && global.size() == 2 && need.size() == 2 &&
-                           global[1] == need[1] && global[0] >= vocab && need[0] >= vocab;
-        if (!repad)
-          fail(meta_path + ": tensor '" + key + "' has shape " + shape_to_string(global) + " but the model needs " +
-               shape_to_string(need) + " (a checkpoint of a different model shape?)");
-        rows_kept = vocab;
-      }
-      const Region want = region_of(need, p.split.dim, p.split.offset, p.shape);
-      const int64_t want_cols = want.c1 - want.c0;
-      // Padding rows of the new size: zero.
-      for (int64_t r = std::max(want.r0, rows_kept); r < want.r1; r++)
-        std::memset(dst + (r - want.r0) * want_cols, 0, sizeof(float) * size_t(want_cols));
-      int64_t filled = std::max<int64_t>(0, want.r1 - std::max(want.r0, rows_kept)) * want_cols;
-      for (const auto& sh : rec.at("shards")) {
-        const auto shape = sh.at("shape").get<std::vector<int64_t>>();
-        const Region have = region_of(global, sh.at("dim").get<int>(), sh.at("offset").get<int64_t>(), shape);
-        const Region x{std::max(want.r0, have.r0), std::min({want.r1, have.r1, rows_kept}), std::max(want.c0, have.c0),
-                       std::min(want.c1, have.c1)};
-        if (x.r0 >= x.r1 || x.c0 >= x.c1) continue;
-        const TensorEntry& t = file(sh.at("file").get<std::string>()).get(key);
-        if (t.dtype != DType::F32 || t.shape != shape) fail(meta_path + ": shard of '" + key + "' does not match its record");
-        const float* src = static_cast<const float*>(t.data);
-        const int64_t have_cols = have.c1 - have.c0;
-        for (int64_t r = x.r0; r < x.r1; r++)
-          std::memcpy(dst + (r - want.r0) * want_cols + (x.c0 - want.c0), src + (r - have.r0) * have_cols + (x.c0 - have.c0),
-                      sizeof(float) * size_t(x.c1 - x.c0));
-        filled += (x.r1 - x.r0) * (x.c1 - x.c0);
-      }
-      if (filled != p.numel()) fail(meta_path + ": the checkpoint does not cover all of tensor '" + key + "'");
+      reader.read(key, p.global_shape(), p.split.dim, p.split.offset, p.shape, dst,
+                  vocab > 0 && vocab_sized(key) ? vocab : -1);
     };
     for (size_t c = 0; c < chunks.size(); c++) {
       ParamStore& ps = chunks[c]->params();

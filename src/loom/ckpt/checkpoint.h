@@ -15,6 +15,7 @@
 #include <string>
 #include <thread>
 
+#include "loom/ckpt/checkpoint_reader.h"
 #include "loom/models/gpt.h"
 #include "loom/optim/adamw.h"
 #include "loom/optim/loss_scaler.h"
@@ -76,10 +77,6 @@ inline TrainState load_checkpoint(const std::string& dir, GptModel& model, AdamW
   return load_checkpoint(dir, std::vector<GptModel*>{&model}, std::vector<AdamW*>{optimizer}, opt);
 }
 
-std::string iteration_dir(const std::string& dir, int64_t iteration);  // DIR/iter_0000100
-// The iteration directory a --load path stands for (newest when given the checkpoint root).
-std::string checkpoint_iteration_dir(const std::string& dir);
-// The "args" map recorded at save time.
-std::map<std::string, std::string> checkpoint_info(const std::string& iteration_dir);
+// iteration_dir(), checkpoint_iteration_dir() and checkpoint_info(): checkpoint_reader.h.
 
 }  // namespace loom

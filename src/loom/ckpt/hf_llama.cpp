@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -45,8 +46,9 @@ struct HfConfig {
       if (otherwise) return *otherwise;
       fail(path + ": '" + key + "' is missing");
     }
-    if (!j[key].is_number_integer() || j[key].get<int64_t>() <= 0)
-      fail(path + ": '" + key + "' must be a positive integer");
+    // Loom's config holds these as int: a larger value would wrap (to 0 for 2^32, then divide by it).
+    if (!j[key].is_number_integer() || j[key].get<int64_t>() <= 0 || j[key].get<int64_t>() > INT32_MAX)
+      fail(path + ": '" + key + "' must be a positive integer (at most 2147483647)");
     return j[key].get<int64_t>();
   }
   double number(const json& obj, const char* key, const std::string& where, std::optional<double> otherwise = {}) const {
@@ -126,7 +128,8 @@ GptConfig parse_llama_config(const std::string& path, int divisible_by) {
       c.rope.scaling_factor = h.number(rs, "factor", "rope_scaling.");
       c.rope.low_freq_factor = h.number(rs, "low_freq_factor", "rope_scaling.");
       c.rope.high_freq_factor = h.number(rs, "high_freq_factor", "rope_scaling.");
-      c.rope.original_max_position = int(h.number(rs, "original_max_position_embeddings", "rope_scaling."));
+      const double original = h.number(rs, "original_max_position_embeddings", "rope_scaling.");
+      c.rope.original_max_position = original >= 1 && original <= INT32_MAX ? int(original) : 0;  // no UB cast
       if (c.rope.scaling_factor < 1 || c.rope.high_freq_factor <= c.rope.low_freq_factor ||
           c.rope.original_max_position <= 0)
         fail(path + ": rope_scaling needs factor >= 1, high_freq_factor > low_freq_factor and a positive "

@@ -175,6 +175,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
   const size_t data_begin = 8 + n, data_size = bytes_.size() - data_begin;
   for (auto it = header.begin(); it != header.end(); ++it) {
     if (it.key() == "__metadata__") {
+      if (!it->is_object()) fail(path + ": malformed safetensors header: __metadata__ is not an object");
       for (auto m = it->begin(); m != it->end(); ++m)
         if (m->is_string()) metadata_[m.key()] = m->get<std::string>();
       continue;
@@ -187,12 +188,14 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
       auto off = it->at("data_offsets").get<std::vector<uint64_t>>();
       if (off.size() != 2 || off[0] > off[1] || off[1] > data_size)
         fail(path + ": tensor '" + t.name + "' lies outside the file (truncated?)");
-      int64_t numel = 1;
-      for (auto d : t.shape) {
+      // The element count, saturated: any count whose bytes exceed the file cannot match its data (and
+      // must not wrap around to a size that does).
+      uint64_t numel = 1;
+      const uint64_t too_many = uint64_t(data_size) + 1;
+      for (auto d : t.shape)
         if (d < 0) fail(path + ": tensor '" + t.name + "' has a negative dimension");
-        numel *= d;
-      }
-      if (uint64_t(numel) * dtype_size(t.dtype) != off[1] - off[0])
+      for (auto d : t.shape) numel = d == 0 ? 0 : numel > too_many / uint64_t(d) ? too_many : numel * uint64_t(d);
+      if (numel >= too_many || numel * dtype_size(t.dtype) != off[1] - off[0])
         fail(path + ": tensor '" + t.name + "' byte length does not match its shape");
       t.data = bytes_.data() + data_begin + off[0];
       t.bytes = off[1] - off[0];

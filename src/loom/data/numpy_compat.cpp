@@ -168,7 +168,11 @@ NpyArray::NpyArray(const std::string& path) : file_(std::make_unique<MappedFile>
     size_t j = i;
     while (j < shape.size() && shape[j] >= '0' && shape[j] <= '9') j++;
     if (j == i) bad("shape " + shape);
+    // The element count must stay far from overflowing (the data size check below multiplies it), and a
+    // dimension must not be too long for stoll: both only come from a damaged header.
+    if (j - i > 18) bad("shape " + shape + " is too large");
     const int64_t dim = std::stoll(shape.substr(i, j - i));
+    if (dim != 0 && count_ > (int64_t(1) << 56) / dim) bad("shape " + shape + " is too large");
     shape_.push_back(dim);
     count_ *= dim;
     i = j;

@@ -69,6 +69,7 @@ bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' |
 std::unique_ptr<Tokenizer> load_tiktoken_tokenizer(const std::string& path) {
   require(!path.empty(), "TikTokenizer needs --tokenizer-model (a tiktoken rank file such as Llama 3's tokenizer.model)");
   const std::string text = read_whole_file(path, "tokenizer file");
+  const size_t line_count = size_t(std::count(text.begin(), text.end(), '\n')) + 1;
   ByteLevelBpeSpec spec;
   spec.type = "TikTokenizer";
   std::vector<int64_t> rank_line;  // rank -> line number, to report duplicates
@@ -100,6 +101,10 @@ std::unique_ptr<Tokenizer> load_tiktoken_tokenizer(const std::string& path) {
       rank = rank * 10 + (c - '0');
     }
     if (!spec.vocab.emplace(bytes, int32_t(rank)).second) fail(where + "the token is listed twice");
+    // Ranks are 0..n-1 over the file's lines: a larger one is wrong before it costs a table that large.
+    if (size_t(rank) >= line_count)
+      fail(where + "rank " + std::to_string(rank) + " is beyond the file's " + std::to_string(line_count) +
+           " lines (the ranks must be 0..n-1)");
     if (size_t(rank) >= rank_line.size()) rank_line.resize(size_t(rank) + 1, 0);
     if (rank_line[size_t(rank)] != 0)
       fail(where + "rank " + std::to_string(rank) + " is also on line " + std::to_string(rank_line[size_t(rank)]));

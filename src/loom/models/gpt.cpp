@@ -242,16 +242,6 @@ std::vector<int> split_by_cost(const std::vector<double>& costs, int P) {
   return counts;
 }
 
-std::vector<double> gpt_layer_costs(const GptConfig& c) {
-  const double h = c.hidden_size, s = c.seq_length, f = c.ffn_hidden_size, V = c.padded_vocab_size;
-  std::vector<double> costs;
-  costs.push_back(2.0 * h);  // embedding: a lookup per token, no GEMM
-  const double block = 6.0 * (4.0 * h * h + 2.0 * h * f) + 6.0 * s * h;  // GEMMs + attention scores, fwd+bwd
-  for (int i = 0; i < c.num_layers; i++) costs.push_back(block);
-  costs.push_back(6.0 * V * h);  // the output layer and its fused cross-entropy gradient
-  return costs;
-}
-
 void GptModel::backward(const StepContext& ctx, const std::function<void(int)>& after_layer,
                         const Tensor* output_grad) {
   const int Nl = tp_.local_rows(ctx.mb->rows());

@@ -1,5 +1,7 @@
 #include "loom/models/gpt_config.h"
 
+#include "loom/models/gpt.h"  // gpt_layer_costs: pure arithmetic, here so that config users need not link the model
+
 namespace loom {
 
 int64_t padded_vocab(int64_t vocab, int64_t divisible_by, int64_t tensor_parallel) {
@@ -44,6 +46,16 @@ double gpt_flops_per_iteration(const TransformerConfig& c, int64_t batch) {
   double mlp = double(c.ffn_hidden_size) / h * (c.gated_mlp() ? 1.5 : 1.0);
   double logit = double(c.padded_vocab_size) / (2.0 * L * h);
   return 12.0 * double(batch) * s * L * h * h * (attention + mlp + logit);
+}
+
+std::vector<double> gpt_layer_costs(const GptConfig& c) {
+  const double h = c.hidden_size, s = c.seq_length, f = c.ffn_hidden_size, V = c.padded_vocab_size;
+  std::vector<double> costs;
+  costs.push_back(2.0 * h);  // embedding: a lookup per token, no GEMM
+  const double block = 6.0 * (4.0 * h * h + 2.0 * h * f) + 6.0 * s * h;  // GEMMs + attention scores, fwd+bwd
+  for (int i = 0; i < c.num_layers; i++) costs.push_back(block);
+  costs.push_back(6.0 * V * h);  // the output layer and its fused cross-entropy gradient
+  return costs;
 }
 
 }  // namespace loom

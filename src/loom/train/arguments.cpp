@@ -10,6 +10,7 @@
 #include "loom/core/error.h"
 #include "loom/data/tokenizer.h"
 #include "loom/models/family.h"
+#include "loom/train/deepspeed_numbers.h"
 
 namespace loom {
 
@@ -212,6 +213,7 @@ void apply_deepspeed_config(TrainArgs& a, const ArgParser& p) {
   } catch (const nlohmann::json::exception& e) {
     fail(a.deepspeed_config + ": malformed JSON: " + e.what());
   }
+  check_deepspeed_numbers(j, a.deepspeed_config);
   auto where = [&](const std::string& key) { return a.deepspeed_config + ": " + key; };
   std::vector<std::string> unknown;
   unknown_deepspeed_keys(j, "", unknown);

@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of the fuzz targets: fuzz/make_seeds.py OUT_DIR [--spm].
+
+The committed seeds (fuzz/corpus/<target>/) were written by this script, except those of fuzz_npy and
+fuzz_checkpoint, which the targets write themselves (LOOM_FUZZ_WRITE_SEED=FILE build-fuzz/fuzz/<target>
+-runs=0) from what Loom saves; scripts/fuzz.sh runs it again at run time for the seeds too big to commit
+(--spm: SentencePiece models trained on the bundled corpus).
+Inputs made of several files join them with the separator line of fuzz/fuzz_util.h.
+"""
+import base64
+import json
+import os
+import struct
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SEP = b"\n--8<--\n"
+TEXT = "Hello world, it's 2024!  In the beginning God created\tthe heaven\nand the earth. \u00e9t\u00e9 \u4e2d\u6587 \U0001F600"
+
+
+def write(out, target, name, data):
+    d = os.path.join(out, target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data if isinstance(data, bytes) else data.encode())
+
+
+def bytes_to_unicode():
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("\u00a1"), ord("\u00ac") + 1)) + list(range(ord("\u00ae"), ord("\u00ff") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, map(chr, cs)))
+
+
+def tiny_gpt2(merges):
+    """The bundled GPT-2 vocabulary cut to its 256 byte tokens and the first `merges` merges."""
+    full = json.load(open(os.path.join(ROOT, "data/gpt2/vocab.json"), encoding="utf-8"))
+    vocab = {k: v for k, v in full.items() if v < 256}
+    lines = open(os.path.join(ROOT, "data/gpt2/merges.txt"), encoding="utf-8").read().split("\n")
+    kept = lines[1 : merges + 1]
+    for m in kept:
+        a, b = m.split(" ")
+        vocab.setdefault(a + b, len(vocab))
+    vocab["<|endoftext|>"] = len(vocab)
+    return vocab, kept
+
+
+def mmidx(dtype, docs):
+    item = {1: 1, 4: 4, 8: 2, 3: 2, 5: 8, 2: 1}[dtype]
+    fmt = {1: "B", 4: "i", 8: "H", 3: "h", 5: "q", 2: "b"}[dtype]
+    sizes, pointers, binary, p = [], [], b"", 0
+    for d in docs:
+        sizes.append(len(d))
+        pointers.append(p)
+        binary += struct.pack("<%d%s" % (len(d), fmt), *d)
+        p += len(d) * item
+    idx = b"MMIDIDX\x00\x00" + struct.pack("<QBQQ", 1, dtype, len(docs), len(docs) + 1)
+    idx += struct.pack("<%di" % len(sizes), *sizes) + struct.pack("<%dq" % len(pointers), *pointers)
+    idx += struct.pack("<%dq" % (len(docs) + 1), *range(len(docs) + 1))
+    return idx + SEP + binary
+
+
+def safetensors(tensors, metadata=None):
+    header, data = {}, b""
+    for name, dtype, shape, raw in tensors:
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(data), len(data) + len(raw)]}
+        data += raw
+    if metadata:
+        header["__metadata__"] = metadata
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    return struct.pack("<Q", len(h)) + h + data
+
+
+def main():
+    out = sys.argv[1]
+    os.makedirs(out, exist_ok=True)
+    if "--spm" in sys.argv:
+        import sentencepiece as spm  # python3-sentencepiece
+
+        text = os.path.join(out, "spm_input.txt")
+        with open(os.path.join(ROOT, "data/corpus/kjv.jsonl"), encoding="utf-8") as f, open(text, "w") as o:
+            for i, line in enumerate(f):
+                if i == 20:
+                    break
+                t = json.loads(line)["text"]
+                for s in range(0, len(t), 200):
+                    o.write(t[s : s + 200] + "\n")
+        for kind, size in (("bpe", 500), ("unigram", 300)):
+            prefix = os.path.join(out, "spm_" + kind)
+            spm.SentencePieceTrainer.train(input=text, model_prefix=prefix, vocab_size=size, model_type=kind,
+                                           byte_fallback=kind == "bpe", normalization_rule_name="identity",
+                                           num_threads=1, minloglevel=2)
+            write(out, "fuzz_sentencepiece", kind, open(prefix + ".model", "rb").read() + SEP + TEXT.encode())
+            os.remove(prefix + ".model")
+            os.remove(prefix + ".vocab")
+        os.remove(text)
+        return
+
+    # MMIDIDX .idx + .bin
+    write(out, "fuzz_indexed_dataset", "uint16", mmidx(8, [[1, 2, 3], [50256], [7, 8, 9, 10, 11]]))
+    write(out, "fuzz_indexed_dataset", "int32", mmidx(4, [[100000, 5], [3, 4, 5, 6]]))
+    write(out, "fuzz_indexed_dataset", "uint8_empty_doc", mmidx(1, [[], [1, 2]]))
+
+    # safetensors
+    write(out, "fuzz_safetensors", "two", safetensors(
+        [("a", "F32", [2, 2], struct.pack("<4f", 1, 2, 3, 4)), ("b", "BF16", [3], b"\x80\x3f" * 3)], {"format": "pt"}))
+    write(out, "fuzz_safetensors", "scalar_empty", safetensors([("s", "F16", [], b"\x00\x3c"), ("e", "I64", [0, 4], b"")]))
+
+    # DeepSpeed JSON
+    write(out, "fuzz_deepspeed_config", "full", json.dumps({
+        "train_batch_size": 8, "train_micro_batch_size_per_gpu": 2, "gradient_accumulation_steps": 4,
+        "gradient_clipping": 1.0, "zero_optimization": {"stage": 1, "reduce_bucket_size": 5e8,
+                                                         "offload_optimizer": {"device": "nvme", "nvme_path": "/tmp/x"}},
+        "fp16": {"enabled": True, "loss_scale": 0, "initial_scale_power": 16, "loss_scale_window": 1000,
+                 "hysteresis": 2, "min_loss_scale": 1},
+        "optimizer": {"type": "AdamW", "params": {"lr": 3e-4, "betas": [0.9, 0.95], "eps": 1e-8, "weight_decay": 0.1}}},
+        indent=1))
+    write(out, "fuzz_deepspeed_config", "bf16_lamb", json.dumps({
+        "train_micro_batch_size_per_gpu": 1, "bf16": {"enabled": True}, "optimizer": {"type": "Lamb"},
+        "zero_optimization": {"stage": 2}}))
+
+    # loom train command lines (one argument per line)
+    base = ["--num-layers", "4", "--hidden-size", "64", "--num-attention-heads", "4", "--seq-length", "32",
+            "--micro-batch-size", "2", "--global-batch-size", "8", "--train-iters", "10", "--lr", "1e-3",
+            "--data-path", "d", "--vocab-file", "v", "--merge-file", "m"]
+    write(out, "fuzz_command_line", "gpt", "\n".join(base))
+    write(out, "fuzz_command_line", "parallel", "\n".join(base + [
+        "--tensor-model-parallel-size", "2", "--pipeline-model-parallel-size", "2", "--sequence-parallel",
+        "--num-layers-per-virtual-pipeline-stage", "1", "--fp16", "--zero-stage", "1", "--lr-decay-style=cosine",
+        "--min-lr", "1e-4", "--lr-warmup-fraction", "0.1", "--recompute-activations"]))
+    write(out, "fuzz_command_line", "llama", "\n".join([
+        "--model-preset", "llama3.2-1b", "--num-layers", "2", "--seq-length", "64", "--train-iters", "2",
+        "--data-path", "1.0", "d", "--tokenizer-type", "HuggingFaceTokenizer", "--tokenizer-model", "t.json",
+        "--use-rope-scaling", "--bf16"]))
+
+    # GPT-2 vocab.json + merges.txt + text
+    vocab, merges = tiny_gpt2(60)
+    merges_txt = "#version: 0.2\n" + "\n".join(merges) + "\n"
+    write(out, "fuzz_gpt2_tokenizer", "tiny", json.dumps(vocab, ensure_ascii=False) + SEP.decode() + merges_txt +
+          SEP.decode() + TEXT)
+
+    # tokenizer.json: GPT-2 style ByteLevel, and Llama 3 style Split + ByteLevel with a post-processor
+    model = {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
+             "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False, "ignore_merges": False,
+             "vocab": vocab, "merges": merges}
+    gpt2 = {"version": "1.0", "normalizer": None, "model": model,
+            "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True},
+            "added_tokens": [{"id": vocab["<|endoftext|>"], "content": "<|endoftext|>", "special": True}]}
+    write(out, "fuzz_hf_tokenizer", "gpt2", json.dumps(gpt2, ensure_ascii=False) + SEP.decode() + TEXT)
+    llama_pattern = ("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*"
+                     "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+")
+    model3 = dict(model, ignore_merges=True, merges=[m.split(" ") for m in merges])
+    n = len(vocab)
+    llama = {"version": "1.0", "normalizer": None, "model": model3,
+             "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+                 {"type": "Split", "pattern": {"Regex": llama_pattern}, "behavior": "Isolated", "invert": False},
+                 {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False}]},
+             "added_tokens": [{"id": n, "content": "<|begin_of_text|>", "special": True},
+                              {"id": n + 1, "content": "<|end_of_text|>", "special": True}],
+             "post_processor": {"type": "TemplateProcessing",
+                                "single": [{"SpecialToken": {"id": "<|begin_of_text|>", "type_id": 0}},
+                                           {"Sequence": {"id": "A", "type_id": 0}}],
+                                "special_tokens": {"<|begin_of_text|>": {"id": "<|begin_of_text|>", "ids": [n],
+                                                                         "tokens": ["<|begin_of_text|>"]}}}}
+    write(out, "fuzz_hf_tokenizer", "llama3", json.dumps(llama, ensure_ascii=False) + SEP.decode() + TEXT)
+
+    # tiktoken ranks: the same tokens as raw bytes, in rank order
+    u2b = {v: k for k, v in bytes_to_unicode().items()}
+    ranks = sorted(((i, bytes(u2b[c] for c in tok)) for tok, i in vocab.items() if tok != "<|endoftext|>"))
+    rank_file = "".join("%s %d\n" % (base64.b64encode(b).decode(), r) for r, (_, b) in enumerate(ranks))
+    write(out, "fuzz_tiktoken", "tiny", rank_file + SEP.decode() + TEXT)
+
+    # JSONL for preprocess
+    lines = []
+    with open(os.path.join(ROOT, "data/corpus/kjv.jsonl"), encoding="utf-8") as f:
+        for i, line in enumerate(f):
+            if i == 3:
+                break
+            d = json.loads(line)
+            lines.append(json.dumps({"text": d["text"][:120], "title": "Book %d" % i}))
+    write(out, "fuzz_preprocess", "kjv", "\n".join(lines) + "\n")
+    write(out, "fuzz_preprocess", "mixed", "\n".join([
+        json.dumps({"text": TEXT, "title": ""}), "{not json", "[1, 2]", json.dumps({"text": 5, "title": "x"}),
+        json.dumps({"title": "no text"}), "", json.dumps({"text": "\u00e9\ud800".encode("utf-8", "surrogatepass").decode("latin-1"), "title": "t"})]))
+
+    # HF config.json for `convert --from hf` (the tiny model of fuzz_hf_config.cpp), with and without an index
+    cfg = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 8, "intermediate_size": 16,
+           "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1, "vocab_size": 40,
+           "max_position_embeddings": 128, "rms_norm_eps": 1e-5, "rope_theta": 500000.0, "tie_word_embeddings": True,
+           "hidden_act": "silu", "torch_dtype": "float32",
+           "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                            "original_max_position_embeddings": 64}}
+    write(out, "fuzz_hf_config", "tiny_llama", json.dumps(cfg, indent=2))
+    names = ["model.embed_tokens.weight", "model.norm.weight"] + ["model.layers.0." + s for s in (
+        "input_layernorm.weight", "post_attention_layernorm.weight", "self_attn.q_proj.weight", "self_attn.k_proj.weight",
+        "self_attn.v_proj.weight", "self_attn.o_proj.weight", "mlp.gate_proj.weight", "mlp.up_proj.weight",
+        "mlp.down_proj.weight")]
+    index = {"metadata": {"total_size": 0}, "weight_map": {n: "model.safetensors" for n in names}}
+    write(out, "fuzz_hf_config", "tiny_llama_index", json.dumps(cfg) + SEP.decode() + json.dumps(index))
+
+
+if __name__ == "__main__":
+    main()

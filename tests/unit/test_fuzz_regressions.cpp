@@ -1,0 +1,240 @@
+// Defects the fuzz targets (fuzz/) found in the parsers of user input, one test each: the input that
+// crashed (or was read out of bounds, or escaped as another exception type) is now a UserError naming
+// the file. The crash inputs themselves are kept under fuzz/regressions/<target>/ and replayed by
+// scripts/fuzz.sh.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "loom/ckpt/checkpoint_reader.h"
+#include "loom/ckpt/hf_llama.h"
+#include "loom/ckpt/safetensors.h"
+#include "loom/core/error.h"
+#include "loom/data/numpy_compat.h"
+#include "loom/data/tiktoken_tokenizer.h"
+#include "loom/train/arguments.h"
+
+namespace {
+
+// A file under the test's temporary directory, removed at the end of the test.
+class TempFile {
+ public:
+  TempFile(const std::string& name, const std::string& content) {
+    path_ = ::testing::TempDir() + "/" + std::to_string(::getpid()) + "_" + name;
+    std::ofstream(path_, std::ios::binary) << content;
+  }
+  ~TempFile() { std::remove(path_.c_str()); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+template <class F>
+std::string user_error(F&& f) {
+  try {
+    f();
+  } catch (const loom::UserError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no UserError";
+  return "";
+}
+
+// A version 1.0 .npy header (padded as np.save pads it) followed by `data`.
+std::string npy(const std::string& dict, const std::string& data = "") {
+  std::string h = dict;
+  while ((10 + h.size() + 1) % 64) h += ' ';
+  h += '\n';
+  std::string out = "\x93NUMPY\x01";
+  out += '\0';
+  out += char(h.size() & 0xff);
+  out += char(h.size() >> 8);
+  return out + h + data;
+}
+
+}  // namespace
+
+// fuzz_npy: a shape whose element count times the item size wraps around 2^64 to the file's data size
+// (here 0) was accepted, and at() then read far outside the mapping.
+TEST(FuzzRegressions, NpyShapeOverflowIsRejected) {
+  TempFile f("overflow.npy", npy("{'descr': '<i4', 'fortran_order': False, 'shape': (4611686018427387904,), }"));
+  EXPECT_NE(user_error([&] { loom::data::NpyArray a(f.path()); }).find("is too large"), std::string::npos);
+  TempFile g("overflow2.npy", npy("{'descr': '<i8', 'fortran_order': False, 'shape': (65536, 65536, 65536, 65536), }"));
+  EXPECT_NE(user_error([&] { loom::data::NpyArray a(g.path()); }).find("is too large"), std::string::npos);
+}
+
+// fuzz_npy: a dimension longer than stoll takes escaped as std::out_of_range ("internal" error, exit 1).
+TEST(FuzzRegressions, NpyHugeDimensionIsAUserError) {
+  TempFile f("huge.npy", npy("{'descr': '<i4', 'fortran_order': False, 'shape': (123456789012345678901234567890,), }"));
+  const std::string e = user_error([&] { loom::data::NpyArray a(f.path()); });
+  EXPECT_NE(e.find(f.path()), std::string::npos) << e;
+  EXPECT_NE(e.find("is too large"), std::string::npos) << e;
+  // A zero dimension still gives an empty array, however long the others are.
+  TempFile z("zero.npy", npy("{'descr': '<i4', 'fortran_order': False, 'shape': (0, 999999999999999999), }"));
+  loom::data::NpyArray a(z.path());
+  EXPECT_EQ(a.size(), 0);
+}
+
+namespace {
+
+// A safetensors file: 8-byte header length, the JSON header padded with spaces, the data.
+std::string safetensors(const std::string& header_json, const std::string& data = "") {
+  std::string h = header_json;
+  while (h.size() % 8) h += ' ';
+  std::string out;
+  for (int i = 0; i < 8; i++) out += char((h.size() >> (8 * i)) & 0xff);
+  return out + h + data;
+}
+
+}  // namespace
+
+// fuzz_safetensors: an "__metadata__" that is not an object escaped as nlohmann's invalid_iterator.
+TEST(FuzzRegressions, SafetensorsMetadataMustBeAnObject) {
+  TempFile f("meta.safetensors",
+             safetensors(R"({"__metadata__":"x","a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", std::string(4, '\0')));
+  const std::string e = user_error([&] { loom::SafetensorsFile s(f.path()); });
+  EXPECT_NE(e.find(f.path() + ": malformed safetensors header: __metadata__ is not an object"), std::string::npos) << e;
+}
+
+// fuzz_safetensors: shape [2^32, 2^32] overflowed int64 (UB); wrapped to 0 elements it matched 0 bytes.
+TEST(FuzzRegressions, SafetensorsElementCountCannotWrap) {
+  TempFile f("wrap.safetensors", safetensors(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}})"));
+  const std::string e = user_error([&] { loom::SafetensorsFile s(f.path()); });
+  EXPECT_NE(e.find("tensor 'a' byte length does not match its shape"), std::string::npos) << e;
+  // Still fine: an empty tensor with a huge other dimension, and an ordinary one.
+  TempFile g("empty.safetensors",
+             safetensors(R"({"e":{"dtype":"F32","shape":[4294967296,0],"data_offsets":[0,0]},"s":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})",
+                         std::string(8, '\0')));
+  loom::SafetensorsFile s(g.path());
+  EXPECT_EQ(s.get("e").bytes, 0u);
+  EXPECT_EQ(s.get("s").bytes, 8u);
+}
+
+// fuzz_hf_config: num_key_value_heads 2^32 became 0 in Loom's int config and then divided
+// num_attention_heads (SIGFPE); a huge original_max_position_embeddings was cast to int (UB).
+TEST(FuzzRegressions, HfConfigIntegersMustFitLoomsConfig) {
+  const std::string dir = ::testing::TempDir() + "/" + std::to_string(::getpid()) + "_hf_regression";
+  std::filesystem::create_directories(dir);
+  auto import_with = [&](const std::string& extra) {
+    std::ofstream(dir + "/config.json")
+        << R"({"architectures": ["LlamaForCausalLM"], "hidden_size": 8, "intermediate_size": 16, "num_hidden_layers": 1,
+               "num_attention_heads": 2, "vocab_size": 40)"
+        << extra << "}";
+    return user_error([&] { loom::import_hf_llama(dir, dir + "/out.safetensors"); });
+  };
+  std::string e = import_with(R"(, "num_key_value_heads": 4294967296)");
+  EXPECT_NE(e.find(dir + "/config.json: 'num_key_value_heads' must be a positive integer (at most 2147483647)"),
+            std::string::npos) << e;
+  e = import_with(R"(, "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                      "high_freq_factor": 4.0, "original_max_position_embeddings": 1e300})");
+  EXPECT_NE(e.find("a positive original_max_position_embeddings"), std::string::npos) << e;
+  // In range, the import goes on to the weights (none here).
+  e = import_with(R"(, "num_key_value_heads": 1)");
+  EXPECT_NE(e.find("model.safetensors"), std::string::npos) << e;
+  std::filesystem::remove_all(dir);
+}
+
+// fuzz_deepspeed_config: a float integer field beyond int's range was cast by nlohmann's get<int>() (UB),
+// reduce_bucket_size beyond int64's by int64_t(double) (UB); an integer 2^32 wrapped to 0.
+TEST(FuzzRegressions, DeepSpeedIntegersOutOfRange) {
+  auto validate_with = [](const std::string& json) {
+    TempFile f("ds.json", json);
+    loom::ArgParser p("loom train", "test");
+    loom::TrainArgs a;
+    a.register_flags(p);
+    std::vector<std::string> args = {"--num-layers", "2", "--hidden-size", "8", "--num-attention-heads", "2",
+                                     "--seq-length", "16", "--deepspeed-config", f.path()};
+    std::vector<char*> argv;
+    for (auto& s : args) argv.push_back(s.data());
+    try {
+      loom::TrainArgs::parse(p, int(argv.size()), argv.data());
+      a.validate(p, false);
+    } catch (const loom::UserError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  std::string e = validate_with(R"({"train_micro_batch_size_per_gpu": 1e30})");
+  EXPECT_NE(e.find("ds.json: train_micro_batch_size_per_gpu 1e+30 is out of range"), std::string::npos) << e;
+  e = validate_with(R"({"zero_optimization": {"reduce_bucket_size": 1e20}})");
+  EXPECT_NE(e.find("ds.json: zero_optimization.reduce_bucket_size 1e+20 is out of range"), std::string::npos) << e;
+  e = validate_with(R"({"train_micro_batch_size_per_gpu": 4294967296})");
+  EXPECT_NE(e.find("train_micro_batch_size_per_gpu 4294967296 is out of range"), std::string::npos) << e;
+  e = validate_with(R"({"fp16": {"enabled": true, "initial_scale_power": -1e9}})");
+  EXPECT_NE(e.find("fp16.initial_scale_power -1000000000.0 is out of range"), std::string::npos) << e;
+  // Ordinary values still map: micro-batch 2 x global 8 passes validate().
+  e = validate_with(R"({"train_micro_batch_size_per_gpu": 2, "train_batch_size": 8, "zero_optimization": {"stage": 1, "reduce_bucket_size": 5e8}} )");
+  EXPECT_EQ(e, "");
+}
+
+namespace {
+
+// An iteration directory with one shard file holding model/w as [rows, 6] = 1, 2, ..., and a
+// metadata.json recording the tensor as [4, 6] with the shard records `shards` (file, shape, dim, offset).
+struct TinyCheckpoint {
+  std::string dir;
+  explicit TinyCheckpoint(const std::string& shards, int64_t rows = 4) {
+    dir = ::testing::TempDir() + "/" + std::to_string(::getpid()) + "_ckpt_regression";
+    std::filesystem::create_directories(dir);
+    std::vector<float> w(size_t(rows) * 6);
+    for (size_t i = 0; i < w.size(); i++) w[i] = float(i + 1);
+    const uint32_t crc =
+        loom::write_safetensors(dir + "/s.safetensors", {{"model/w", loom::DType::F32, {rows, 6}, w.data(), w.size() * 4}});
+    const auto bytes = std::filesystem::file_size(dir + "/s.safetensors");
+    std::ofstream(dir + "/metadata.json") << R"({"files": {"s.safetensors": {"crc32": )" << crc << R"(, "bytes": )"
+                                          << bytes << R"(}}, "tensors": {"model/w": {"global_shape": [4, 6], "shards": )"
+                                          << shards << "}}}";
+  }
+  ~TinyCheckpoint() { std::filesystem::remove_all(dir); }
+};
+
+}  // namespace
+
+// fuzz_checkpoint: a shard record whose shape or offset does not fit the tensor was read outside the
+// shard's data (the copy trusted the record's region); one with an empty shape indexed shape[0].
+TEST(FuzzRegressions, CheckpointShardMustFitItsTensor) {
+  std::vector<float> dst(24);
+  for (const char* bad : {R"([{"file": "s.safetensors", "shape": [4, 6], "dim": 0, "offset": 2}])",
+                          R"([{"file": "s.safetensors", "shape": [4, 6], "dim": 7, "offset": 0}])",
+                          R"([{"file": "s.safetensors", "shape": [], "dim": 0, "offset": 0}])",
+                          R"([{"file": "s.safetensors", "shape": [4, 6], "dim": -1, "offset": -3}])"}) {
+    TinyCheckpoint c(bad);
+    loom::CheckpointReader r(c.dir);
+    const std::string e = user_error([&] { r.read("model/w", {4, 6}, -1, 0, {4, 6}, dst.data()); });
+    EXPECT_NE(e.find("does not fit the tensor's shape [4, 6]"), std::string::npos) << bad << ": " << e;
+  }
+  // The same shard recorded correctly reads back exactly, whole and as a tensor-parallel row slice.
+  TinyCheckpoint good(R"([{"file": "s.safetensors", "shape": [4, 6], "dim": -1, "offset": 0}])");
+  loom::CheckpointReader r(good.dir);
+  r.read("model/w", {4, 6}, -1, 0, {4, 6}, dst.data());
+  for (int i = 0; i < 24; i++) EXPECT_EQ(dst[size_t(i)], float(i + 1));
+  std::vector<float> half(12);
+  r.read("model/w", {4, 6}, 0, 2, {2, 6}, half.data());
+  for (int i = 0; i < 12; i++) EXPECT_EQ(half[size_t(i)], float(13 + i));
+}
+
+// fuzz_checkpoint: overlapping shard records whose areas add up to the tensor's loaded with part of
+// it never written (zeros, or whatever the buffer held).
+TEST(FuzzRegressions, CheckpointShardsMustNotOverlap) {
+  // Rows 0-1 recorded twice: 24 elements, the count of [4, 6], but rows 2-3 come from nowhere.
+  TinyCheckpoint c(R"([{"file": "s.safetensors", "shape": [2, 6], "dim": 0, "offset": 0},
+                       {"file": "s.safetensors", "shape": [2, 6], "dim": 0, "offset": 0}])",
+                   2);
+  loom::CheckpointReader r(c.dir);
+  std::vector<float> dst(24, -1.f);
+  const std::string e = user_error([&] { r.read("model/w", {4, 6}, -1, 0, {4, 6}, dst.data()); });
+  EXPECT_NE(e.find("shards of 'model/w' overlap"), std::string::npos) << e;
+}
+
+// fuzz_tiktoken: a rank of 111,111,111 in a 2.8 kB file made a 888 MB table before the ranks were checked
+// (input kept in fuzz/regressions/fuzz_tiktoken).
+TEST(FuzzRegressions, TiktokenRankBeyondTheFileIsRejectedFirst) {
+  TempFile f("ranks.tiktoken", "QQ== 0\nQg== 111111111\n");
+  const std::string e = user_error([&] { loom::data::load_tiktoken_tokenizer(f.path()); });
+  EXPECT_NE(e.find("line 2: rank 111111111 is beyond the file's 3 lines"), std::string::npos) << e;
+}
