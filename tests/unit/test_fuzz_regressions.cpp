@@ -17,22 +17,11 @@
 #include "loom/data/numpy_compat.h"
 #include "loom/data/tiktoken_tokenizer.h"
 #include "loom/train/arguments.h"
+#include "test_data_tokenizer_util.h"
 
 namespace {
 
-// A file under the test's temporary directory, removed at the end of the test.
-class TempFile {
- public:
-  TempFile(const std::string& name, const std::string& content) {
-    path_ = ::testing::TempDir() + "/" + std::to_string(::getpid()) + "_" + name;
-    std::ofstream(path_, std::ios::binary) << content;
-  }
-  ~TempFile() { std::remove(path_.c_str()); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using loom_test::TempFile;
 
 template <class F>
 std::string user_error(F&& f) {
