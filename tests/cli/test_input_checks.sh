@@ -96,9 +96,9 @@ echo "my notes" > "$TMP/notes.txt"
 expect_error "--output $TMP/notes.txt already exists; add --overwrite to replace it" \
   "$LOOM" convert --load "$TMP/ck_full" --to safetensors --output "$TMP/notes.txt"
 [ "$(cat "$TMP/notes.txt")" = "my notes" ] || fail "the refused export changed notes.txt"
-expect_error "--output $TMP/notes.txt is a file; this format writes a directory" \
+expect_error "--output $TMP/notes.txt: $TMP/notes.txt exists and is not a directory" \
   "$LOOM" convert --load "$TMP/ck_full" --to hf --output "$TMP/notes.txt" --overwrite
-expect_error "--output $TMP/hf is a directory; this format writes one file" \
+expect_error "--output $TMP/hf: $TMP/hf is a directory, expected a file name" \
   "$LOOM" convert --load "$TMP/ck_full" --to safetensors --output "$TMP/hf" --overwrite
 run "$LOOM" convert --load "$TMP/ck_full" --to hf --output "$TMP/hf" --overwrite
 [ "$CODE" -eq 0 ] && ! grep -q mine "$TMP/hf/config.json" || fail "--overwrite should write the export"

@@ -4,19 +4,21 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "loom/core/error.h"
 #include "loom/train/tensorboard_log.h"
 #include "loom/util/crc32c.h"
+#include "loom/util/event_proto.h"
 #include "loom/util/event_writer.h"
 #include "loom/util/tfrecord.h"
-#include "tensorboard_event.pb.h"
 
 namespace loom {
 namespace {
@@ -66,11 +68,109 @@ TEST(TfRecord, FramingBytes) {
   EXPECT_EQ(mask_crc32c(crc32c(std::string(8, '\0'))), 0x07980329u);
 }
 
+// An Event as a reader sees it, decoded from the wire by this test's own protobuf reader (keys, varints,
+// fixed and length-delimited fields by TensorFlow's field numbers; unknown fields are an error).
+struct DecodedEvent {
+  double wall = 0;
+  int64_t step_ = 0;
+  std::string version;
+  bool summary_ = false;
+  struct Value {
+    std::string tag_;
+    float value = 0;
+    bool has_value = false;
+    const std::string& tag() const { return tag_; }
+    float simple_value() const { return value; }
+    bool has_simple_value() const { return has_value; }
+  };
+  struct Summary {
+    std::vector<Value> values;
+    int value_size() const { return int(values.size()); }
+    const Value& value(int i) const { return values.at(size_t(i)); }
+  } sum;
+  double wall_time() const { return wall; }
+  int64_t step() const { return step_; }
+  const std::string& file_version() const { return version; }
+  bool has_summary() const { return summary_; }
+  const Summary& summary() const { return sum; }
+};
+
+struct WireReader {
+  std::string_view s;
+  size_t p = 0;
+  bool done() const { return p >= s.size(); }
+  uint64_t varint() {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      EXPECT_LT(p, s.size());
+      if (p >= s.size()) return v;
+      const uint8_t b = uint8_t(s[p++]);
+      v |= uint64_t(b & 0x7f) << shift;
+      if (!(b & 0x80)) return v;
+    }
+    ADD_FAILURE() << "varint longer than 10 bytes";
+    return v;
+  }
+  template <class T>
+  T fixed() {
+    T v{};
+    EXPECT_LE(p + sizeof(T), s.size());
+    if (p + sizeof(T) <= s.size()) std::memcpy(&v, s.data() + p, sizeof(T));
+    p += sizeof(T);
+    return v;
+  }
+  std::string_view bytes() {
+    const size_t n = size_t(varint());
+    EXPECT_LE(p + n, s.size());
+    const std::string_view b = s.substr(p, n);
+    p += n;
+    return b;
+  }
+};
+
+DecodedEvent decode_event(std::string_view data) {
+  DecodedEvent e;
+  WireReader r{data};
+  while (!r.done()) {
+    const uint64_t key = r.varint();
+    switch (key) {
+      case 1 << 3 | 1: e.wall = r.fixed<double>(); break;
+      case 2 << 3 | 0: e.step_ = int64_t(r.varint()); break;
+      case 3 << 3 | 2: e.version = std::string(r.bytes()); break;
+      case 5 << 3 | 2: {
+        e.summary_ = true;
+        WireReader sr{r.bytes()};
+        while (!sr.done()) {
+          EXPECT_EQ(sr.varint(), uint64_t(1 << 3 | 2)) << "Summary.value";
+          WireReader vr{sr.bytes()};
+          DecodedEvent::Value v;
+          while (!vr.done()) {
+            const uint64_t k = vr.varint();
+            if (k == (1 << 3 | 2)) {
+              v.tag_ = std::string(vr.bytes());
+            } else if (k == (2 << 3 | 5)) {
+              v.value = vr.fixed<float>();
+              v.has_value = true;
+            } else {
+              ADD_FAILURE() << "unexpected Summary.Value key " << k;
+              return e;
+            }
+          }
+          e.sum.values.push_back(v);
+        }
+        break;
+      }
+      default: ADD_FAILURE() << "unexpected Event key " << key; return e;
+    }
+  }
+  return e;
+}
+
 // Reads back every record of an event file, checking both CRCs.
-std::vector<tensorboard::Event> read_events(const std::string& path) {
+std::vector<DecodedEvent> read_events(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   std::string s((std::istreambuf_iterator<char>(f)), {});
-  std::vector<tensorboard::Event> out;
+  std::vector<DecodedEvent> out;
   size_t p = 0;
   auto u32 = [&](size_t at) {
     uint32_t v = 0;
@@ -85,12 +185,30 @@ std::vector<tensorboard::Event> read_events(const std::string& path) {
     EXPECT_LE(p + 16 + n, s.size());
     const std::string data = s.substr(p + 12, n);
     EXPECT_EQ(u32(p + 12 + n), mask_crc32c(crc32c(data)));
-    tensorboard::Event e;
-    EXPECT_TRUE(e.ParseFromString(data));
-    out.push_back(e);
+    out.push_back(decode_event(data));
     p += 16 + n;
   }
   return out;
+}
+
+// The exact bytes libprotobuf writes for these messages (protoc --encode on TensorFlow's field numbers):
+// wall_time 1.5 (key 0x09, fixed64), step 3 (0x10, varint), summary (0x2a) { value (0x0a) { tag "a" (0x0a),
+// simple_value 2.0f (0x15, fixed32) } }; the file-version event: wall_time, then file_version (0x1a).
+TEST(EventProto, BytesAreProtobufsWireFormat) {
+  EXPECT_EQ(encode_scalar_event(1.5, 3, "a", 2.0f),
+            bytes({0x09, 0, 0, 0, 0, 0, 0, 0xf8, 0x3f, 0x10, 0x03, 0x2a, 0x0a, 0x0a, 0x08, 0x0a, 0x01, 'a', 0x15, 0, 0,
+                   0, 0x40}));
+  // Step 0 and an empty tag are proto3 defaults (left out); a oneof's 0.0f is written.
+  EXPECT_EQ(encode_scalar_event(1.5, 0, "", 0.0f),
+            bytes({0x09, 0, 0, 0, 0, 0, 0, 0xf8, 0x3f, 0x2a, 0x07, 0x0a, 0x05, 0x15, 0, 0, 0, 0}));
+  // A negative step is a ten-byte varint; a step >= 2^7 takes more than one byte.
+  EXPECT_EQ(encode_scalar_event(0.0, 300, "t", 1.0f),
+            bytes({0x10, 0xac, 0x02, 0x2a, 0x0a, 0x0a, 0x08, 0x0a, 0x01, 't', 0x15, 0, 0, 0x80, 0x3f}));
+  EXPECT_EQ(encode_scalar_event(0.0, -1, "t", 1.0f).substr(0, 11),
+            bytes({0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}));
+  EXPECT_EQ(encode_file_version_event(1.5, "brain.Event:2"),
+            bytes({0x09, 0, 0, 0, 0, 0, 0, 0xf8, 0x3f, 0x1a, 0x0d, 'b', 'r', 'a', 'i', 'n', '.', 'E', 'v', 'e', 'n', 't',
+                   ':', '2'}));
 }
 
 std::string temp_dir(const std::string& name) {

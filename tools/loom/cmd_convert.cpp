@@ -42,12 +42,7 @@ void check_output(const std::string& output, bool is_dir, bool overwrite) {
   namespace fs = std::filesystem;
   std::error_code ec;
   const fs::file_status st = fs::status(output, ec);
-  if (!fs::exists(st)) return;
-  if (is_dir && !fs::is_directory(st))
-    fail("--output " + output + " is a file; this format writes a directory (give a new or empty directory)");
-  if (!is_dir && fs::is_directory(st))
-    fail("--output " + output + " is a directory; this format writes one file (give a file name)");
-  if (overwrite) return;
+  if (!fs::exists(st) || overwrite) return;  // the kind of place was checked with the output path
   if (!is_dir) fail("--output " + output + " already exists; add --overwrite to replace it");
   if (!fs::is_empty(output, ec))
     fail("--output " + output + " is a directory that is not empty; add --overwrite to write into it anyway");

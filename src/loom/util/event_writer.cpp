@@ -11,8 +11,8 @@
 #include <stdexcept>
 
 #include "loom/core/error.h"
+#include "loom/util/event_proto.h"
 #include "loom/util/tfrecord.h"
-#include "tensorboard_event.pb.h"
 
 namespace loom {
 
@@ -54,12 +54,6 @@ std::string hostname() {
   return buf;
 }
 
-std::string serialize(const tensorboard::Event& e) {
-  std::string s;
-  e.SerializeToString(&s);
-  return s;
-}
-
 }  // namespace
 
 EventWriter::EventWriter(size_t queue_size) : queue_(std::max<size_t>(queue_size, 1)) {
@@ -93,11 +87,8 @@ int EventWriter::open(const std::string& dir) {
                            "." + std::to_string(getpid()) + "." + std::to_string(serial++);
   std::FILE* f = std::fopen(path.c_str(), "wb");
   require(f != nullptr, "cannot write the TensorBoard event file " + path + ": " + std::strerror(errno));
-  tensorboard::Event first;
-  first.set_wall_time(unix_time());
-  first.set_file_version("brain.Event:2");
   std::string frame;
-  append_tfrecord(frame, serialize(first));
+  append_tfrecord(frame, encode_file_version_event(unix_time(), "brain.Event:2"));
   const bool ok = std::fwrite(frame.data(), 1, frame.size(), f) == frame.size() && std::fflush(f) == 0;
   if (!ok) {
     const std::string why = std::strerror(errno);
@@ -196,14 +187,9 @@ void EventWriter::run() {
 void EventWriter::write(const Record& r, std::string& frame) {
   File& file = files_[size_t(r.file)];
   if (file.failed) return;
-  tensorboard::Event e;
-  e.set_wall_time(r.wall_time);
-  e.set_step(r.step);
-  tensorboard::Summary::Value* v = e.mutable_summary()->add_value();
-  v->set_tag(std::string(r.tag, r.tag_len));
-  v->set_simple_value(r.sample ? float(r.sample()) : r.value);
   frame.clear();
-  append_tfrecord(frame, serialize(e));
+  append_tfrecord(frame, encode_scalar_event(r.wall_time, r.step, std::string_view(r.tag, r.tag_len),
+                                             r.sample ? float(r.sample()) : r.value));
   write_bytes(file, frame);
 }
 
