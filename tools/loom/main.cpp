@@ -20,9 +20,9 @@ struct Command {
 };
 
 const Command kCommands[] = {
-    {"train", loom::cmd::train, "train a GPT model (Megatron flags)"},
+    {"train", loom::cmd::train, "train a GPT or Llama model (Megatron and DeepSpeed flags)"},
     {"generate", loom::cmd::generate, "sample text from trained weights"},
-    {"convert", loom::cmd::convert, "export or reshard a checkpoint (Hugging Face GPT-2, safetensors, one-shard loom)"},
+    {"convert", loom::cmd::convert, "export, import or reshard weights (Hugging Face GPT-2/Llama, safetensors, one-shard loom)"},
     {"plan", loom::cmd::plan, "counts, memory, predicted step time and the best layout (--search), without allocating"},
     {"preprocess", loom::cmd::preprocess, "tokenise JSONL into a Megatron indexed dataset (.bin/.idx)"},
     {"report", loom::cmd::report, "training logs (Megatron, DeepSpeed, EVA-CLIP, Loom) to CSV and HTML charts"},
