@@ -22,17 +22,7 @@
 namespace {
 
 using loom_test::TempFile;
-
-template <class F>
-std::string user_error(F&& f) {
-  try {
-    f();
-  } catch (const loom::UserError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no UserError";
-  return "";
-}
+using loom_test::user_error;
 
 // A version 1.0 .npy header (padded as np.save pads it) followed by `data`.
 std::string npy(const std::string& dict, const std::string& data = "") {

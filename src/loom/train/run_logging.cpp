@@ -20,6 +20,7 @@
 #include "loom/train/log_format.h"
 #include "loom/train/megatron_compat.h"
 #include "loom/train/trainer.h"
+#include "loom/util/system_memory.h"
 
 namespace loom {
 
@@ -34,10 +35,7 @@ void print_line(const std::string& line) {
 }  // namespace
 
 std::pair<double, double> resident_mb() {
-  double now = 0;
-  std::ifstream statm("/proc/self/statm");
-  long pages_total = 0, pages_resident = 0;
-  if (statm >> pages_total >> pages_resident) now = double(pages_resident) * double(sysconf(_SC_PAGESIZE)) / 1048576.0;
+  const double now = double(resident_bytes()) / 1048576.0;
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   return {now, std::max(now, double(ru.ru_maxrss) / 1024.0)};
