@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "loom/core/error.h"
 #include "loom/models/family.h"
+#include "loom/train/coca_args.h"
 #include "loom/models/gpt.h"
 #include "loom/models/gpt_config.h"
 #include "loom/plan/hardware.h"
@@ -94,6 +95,7 @@ int run_search(const TrainArgs& a, const ArgParser& p, const PlanArgs& pa, const
 }  // namespace
 
 int plan(int argc, char** argv) {
+  if (wants_coca(argc, argv)) return plan_coca(argc, argv);
   TrainArgs a;
   ArgParser p("loom plan", "Print the parameter count, the work of one iteration and Megatron's theoretical "
                            "memory report for 'loom train' flags, without allocating the model.");

@@ -4,6 +4,7 @@ namespace loom::cmd {
 int train(int argc, char** argv);
 int generate(int argc, char** argv);
 int plan(int argc, char** argv);
+int plan_coca(int argc, char** argv);  // plan --model coca
 int convert(int argc, char** argv);
 int preprocess(int argc, char** argv);
 int report(int argc, char** argv);

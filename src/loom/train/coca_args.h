@@ -1,0 +1,52 @@
+#pragma once
+// `loom train --model coca` / `loom plan --model coca` arguments: EVA-CLIP's training/params.py flag
+// names (--batch-size per rank, --epochs, --warmup, --train-data, --dataset-type, --precision,
+// --grad-checkpointing, --coca-*-loss-weight, ...) beside Loom's shape flags for the towers (defaults:
+// log 000's CoCa-B/16, also --model-preset coca-b16). Checked before anything is allocated.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "loom/models/coca/coca_config.h"
+#include "loom/util/cli.h"
+
+namespace loom {
+
+// True when the command line asks for CoCa (--model coca or --model-preset coca-b16, either spelling).
+bool wants_coca(int argc, char** argv);
+
+struct CocaArgs {
+  std::string model = "coca", model_preset;
+  CocaConfig shape = coca_b16_config();
+  // batch, schedule, optimizer (EVA-CLIP's names)
+  int batch_size = 64;  // per rank
+  int64_t epochs = 1;
+  int64_t max_steps = 0;  // stop after this many optimizer steps (0: the epochs decide)
+  int64_t warmup = 0;
+  double lr = 5e-4, wd = 0.05, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, grad_clip_norm = 0;
+  std::string optimizer = "adamw";
+  int64_t seed = 0;
+  std::string precision = "fp32";  // fp32 | fp16 | amp (EVA-CLIP's spelling; with DeepSpeed: fp16) | bf16
+  bool grad_checkpointing = false;
+  bool local_loss = true, gather_with_grad = true;
+  double coca_contrastive_loss_weight = 1.0, coca_caption_loss_weight = 2.0;
+  // data
+  std::string train_data, val_data, dataset_type = "json";
+  int workers = 2;
+  std::string tokenizer_model;  // CLIP's bpe_simple_vocab_16e6.txt.gz (or a GPT-2 vocab, see README)
+  // logging, evaluation, checkpoints
+  int64_t log_every_n_steps = 100;
+  int64_t val_frequency = 1, zeroshot_frequency = 0, save_frequency = 1;
+  std::string logs = "./logs/", name, resume;
+  // DeepSpeed (EVA-CLIP's --enable-deepspeed --zero-stage, and the JSON it writes)
+  bool enable_deepspeed = false;
+  int zero_stage = 0;
+  std::string deepspeed_config;
+
+  void register_flags(ArgParser& p);
+  // Fills the shape from the flags and checks everything that does not need a file; throws UserError.
+  void validate(int world_size);
+  int64_t global_batch(int world_size) const { return int64_t(batch_size) * world_size; }
+};
+
+}  // namespace loom
