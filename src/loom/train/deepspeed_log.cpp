@@ -1,13 +1,12 @@
 #include "loom/train/deepspeed_log.h"
 
-#include <sys/time.h>
-
 #include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
 
 #include "loom/train/arguments.h"
+#include "loom/train/deepspeed_lines.h"
 #include "loom/train/timers.h"
 #include "loom/util/cli.h"
 
@@ -70,18 +69,7 @@ DeepSpeedLog::DeepSpeedLog(const TrainArgs& a, int world_size, int rank) : rank_
   last_ = std::chrono::steady_clock::now();
 }
 
-std::string DeepSpeedLog::prefix(const char* where) const {
-  timeval tv{};
-  gettimeofday(&tv, nullptr);
-  std::tm tm{};
-  const std::time_t secs = tv.tv_sec;
-  localtime_r(&secs, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-  char out[128];
-  std::snprintf(out, sizeof out, "[%s,%03d] [INFO] [%s] ", buf, int(tv.tv_usec / 1000), where);
-  return out;
-}
+std::string DeepSpeedLog::prefix(const char* where) const { return deepspeed_prefix(where); }
 
 void DeepSpeedLog::print_config() const {
   if (!enabled_ || rank_ != 0) return;
