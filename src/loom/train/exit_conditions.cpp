@@ -25,11 +25,12 @@ void install_exit_signal_handlers() {
 }  // namespace
 
 ExitConditions::ExitConditions(const TrainArgs& a, std::shared_ptr<dist::Communicator> world, Clock::time_point started)
-    : world_(std::move(world)),
-      started_(started),
-      duration_in_mins_(a.exit_duration_in_mins),
-      interval_(a.exit_interval) {
-  if (a.exit_signal_handler) install_exit_signal_handlers();
+    : ExitConditions(a.exit_signal_handler, a.exit_duration_in_mins, a.exit_interval, std::move(world), started) {}
+
+ExitConditions::ExitConditions(bool signal_handler, double duration_in_mins, int64_t interval,
+                               std::shared_ptr<dist::Communicator> world, Clock::time_point started)
+    : world_(std::move(world)), started_(started), duration_in_mins_(duration_in_mins), interval_(interval) {
+  if (signal_handler) install_exit_signal_handlers();
 }
 
 std::string ExitConditions::reason(int64_t iteration) const {

@@ -19,6 +19,9 @@ class ExitConditions {
   using Clock = std::chrono::steady_clock;
   // Installs the signal handlers when --exit-signal-handler asks for them.
   ExitConditions(const TrainArgs& a, std::shared_ptr<dist::Communicator> world, Clock::time_point started);
+  // The same conditions from their values (runs whose flags are not Megatron's: CoCa's).
+  ExitConditions(bool signal_handler, double duration_in_mins, int64_t interval,
+                 std::shared_ptr<dist::Communicator> world, Clock::time_point started);
   // Why to stop after `iteration`, or "" to go on. Collective over the world (one all-reduce) when it has
   // several ranks.
   std::string reason(int64_t iteration) const;
