@@ -5,15 +5,17 @@
 
 #include "commands.h"
 #include "loom/train/arguments.h"
+#include "loom/train/coca_args.h"
 #include "loom/train/training_run.h"
 #include "loom/util/cli.h"
 
 namespace loom::cmd {
 
 int train(int argc, char** argv) {
+  if (wants_coca(argc, argv)) return train_coca(argc, argv);
   const auto started = std::chrono::steady_clock::now();  // --exit-duration-in-mins counts from here
   TrainArgs a;
-  ArgParser p("loom train", "Train a GPT or Llama (--model) on data written by 'loom preprocess'.");
+  ArgParser p("loom train", "Train a GPT or Llama (--model) on data written by 'loom preprocess' (--model coca: image-text, see --model coca --help).");
   a.register_flags(p);
   p.add_example(
       "loom train --num-layers 4 --hidden-size 256 --num-attention-heads 4 --seq-length 256 --micro-batch-size 8 "

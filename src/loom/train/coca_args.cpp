@@ -74,6 +74,14 @@ void CocaArgs::register_flags(ArgParser& p) {
   p.add_string("--val-data", &val_data, "held-out index for retrieval evaluation");
   p.add_choice("--dataset-type", &dataset_type, {"json", "csv"}, "index format (default json)");
   p.add_int("--workers", &workers, "image decoding threads per rank (default 2)");
+  p.add_choice("--tokenizer-type", &tokenizer_type, {"CLIPTokenizer", "GPT2BPETokenizer"},
+               "caption tokenizer (default CLIPTokenizer: open_clip's SimpleTokenizer)");
+  p.add_string("--tokenizer-model", &tokenizer_model, "CLIPTokenizer: a bpe_simple_vocab_16e6.txt.gz-format file");
+  p.add_string("--vocab-file", &vocab_file, "GPT2BPETokenizer: vocab.json");
+  p.add_string("--merge-file", &merge_file, "GPT2BPETokenizer: merges.txt");
+  p.add_string("--csv-img-key", &csv_img_key, "--dataset-type csv: the image path column (default filepath)");
+  p.add_string("--csv-caption-key", &csv_caption_key, "--dataset-type csv: the caption column (default title)");
+  p.add_string("--csv-separator", &csv_separator, "--dataset-type csv: the field separator (default a tab)");
   p.add_int("--log-every-n-steps", &log_every_n_steps, "the Global Steps line every N steps (default 100)");
   p.add_int("--val-frequency", &val_frequency, "retrieval evaluation every N epochs (default 1)");
   p.add_int("--zeroshot-frequency", &zeroshot_frequency, "zero-shot classification every N epochs (default 0: none)");

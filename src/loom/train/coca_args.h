@@ -33,7 +33,10 @@ struct CocaArgs {
   // data
   std::string train_data, val_data, dataset_type = "json";
   int workers = 2;
-  std::string tokenizer_model;  // CLIP's bpe_simple_vocab_16e6.txt.gz (or a GPT-2 vocab, see README)
+  std::string tokenizer_type = "CLIPTokenizer";
+  std::string tokenizer_model;        // CLIPTokenizer: bpe_simple_vocab_16e6.txt.gz
+  std::string vocab_file, merge_file;  // GPT2BPETokenizer
+  std::string csv_img_key = "filepath", csv_caption_key = "title", csv_separator = "\t";
   // logging, evaluation, checkpoints
   int64_t log_every_n_steps = 100;
   int64_t val_frequency = 1, zeroshot_frequency = 0, save_frequency = 1;
@@ -42,6 +45,20 @@ struct CocaArgs {
   bool enable_deepspeed = false;
   int zero_stage = 0;
   std::string deepspeed_config;
+  // fp16 loss scaling (DeepSpeed's fp16 section; EVA-CLIP writes initial_scale_power 16, window 1000,
+  // hysteresis 2, min 1); static_loss_scale > 0: a constant scale.
+  int initial_scale_power = 16;
+  int64_t loss_scale_window = 1000, hysteresis = 2;
+  double min_loss_scale = 1, static_loss_scale = 0;
+  bool wall_clock_breakdown = false;   // DeepSpeed's per-step timer lines
+  // DeepSpeed's FusedLamb parameters (its optimizer section)
+  bool lamb_bias_correction = true, lamb_eps_inside_sqrt = false;
+  double lamb_max_coeff = 10.0, lamb_min_coeff = 0.01;
+  std::vector<std::string> config_warnings;  // unknown DeepSpeed keys, printed at start
+
+  // The DeepSpeed JSON (--deepspeed-config), onto the flags the user did not give; UserError on a
+  // malformed file or values DeepSpeed would reject.
+  void apply_deepspeed_config(const ArgParser& p, int world_size);
 
   void register_flags(ArgParser& p);
   // Fills the shape from the flags and checks everything that does not need a file; throws UserError.

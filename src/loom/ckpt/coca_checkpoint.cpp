@@ -1,0 +1,205 @@
+#include "loom/ckpt/coca_checkpoint.h"
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "loom/ckpt/safetensors.h"
+#include "loom/core/error.h"
+#include "loom/dist/communicator.h"
+#include "loom/models/coca/coca_model.h"
+#include "loom/optim/adamw.h"
+#include "loom/util/tmp_cleanup.h"
+
+namespace loom {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+constexpr int kFormatVersion = 1;
+
+// The shape fields a checkpoint must match (every one changes which parameters exist or what they mean).
+json shape_json(const CocaConfig& c) {
+  return {{"image_size", c.vision.image_size},
+          {"patch_size", c.vision.patch_size},
+          {"vision_width", c.vision.width},
+          {"vision_layers", c.vision.layers},
+          {"vision_heads", c.vision.heads},
+          {"vision_mlp_hidden", c.vision.mlp_hidden},
+          {"rope_pt_grid", c.vision.rope_pt_grid},
+          {"text_width", c.text.width},
+          {"text_layers", c.text.layers},
+          {"text_heads", c.text.heads},
+          {"text_mlp_hidden", c.text.mlp_hidden},
+          {"text_context_length", c.text.context_length},
+          {"text_vocab_size", c.text.vocab_size},
+          {"decoder_layers", c.decoder.layers},
+          {"pooler_queries", c.pooler.queries},
+          {"pooler_heads", c.pooler.heads},
+          {"embed_dim", c.embed_dim}};
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) fail("cannot read " + path);
+  std::ostringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+// One flat-layout vector (ParamStore offsets) as full tensors under `prefix` + name.
+std::vector<TensorEntry> entries(const ParamStore& ps, const std::vector<float>& flat, const std::string& prefix,
+                                 std::vector<std::string>& names) {
+  std::vector<TensorEntry> out;
+  names.reserve(names.size() + ps.all().size());
+  for (const Param& p : ps.all()) {
+    names.push_back(prefix + p.name);
+    out.push_back({names.back(), DType::F32, p.shape, flat.data() + p.offset, size_t(p.numel()) * sizeof(float)});
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string resolve_coca_checkpoint(const std::string& path) {
+  std::error_code ec;
+  if (fs::exists(fs::path(path) / "state.json", ec)) return path;
+  const fs::path latest = fs::path(path) / "latest";
+  if (fs::exists(latest, ec)) {
+    std::string tag = read_text(latest.string());
+    while (!tag.empty() && (tag.back() == '\n' || tag.back() == ' ')) tag.pop_back();
+    return (fs::path(path) / tag).string();
+  }
+  return "";
+}
+
+void save_coca_checkpoint(const std::string& checkpoints_dir, const std::string& tag, CocaModel& model,
+                          AdamW& optimizer, const CocaTrainState& state, dist::Communicator& world) {
+  ParamStore& ps = model.params();
+  // Collectives first, on every rank: the fp32 weights the optimizer updates and the full moments.
+  std::vector<float> w, m, v;
+  optimizer.gather_weights(w);
+  optimizer.gather_state(m, v);
+  if (world.rank() == 0) {
+    const std::string dir = (fs::path(checkpoints_dir) / tag).string(), tmp = dir + ".tmp";
+    TmpRegistration cleanup(tmp, true);  // removed if a signal ends the process mid-save
+    try {
+      std::error_code ec;
+      fs::remove_all(tmp, ec);
+      fs::create_directories(tmp, ec);
+      if (ec) fail("cannot create checkpoint directory " + tmp + ": " + ec.message());
+      std::vector<std::string> names;
+      const uint32_t model_crc =
+          write_safetensors((fs::path(tmp) / "model.safetensors").string(), entries(ps, w, "", names));
+      std::vector<std::string> onames;
+      std::vector<TensorEntry> opt = entries(ps, m, "exp_avg.", onames);
+      for (auto& e : entries(ps, v, "exp_avg_sq.", onames)) opt.push_back(e);
+      const uint32_t opt_crc = write_safetensors((fs::path(tmp) / "optimizer.safetensors").string(), opt);
+      json s;
+      s["format"] = "loom-coca-checkpoint";
+      s["version"] = kFormatVersion;
+      s["epoch"] = state.epoch;
+      s["step"] = state.step;
+    s["batch_in_epoch"] = state.batch_in_epoch;
+      s["optimizer_steps"] = state.optimizer_steps;
+      if (state.has_scaler)
+        s["loss_scaler"] = {{"scale", state.scaler.scale},
+                            {"growth_tracker", state.scaler.growth_tracker},
+                            {"hysteresis_tracker", state.scaler.hysteresis_tracker}};
+      s["loader"] = state.loader;
+      s["shape"] = shape_json(model.config());
+      s["files"] = {
+          {"model.safetensors", {{"crc32", model_crc}, {"bytes", fs::file_size(fs::path(tmp) / "model.safetensors")}}},
+          {"optimizer.safetensors",
+           {{"crc32", opt_crc}, {"bytes", fs::file_size(fs::path(tmp) / "optimizer.safetensors")}}}};
+      write_file_atomic((fs::path(tmp) / "state.json").string(), s.dump(1));
+      fs::remove_all(dir, ec);
+      fs::rename(tmp, dir, ec);
+      if (ec) fail("cannot commit checkpoint " + dir + ": " + ec.message());
+      write_file_atomic((fs::path(checkpoints_dir) / "latest").string(), tag + "\n");
+    } catch (const std::exception& e) {
+      // The other ranks wait in the barrier below: end them all with the one message.
+      std::error_code ec;
+      fs::remove_all(tmp, ec);
+      dist::exit_after_error(std::string("saving checkpoint ") + dir + ": " + e.what(), 1);
+    }
+  }
+  world.barrier();
+}
+
+CocaTrainState load_coca_checkpoint(const std::string& path, CocaModel& model, AdamW* optimizer) {
+  const std::string dir = resolve_coca_checkpoint(path);
+  if (dir.empty()) fail("no CoCa checkpoint at " + path + " (no state.json and no 'latest' file)");
+  const std::string state_path = (fs::path(dir) / "state.json").string();
+  json s;
+  try {
+    s = json::parse(read_text(state_path));
+  } catch (const json::exception& e) {
+    fail(state_path + ": malformed JSON: " + e.what());
+  }
+  try {
+    if (s.at("format") != "loom-coca-checkpoint" || s.at("version").get<int>() != kFormatVersion)
+      fail(state_path + ": not a loom CoCa checkpoint of format version " + std::to_string(kFormatVersion));
+    const json want = shape_json(model.config()), have = s.at("shape");
+    for (const auto& [key, value] : want.items())
+      if (!have.contains(key) || have[key] != value)
+        fail("checkpoint " + dir + " was trained with " + key + " = " + (have.contains(key) ? have[key].dump() : "?") +
+             ", this run has " + value.dump());
+    for (const auto& [file, rec] : s.at("files").items()) {
+      const std::string p = (fs::path(dir) / file).string();
+      std::error_code ec;
+      if (!fs::exists(p, ec)) fail("checkpoint " + dir + " lacks " + file);
+      if (fs::file_size(p) != rec.at("bytes").get<uint64_t>())
+        fail(p + " has " + std::to_string(fs::file_size(p)) + " bytes, the checkpoint recorded " +
+             rec.at("bytes").dump() + " (truncated or replaced)");
+      if (file_crc32(p) != rec.at("crc32").get<uint32_t>())
+        fail(p + " is corrupt (CRC-32 differs from the recorded one)");
+    }
+  } catch (const json::exception& e) {
+    fail(state_path + ": " + e.what());
+  }
+
+  ParamStore& ps = model.params();
+  const SafetensorsFile weights((fs::path(dir) / "model.safetensors").string());
+  auto read = [&](const SafetensorsFile& f, const std::string& name, const Param& p, float* dst) {
+    const TensorEntry& t = f.get(name);
+    if (t.dtype != DType::F32 || t.shape != p.shape)
+      fail(f.path() + ": tensor " + name + " has another type or shape than this model's");
+    std::memcpy(dst, t.data, t.bytes);
+  };
+  ps.acquire_full();
+  for (Param& p : ps.all()) read(weights, p.name, p, p.value.f32());
+  if (optimizer) optimizer->reset_main_weights();  // mixed precision: keep the fp32 main weights exactly
+  ps.commit_full();
+  ps.release_full();
+
+  CocaTrainState st;
+  st.epoch = s.value("epoch", int64_t(0));
+  st.step = s.value("step", int64_t(0));
+  st.batch_in_epoch = s.value("batch_in_epoch", int64_t(0));
+  st.optimizer_steps = s.value("optimizer_steps", int64_t(0));
+  if (s.contains("loss_scaler")) {
+    st.has_scaler = true;
+    st.scaler.scale = s["loss_scaler"].value("scale", 1.0f);
+    st.scaler.growth_tracker = s["loss_scaler"].value("growth_tracker", int64_t(0));
+    st.scaler.hysteresis_tracker = s["loss_scaler"].value("hysteresis_tracker", int64_t(0));
+  }
+  st.loader = s.value("loader", json::object());
+  if (optimizer) {
+    const SafetensorsFile opt((fs::path(dir) / "optimizer.safetensors").string());
+    std::vector<float> m(size_t(ps.numel()), 0.f), v(size_t(ps.numel()), 0.f);
+    for (const Param& p : ps.all()) {
+      read(opt, "exp_avg." + p.name, p, m.data() + p.offset);
+      read(opt, "exp_avg_sq." + p.name, p, v.data() + p.offset);
+    }
+    optimizer->set_state(m.data(), v.data());
+    optimizer->set_steps(st.optimizer_steps);
+  }
+  return st;
+}
+
+}  // namespace loom
