@@ -156,7 +156,8 @@ bool decode_png(const uint8_t* data, size_t size, Image& out, std::string* error
       png_set_strip_16(png);  // PIL's "RGB;16B"/"RGBA;16B" unpackers keep the high byte
     }
   }
-  if (color & PNG_COLOR_MASK_ALPHA) png_set_strip_alpha(png);
+  // Palette expansion turns a tRNS chunk into an alpha channel; strip it too (a no-op without alpha).
+  png_set_strip_alpha(png);
   const bool grey16 = grey && bit_depth == 16;
   if (grey && !grey16) png_set_gray_to_rgb(png);
   png_set_interlace_handling(png);
