@@ -71,6 +71,53 @@ inline uint8_t clip8(int32_t ss) {
   return static_cast<uint8_t>(v < 0 ? 0 : (v > 255 ? 255 : v));
 }
 
+// One output line of a pass in "vertical" form: out[i] = clip8(sum_t k[t] * line(first + t)[i]) over
+// n contiguous bytes. Lines are contiguous, so the compiler vectorises the inner loop; both passes are
+// brought into this form (the horizontal one on a transposed copy), with Pillow's integer arithmetic
+// unchanged, so the result stays bit-exact.
+void weighted_lines(const uint8_t* base, size_t stride, int first, int taps, const int32_t* k, size_t n,
+                    int32_t* acc, uint8_t* out) {
+  // Blocks of 32 sums stay in registers across the taps (one store per block, not one per tap).
+  constexpr size_t kBlock = 32;
+  size_t i = 0;
+  for (; i + kBlock <= n; i += kBlock) {
+    int32_t a[kBlock];
+    for (size_t j = 0; j < kBlock; j++) a[j] = 1 << (kPrecisionBits - 1);
+    for (int t = 0; t < taps; t++) {
+      const uint8_t* in = base + size_t(first + t) * stride + i;
+      const int32_t kt = k[t];
+      for (size_t j = 0; j < kBlock; j++) a[j] += int32_t(in[j]) * kt;
+    }
+    for (size_t j = 0; j < kBlock; j++) out[i + j] = clip8(a[j]);
+  }
+  for (size_t j = i; j < n; j++) acc[j] = 1 << (kPrecisionBits - 1);
+  for (int t = 0; t < taps; t++) {
+    const uint8_t* in = base + size_t(first + t) * stride;
+    const int32_t kt = k[t];
+    for (size_t j = i; j < n; j++) acc[j] += int32_t(in[j]) * kt;
+  }
+  for (size_t j = i; j < n; j++) out[j] = clip8(acc[j]);
+}
+
+// dst[c][r][0..3) = src[r][c][0..3) for an rows x cols block of 3-byte pixels.
+// Not auto-vectorised: GCC turns the strided reads into long insert/spill sequences (measured slower).
+__attribute__((optimize("no-tree-vectorize"))) void transpose_pixels(const uint8_t* src, size_t src_stride, int rows, int cols, uint8_t* dst, size_t dst_stride) {
+  constexpr int kTile = 32;  // keeps both sides of a tile in L1
+  for (int r0 = 0; r0 < rows; r0 += kTile)
+    for (int c0 = 0; c0 < cols; c0 += kTile) {
+      const int r1 = std::min(rows, r0 + kTile), c1 = std::min(cols, c0 + kTile);
+      for (int c = c0; c < c1; c++) {  // contiguous writes, reads from kTile cached rows
+        const uint8_t* __restrict in = src + size_t(r0) * src_stride + size_t(c) * 3;
+        uint8_t* __restrict o = dst + size_t(c) * dst_stride + size_t(r0) * 3;
+        for (int r = 0; r < r1 - r0; r++) {
+          o[3 * r] = in[size_t(r) * src_stride];
+          o[3 * r + 1] = in[size_t(r) * src_stride + 1];
+          o[3 * r + 2] = in[size_t(r) * src_stride + 2];
+        }
+      }
+    }
+}
+
 }  // namespace
 
 CropBox random_resized_crop_params(int width, int height, const ImageTransformConfig& cfg, uint64_t seed,
@@ -148,28 +195,24 @@ void resize_bicubic_window(const Image& src, const CropBox& box, int out_w, int 
   const uint8_t* mid;
   size_t mid_stride;
   if (need_h) {
+    // Pillow's horizontal pass over rows [row_first, row_last): on a transposed copy of the columns it
+    // reads, each output column is a weighted sum of whole input columns; transposed back afterwards.
     const int ksize_h = precompute(box.width, out_w, win_left, win_w, s.bounds_x, s.coeffs_x, tmp);
     const int nrows = row_last - row_first;
+    const int col_first = s.bounds_x[0];
+    const int col_last = s.bounds_x[size_t(win_w - 1) * 2] + s.bounds_x[size_t(win_w - 1) * 2 + 1];
+    const size_t line = size_t(nrows) * 3;
+    s.transposed.resize(line * size_t(col_last - col_first));
+    transpose_pixels(crop + size_t(row_first) * src_stride + size_t(col_first) * 3, src_stride, nrows,
+                     col_last - col_first, s.transposed.data(), line);
+    s.columns.resize(line * size_t(win_w));
+    s.acc.resize(std::max(line, size_t(win_w) * 3));
+    for (int xx = 0; xx < win_w; xx++)
+      weighted_lines(s.transposed.data(), line, s.bounds_x[size_t(xx) * 2] - col_first, s.bounds_x[size_t(xx) * 2 + 1],
+                     &s.coeffs_x[size_t(xx) * ksize_h], line, s.acc.data(), &s.columns[size_t(xx) * line]);
     mid_stride = size_t(win_w) * 3;
     s.rows.resize(mid_stride * nrows);
-    for (int r = 0; r < nrows; r++) {
-      const uint8_t* in = crop + size_t(row_first + r) * src_stride;
-      uint8_t* o = &s.rows[size_t(r) * mid_stride];
-      for (int xx = 0; xx < win_w; xx++) {
-        const int xmin = s.bounds_x[size_t(xx) * 2], n = s.bounds_x[size_t(xx) * 2 + 1];
-        const int32_t* k = &s.coeffs_x[size_t(xx) * ksize_h];
-        int32_t s0 = 1 << (kPrecisionBits - 1), s1 = s0, s2 = s0;
-        const uint8_t* p = in + size_t(xmin) * 3;
-        for (int x = 0; x < n; x++) {
-          s0 += p[3 * x] * k[x];
-          s1 += p[3 * x + 1] * k[x];
-          s2 += p[3 * x + 2] * k[x];
-        }
-        o[3 * xx] = clip8(s0);
-        o[3 * xx + 1] = clip8(s1);
-        o[3 * xx + 2] = clip8(s2);
-      }
-    }
+    transpose_pixels(s.columns.data(), line, win_w, nrows, s.rows.data(), mid_stride);
     mid = s.rows.data() - size_t(row_first) * mid_stride;  // indexed by input row
   } else {
     mid = crop + size_t(win_left) * 3;
@@ -181,21 +224,10 @@ void resize_bicubic_window(const Image& src, const CropBox& box, int out_w, int 
       std::copy_n(mid + size_t(win_top + yy) * mid_stride, n, &dst.rgb[size_t(yy) * n]);
     return;
   }
-  // Vertical pass: contiguous bytes of a row times one coefficient, which the compiler vectorises.
-  std::vector<int32_t>& acc = s.acc;
-  acc.resize(n);
-  for (int yy = 0; yy < win_h; yy++) {
-    const int ymin = s.bounds_y[size_t(yy) * 2], cnt = s.bounds_y[size_t(yy) * 2 + 1];
-    const int32_t* k = &s.coeffs_y[size_t(yy) * ksize_v];
-    std::fill(acc.begin(), acc.end(), 1 << (kPrecisionBits - 1));
-    for (int y = 0; y < cnt; y++) {
-      const uint8_t* in = mid + size_t(ymin + y) * mid_stride;
-      const int32_t ky = k[y];
-      for (size_t i = 0; i < n; i++) acc[i] += int32_t(in[i]) * ky;
-    }
-    uint8_t* o = &dst.rgb[size_t(yy) * n];
-    for (size_t i = 0; i < n; i++) o[i] = clip8(acc[i]);
-  }
+  s.acc.resize(std::max(s.acc.size(), n));
+  for (int yy = 0; yy < win_h; yy++)
+    weighted_lines(mid, mid_stride, s.bounds_y[size_t(yy) * 2], s.bounds_y[size_t(yy) * 2 + 1],
+                   &s.coeffs_y[size_t(yy) * ksize_v], n, s.acc.data(), &dst.rgb[size_t(yy) * n]);
 }
 
 void normalize_to_chw(const Image& img, const ImageTransformConfig& cfg, float* out) {

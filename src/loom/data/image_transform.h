@@ -44,7 +44,7 @@ int center_crop_offset(int in, int out);
 struct ResampleScratch {
   std::vector<int32_t> coeffs_x, coeffs_y;
   std::vector<int> bounds_x, bounds_y;
-  std::vector<uint8_t> rows;
+  std::vector<uint8_t> rows, transposed, columns;
   std::vector<double> weights;
   std::vector<int32_t> acc;
 };
