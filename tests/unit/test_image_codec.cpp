@@ -11,6 +11,8 @@
 #include <fstream>
 #include <iterator>
 
+#include <zlib.h>
+
 #include "loom/core/error.h"
 #include "loom/core/rng.h"
 #include "loom/data/image_codec.h"
@@ -106,6 +108,42 @@ TEST(ImageCodec, EveryTruncationAndCorruptionFailsCleanly) {
       }
     }
   }
+}
+
+// A header that claims more pixels than PIL's decompression-bomb limit fails before any allocation.
+TEST(ImageCodec, HugeHeaderIsRefused) {
+  TmpDir d;
+  const Image img = pattern(16, 16);
+  write_jpeg((d.path / "a.jpg").string(), img, 90);
+  write_png((d.path / "a.png").string(), img);
+  std::vector<uint8_t> jpg = slurp((d.path / "a.jpg").string());
+  size_t sof = 0;
+  for (size_t i = 2; i + 9 < jpg.size(); i++)
+    if (jpg[i] == 0xFF && jpg[i + 1] == 0xC0) {
+      sof = i;
+      break;
+    }
+  ASSERT_GT(sof, 0u);
+  for (int k : {5, 7}) {  // height, then width: 60000 each, big-endian
+    jpg[sof + k] = 60000 >> 8;
+    jpg[sof + k + 1] = 60000 & 255;
+  }
+  Image out;
+  std::string err;
+  EXPECT_FALSE(decode_image_bytes(jpg.data(), jpg.size(), out, &err));
+  EXPECT_EQ(err, "<memory>: image too large (60000x60000 pixels, the limit is 178956970)");
+  std::vector<uint8_t> png = slurp((d.path / "a.png").string());
+  // IHDR data at bytes 16..28 (width, height big-endian), its CRC at 29..32 over type + data.
+  for (int k : {16, 20}) {
+    png[k] = 0;
+    png[k + 1] = 0;
+    png[k + 2] = 60000 >> 8;
+    png[k + 3] = 60000 & 255;
+  }
+  const uint32_t crc = uint32_t(crc32(0, png.data() + 12, 17));
+  for (int k = 0; k < 4; k++) png[29 + k] = uint8_t(crc >> (24 - 8 * k));
+  EXPECT_FALSE(decode_image_bytes(png.data(), png.size(), out, &err));
+  EXPECT_EQ(err, "<memory>: image too large (60000x60000 pixels, the limit is 178956970)");
 }
 
 TEST(ImageCodec, MissingFileAndWriterErrors) {

@@ -18,6 +18,15 @@
 namespace loom::data {
 namespace {
 
+// PIL's decompression-bomb limit (2 x Image.MAX_IMAGE_PIXELS raises): a header claiming more pixels is an
+// error before anything is allocated, so a hostile file cannot take the loader's memory.
+constexpr uint64_t kMaxPixels = 2ull * 89'478'485;
+
+std::string too_large(uint64_t w, uint64_t h) {
+  return "image too large (" + std::to_string(w) + "x" + std::to_string(h) + " pixels, the limit is " +
+         std::to_string(kMaxPixels) + ")";
+}
+
 bool set_error(std::string* error, const std::string& where, const std::string& what) {
   if (error) *error = where + ": " + what;
   return false;
@@ -70,6 +79,11 @@ bool decode_jpeg(const uint8_t* data, size_t size, Image& out, std::string* erro
   // PIL decodes with libjpeg's defaults (islow DCT, fancy upsampling) and converts CMYK itself.
   const bool is_cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
   cinfo.out_color_space = is_cmyk ? JCS_CMYK : JCS_RGB;
+  if (uint64_t(cinfo.image_width) * cinfo.image_height > kMaxPixels) {
+    const std::string why = too_large(cinfo.image_width, cinfo.image_height);
+    jpeg_destroy_decompress(&cinfo);
+    return set_error(error, where, why);
+  }
   jpeg_start_decompress(&cinfo);
   const int w = static_cast<int>(cinfo.output_width), h = static_cast<int>(cinfo.output_height);
   out.width = w;
@@ -143,7 +157,10 @@ bool decode_png(const uint8_t* data, size_t size, Image& out, std::string* error
   const int bit_depth = png_get_bit_depth(png, info);
   const int color = png_get_color_type(png, info);
   const png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
-  if (uint64_t(w) * h > (uint64_t(1) << 31)) png_error(png, "image too large");
+  if (uint64_t(w) * h > kMaxPixels) {
+    png_destroy_read_struct(&png, &info, nullptr);
+    return set_error(error, where, too_large(w, h));
+  }
   if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
   if (color == PNG_COLOR_TYPE_GRAY && bit_depth < 8) png_set_expand_gray_1_2_4_to_8(png);
   // tRNS only marks transparency; convert("RGB") drops it, so it is not expanded into an alpha channel.
@@ -219,7 +236,7 @@ bool decode_image(const std::string& path, Image& out, std::string* error) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) return set_error(error, path, std::string("cannot open: ") + std::strerror(errno));
   std::vector<uint8_t> bytes;
-  struct stat st;
+  struct stat st = {};
   if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
     std::fclose(f);
     return set_error(error, path, "is a directory, not an image");
