@@ -28,7 +28,7 @@ int make_images(int argc, char** argv) {
   p.add_int("--jpeg-quality", &cfg.jpeg_quality, "JPEG quality (1..100)");
   p.add_flag("--overwrite", &cfg.overwrite, "replace a set written earlier by make-images (a directory with classes.json)");
   p.add_example("loom make-images --output data/shapes --num-train 2000 --num-val 500 --image-size 64 --seed 1");
-  p.add_example("    # then: loom train --model coca --dataset-type json --train-data data/shapes/train.jsonl ...");
+  p.add_example("    # data/shapes/train.jsonl and val.jsonl are image-text indexes: {\"image\", \"caption\", \"label\"} per line");
   if (!p.parse(argc, argv)) return 0;
   require(seed >= 0, "--seed must not be negative");
   cfg.seed = uint64_t(seed);
