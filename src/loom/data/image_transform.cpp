@@ -101,7 +101,12 @@ void weighted_lines(const uint8_t* base, size_t stride, int first, int taps, con
 
 // dst[c][r][0..3) = src[r][c][0..3) for an rows x cols block of 3-byte pixels.
 // Not auto-vectorised: GCC turns the strided reads into long insert/spill sequences (measured slower).
-__attribute__((optimize("no-tree-vectorize"))) void transpose_pixels(const uint8_t* src, size_t src_stride, int rows, int cols, uint8_t* dst, size_t dst_stride) {
+#if defined(__GNUC__) && !defined(__clang__)
+#define LOOM_NO_VECTORIZE __attribute__((optimize("no-tree-vectorize")))
+#else
+#define LOOM_NO_VECTORIZE
+#endif
+LOOM_NO_VECTORIZE void transpose_pixels(const uint8_t* src, size_t src_stride, int rows, int cols, uint8_t* dst, size_t dst_stride) {
   constexpr int kTile = 32;  // keeps both sides of a tile in L1
   for (int r0 = 0; r0 < rows; r0 += kTile)
     for (int c0 = 0; c0 < cols; c0 += kTile) {
@@ -192,8 +197,9 @@ void resize_bicubic_window(const Image& src, const CropBox& box, int out_w, int 
     row_last = s.bounds_y[size_t(win_h - 1) * 2] + s.bounds_y[size_t(win_h - 1) * 2 + 1];
   }
   // Horizontal pass into rows [row_first, row_last) of the window's columns.
-  const uint8_t* mid;
+  const uint8_t* mid;  // line y of the horizontal pass's result is mid + (y - mid_first) * mid_stride
   size_t mid_stride;
+  int mid_first = 0;
   if (need_h) {
     // Pillow's horizontal pass over rows [row_first, row_last): on a transposed copy of the columns it
     // reads, each output column is a weighted sum of whole input columns; transposed back afterwards.
@@ -213,7 +219,8 @@ void resize_bicubic_window(const Image& src, const CropBox& box, int out_w, int 
     mid_stride = size_t(win_w) * 3;
     s.rows.resize(mid_stride * nrows);
     transpose_pixels(s.columns.data(), line, win_w, nrows, s.rows.data(), mid_stride);
-    mid = s.rows.data() - size_t(row_first) * mid_stride;  // indexed by input row
+    mid = s.rows.data();
+    mid_first = row_first;
   } else {
     mid = crop + size_t(win_left) * 3;
     mid_stride = src_stride;
@@ -221,12 +228,12 @@ void resize_bicubic_window(const Image& src, const CropBox& box, int out_w, int 
   const size_t n = size_t(win_w) * 3;
   if (!need_v) {
     for (int yy = 0; yy < win_h; yy++)
-      std::copy_n(mid + size_t(win_top + yy) * mid_stride, n, &dst.rgb[size_t(yy) * n]);
+      std::copy_n(mid + size_t(win_top + yy - mid_first) * mid_stride, n, &dst.rgb[size_t(yy) * n]);
     return;
   }
   s.acc.resize(std::max(s.acc.size(), n));
   for (int yy = 0; yy < win_h; yy++)
-    weighted_lines(mid, mid_stride, s.bounds_y[size_t(yy) * 2], s.bounds_y[size_t(yy) * 2 + 1],
+    weighted_lines(mid, mid_stride, s.bounds_y[size_t(yy) * 2] - mid_first, s.bounds_y[size_t(yy) * 2 + 1],
                    &s.coeffs_y[size_t(yy) * ksize_v], n, s.acc.data(), &dst.rgb[size_t(yy) * n]);
 }
 
