@@ -260,11 +260,13 @@ ImageTransform::ImageTransform(ImageTransformConfig cfg) : cfg_(cfg) {
 
 void ImageTransform::train_uint8(const Image& img, uint64_t seed, uint64_t epoch, uint64_t index, Image& out,
                                  ResampleScratch& scratch) const {
+  require(img.width > 0 && img.height > 0, "image transform: empty image");
   const CropBox box = random_resized_crop_params(img.width, img.height, cfg_, seed, epoch, index);
   resize_bicubic(img, box, cfg_.size, cfg_.size, out, scratch);
 }
 
 void ImageTransform::eval_uint8(const Image& img, Image& out, ResampleScratch& scratch) const {
+  require(img.width > 0 && img.height > 0, "image transform: empty image");
   const auto [rw, rh] = shorter_side_resize(img.width, img.height, cfg_.size);
   const CropBox whole{0, 0, img.height, img.width};
   resize_bicubic_window(img, whole, rw, rh, center_crop_offset(rw, cfg_.size), center_crop_offset(rh, cfg_.size),
