@@ -2,7 +2,9 @@
 // accuracy, and EVA-CLIP's evaluation line.
 //   eval_driver retrieval IN OUT EPOCH VAL_LOSS NUM_SAMPLES
 //       IN: int32 n, E; float32 logit_scale; image [n,E]; text [n,E] (normalised features)
-//       OUT: int64 i2t preds [n], t2i preds [n]; stdout: the `Eval Epoch:` line of the validation metrics
+//       OUT: int64 i2t preds [n], t2i preds [n]; stdout: the `Eval Epoch:` line of the validation metrics,
+//       then their results.jsonl line
+//   eval_driver repr VALUE...               Python's repr of each value (C99 hex floats), one per line
 //   eval_driver classifier IN.json OUT      {"E": .., "classnames": [..], "templates": [..]}
 //       texts are embedded by a fixed hash (below; test_eval_metrics.py has the same one); OUT: float32
 //       W [E,C]; stdout: every text batch given to the embedder, one text per line, "--" between calls
@@ -75,6 +77,11 @@ int run(int argc, char** argv) {
     set_metric(m, "epoch", std::atoi(argv[4]), MetricKind::PyInt);
     set_metric(m, "num_samples", std::atoi(argv[6]), MetricKind::PyInt);
     std::printf("%s\n", eval_epoch_line(std::atoi(argv[4]), m).c_str());
+    std::printf("%s\n", results_json_line(m).c_str());
+    return 0;
+  }
+  if (mode == "repr") {
+    for (int i = 2; i < argc; i++) std::printf("%s\n", python_float_repr(std::strtod(argv[i], nullptr)).c_str());
     return 0;
   }
   if (mode == "classifier" && argc == 4) {

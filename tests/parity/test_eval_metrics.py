@@ -83,7 +83,10 @@ def retrieval_case(tmp, name, img, txt, scale, epoch=3, val_loss=1.2345678, num_
     ok(name + ": text_to_image positions equal torch.argsort's", np.array_equal(got[n:], preds["text_to_image"]))
     metrics.update({"val_loss": val_loss, "epoch": epoch, "num_samples": num_samples})
     want = eva_line(epoch, metrics)
-    ok(name + ": Eval Epoch line", p.stdout.rstrip("\n") == want, "\n  got  %r\n  want %r" % (p.stdout, want))
+    lines = p.stdout.split("\n")
+    ok(name + ": Eval Epoch line", lines[0] == want, "\n  got  %r\n  want %r" % (lines[0], want))
+    want = json.dumps(metrics)  # results.jsonl
+    ok(name + ": results.jsonl line", lines[1] == want, "\n  got  %r\n  want %r" % (lines[1], want))
     return preds
 
 
@@ -211,6 +214,12 @@ def main():
             ok("round(v, 4):.4f for %s values (%d)" % (kind, len(vv)), not bad and len(got) == len(want), str(bad[:3]))
         differ = [v for v in vals if f"{round(float(v), 4):.4f}" != f"{round(np.float64(v), 4):.4f}"]
         ok("the case set has values where numpy and Python round differently (%d)" % len(differ), len(differ) > 0)
+        rv = [1e-5, 1e-4, 0.0001234, 1e16, 1e15, 9999999999999998.0, 123456789012345678.0, 5e-324,
+              1.7976931348623157e308, -0.0, 0.0, 0.1, 2 / 3, -1.5, 100.0, 3.0, 0.5, 1 / 3e5]
+        rv += [float(x) for x in rng.standard_normal(200) * 10.0 ** rng.integers(-30, 30, 200)]
+        p = drive("repr", *[v.hex() for v in rv])
+        bad = [(v, g) for v, g in zip(rv, p.stdout.split("\n")) if g != repr(v)]
+        ok("Python float repr (%d values)" % len(rv), not bad, str(bad[:3]))
         p = drive("progress", 4, 300, 1000, (2.5 / 3).hex())
         want = f"Eval Epoch: {4} [{300} / {1000}]\t" f"Loss: {torch.tensor(2.5 / 3):.6f}\t"
         ok("progress line", p.stdout.rstrip("\n") == want, repr(p.stdout))

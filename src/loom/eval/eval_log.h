@@ -36,6 +36,14 @@ std::string format_metric_value(double v, MetricKind kind);
 // prefix (`YYYY-MM-DD,HH:MM:SS | INFO | `).
 std::string eval_epoch_line(int epoch, const std::vector<EvalMetric>& metrics);
 
+// json.dumps(metrics): the line EVA-CLIP appends to <checkpoint_path>/results.jsonl (without the newline).
+// Floats as Python's repr (shortest round trip; exponent form below 1e-4 and from 1e16: 1e-05, 1e+16),
+// ints as integers, NaN / Infinity / -Infinity as json.dumps writes them.
+std::string results_json_line(const std::vector<EvalMetric>& metrics);
+
+// Python's repr of a float (float.__repr__).
+std::string python_float_repr(double v);
+
 // f"Eval Epoch: {epoch} [{num_samples} / {samples_per_val}]\t" f"Loss: {loss:.6f}\t"
 std::string eval_progress_line(int epoch, long num_samples, long samples_per_val, double loss);
 
