@@ -85,8 +85,9 @@ void ClipLoss::softmax_ce(float* logits, int b, double* row_loss, uint8_t* row_h
 
 ClipLossStats ClipLoss::forward(const float* image_latent, const float* text_latent, float logit_scale_param,
                                 int b) {
-  require(b > 0 && b <= max_batch_,
-          "ClipLoss: local batch " + std::to_string(b) + " outside [1, " + std::to_string(max_batch_) + "]");
+  // Checked with `if` so that the message is only built on failure (no allocation in the step).
+  if (b <= 0 || b > max_batch_)
+    fail("ClipLoss: local batch " + std::to_string(b) + " outside [1, " + std::to_string(max_batch_) + "]");
   b_ = b;
   const int E = E_, W = 2 * E, N = R_ * b;
 #pragma omp parallel for schedule(static) if (cpu::detail::worth_parallel(long(b) * W))
@@ -128,7 +129,7 @@ ClipLossStats ClipLoss::forward(const float* image_latent, const float* text_lat
 
 void ClipLoss::backward(float grad_scale, float* d_image_latent, float* d_text_latent,
                         float* d_logit_scale_param) {
-  require(have_forward_, "ClipLoss: backward without a forward");
+  if (!have_forward_) fail("ClipLoss: backward without a forward");
   have_forward_ = false;
   const int b = b_, E = E_, W = 2 * E, N = R_ * b;
   // d logits = (softmax - onehot) * grad_scale / (2b): the mean over b rows, halved for the two terms.
