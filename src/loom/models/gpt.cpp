@@ -281,6 +281,33 @@ double GptModel::local_grad_sum_squares() const {
   return s;
 }
 
+int64_t GptModel::local_grad_zeros() const {
+  const DType gt = store_.storage().grads;
+  int64_t z = 0;
+  for (const Segment& seg : store_.grad_segments()) {
+    const Param& p = store_.at(seg.param);
+    if ((p.tp_replicated() && tp_.rank != 0) || !p.split.tied_to.empty()) continue;
+    z += cpu::count_zeros(store_.grad_data(seg), gt, long(seg.count));
+  }
+  return z;
+}
+
+double GptModel::local_param_sum_squares() const {
+  const DType wt = store_.storage().weights;
+  double s = 0;
+  auto add = [&](const Segment& seg) {
+    const Param& p = store_.at(seg.param);
+    if ((p.tp_replicated() && tp_.rank != 0) || !p.split.tied_to.empty()) return;
+    s += cpu::sum_squares(store_.weight_data(seg), wt, long(seg.count));
+  };
+  if (store_.storage().shard_weights) {
+    for (const Segment& seg : store_.owned_slices()) add(seg);
+  } else {
+    for (int i = 0; i < int(store_.all().size()); i++) add(Segment{i, 0, store_.at(i).numel(), store_.at(i).offset});
+  }
+  return s;
+}
+
 void GptModel::reduce_partial_replica_grads() {
   if (!partial_grads_.defined() || !tp_.active()) return;
   // Packed into one buffer: one all-reduce for all the small LayerNorm and bias gradients.

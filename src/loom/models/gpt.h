@@ -87,6 +87,10 @@ class GptModel {
   // tensor-parallel replicas only on tensor-parallel rank 0, tied copies never (each parameter once).
   // Over the stored gradients this rank holds (its slices under ZeRO-2/3).
   double local_grad_sum_squares() const;
+  // The same parameters' count of exactly-zero gradient elements (Megatron's count_zeros_fp32) and sum of
+  // squared weights (calc_params_l2_norm: the stored model weights, this rank's slices under ZeRO-3).
+  int64_t local_grad_zeros() const;
+  double local_param_sum_squares() const;
   // Sums the gradients of replicated parameters that are partial per rank (sequence parallelism).
   void reduce_partial_replica_grads();
   // Sums the stored gradient of parameter `param` over `group` (the tied word embedding over the

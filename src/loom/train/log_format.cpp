@@ -36,6 +36,8 @@ std::string format_iteration_line(const IterationLog& l) {
   if (l.has_loss) s += fmt(" lm loss: %.6E |", l.lm_loss);
   s += fmt(" loss scale: %.1f |", l.loss_scale);
   if (l.has_grad_norm) s += fmt(" grad norm: %.3f |", l.grad_norm);
+  if (l.num_zeros >= 0) s += fmt(" num zeros: %.1f |", l.num_zeros);
+  if (l.params_norm >= 0) s += fmt(" params norm: %.3f |", l.params_norm);
   s += fmt(" number of skipped iterations: %3d |", l.skipped);
   s += fmt(" number of nan iterations: %3d |", l.nan_iterations);
   return s;

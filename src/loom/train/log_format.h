@@ -17,6 +17,7 @@ struct IterationLog {
   double loss_scale = 1.0;
   double grad_norm = 0;
   bool has_grad_norm = true;
+  double num_zeros = -1, params_norm = -1;  // printed when >= 0 (--log-num-zeros-in-grad, --log-params-norm)
   int skipped = 0, nan_iterations = 0;
   std::string timestamp;     // "YYYY-MM-DD HH:MM:SS"
 };

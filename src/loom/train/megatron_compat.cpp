@@ -89,6 +89,9 @@ void MegatronCompat::register_flags(ArgParser& p) {
   p.add_flag("--use-rotary-position-embeddings", &use_rotary_position_embeddings, "= --position-embedding-type rope");
   p.add_choice("--dataloader-type", &dataloader_type, {"single", "cyclic"},
                "single: Megatron's sequential sampler (cyclic, reshuffled every epoch, is not supported)");
+  p.add_flag("--log-num-zeros-in-grad", &log_num_zeros_in_grad,
+             "the iteration line's 'num zeros': zero gradient elements of the iteration (every parameter once)");
+  p.add_flag("--log-params-norm", &log_params_norm, "the iteration line's 'params norm': L2 norm of the weights after the update");
   p.add_flag("--deepspeed", &deepspeed, "DeepSpeed's switch: configure the run by --deepspeed_config");
   p.add_flag("--attention-softmax-in-fp32", &attention_softmax_in_fp32, "accepted: the softmax is always fp32 here");
   p.add_flag("--deterministic-mode", &deterministic_mode, "accepted: Loom is always deterministic");

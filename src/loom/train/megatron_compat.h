@@ -56,6 +56,8 @@ struct MegatronCompat {
   bool apply_query_key_layer_scaling = false;
   bool add_position_embedding = true, use_rotary_position_embeddings = false;
   std::string dataloader_type = "single";
+  // Extra figures of the iteration line (and TensorBoard's num-zeros / params-norm).
+  bool log_num_zeros_in_grad = false, log_params_norm = false;
   // Implemented flags with nothing to do (Loom always does what they ask).
   bool attention_softmax_in_fp32 = false, deterministic_mode = false, log_throughput = false;
   bool override_lr_scheduler = false, resume_dataloader = false, no_save_rng = false;

@@ -80,6 +80,7 @@ void print_setup_lines(const RankPrinter& out, const ArgParser& p, const TrainAr
 
 void IntervalStats::add(const StepResult& r, int64_t iteration) {
   iterations++;
+  params_norm = r.params_norm;
   if (r.skipped) {
     skipped++;
     if (!std::isfinite(r.loss)) nan_iterations++;
@@ -87,6 +88,7 @@ void IntervalStats::add(const StepResult& r, int64_t iteration) {
     loss_sum += r.loss;
     stepped++;
     grad_norm = r.grad_norm;
+    num_zeros = r.num_zeros;
     if (!std::isfinite(r.loss)) fail("loss is " + std::to_string(r.loss) + " at iteration " + std::to_string(iteration));
   }
 }
@@ -121,6 +123,9 @@ std::string interval_iteration_line(const IntervalStats& s, const TrainArgs& a, 
   l.lm_loss = s.stepped ? s.loss_sum / s.stepped : 0.0;
   l.has_grad_norm = s.stepped > 0;
   l.grad_norm = s.grad_norm;
+  // Megatron prints them with the grad norm, i.e. when an update happened in the interval.
+  if (s.stepped > 0) l.num_zeros = s.num_zeros;
+  l.params_norm = s.params_norm;
   l.loss_scale = f.loss_scale;
   l.skipped = s.skipped;
   l.nan_iterations = s.nan_iterations;

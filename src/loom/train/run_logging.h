@@ -42,6 +42,7 @@ struct IntervalStats {
   int stepped = 0, skipped = 0, nan_iterations = 0;
   double loss_sum = 0;   // of the stepped iterations
   double grad_norm = 0;  // of the last stepped iteration
+  double num_zeros = -1, params_norm = -1;  // of the last iteration that has them (-1: not logged)
   Clock::time_point began = Clock::now();
 
   // Counts the result of iteration `iteration`; a non-finite loss on an applied step is a UserError.

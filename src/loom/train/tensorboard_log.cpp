@@ -43,6 +43,8 @@ void RunTensorBoard::step(const TensorBoardStep& s, const Timers& timers) {
   if (a_.log_loss_scale) scalar("loss-scale", s.loss_scale, it, samples);
   if (a_.log_world_size) scalar("world-size", double(s.world_size), it, samples);
   if (!s.skipped) scalar("grad-norm", s.grad_norm, it, samples);
+  if (!s.skipped && s.num_zeros >= 0) scalar("num-zeros", s.num_zeros, it, samples);
+  if (s.params_norm >= 0) scalar("params-norm", s.params_norm, it, samples);
   if (a_.log_timers) {
     // Megatron's timers.write: seconds, averaged over the iterations since the last timer line.
     const double per = 1000.0 * std::max(1, s.interval_iterations);

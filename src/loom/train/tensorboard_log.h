@@ -23,6 +23,7 @@ struct TensorBoardStep {
   double loss = 0;
   bool skipped = false;  // no update: Megatron has no grad norm then
   double grad_norm = 0;
+  double num_zeros = -1, params_norm = -1;  // written when >= 0
   double learning_rate = 0, loss_scale = 1;
   bool fp16 = false;      // DeepSpeed writes its loss scale only then
   int interval_iterations = 1;  // iterations since the timers were reset (Megatron's normalizer)

@@ -81,6 +81,15 @@ double Trainer::dp_mean(double v) const {
 
 float Trainer::loss_scale() const { return o_.scaler ? o_.scaler->scale() : 1.0f; }
 
+double Trainer::sum_over_model(double local, bool sharded) const {
+  if (sharded && o_.dp && o_.dp_size > 1) o_.dp->all_reduce(&local, 1);
+  if (o_.model_parallel && o_.model_parallel->size() > 1)
+    o_.model_parallel->all_reduce(&local, 1);
+  else if (model_.tensor_parallel().active())
+    model_.tensor_parallel().comm->all_reduce(&local, 1);
+  return local;
+}
+
 std::optional<std::pair<double, double>> Trainer::optimizer_step() {
   // All these reductions are sums, so their order is free, with one constraint: buckets already in
   // flight (--overlap-grad-reduce) must land before anything else touches the gradients. Under ZeRO-2/3
@@ -119,16 +128,18 @@ std::optional<std::pair<double, double>> Trainer::optimizer_step() {
     double sq = 0;
     for (GptModel* m : chunks_) sq += m->local_grad_sum_squares();
     // ZeRO-2/3: each rank holds different slices; their sums add up over the group.
-    if (!model_.params().grads_whole() && o_.dp && o_.dp_size > 1) o_.dp->all_reduce(&sq, 1);
-    if (o_.model_parallel && o_.model_parallel->size() > 1)
-      o_.model_parallel->all_reduce(&sq, 1);
-    else if (model_.tensor_parallel().active())
-      model_.tensor_parallel().comm->all_reduce(&sq, 1);
+    sq = sum_over_model(sq, !model_.params().grads_whole());
     // The norm of the unscaled gradients (a power-of-two scale factors out of the sum exactly).
     norm = std::sqrt(sq) * double(unscale);
     // Megatron's clip_grad_norm_fp32: coeff = max_norm / (norm + 1e-6), applied when below 1.
     const double coeff = o_.clip_grad / (norm + 1e-6);
     if (o_.clip_grad > 0 && coeff < 1.0) clip = float(coeff);
+  }
+  if (o_.log_num_zeros) {
+    // Megatron's count_zeros_fp32 over the main gradients: every parameter once (as the norm).
+    int64_t z = 0;
+    for (GptModel* m : chunks_) z += m->local_grad_zeros();
+    num_zeros_ = sum_over_model(double(z), !model_.params().grads_whole());
   }
   const double lr = sched_.lr();
   // The gradients are converted (and unscaled and clipped) as the optimizer reads them: Megatron's copy
@@ -165,9 +176,16 @@ StepResult Trainer::train_step(const SampleSet& data, int64_t consumed, int64_t 
   r.loss = dp_mean(loss / M);
   if (auto stepped = optimizer_step()) {
     std::tie(r.grad_norm, r.lr) = *stepped;
+    r.num_zeros = o_.log_num_zeros ? num_zeros_ : -1;
     sched_.step(int64_t(M) * o_.micro_batch * o_.dp_size);  // Megatron: only after a successful update
   } else {
     r.skipped = true;
+  }
+  if (o_.log_params_norm) {
+    // Megatron's calc_params_l2_norm, every iteration (after the update, or of the unchanged weights).
+    double sq = 0;
+    for (GptModel* m : chunks_) sq += m->local_param_sum_squares();
+    r.params_norm = std::sqrt(sum_over_model(sq, model_.params().storage().shard_weights));
   }
   return r;
 }

@@ -44,6 +44,9 @@ struct TrainStepOptions {
   // and the group that agrees on an overflow (all ranks).
   GradScaler* scaler = nullptr;
   std::shared_ptr<dist::Communicator> world;
+  // Megatron's --log-num-zeros-in-grad and --log-params-norm: the iteration's count of zero gradient
+  // elements (after unscaling, before the update) and the L2 norm of the weights after it.
+  bool log_num_zeros = false, log_params_norm = false;
 };
 
 struct StepResult {
@@ -51,6 +54,8 @@ struct StepResult {
   double grad_norm = 0;  // before clipping
   double lr = 0;         // the learning rate the update used
   bool skipped = false;  // the loss scaler found inf/NaN gradients: no update, no schedule step
+  double num_zeros = -1;    // --log-num-zeros-in-grad (-1: not counted)
+  double params_norm = -1;  // --log-params-norm (-1: not computed)
 };
 
 class Trainer {
@@ -72,6 +77,10 @@ class Trainer {
   // After accumulating gradients: reduce, unscale and check, clip, step. Returns (grad norm, lr used), or
   // nothing when the loss scaler skips the iteration.
   std::optional<std::pair<double, double>> optimizer_step();
+  // Sums a per-rank statistic of the gradients (or, with weights, of the weights) over the ranks that
+  // hold different parts of them: ZeRO slices over data parallelism, then the model-parallel group.
+  double sum_over_model(double local, bool sharded) const;
+  double num_zeros_ = -1;  // of the last optimizer_step
   float loss_scale() const;
   // Mean of a per-rank value over the data-parallel group.
   double dp_mean(double v) const;

@@ -166,6 +166,8 @@ void TrainingRun::build_trainer() {
   so.embedding = grid_->group(parallel::GroupKind::Embedding);
   so.pipeline = pl_;
   so.scaler = scaler_.get();
+  so.log_num_zeros = a_.compat.log_num_zeros_in_grad;
+  so.log_params_norm = a_.compat.log_params_norm;
   so.world = world_;
   trainer_ = std::make_unique<Trainer>(chunks_, opts_, *scheduler_, so, timers_);
   if (!a_.pipeline_trace.empty() && trainer_->pipeline()) trainer_->pipeline()->set_tracing(true);
@@ -253,6 +255,8 @@ void TrainingRun::tensorboard_step(const StepResult& r) {
   s.loss = r.loss;
   s.skipped = r.skipped;
   s.grad_norm = r.grad_norm;
+  s.num_zeros = r.num_zeros;
+  s.params_norm = r.params_norm;
   s.learning_rate = scheduler_->lr();
   s.loss_scale = trainer_->loss_scale();
   s.fp16 = a_.fp16;

@@ -210,4 +210,23 @@ bool has_inf_or_nan(const void* x, DType t, long n) {
   return found != 0;
 }
 
+int64_t count_zeros(const void* x, DType t, long n) {
+  require_float_type(t);
+  // Zero is every bit but the sign clear, in every format; integer counts add up in any order.
+  int64_t total = 0;
+  chunked(n, [&](long i0, long i1) {
+    int64_t z = 0;
+    if (t == DType::F32) {
+      const uint32_t* u = static_cast<const uint32_t*>(x);
+      for (long i = i0; i < i1; i++) z += (u[i] & 0x7fffffffu) == 0;
+    } else {
+      const uint16_t* u = static_cast<const uint16_t*>(x);
+      for (long i = i0; i < i1; i++) z += (u[i] & 0x7fffu) == 0;
+    }
+#pragma omp atomic
+    total += z;
+  });
+  return total;
+}
+
 }  // namespace loom::cpu

@@ -27,5 +27,7 @@ void accumulate_from_f32(void* dst, DType dst_type, const float* src, long n, fl
 // Sum of squares in double, in the same fixed chunks as sum_squares (thread-count independent).
 double sum_squares(const void* x, DType type, long n);
 bool has_inf_or_nan(const void* x, DType type, long n);
+// Elements equal to zero (+0 or -0) in any float format (Megatron's count_zeros_fp32, --log-num-zeros-in-grad).
+int64_t count_zeros(const void* x, DType type, long n);
 
 }  // namespace loom::cpu
