@@ -1,0 +1,140 @@
+// EvaVisionTower (CoCa's EVA-02 vision side): it registers exactly coca_parameter_specs' visual entries in
+// their order, its units cover them once each, and full recompute and the thread count change no bit.
+// The numerics against PyTorch are in tests/parity/test_coca_vision.py.
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include <cstring>
+#include <set>
+#include <vector>
+
+#include "loom/core/rng.h"
+#include "loom/models/coca/coca_config.h"
+#include "loom/models/coca/eva_vision.h"
+
+namespace loom {
+namespace {
+
+CocaConfig small_config() {
+  CocaConfig c;
+  c.vision.image_size = 32;
+  c.vision.patch_size = 8;
+  c.vision.width = 64;
+  c.vision.layers = 2;
+  c.vision.heads = 4;
+  c.vision.mlp_hidden = 96;
+  c.pooler.queries = 4;
+  c.pooler.heads = 4;
+  c.embed_dim = 32;
+  return c;
+}
+
+void expect_specs(const CocaConfig& cfg) {
+  ParamStore store;
+  EvaVisionTower tower(cfg, store, 1, /*recompute=*/true);
+  std::vector<CocaParamSpec> want;
+  for (const auto& s : coca_parameter_specs(cfg))
+    if (s.tower == "visual") want.push_back(s);
+  ASSERT_EQ(store.all().size(), want.size());
+  for (size_t i = 0; i < want.size(); i++) {
+    EXPECT_EQ(store.at(int(i)).name, want[i].name) << i;
+    EXPECT_EQ(store.at(int(i)).shape, want[i].shape) << want[i].name;
+    EXPECT_EQ(store.at(int(i)).weight_decay, want[i].shape.size() >= 2) << want[i].name;
+  }
+  // Units: embeddings, one per block, head; every parameter in exactly one.
+  const auto units = tower.units();
+  ASSERT_EQ(int(units.size()), cfg.vision.layers + 2);
+  ASSERT_EQ(tower.num_units(), int(units.size()));
+  std::multiset<int> seen;
+  for (const auto& u : units) seen.insert(u.begin(), u.end());
+  ASSERT_EQ(seen.size(), want.size());
+  for (int i = 0; i < int(want.size()); i++) EXPECT_EQ(seen.count(i), 1u) << want[size_t(i)].name;
+  EXPECT_EQ(store.at(units[1].front()).name, "visual.blocks.0.norm1.weight");
+  EXPECT_EQ(store.at(units.back().front()).name, "visual.proj");
+}
+
+TEST(CocaVision, ParametersEqualSpecsB16) { expect_specs(coca_b16_config()); }
+TEST(CocaVision, ParametersEqualSpecsSmall) { expect_specs(small_config()); }
+
+TEST(CocaVision, RopeTableB16Shape) {
+  ParamStore store;
+  EvaVisionTower tower(coca_b16_config(), store, 1, true);
+  // EVA: "Shape of rope freq: torch.Size([196, 64])"; one angle per channel pair here.
+  EXPECT_EQ(tower.rope().max_positions, 196);
+  EXPECT_EQ(tower.rope().rotary_dim, 64);
+  EXPECT_EQ(tower.rope().cos.size(), 196u * 32u);
+}
+
+struct TowerRun {
+  std::vector<float> latent, tokens, grads;
+};
+
+TowerRun run_small(bool recompute, int threads) {
+  const CocaConfig cfg = small_config();
+  const int B = 3, S = cfg.vision.image_size;
+  ParamStore store;
+  EvaVisionTower tower(cfg, store, 4, recompute);
+  store.finalize(16, tower.units());
+  tower.init_params(7);
+  // Nonzero biases everywhere, so every gradient path is exercised.
+  for (Param& p : store.all())
+    if (p.shape.size() == 1) fill_normal(p.value.f32(), 0, p.numel(), stream_key(3, uint64_t(p.offset)), 0.1f);
+  std::vector<float> img(size_t(B) * 3 * S * S), dl(size_t(B) * cfg.embed_dim),
+      dt(size_t(B) * cfg.pooler.queries * cfg.embed_dim);
+  fill_normal(img.data(), 0, int64_t(img.size()), 11, 1.0f);
+  fill_normal(dl.data(), 0, int64_t(dl.size()), 12, 1.0f);
+  fill_normal(dt.data(), 0, int64_t(dt.size()), 13, 1.0f);
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(threads);
+  store.zero_grads();
+  tower.forward(img.data(), B);
+  TowerRun r;
+  r.latent.assign(tower.latent(), tower.latent() + dl.size());
+  r.tokens.assign(tower.tokens(), tower.tokens() + dt.size());
+  tower.backward(dl.data(), dt.data());
+  omp_set_num_threads(saved);
+  r.grads.assign(store.grads(), store.grads() + store.numel());
+  return r;
+}
+
+bool bitwise_equal(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+TEST(CocaVision, RecomputeIsBitwiseIdentical) {
+  const TowerRun a = run_small(false, 2), b = run_small(true, 2);
+  EXPECT_TRUE(bitwise_equal(a.latent, b.latent));
+  EXPECT_TRUE(bitwise_equal(a.tokens, b.tokens));
+  EXPECT_TRUE(bitwise_equal(a.grads, b.grads));
+  double norm = 0;
+  for (float g : a.grads) norm += double(g) * g;
+  EXPECT_GT(norm, 0.0);
+}
+
+TEST(CocaVision, ThreadCountIndependent) {
+  const TowerRun a = run_small(false, 1), b = run_small(false, 2);
+  EXPECT_TRUE(bitwise_equal(a.latent, b.latent));
+  EXPECT_TRUE(bitwise_equal(a.tokens, b.tokens));
+  EXPECT_TRUE(bitwise_equal(a.grads, b.grads));
+}
+
+TEST(CocaVision, GradientsAccumulate) {
+  // Two backward passes of the same forward give twice the gradient of one (the caller zeroes per step).
+  const CocaConfig cfg = small_config();
+  const int B = 2, S = cfg.vision.image_size;
+  ParamStore store;
+  EvaVisionTower tower(cfg, store, 2);
+  store.finalize(16, tower.units());
+  tower.init_params(5);
+  std::vector<float> img(size_t(B) * 3 * S * S), dl(size_t(B) * cfg.embed_dim);
+  fill_normal(img.data(), 0, int64_t(img.size()), 21, 1.0f);
+  fill_normal(dl.data(), 0, int64_t(dl.size()), 22, 1.0f);
+  tower.forward(img.data(), B);
+  tower.backward(dl.data(), nullptr);
+  std::vector<float> once(store.grads(), store.grads() + store.numel());
+  tower.backward(dl.data(), nullptr);
+  for (int64_t i = 0; i < store.numel(); i++) ASSERT_NEAR(store.grads()[i], 2 * once[size_t(i)], 1e-6f * (1 + std::abs(once[size_t(i)])));
+}
+
+}  // namespace
+}  // namespace loom
