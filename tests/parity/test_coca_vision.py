@@ -134,11 +134,11 @@ class AttentionalPooler(nn.Module):
 
 
 class Visual(nn.Module):
-    def __init__(self, c):
+    def __init__(self, c, rope_dtype=torch.float64):
         super().__init__()
         W, P, E = c["width"], c["patch_size"], c["embed_dim"]
         grid = c["image_size"] // P
-        cos, sin = eva_rope_table(W // c["heads"] // 2, c["rope_pt_grid"], grid, dtype=torch.float64)
+        cos, sin = eva_rope_table(W // c["heads"] // 2, c["rope_pt_grid"], grid, dtype=rope_dtype)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, W))
         self.pos_embed = nn.Parameter(torch.zeros(1, grid * grid + 1, W))
         self.proj = nn.Parameter(torch.zeros(E, E))

@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <string>
 #include <set>
 #include <vector>
 
@@ -134,6 +137,65 @@ TEST(CocaVision, GradientsAccumulate) {
   std::vector<float> once(store.grads(), store.grads() + store.numel());
   tower.backward(dl.data(), nullptr);
   for (int64_t i = 0; i < store.numel(); i++) ASSERT_NEAR(store.grads()[i], 2 * once[size_t(i)], 1e-6f * (1 + std::abs(once[size_t(i)])));
+}
+
+// Standard deviation and largest magnitude of a parameter after init_params.
+struct Stats {
+  double std = 0, max_abs = 0, mean = 0;
+};
+Stats stats(const ParamStore& s, const std::string& name) {
+  const Param& p = s.at(s.index_of(name));
+  Stats r;
+  const float* v = p.value.f32();
+  double sum = 0, sq = 0;
+  for (int64_t i = 0; i < p.numel(); i++) sum += v[i], sq += double(v[i]) * v[i], r.max_abs = std::max(r.max_abs, double(std::abs(v[i])));
+  r.mean = sum / double(p.numel());
+  r.std = std::sqrt(sq / double(p.numel()) - r.mean * r.mean);
+  return r;
+}
+
+TEST(CocaVision, InitFollowsEvaAndOpenClip) {
+  CocaConfig cfg = small_config();
+  cfg.vision.width = 128;  // more elements per tensor: the estimated stds within a few percent
+  ParamStore store;
+  EvaVisionTower tower(cfg, store, 1, true);
+  store.finalize(16, tower.units());
+  tower.init_params(42);
+  // tol: relative; 6% for tensors of >= 1000 values (about 3 standard errors), looser for 128 values.
+  auto near_std = [&](const std::string& name, double want, double tol = 0.06) {
+    const Stats s = stats(store, name);
+    EXPECT_NEAR(s.std, want, tol * want) << name;
+    EXPECT_NEAR(s.mean, 0.0, 2 * tol * want) << name;
+  };
+  auto uniform = [&](const std::string& name, double bound) {  // U(-b, b): std b / sqrt 3, |x| <= b
+    const Stats s = stats(store, name);
+    EXPECT_LE(s.max_abs, bound) << name;
+    EXPECT_GT(s.max_abs, 0.95 * bound) << name;
+    EXPECT_NEAR(s.std, bound / std::sqrt(3.0), 0.06 * bound / std::sqrt(3.0)) << name;
+  };
+  auto constant = [&](const std::string& name, float value) {
+    const Param& p = store.at(store.index_of(name));
+    for (int64_t i = 0; i < p.numel(); i++) ASSERT_EQ(p.value.f32()[i], value) << name;
+  };
+  near_std("visual.pos_embed", 0.02);
+  near_std("visual.cls_token", 0.02, 0.2);
+  near_std("visual.blocks.0.attn.q_proj.weight", 0.02);
+  near_std("visual.blocks.1.mlp.w1.weight", 0.02);
+  near_std("visual.blocks.0.attn.proj.weight", 0.02 / std::sqrt(2.0));  // fix_init_weight, layer_id 1
+  near_std("visual.blocks.1.mlp.w3.weight", 0.02 / std::sqrt(4.0));     // layer_id 2
+  uniform("visual.patch_embed.proj.weight", 1.0 / std::sqrt(3.0 * 8 * 8));  // Conv2d default
+  near_std("visual.attn_pool.query", 1.0, 0.2);                              // torch.randn
+  uniform("visual.attn_pool.attn.k_proj_weight", std::sqrt(6.0 / (32 + 128)));  // xavier_uniform_
+  uniform("visual.attn_pool_contrastive.attn.in_proj_weight", std::sqrt(6.0 / (32 + 96)));
+  uniform("visual.attn_pool.attn.out_proj.weight", 1.0 / std::sqrt(32.0));
+  near_std("visual.proj", 1.0 / std::sqrt(32.0));
+  constant("visual.blocks.0.attn.q_bias", 0.f);
+  constant("visual.blocks.1.mlp.w3.bias", 0.f);
+  constant("visual.attn_pool.attn.in_proj_bias", 0.f);
+  constant("visual.blocks.0.attn.inner_attn_ln.weight", 1.f);
+  constant("visual.blocks.1.mlp.ffn_ln.bias", 0.f);
+  constant("visual.ln_post.weight", 1.f);
+  constant("visual.attn_pool_contrastive.ln_k.weight", 1.f);
 }
 
 }  // namespace
