@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "loom/core/rng.h"
+#include "loom/kernels/cpu/precision.h"
 #include "loom/models/coca/coca_config.h"
 #include "loom/models/coca/eva_vision.h"
 
@@ -138,6 +139,52 @@ TEST(CocaVision, GradientsAccumulate) {
   tower.backward(dl.data(), nullptr);
   for (int64_t i = 0; i < store.numel(); i++) ASSERT_NEAR(store.grads()[i], 2 * once[size_t(i)], 1e-6f * (1 + std::abs(once[size_t(i)])));
 }
+
+// Half-precision storage: every weight is read and every gradient written between acquire and release of
+// its unit (the views are one unit's working buffer at a time). The result equals an fp32 store holding the
+// same rounded weights, bit for bit (activations are fp32 either way; each gradient is released once).
+void half_storage_case(DType weights, DType grads) {
+  const CocaConfig cfg = small_config();
+  const int B = 2, S = cfg.vision.image_size;
+  std::vector<float> img(size_t(B) * 3 * S * S), dl(size_t(B) * cfg.embed_dim),
+      dt(size_t(B) * cfg.pooler.queries * cfg.embed_dim);
+  fill_normal(img.data(), 0, int64_t(img.size()), 31, 1.0f);
+  fill_normal(dl.data(), 0, int64_t(dl.size()), 32, 1.0f);
+  fill_normal(dt.data(), 0, int64_t(dt.size()), 33, 1.0f);
+
+  ParamStore ref;
+  EvaVisionTower a(cfg, ref, B);
+  ref.finalize(16, a.units());
+  a.init_params(9);
+  cpu::round_to_dtype(ref.values(), long(ref.numel()), weights);
+  a.forward(img.data(), B);
+  a.backward(dl.data(), dt.data());
+  std::vector<float> want(ref.grads(), ref.grads() + ref.numel());
+  cpu::round_to_dtype(want.data(), long(want.size()), grads);
+
+  ParamStore half;
+  ParamStorage st;
+  st.weights = weights;
+  st.grads = grads;
+  half.configure(st);
+  EvaVisionTower b(cfg, half, B);
+  half.finalize(16, b.units());
+  ASSERT_FALSE(half.values_direct());
+  b.init_params(9);
+  half.zero_grads();
+  b.forward(img.data(), B);
+  EXPECT_EQ(std::memcmp(a.latent(), b.latent(), dl.size() * sizeof(float)), 0);
+  EXPECT_EQ(std::memcmp(a.tokens(), b.tokens(), dt.size() * sizeof(float)), 0);
+  b.backward(dl.data(), dt.data());
+  std::vector<float> got(size_t(half.numel()));
+  cpu::to_f32(half.grad_storage(), grads, got.data(), long(got.size()));
+  for (const Param& p : half.all())
+    ASSERT_EQ(std::memcmp(got.data() + p.offset, want.data() + p.offset, sizeof(float) * size_t(p.numel())), 0)
+        << p.name;
+}
+
+TEST(CocaVision, HalfWeightsThroughUnits) { half_storage_case(DType::F16, DType::F32); }
+TEST(CocaVision, HalfWeightsAndGradsThroughUnits) { half_storage_case(DType::BF16, DType::BF16); }
 
 // Standard deviation and largest magnitude of a parameter after init_params.
 struct Stats {
