@@ -2,6 +2,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <thread>
+#include <stdexcept>
 #include <vector>
 
 #include "loom/core/dtype.h"
@@ -120,6 +121,37 @@ TEST(KernelCrossEntropy, LossAndGradientsMatchReference) {
                                      N, V, C, {logits.data(), chunk});
     EXPECT_TRUE(loom::test::bitwise_equal(loss, loss2));
   }
+}
+
+// W given as C x V (w_transposed: open_clip's text_projection, logits = x @ W): the same losses and
+// gradients as the reference on its transpose, dW in the C x V layout.
+TEST(KernelCrossEntropy, TransposedWeightMatchesReference) {
+  CeCase t(30);
+  const int N = t.N, V = t.V, C = t.C;
+  CeRef r = ce_ref(loom::test::to_double(t.x), loom::test::to_double(t.W), t.labels, loom::test::to_double(t.scale), N,
+                   V, C);
+  std::vector<float> Wt(size_t(C) * V);
+  for (int v = 0; v < V; v++)
+    for (int c = 0; c < C; c++) Wt[size_t(c) * V + v] = t.W[size_t(v) * C + c];
+  std::vector<double> want_dWt(size_t(C) * V);
+  for (int v = 0; v < V; v++)
+    for (int c = 0; c < C; c++) want_dWt[size_t(c) * V + v] = r.dW[size_t(v) * C + c];
+  for (int chunk : {1, 37, 64}) {
+    std::vector<float> logits(size_t(std::min(chunk, N)) * V), loss(N), dx(size_t(N) * C, 5.0f), dWt(size_t(C) * V, 0.f);
+    loom::cpu::LmHeadScratch scratch{logits.data(), chunk};
+    scratch.w_transposed = true;
+    loom::cpu::lm_head_cross_entropy(t.x.data(), Wt.data(), t.labels.data(), t.scale.data(), loss.data(), dx.data(),
+                                     dWt.data(), N, V, C, scratch);
+    EXPECT_TRUE(all_close(loss, r.loss, 1e-5)) << "chunk " << chunk;
+    EXPECT_TRUE(all_close(dx, r.dx, 1e-5)) << "chunk " << chunk;
+    EXPECT_TRUE(all_close(dWt, want_dWt, 1e-5)) << "chunk " << chunk;
+  }
+  std::vector<float> logits(size_t(N) * V), loss(N);
+  uint16_t w16 = 0;
+  loom::cpu::LmHeadScratch bf16{logits.data(), N, &w16, &w16, true};
+  EXPECT_THROW(loom::cpu::lm_head_cross_entropy(t.x.data(), Wt.data(), t.labels.data(), nullptr, loss.data(), nullptr,
+                                                nullptr, N, V, C, bf16),
+               std::invalid_argument);
 }
 
 // bf16 GEMMs (--bf16): the loss equals the reference on the bf16-rounded x and W (products of bf16 values are

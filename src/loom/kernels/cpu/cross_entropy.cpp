@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <stdexcept>
 
 #include "loom/kernels/cpu/gemm.h"
 #include "loom/kernels/cpu/gemm_bf16.h"
@@ -26,6 +27,8 @@ void lm_head_cross_entropy(const float* x, const float* W, const int32_t* labels
   float* sums = stat + chunk;  // sums[i] and, right after the sums, the target logits
   float* tgt = stat + 2 * chunk;
   const bool bf16 = scratch.w16 != nullptr;
+  const bool wt = scratch.w_transposed;
+  if (wt && bf16) throw std::invalid_argument("lm_head_cross_entropy: a transposed W takes fp32 GEMMs");
   if (bf16) to_bf16_rows(W, V, C, C, scratch.w16);  // once per call, shared by every chunk
   for (int n0 = 0; n0 < N; n0 += chunk) {
     const int rows = std::min(chunk, N - n0);
@@ -33,6 +36,8 @@ void lm_head_cross_entropy(const float* x, const float* W, const int32_t* labels
     if (bf16) {
       to_bf16_rows(xc, rows, C, C, scratch.x16);
       gemm_bf16(false, true, rows, V, C, 1.0f, scratch.x16, C, scratch.w16, C, 0.0f, L, V);
+    } else if (wt) {
+      gemm(false, false, rows, V, C, 1.0f, xc, C, W, V, 0.0f, L, V);
     } else {
       gemm(false, true, rows, V, C, 1.0f, xc, C, W, C, 0.0f, L, V);
     }
@@ -79,6 +84,9 @@ void lm_head_cross_entropy(const float* x, const float* W, const int32_t* labels
       const uint16_t* L16 = reinterpret_cast<const uint16_t*>(L);
       gemm_bf16(false, false, rows, C, V, 1.0f, L16, 2 * V, scratch.w16, C, 0.0f, dx + size_t(n0) * C, C);
       gemm_bf16(true, false, V, C, rows, 1.0f, L16, 2 * V, scratch.x16, C, 1.0f, dW, C);
+    } else if (grad && wt) {
+      gemm(false, true, rows, C, V, 1.0f, L, V, W, V, 0.0f, dx + size_t(n0) * C, C);
+      gemm(true, false, C, V, rows, 1.0f, xc, C, L, V, 1.0f, dW, V);
     } else if (grad) {
       gemm(false, false, rows, C, V, 1.0f, L, V, W, C, 0.0f, dx + size_t(n0) * C, C);
       gemm(true, false, V, C, rows, 1.0f, L, V, xc, C, 1.0f, dW, C);

@@ -15,6 +15,9 @@ struct LmHeadScratch {
   // logit gradients narrowed in place in `logits`; multiplied with fp32 accumulation.
   uint16_t* w16 = nullptr;
   uint16_t* x16 = nullptr;
+  // W is C x V (logits = x @ W, as open_clip's text_projection [width, vocab]) instead of V x C, and dW
+  // is C x V too. fp32 GEMMs only (w16 must be null).
+  bool w_transposed = false;
 };
 
 // Vocabulary-parallel cross-entropy (Megatron's): W is this rank's shard, rows [vocab_start,

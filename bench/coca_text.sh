@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# CoCa-B/16 text tower + caption decoder fwd+bwd: loom against the plain-PyTorch reference, in one run, on
+# the same threads. usage: bench/coca_text.sh [batch=4] [iterations=3] [threads=2]  (BUILD=build dir)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+build=${BUILD:-$here/../build}
+B=${1:-4} N=${2:-3} T=${3:-2}
+loom_line=$(OMP_NUM_THREADS=$T OMP_WAIT_POLICY=PASSIVE "$build/bench/coca_text_bench" "$B" "$N" | tail -1)
+torch_line=$(OMP_NUM_THREADS=$T /usr/bin/python3 "$here/coca_text_torch.py" "$B" "$N" "$T" | tail -1)
+echo "$loom_line"
+echo "$torch_line"
+l=$(sed -E 's/.*: ([0-9.]+) s\/iter.*/\1/' <<<"$loom_line")
+t=$(sed -E 's/.*: ([0-9.]+) s\/iter.*/\1/' <<<"$torch_line")
+awk -v l="$l" -v t="$t" 'BEGIN { printf "speed-up (torch time / loom time): %.2fx\n", t / l }'
