@@ -8,4 +8,5 @@ int convert(int argc, char** argv);
 int preprocess(int argc, char** argv);
 int report(int argc, char** argv);
 int bench(int argc, char** argv);
+int make_images(int argc, char** argv);
 }  // namespace loom::cmd

@@ -25,6 +25,7 @@ const Command kCommands[] = {
     {"convert", loom::cmd::convert, "export, import or reshard weights (Hugging Face GPT-2/Llama, safetensors, one-shard loom)"},
     {"plan", loom::cmd::plan, "counts, memory, predicted step time and the best layout (--search), without allocating"},
     {"preprocess", loom::cmd::preprocess, "tokenise JSONL into a Megatron indexed dataset (.bin/.idx)"},
+    {"make-images", loom::cmd::make_images, "render the synthetic image-caption set (shapes, colours, counts) for CoCa/CLIP"},
     {"report", loom::cmd::report, "training logs (Megatron, DeepSpeed, EVA-CLIP, Loom) to CSV and HTML charts"},
     {"bench", loom::cmd::bench, "measure this machine for 'loom plan --hardware FILE.json' (--calibrate)"},
 };
