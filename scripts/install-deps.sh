@@ -4,6 +4,7 @@ set -euo pipefail
 pkgs=(build-essential cmake ccache pkg-config libopenblas-openmp-dev libdnnl-dev libopenmpi-dev openmpi-bin
       libpcre2-dev libsentencepiece-dev sentencepiece python3-sentencepiece nlohmann-json3-dev zlib1g-dev libgtest-dev libbenchmark-dev python3-torch python3-numpy
       libjpeg-dev libpng-dev python3-pil python3-torchvision
+      python3-regex  # the CLIP tokenizer's Python reference (tests/parity/test_clip_tokenizer.py)
       chromium fonts-dejavu-core python3-crcmod
       clang-14 libclang-rt-14-dev)  # clang + libFuzzer: scripts/fuzz.sh
 missing=()

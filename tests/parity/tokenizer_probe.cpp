@@ -8,6 +8,10 @@
 //       per line: int32 count, then the int32 ids of the line's JSON string <key>
 //   tokenizer_probe <type> <model file> tokenize-b64 <in.json> <out.json>
 //       in: JSON array of base64 byte strings; out: {"ids": [[...]...], "decoded": [base64...]}
+//   tokenizer_probe <type> <model file> captions-b64 <in.json> <context> <out.json>
+//       in: JSON array of base64 byte strings; out: JSON array of tokenize_caption() rows (<context> ids)
+//   tokenizer_probe CLIPTokenizer <model file> clip-pieces-b64 <in.json> <out.json>
+//       in: JSON array of base64 byte strings; out: per string, the pre-tokens of its cleaned text (UTF-8)
 //   tokenizer_probe <type> <model file> long-run <megabytes> <letter>
 //       encodes one run of <letter> (ASCII) without spaces; prints {"bytes", "tokens", "seconds",
 //       "max_rss_mb", "first_ids"} (max_rss_mb: the process's peak resident memory)
@@ -23,6 +27,7 @@
 #include <vector>
 
 #include "loom/core/error.h"
+#include "loom/data/clip_tokenizer.h"
 #include "loom/data/tokenizer.h"
 
 #include "probe_io.h"
@@ -65,6 +70,30 @@ void run_mode(const loom::data::Tokenizer* tok, const std::vector<std::string>& 
       ids.push_back(std::move(v));
     }
     spit(a[4], nlohmann::json{{"ids", ids}, {"decoded", decoded}}.dump());
+  } else if (mode == "captions-b64" && a.size() == 6) {
+    auto samples = nlohmann::json::parse(slurp(a[3]));
+    const int context = std::stoi(a[4]);
+    nlohmann::json rows = nlohmann::json::array();
+    std::vector<int32_t> row(static_cast<size_t>(context)), scratch;
+    for (auto& s : samples) {
+      loom::data::tokenize_caption(*tok, b64_decode(s.get<std::string>()), row.data(), context, scratch);
+      rows.push_back(row);
+    }
+    spit(a[5], rows.dump());
+  } else if (mode == "clip-pieces-b64" && a.size() == 5) {
+    const auto* clip = dynamic_cast<const loom::data::ClipTokenizer*>(tok);
+    if (!clip) fail("clip-pieces-b64 needs a CLIPTokenizer");
+    auto samples = nlohmann::json::parse(slurp(a[3]));
+    nlohmann::json out = nlohmann::json::array();
+    std::vector<std::string> pieces;
+    for (auto& s : samples) {
+      pieces.clear();
+      clip->pretokenize(b64_decode(s.get<std::string>()), pieces);
+      nlohmann::json row = nlohmann::json::array();
+      for (const auto& p : pieces) row.push_back(p);
+      out.push_back(std::move(row));
+    }
+    spit(a[4], out.dump());
   } else if (mode == "long-run" && a.size() == 5) {
     const std::string text(size_t(std::stod(a[3]) * 1e6), a[4].at(0));
     const auto start = std::chrono::steady_clock::now();

@@ -57,4 +57,12 @@ struct BpeMergeTable {
 // about 20 bytes of memory per input byte, so even a 50 MB word finishes in seconds.
 void bpe_merge_lowest_first(const BpeMergeTable& merges, std::vector<int32_t>& symbols, std::vector<int32_t>& out);
 
+// BPE of one word as GPT-2's encoder.py and CLIP's simple_tokenizer.py do it: take the adjacent pair of
+// lowest rank and merge EVERY occurrence of it in one pass, left to right without overlap, then look
+// again. `symbols` are the word's initial ids (overwritten); the result is appended to `out`.
+// algorithm 0 = automatic, 1 = rescan per pass (short words), 2 = rank buckets on a heap, O(n log n)
+// for long words (the same ids).
+void bpe_merge_all_occurrences(const BpeMergeTable& merges, std::vector<int32_t>& symbols, std::vector<int32_t>& out,
+                               int algorithm = 0);
+
 }  // namespace loom::data

@@ -127,96 +127,19 @@ void Gpt2BpeTokenizer::bpe(std::string_view piece, std::vector<int32_t>& out, in
     bpe_heap(piece, out);
 }
 
-// The reference loop: find the lowest-ranked adjacent pair, merge all its occurrences left to right.
+// The reference loop (bpe_merges.h): find the lowest-ranked adjacent pair, merge all its occurrences.
 void Gpt2BpeTokenizer::bpe_scan(std::string_view piece, std::vector<int32_t>& out) const {
   thread_local std::vector<int32_t> word;
   word.resize(piece.size());
   for (size_t i = 0; i < piece.size(); i++) word[i] = byte_id_[static_cast<unsigned char>(piece[i])];
-  size_t n = word.size();
-  while (n >= 2) {
-    int32_t best_rank = std::numeric_limits<int32_t>::max(), a = 0, b = 0, merged = 0;
-    for (size_t i = 0; i + 1 < n; i++) {
-      const BpeMergeTable::Slot* s = merges_->get(word[i], word[i + 1]);
-      if (s && s->rank < best_rank) {
-        best_rank = s->rank;
-        a = word[i];
-        b = word[i + 1];
-        merged = s->merged;
-      }
-    }
-    if (best_rank == std::numeric_limits<int32_t>::max()) break;
-    size_t w = 0;
-    for (size_t i = 0; i < n;) {
-      if (i + 1 < n && word[i] == a && word[i + 1] == b) {
-        word[w++] = merged;
-        i += 2;
-      } else {
-        word[w++] = word[i++];
-      }
-    }
-    n = w;
-  }
-  out.insert(out.end(), word.begin(), word.begin() + long(n));
+  bpe_merge_all_occurrences(*merges_, word, out, 1);
 }
 
-// Same result in O(n log n) time and about 16 bytes per input byte for long pieces (a 50 MB word of
-// letters is one pre-token). The symbols are a linked list over byte positions; every adjacent pair that
-// has a merge waits, as the position of its left symbol, in the bucket of its rank, and a min-heap holds
-// the ranks whose bucket is non-empty. One pass takes the lowest rank's bucket, sorts it into position
-// order and merges each occurrence still intact, left to right: the reference's "merge every occurrence
-// of the best pair" pass (an occurrence overlapping one just merged, as in "aaa", is not intact). The new
-// neighbour pairs join their buckets after the pass, as the reference rescans after it. Stale entries
-// (a pair that changed since it was queued) fail the intact check and cost nothing else.
 void Gpt2BpeTokenizer::bpe_heap(std::string_view piece, std::vector<int32_t>& out) const {
-  if (piece.size() > size_t(std::numeric_limits<int32_t>::max()))
-    fail("a pre-token of " + std::to_string(piece.size()) + " bytes is too long to tokenize (limit 2 GiB)");
-  const auto n = int32_t(piece.size());
-  std::vector<int32_t> id(piece.size()), prev(piece.size()), next(piece.size());  // id -1: merged into its left
-  for (int32_t i = 0; i < n; i++) {
-    id[size_t(i)] = byte_id_[static_cast<unsigned char>(piece[size_t(i)])];
-    prev[size_t(i)] = i - 1;
-    next[size_t(i)] = i + 1 < n ? i + 1 : -1;
-  }
-  std::unordered_map<int32_t, std::vector<int32_t>> buckets;  // rank -> left positions
-  std::priority_queue<int32_t, std::vector<int32_t>, std::greater<int32_t>> ranks;
-  auto queue_pair = [&](int32_t p) {
-    if (p < 0 || next[size_t(p)] < 0) return;
-    const BpeMergeTable::Slot* s = merges_->get(id[size_t(p)], id[size_t(next[size_t(p)])]);
-    if (!s) return;
-    std::vector<int32_t>& b = buckets[s->rank];
-    if (b.empty()) ranks.push(s->rank);
-    b.push_back(p);
-  };
-  for (int32_t i = 0; i + 1 < n; i++) queue_pair(i);
-  std::vector<int32_t> pass, merged_at;
-  while (!ranks.empty()) {
-    const int32_t rank = ranks.top();
-    ranks.pop();
-    auto it = buckets.find(rank);
-    pass.swap(it->second);
-    buckets.erase(it);
-    std::sort(pass.begin(), pass.end());
-    pass.erase(std::unique(pass.begin(), pass.end()), pass.end());
-    merged_at.clear();
-    for (const int32_t p : pass) {
-      const int32_t q = next[size_t(p)];
-      if (id[size_t(p)] < 0 || q < 0) continue;
-      const BpeMergeTable::Slot* s = merges_->get(id[size_t(p)], id[size_t(q)]);
-      if (!s || s->rank != rank) continue;  // no longer this pair
-      id[size_t(p)] = s->merged;
-      id[size_t(q)] = -1;
-      next[size_t(p)] = next[size_t(q)];
-      if (next[size_t(q)] >= 0) prev[size_t(next[size_t(q)])] = p;
-      merged_at.push_back(p);
-    }
-    for (const int32_t p : merged_at) {
-      queue_pair(prev[size_t(p)]);
-      queue_pair(p);
-    }
-    pass.clear();
-    if (pass.capacity() > (size_t(1) << 16)) pass.shrink_to_fit();  // the first passes of a huge word
-  }
-  for (int32_t p = 0; p >= 0; p = next[size_t(p)]) out.push_back(id[size_t(p)]);
+  thread_local std::vector<int32_t> word;
+  word.resize(piece.size());
+  for (size_t i = 0; i < piece.size(); i++) word[i] = byte_id_[static_cast<unsigned char>(piece[i])];
+  bpe_merge_all_occurrences(*merges_, word, out, 2);
 }
 
 // ---------------------------------------------------------------------------------------------

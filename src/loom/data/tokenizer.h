@@ -5,6 +5,8 @@
 //   HuggingFaceTokenizer    a byte-level BPE tokenizer.json, e.g. Llama 3's (hf_tokenizer.h)
 //   TikTokenizer            a tiktoken rank file, e.g. Llama 3's original tokenizer.model (tiktoken_tokenizer.h)
 //   SentencePieceTokenizer  a SentencePiece .model, e.g. Llama 2's (sentencepiece_tokenizer.h)
+//   CLIPTokenizer           CLIP's bpe_simple_vocab_16e6.txt.gz (clip_tokenizer.h; it cleans and lower-cases
+//                           the text first and maps written special-token names, as open_clip does)
 //
 // Contract shared by all implementations:
 //  - encode() takes raw bytes. Text is UTF-8; invalid UTF-8 is first repaired the way a WHATWG /

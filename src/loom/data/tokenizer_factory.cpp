@@ -1,5 +1,6 @@
 // make_tokenizer(): Megatron's --tokenizer-type names to the implementations.
 #include "loom/core/error.h"
+#include "loom/data/clip_tokenizer.h"
 #include "loom/data/gpt2_tokenizer.h"
 #include "loom/data/hf_tokenizer.h"
 #include "loom/data/sentencepiece_tokenizer.h"
@@ -9,7 +10,7 @@
 namespace loom::data {
 
 std::vector<std::string> tokenizer_types() {
-  return {"GPT2BPETokenizer", "HuggingFaceTokenizer", "TikTokenizer", "SentencePieceTokenizer"};
+  return {"GPT2BPETokenizer", "HuggingFaceTokenizer", "TikTokenizer", "SentencePieceTokenizer", "CLIPTokenizer"};
 }
 
 std::unique_ptr<Tokenizer> make_tokenizer(const TokenizerConfig& config) {
@@ -17,6 +18,7 @@ std::unique_ptr<Tokenizer> make_tokenizer(const TokenizerConfig& config) {
   if (config.type == "HuggingFaceTokenizer") return load_hf_tokenizer(config.tokenizer_model);
   if (config.type == "TikTokenizer") return load_tiktoken_tokenizer(config.tokenizer_model);
   if (config.type == "SentencePieceTokenizer") return load_sentencepiece_tokenizer(config.tokenizer_model);
+  if (config.type == "CLIPTokenizer") return ClipTokenizer::load(config.tokenizer_model);
   std::string supported;
   for (const auto& t : tokenizer_types()) supported += (supported.empty() ? "" : ", ") + t;
   fail("unsupported tokenizer type '" + config.type + "' (supported: " + supported + ")");
