@@ -30,6 +30,35 @@ AdamW::AdamW(ParamStore& params, AdamWOptions opt, std::shared_ptr<dist::Communi
 
 AdamW::~AdamW() = default;
 
+void AdamW::set_param_groups(std::vector<int> group_of_param, std::vector<double> group_weight_decay) {
+  if (group_of_param.size() != params_.all().size())
+    throw std::logic_error("set_param_groups: " + std::to_string(group_of_param.size()) + " groups for " +
+                           std::to_string(params_.all().size()) + " parameters");
+  for (int g : group_of_param)
+    if (g < 0 || size_t(g) >= group_weight_decay.size()) throw std::logic_error("set_param_groups: bad group index");
+  group_of_param_ = std::move(group_of_param);
+  group_wd_ = std::move(group_weight_decay);
+  group_lr_.assign(group_wd_.size(), 1.0);
+}
+
+void AdamW::set_group_lrs(const std::vector<double>& lrs) {
+  if (lrs.size() != group_lr_.size()) throw std::logic_error("set_group_lrs: wrong number of groups");
+  std::copy(lrs.begin(), lrs.end(), group_lr_.begin());  // same size: no allocation in the step
+}
+
+float AdamW::param_wd(int p) const {
+  if (!group_of_param_.empty()) return float(group_wd_[size_t(group_of_param_[size_t(p)])]);
+  return params_.at(p).weight_decay ? float(opt_.weight_decay) : 0.f;
+}
+
+cpu::LambConfig AdamW::lamb_config(double lr, int p) const {
+  cpu::LambConfig c{float(param_lr(lr, p)), float(opt_.beta1), float(opt_.beta2), float(opt_.eps), param_wd(p), long(step_)};
+  c.deepspeed = opt_.lamb_deepspeed;
+  c.bias_correction = opt_.lamb_bias_correction;
+  c.eps_inside_sqrt = opt_.lamb_eps_inside_sqrt;
+  return c;
+}
+
 void AdamW::offload(const std::string& dir, int64_t block_elements) {
   const bool with_main = main_.defined();
   offload_ = std::make_unique<OffloadedMoments>(dir, shard_numel_, block_elements, with_main);
@@ -190,8 +219,7 @@ void AdamW::update(double lr, float unscale, float clip, const Block& b) {
   const bool lamb = opt_.kind == OptimizerKind::Lamb;
   if (lamb && b.lo == 0) std::fill(norms_.begin(), norms_.end(), 0.0);
   for_slices(b.lo, b.hi, [&](const Segment& s, int64_t at, int64_t n, int64_t pos) {
-    const Param& p = params_.at(s.param);
-    const float wd = p.weight_decay ? float(opt_.weight_decay) : 0.f;
+    const float wd = param_wd(s.param);
     // Gradients read in place need no chunking (one threaded pass per slice); converted ones go
     // through the scratch a chunk at a time.
     const int64_t chunk = params_.storage().grads == DType::F32 ? n : kScratch;
@@ -203,10 +231,11 @@ void AdamW::update(double lr, float unscale, float clip, const Block& b) {
       float* v = b.v + (pos + k - b.lo);
       if (lamb) {
         // Pass 1: moments, and each tensor's sum(w^2), sum(u^2) over the slices this rank holds.
-        const cpu::LambConfig c{float(lr), float(opt_.beta1), float(opt_.beta2), float(opt_.eps), wd, long(step_)};
+        const cpu::LambConfig c = lamb_config(lr, s.param);
         cpu::lamb_phase1(w, g, m, v, long(len), c, &norms_[2 * size_t(s.param)], &norms_[2 * size_t(s.param) + 1]);
       } else {
-        const cpu::AdamWConfig c{float(lr), float(opt_.beta1), float(opt_.beta2), float(opt_.eps), wd, long(step_)};
+        const cpu::AdamWConfig c{float(param_lr(lr, s.param)), float(opt_.beta1), float(opt_.beta2), float(opt_.eps), wd,
+                                 long(step_)};
         cpu::adamw_step(w, g, m, v, long(len), c);
       }
     }
@@ -227,11 +256,13 @@ void AdamW::reduce_lamb_norms() {
 
 void AdamW::lamb_apply(double lr, const Block& b) {
   for_slices(b.lo, b.hi, [&](const Segment& s, int64_t at, int64_t n, int64_t pos) {
-    const Param& p = params_.at(s.param);
-    const float wd = p.weight_decay ? float(opt_.weight_decay) : 0.f;
+    const cpu::LambConfig c = lamb_config(lr, s.param);
+    const double w_sq = norms_[2 * size_t(s.param)], u_sq = norms_[2 * size_t(s.param) + 1];
     // apex FusedLAMB's default (use_nvlamb=False): no trust ratio for parameters without weight decay.
-    const float r = wd != 0.f ? cpu::lamb_trust_ratio(norms_[2 * size_t(s.param)], norms_[2 * size_t(s.param) + 1]) : 1.0f;
-    const cpu::LambConfig c{float(lr), float(opt_.beta1), float(opt_.beta2), float(opt_.eps), wd, long(step_)};
+    // DeepSpeed FusedLamb: every tensor's, clamped.
+    const float r = c.deepspeed ? cpu::lamb_trust_ratio_clamped(w_sq, u_sq, float(opt_.lamb_min_coeff), float(opt_.lamb_max_coeff))
+                    : c.weight_decay != 0.f ? cpu::lamb_trust_ratio(w_sq, u_sq)
+                                            : 1.0f;
     cpu::lamb_phase2(weights(s, at, b.main, b.lo), b.m + (pos - b.lo), b.v + (pos - b.lo), long(n), c, r);
   });
 }

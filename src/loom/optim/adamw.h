@@ -15,6 +15,7 @@
 
 #include "loom/core/dtype.h"
 #include "loom/core/tensor.h"
+#include "loom/kernels/cpu/lamb.h"
 #include "loom/layers/param_store.h"
 
 namespace loom {
@@ -24,6 +25,11 @@ enum class OptimizerKind { AdamW, Lamb };
 struct AdamWOptions {
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.01;
   OptimizerKind kind = OptimizerKind::AdamW;
+  // LAMB as DeepSpeed's FusedLamb (a DeepSpeed config's optimizer type Lamb) instead of apex FusedLAMB:
+  // bias corrections in the step size, optional eps inside the square root, and the trust ratio of every
+  // tensor clamped to [lamb_min_coeff, lamb_max_coeff] (kernels/cpu/lamb.h).
+  bool lamb_deepspeed = false, lamb_bias_correction = true, lamb_eps_inside_sqrt = false;
+  double lamb_max_coeff = 10.0, lamb_min_coeff = 0.01;
 };
 
 namespace dist {
@@ -45,6 +51,13 @@ class AdamW {
   // (Offloaded state stores each block's weights as it streams through: the second phase only gathers.)
   void inner_step(double lr, float unscale = 1.0f, float clip_coeff = 1.0f);
   void copy_main_to_model();
+  // Parameter groups (EVA-CLIP's, optim/param_groups.h): the group of every parameter and each group's
+  // weight decay. A parameter's weight decay is then its group's (not options().weight_decay and
+  // Param::weight_decay), and its learning rate in step() is lr x its group's lr (set_group_lrs, every
+  // step before the update; 1.0 until then: pass lr = 1 to step() with the schedule's lrs here).
+  void set_param_groups(std::vector<int> group_of_param, std::vector<double> group_weight_decay);
+  void set_group_lrs(const std::vector<double>& lrs);
+  bool has_param_groups() const { return !group_of_param_.empty(); }
   int64_t steps() const { return step_; }
   void set_steps(int64_t s) { step_ = s; }
   const AdamWOptions& options() const { return opt_; }
@@ -86,6 +99,12 @@ class AdamW {
   void update(double lr, float unscale, float clip, const Block& b);
   void reduce_lamb_norms();
   void lamb_apply(double lr, const Block& b);
+  // The learning rate and weight decay of parameter p: its group's, or lr and the options' decay.
+  double param_lr(double lr, int p) const {
+    return group_of_param_.empty() ? lr : lr * group_lr_[size_t(group_of_param_[size_t(p)])];
+  }
+  float param_wd(int p) const;
+  cpu::LambConfig lamb_config(double lr, int p) const;
   void store_rounded(const Block& b);
   // A shard-layout buffer of every rank (all-gathered when sharded) in the flat layout.
   void gather_to_flat(const float* mine, std::vector<float>& flat) const;
@@ -101,6 +120,8 @@ class AdamW {
   Tensor main_;       // fp32 main weights (half-precision storage only)
   Tensor scratch_;    // converted gradients, one chunk at a time
   std::vector<double> norms_;  // LAMB: per parameter sum(w^2), sum(u^2)
+  std::vector<int> group_of_param_;          // empty: no parameter groups
+  std::vector<double> group_wd_, group_lr_;  // per group
   std::unique_ptr<OffloadedMoments> offload_;
   bool main_offloaded_ = false;  // the main weights are in the offload file too
   int64_t step_ = 0;

@@ -160,11 +160,13 @@ void TrainArgs::register_flags(ArgParser& p) {
               "with --offload-optimizer nvme: memory for the streamed optimizer blocks");
   p.add_int("--threads", &threads, "compute threads (default: OMP_NUM_THREADS or all cores)");
   tensorboard.register_flags(p);
+  coca_optimizer.register_flags(p);
   compat.register_flags(p);
 }
 
 bool TrainArgs::parse(ArgParser& p, int argc, char** argv) {
   std::vector<std::string> args = expand_model_flags(argc, argv);
+  CocaOptimizerArgs::check_tower_flags(p, args);
   std::vector<char*> argp;
   for (auto& arg : args) argp.push_back(arg.data());
   return p.parse(int(argp.size()), argp.data());
@@ -187,7 +189,8 @@ void unknown_deepspeed_keys(const nlohmann::json& j, const std::string& prefix, 
       {"fp16", {"enabled", "loss_scale", "initial_scale_power", "loss_scale_window", "hysteresis", "min_loss_scale"}},
       {"bf16", {"enabled"}},
       {"optimizer", {"type", "params"}},
-      {"optimizer.params", {"lr", "betas", "eps", "weight_decay"}},
+      {"optimizer.params", {"lr", "betas", "eps", "weight_decay", "bias_correction", "max_coeff", "min_coeff",
+                            "eps_inside_sqrt", "max_grad_norm"}},
       {"activation_checkpointing", {"partition_activations", "contiguous_memory_optimization", "cpu_checkpointing",
                                     "number_checkpoints", "synchronize_checkpoint_boundary", "profile"}},
       {"tensorboard", {"enabled", "output_path", "job_name"}},
@@ -264,6 +267,7 @@ void apply_deepspeed_config(TrainArgs& a, const ArgParser& p) {
       require(type == "adam" || type == "adamw" || type == "lamb",
               where("optimizer.type") + " '" + o.value("type", "") + "' is not one of Adam, AdamW, Lamb");
       a.optimizer = type == "lamb" ? "lamb" : "adam";
+      if (type == "lamb") a.deepspeed_lamb.apply_deepspeed(o, where("optimizer"));
       if (o.contains("params")) {
         const auto& q = o["params"];
         if (q.contains("lr") && !p.was_set("--lr")) a.lr = q["lr"].get<double>();
@@ -284,6 +288,7 @@ void apply_deepspeed_config(TrainArgs& a, const ArgParser& p) {
 
 void TrainArgs::validate(const ArgParser& p, bool need_data) {
   compat.apply(*this, p);
+  coca_optimizer.validate();
   if (!deepspeed_config.empty()) apply_deepspeed_config(*this, p);
   require(num_layers > 0, "--num-layers must be given and positive");
   require(hidden_size > 0, "--hidden-size must be given and positive");

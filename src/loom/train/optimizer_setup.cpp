@@ -15,6 +15,7 @@ std::vector<std::unique_ptr<AdamW>> build_optimizers(const TrainArgs& a, const s
   for (GptModel* m : chunks) {
     AdamWOptions ao{a.adam_beta1, a.adam_beta2, a.adam_eps, a.weight_decay};
     ao.kind = a.optimizer == "lamb" ? OptimizerKind::Lamb : OptimizerKind::AdamW;
+    a.deepspeed_lamb.to_options(ao);
     opts.push_back(std::make_unique<AdamW>(m->params(), ao, tp.comm));
   }
   return opts;

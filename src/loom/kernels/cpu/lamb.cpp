@@ -15,15 +15,18 @@ constexpr long kBlock = 16384;  // elements per task and per partial sum of the 
 
 struct Consts {
   __m256 b1, b2, omb1, omb2, bc1, bc2, eps, wd;
+  bool eps_inside_sqrt;
 };
 
 Consts make_consts(const LambConfig& c) {
-  // Bias corrections as adamw_step: in double, then rounded once.
-  const float bc1 = float(1.0 - std::pow(double(c.beta1), double(c.step)));
-  const float bc2 = float(1.0 - std::pow(double(c.beta2), double(c.step)));
+  // Bias corrections as adamw_step: in double, then rounded once. DeepSpeed's u has none (they are in its
+  // step size): dividing by 1 is exact, so the same arithmetic serves both.
+  const float bc1 = c.deepspeed ? 1.0f : float(1.0 - std::pow(double(c.beta1), double(c.step)));
+  const float bc2 = c.deepspeed ? 1.0f : float(1.0 - std::pow(double(c.beta2), double(c.step)));
   return {_mm256_set1_ps(c.beta1),        _mm256_set1_ps(c.beta2), _mm256_set1_ps(1.0f - c.beta1),
           _mm256_set1_ps(1.0f - c.beta2), _mm256_set1_ps(bc1),     _mm256_set1_ps(bc2),
-          _mm256_set1_ps(c.eps),          _mm256_set1_ps(c.weight_decay)};
+          _mm256_set1_ps(c.eps),          _mm256_set1_ps(c.weight_decay),
+          c.deepspeed && c.eps_inside_sqrt};
 }
 
 // The new moments of 8 elements.
@@ -38,7 +41,8 @@ inline void moments8(__m256 g, __m256& m, __m256& v, const Consts& k) {
 // not in the other, so phase 2 gets bitwise the u of phase 1. All operations are per lane, so an
 // element's u does not depend on its position in a group, a block or a range either.
 inline __m256 update8(__m256 m, __m256 v, __m256 w, const Consts& k) {
-  const __m256 den = _mm256_add_ps(_mm256_sqrt_ps(_mm256_div_ps(v, k.bc2)), k.eps);
+  const __m256 den = k.eps_inside_sqrt ? _mm256_sqrt_ps(_mm256_add_ps(_mm256_div_ps(v, k.bc2), k.eps))
+                                       : _mm256_add_ps(_mm256_sqrt_ps(_mm256_div_ps(v, k.bc2)), k.eps);
   return _mm256_fmadd_ps(k.wd, w, _mm256_div_ps(_mm256_div_ps(m, k.bc1), den));
 }
 
@@ -107,8 +111,9 @@ void lamb_phase2(float* w, const float* m, const float* v, long n, const LambCon
   if (n <= 0) return;
   const Consts k = make_consts(c);
   // lr * ratio first, then one fused w - s*u per element: apex's p - (ratio * update) with its
-  // ratio = lr * (||w|| / ||u||), which nvcc contracts to an FMA by default.
-  const __m256 s = _mm256_set1_ps(c.lr * ratio);
+  // ratio = lr * (||w|| / ||u||), which nvcc contracts to an FMA by default. DeepSpeed's
+  // pj - (step_size * lamb_coeff * update) has the same shape.
+  const __m256 s = _mm256_set1_ps((c.deepspeed ? deepspeed_lamb_step_size(c) : c.lr) * ratio);
   const long blocks = (n + kBlock - 1) / kBlock;
 #pragma omp parallel for schedule(static) if (blocks > 1 && detail::worth_parallel(n))
   for (long blk = 0; blk < blocks; blk++) {
@@ -126,6 +131,23 @@ void lamb_phase2(float* w, const float* m, const float* v, long n, const LambCon
       _mm256_maskstore_ps(w + i, mask, _mm256_fnmadd_ps(s, u, wv));
     }
   }
+}
+
+float deepspeed_lamb_step_size(const LambConfig& c) {
+  if (!c.bias_correction) return c.lr;
+  // fused_lamb_cuda: const float bias_correction1 = 1 - std::pow(beta1, step) (std::pow(float, int) is
+  // computed in double), then lr * std::sqrt(bias_correction2) / bias_correction1 in float.
+  const float bc1 = float(1.0 - std::pow(double(c.beta1), double(c.step)));
+  const float bc2 = float(1.0 - std::pow(double(c.beta2), double(c.step)));
+  return c.lr * std::sqrt(bc2) / bc1;
+}
+
+float lamb_trust_ratio_clamped(double w_sq, double u_sq, float min_coeff, float max_coeff) {
+  if (!(w_sq > 0.0) || !(u_sq > 0.0)) return 1.0f;
+  float r = float(std::sqrt(w_sq) / std::sqrt(u_sq));
+  if (r > max_coeff) r = max_coeff;
+  if (r < min_coeff) r = min_coeff;
+  return r;
 }
 
 float lamb_trust_ratio(double w_sq, double u_sq) {
