@@ -34,16 +34,17 @@ for f in model.safetensors optimizer.safetensors; do
   cmp -s "$TMP/logs/b/checkpoints/epoch_2/$f" "$TMP/logs/c/checkpoints/epoch_2/$f" || fail "resumed $f differs from the uninterrupted run's"
 done
 
-# Unreadable images: 3 of 48 truncated, 1 missing. The run equals the run on the index without them.
+# Unreadable images: 3 of 48 truncated, 1 missing. The run equals the run on the index without them (with a
+# warm-up longer than the run: EVA-CLIP's schedule counts the index's entries, readable or not).
 cp -r "$TMP/shapes" "$TMP/bad"
 for n in 000003 000017 000030; do head -c 300 "$TMP/shapes/train_$n.jpg" > "$TMP/bad/train_$n.jpg"; done
 rm "$TMP/bad/train_000041.jpg"
 grep -v -e train_000003 -e train_000017 -e train_000030 -e train_000041 "$TMP/bad/train.jsonl" > "$TMP/bad/clean.jsonl"
-run "$LOOM" train "${SMALL[@]}" --train-data "$TMP/bad/train.jsonl" --epochs 1 --name bad
+run "$LOOM" train "${SMALL[@]}" --train-data "$TMP/bad/train.jsonl" --epochs 1 --name bad --warmup 1000
 [ "$CODE" -eq 0 ] || fail "the run over unreadable images exited $CODE"
 [ "$(grep -c 'skipping unreadable image' <<<"$OUT$ERR")" -eq 4 ] || fail "expected 4 skip lines"
 grep -q 'skipped unreadable images so far: 4' <<<"$OUT" || fail "no skipped count"
-run "$LOOM" train "${SMALL[@]}" --train-data "$TMP/bad/clean.jsonl" --epochs 1 --name clean
+run "$LOOM" train "${SMALL[@]}" --train-data "$TMP/bad/clean.jsonl" --epochs 1 --name clean --warmup 1000
 cmp -s "$TMP/logs/bad/checkpoints/epoch_1/model.safetensors" "$TMP/logs/clean/checkpoints/epoch_1/model.safetensors" ||
   fail "the run over unreadable images differs from the run over the readable subset"
 
@@ -61,7 +62,7 @@ grep -q 'Stopping after receiving a termination signal' "$TMP/hup.log" || fail "
 ls "$TMP/logs/hup/checkpoints" | grep -q '^step_' || fail "SIGHUP: no checkpoint"
 
 # Bad input.
-expect_error "no such file" "$LOOM" train "${SMALL[@]}" --train-data "$TMP/nowhere.jsonl" --name e1
+expect_error "does not exist" "$LOOM" train "${SMALL[@]}" --train-data "$TMP/nowhere.jsonl" --name e1
 printf '{"image": "train_000001.jpg"}\n' > "$TMP/nocaption.jsonl"
 expect_error "caption" "$LOOM" train "${SMALL[@]}" --train-data "$TMP/nocaption.jsonl" --name e2
 expect_error "--image-size 30 is not divisible by --patch-size 8" "$LOOM" train "${SMALL[@]}" --image-size 30 \

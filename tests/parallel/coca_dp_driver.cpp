@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
   o.weight_decay = 0.05;
   o.kind = lamb ? OptimizerKind::Lamb : OptimizerKind::AdamW;
   AdamW opt(model.params(), o);
+  opt.reset_main_weights();
   std::unique_ptr<GradScaler> scaler;
   if (precision == "fp16") scaler = std::make_unique<DynamicGradScaler>(65536.0, 1.0, 2.0, 0.5, 1000, 2);
   CocaStep step(model, opt, scaler.get(), world, 1.0);

@@ -1,6 +1,8 @@
 #!/usr/bin/python3
-"""Compares coca_dp_driver outputs: every file against the first (one process). Losses and grad norms
-within RTOL relative; final weights within RTOL relative to each tensor's norm.
+"""Compares coca_dp_driver outputs: every file against the first (one process). Every step's losses and
+gradient norm within RTOL relative; the final weights within 5 x RTOL relative to each tensor's norm: Adam
+turns the rounding differences of near-zero gradients (reduction orders differ between layouts) into
+steps of up to lr, and the small bias and norm tensors that start at zero feel that most.
 
 usage: compare_coca.py RTOL LR_STEPS REFERENCE OTHER...
 
@@ -20,7 +22,7 @@ def main():
     ok = True
     for path in sys.argv[4:]:
         got = load_file(path)
-        worst = ("", 0.0)
+        worst = ("", 0.0, 0.0)
         for k, v in ref.items():
             a, b = np.asarray(got[k], np.float64).ravel(), np.asarray(v, np.float64).ravel()
             if k.endswith("in_proj_bias"):
@@ -34,11 +36,12 @@ def main():
                 err = float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-12)))
             else:
                 err = float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-12))
-            if err > worst[1]:
-                worst = (k, err)
-        status = "ok" if worst[1] <= rtol else "FAIL"
+            limit = rtol if k in ("loss", "grad_norm") else 5 * rtol
+            if err / limit > worst[1]:
+                worst = (k, err / limit, err)
+        status = "ok" if worst[1] <= 1 else "FAIL"
         ok &= status == "ok"
-        print(f"{status}: {os.path.basename(path)} worst {worst[0]} rel {worst[1]:.3e}")
+        print(f"{status}: {os.path.basename(path)} worst {worst[0]} rel {worst[2]:.3e} ({worst[1]:.2f} of its limit)")
     sys.exit(0 if ok else 1)
 
 

@@ -1,6 +1,8 @@
 // `loom train --model coca`: EVA-CLIP's CoCa training (reference log 000). This file holds the flags and
 // their examples; the run is loom::run_coca_training in src/loom/train/coca_run.cpp.
 #include <chrono>
+#include <string>
+#include <vector>
 
 #include "commands.h"
 #include "loom/train/coca_args.h"
@@ -23,6 +25,7 @@ int train_coca(int argc, char** argv) {
                 "--visual-lr 2e-4 --text-lr 2e-5 --text-decoder-lr 2e-5 --visual-ld 0.75 --text-ld 0.75 "
                 "--text-decoder-ld 0.75 --warmup 2000 --grad-clip-norm 5   (reference log 000)");
   p.add_example("loom train --model coca ... --resume latest   (the newest checkpoint of the run --name)");
+  CocaOptimizerArgs::check_tower_flags(p, std::vector<std::string>(argv, argv + argc));
   if (!p.parse(argc, argv)) return 0;
   return run_coca_training(a, p, started);
 }

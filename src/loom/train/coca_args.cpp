@@ -38,7 +38,8 @@ void CocaArgs::register_flags(ArgParser& p) {
   p.add_int("--vision-heads", &v.heads, "ViT attention heads (default 12)");
   p.add_int("--vision-mlp-hidden", &v.mlp_hidden, "ViT SwiGLU hidden size (default 2048)");
   p.add_int("--rope-pt-grid", &v.rope_pt_grid,
-            "EVA's pretraining grid for the 2D RoPE position scaling (default 16; the grid itself for none)");
+            "EVA's pretraining grid for the 2D RoPE position scaling (default: 16 for --model-preset coca-b16, "
+            "EVA02-B's psz14to16; otherwise the grid itself, i.e. no scaling)");
   ClipTextConfig& t = shape.text;
   p.add_int("--text-width", &t.width, "text tower and decoder width (default 512)");
   p.add_int("--text-layers", &t.layers, "text tower blocks (default 12)");
@@ -58,7 +59,8 @@ void CocaArgs::register_flags(ArgParser& p) {
   p.add_int("--max-steps", &max_steps, "stop after this many steps (default 0: the epochs decide)");
   p.add_int("--warmup", &warmup, "linear warm-up steps of EVA-CLIP's warmup-cosine schedule");
   p.add_float("--lr", &lr, "base learning rate (towers: their own flags)");
-  p.add_float("--wd", &wd, "weight decay (default 0.05)");
+  p.add_float("--weight-decay", &wd, "weight decay (default 0.05; EVA-CLIP's --wd)");
+  group_flags.register_flags(p);
   p.add_float("--beta1", &beta1, "Adam/LAMB beta1");
   p.add_float("--beta2", &beta2, "Adam/LAMB beta2");
   p.add_float("--eps", &eps, "Adam/LAMB epsilon");
@@ -99,6 +101,7 @@ void CocaArgs::validate(int world_size) {
   if (model != "coca" && model != "CoCa-B-16") fail("--model " + model + " is not an image-text model");
   if (!model_preset.empty() && model_preset != "coca-b16")
     fail("unknown --model-preset '" + model_preset + "' for --model coca (one of: coca-b16)");
+  if (shape.vision.rope_pt_grid <= 0) shape.vision.rope_pt_grid = model_preset == "coca-b16" ? 16 : shape.vision.grid();
   // The decoder reads the text tower's tokens: it shares the text tower's width, heads, MLP and vocabulary.
   shape.decoder.width = shape.text.width;
   shape.decoder.heads = shape.text.heads;
@@ -107,6 +110,7 @@ void CocaArgs::validate(int world_size) {
   shape.contrastive_loss_weight = float(coca_contrastive_loss_weight);
   shape.caption_loss_weight = float(coca_caption_loss_weight);
   validate_coca_config(shape);
+  group_flags.validate();
   if (batch_size <= 0) fail("--batch-size must be positive (got " + std::to_string(batch_size) + ")");
   if (epochs <= 0) fail("--epochs must be positive");
   if (max_steps < 0 || warmup < 0) fail("--max-steps and --warmup must not be negative");

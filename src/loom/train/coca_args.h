@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "loom/models/coca/coca_config.h"
+#include "loom/train/coca_optimizer_args.h"
 #include "loom/util/cli.h"
 
 namespace loom {
@@ -17,7 +18,11 @@ bool wants_coca(int argc, char** argv);
 
 struct CocaArgs {
   std::string model = "coca", model_preset;
-  CocaConfig shape = coca_b16_config();
+  CocaConfig shape = [] {
+    CocaConfig c = coca_b16_config();
+    c.vision.rope_pt_grid = 0;  // resolved in validate(): the preset's 16, else the grid
+    return c;
+  }();
   // batch, schedule, optimizer (EVA-CLIP's names)
   int batch_size = 64;  // per rank
   int64_t epochs = 1;
@@ -30,6 +35,7 @@ struct CocaArgs {
   bool grad_checkpointing = false;
   bool local_loss = true, gather_with_grad = true;
   double coca_contrastive_loss_weight = 1.0, coca_caption_loss_weight = 2.0;
+  CocaOptimizerArgs group_flags;  // per-tower lr / wd / layer decay (EVA-CLIP's --visual-lr ...)
   // data
   std::string train_data, val_data, dataset_type = "json";
   int workers = 2;

@@ -137,14 +137,10 @@ void CocaRun::setup() {
                                        a_.grad_checkpointing, world_);
   for (const std::string& l : coca_count_lines(a_.shape)) log_->info_all(l);
 
-  EvaClipGroupSettings gs = a_.groups;
-  gs.lr = a_.lr;
-  gs.wd = a_.wd;
-  groups_ = coca_param_groups(a_.shape, gs);
+  groups_ = coca_param_groups(a_.shape, a_.group_flags.settings(a_.lr, a_.wd));
   for (const std::string& l : assigned_values_lines(groups_)) log_->info_all(l);
   auto dump = p_.dump();
   dump.emplace_back("world_size", std::to_string(world_size_));
-  dump.emplace_back("name", name);
   for (const std::string& l : eva_params_lines(dump)) log_->info(l);
   log_param_groups(groups_, [&](const std::string& l) { log_->info(l); });
 
@@ -174,6 +170,7 @@ void CocaRun::setup() {
   total_steps_ = train_->batches_per_epoch() * a_.epochs;
   if (a_.resume.empty()) {
     model_->init(uint64_t(a_.seed));
+    opt_->reset_main_weights();  // fp16/bf16: the fp32 main weights start from the initialised ones
   } else {
     const CocaTrainState st = load_coca_checkpoint(a_.resume == "latest" ? checkpoints_ : a_.resume, *model_, opt_.get());
     if (st.has_scaler && scaler_) scaler_->load_state(st.scaler);

@@ -104,10 +104,13 @@ LinearParams ClipBlock::linear(int weight, int bias) const {
 AttentionProjections ClipBlock::cross_projections() const {
   const Param& w = store_->at(in_w_);
   const Param& b = store_->at(in_b_);
+  // In the forward the unit is acquired without gradients: sharded (ZeRO-2) or half-precision gradients
+  // then have no view yet.
+  auto rows = [](const Tensor& t, int64_t r0, int64_t r1) { return t.defined() ? t.slice_rows(r0, r1) : Tensor(); };
   auto part = [&](int i) {
     const int64_t r0 = int64_t(i) * width_, r1 = r0 + width_;
-    return LinearParams{w.value.slice_rows(r0, r1), b.value.slice_rows(r0, r1), w.grad.slice_rows(r0, r1),
-                        b.grad.slice_rows(r0, r1), nullptr};
+    return LinearParams{w.value.slice_rows(r0, r1), b.value.slice_rows(r0, r1), rows(w.grad, r0, r1),
+                        rows(b.grad, r0, r1), nullptr};
   };
   return AttentionProjections{part(0), part(1), part(2), linear(out_w_, out_b_)};
 }

@@ -17,7 +17,8 @@ CocaModel::CocaModel(const CocaConfig& cfg, int max_batch, ParamStorage storage,
   vision_ = std::make_unique<EvaVisionTower>(cfg_, store_, max_batch, recompute);
   text_ = std::make_unique<ClipTextTower>(cfg_, store_, max_batch, recompute);
   decoder_ = std::make_unique<MultimodalDecoder>(cfg_, store_, max_batch, recompute);
-  logit_scale_ = store_.add("logit_scale", {}, /*weight_decay=*/false);
+  // PyTorch's logit_scale is 0-dimensional; the store slices parameters by rows (ZeRO), so it holds [1].
+  logit_scale_ = store_.add("logit_scale", {1}, /*weight_decay=*/false);
 
   std::vector<std::vector<int>> units = vision_->units();
   text_->set_first_unit(int(units.size()));
