@@ -7,6 +7,7 @@
 #include <cstring>
 #include <memory>
 #include <set>
+#include <stdexcept>
 #include <vector>
 
 #include "loom/core/error.h"
@@ -87,9 +88,9 @@ struct Model {
     store.zero_grads();
   }
   double step(const std::vector<int32_t>& ids, const std::vector<float>& image, const std::vector<float>& d_latent,
-              int B) {
+              int B, bool fused_head = false) {
     text->forward(ids.data(), B);
-    const double loss = dec->forward(text->tokens(), ids.data(), image.data(), B);
+    const double loss = dec->forward(text->tokens(), ids.data(), image.data(), B, nullptr, fused_head ? 2.f : 0.f);
     dec->backward(2.f);
     text->backward(d_latent.data(), dec->d_text_tokens());
     return loss;
@@ -109,7 +110,8 @@ std::vector<int32_t> random_ids(const CocaConfig& cfg, int B, uint64_t seed) {
   return ids;
 }
 
-TEST(CocaText, FullRecomputeIsBitwiseTheSame) {
+// Full recompute, and the head's gradients formed in the forward (a known scale), change nothing.
+TEST(CocaText, FullRecomputeAndFusedHeadAreBitwiseTheSame) {
   const CocaConfig cfg = small_config();
   const int B = 3;
   const auto ids = random_ids(cfg, B, 11);
@@ -117,15 +119,23 @@ TEST(CocaText, FullRecomputeIsBitwiseTheSame) {
   std::vector<float> image(size_t(B) * cfg.pooler.queries * cfg.embed_dim), d_latent(size_t(B) * cfg.embed_dim);
   for (float& v : image) v = rng.normal();
   for (float& v : d_latent) v = rng.normal();
-  Model plain(cfg, 4, false), recompute(cfg, 4, true);
+  Model plain(cfg, 4, false), recompute(cfg, 4, true), fused(cfg, 4, false);
   const double l1 = plain.step(ids, image, d_latent, B);
   const double l2 = recompute.step(ids, image, d_latent, B);
+  const double l3 = fused.step(ids, image, d_latent, B, true);
   EXPECT_EQ(l1, l2);
+  EXPECT_EQ(l1, l3);
   EXPECT_GT(l1, 0.0);
   const int64_t n = plain.store.numel();
-  EXPECT_EQ(std::memcmp(plain.store.grads(), recompute.store.grads(), sizeof(float) * size_t(n)), 0);
   const size_t ni = image.size();
-  EXPECT_EQ(std::memcmp(plain.dec->d_image_tokens(), recompute.dec->d_image_tokens(), sizeof(float) * ni), 0);
+  for (Model* m : {&recompute, &fused}) {
+    EXPECT_EQ(std::memcmp(plain.store.grads(), m->store.grads(), sizeof(float) * size_t(n)), 0);
+    EXPECT_EQ(std::memcmp(plain.dec->d_image_tokens(), m->dec->d_image_tokens(), sizeof(float) * ni), 0);
+  }
+  // A backward scale other than the fused forward's is a programming error.
+  fused.text->forward(ids.data(), B);
+  fused.dec->forward(fused.text->tokens(), ids.data(), image.data(), B, nullptr, 2.f);
+  EXPECT_THROW(fused.dec->backward(1.f), std::logic_error);
   // Gradients reach every parameter (each is used), and the last position gets none from the decoder.
   for (const Param& p : plain.store.all()) {
     double s = 0;
