@@ -11,7 +11,9 @@
 namespace loom {
 
 namespace {
-constexpr int kLogitChunkRows = 256;  // [256, 49408] fp32 logits: 48 MiB
+// At most 512 rows of logits at once ([512, 49408] fp32: 97 MiB, as GptModel), in equal chunks: every
+// chunk rereads and rewrites the whole projection gradient, so a short last chunk is not worth its pass.
+constexpr int kLogitChunkRows = 512;
 }
 
 MultimodalDecoder::MultimodalDecoder(const CocaConfig& cfg, ParamStore& store, int max_batch, bool recompute)
@@ -61,7 +63,8 @@ MultimodalDecoder::MultimodalDecoder(const CocaConfig& cfg, ParamStore& store, i
   labels_ = Tensor({N}, DType::I32);
   token_loss_ = Tensor({N});
   row_scale_ = Tensor({N});
-  chunk_rows_ = int(std::min<int64_t>(kLogitChunkRows, N));
+  const int64_t chunks = (N + kLogitChunkRows - 1) / kLogitChunkRows;
+  chunk_rows_ = int((N + chunks - 1) / chunks);
   logits_ = Tensor({int64_t(chunk_rows_), int64_t(d.vocab_size)});
   d_hidden_ = Tensor({N, W});
   d_text_ = Tensor({int64_t(max_batch) * ctx_, W});
