@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "loom/core/dtype.h"
 #include "loom/core/error.h"
 #include "loom/core/rng.h"
 #include "loom/layers/param_store.h"
@@ -76,7 +77,8 @@ struct Model {
   ParamStore store;
   std::unique_ptr<ClipTextTower> text;
   std::unique_ptr<MultimodalDecoder> dec;
-  Model(const CocaConfig& cfg, int batch, bool recompute) {
+  Model(const CocaConfig& cfg, int batch, bool recompute, DType weights = DType::F32) {
+    store.configure(ParamStorage{weights, DType::F32, nullptr, false, false});
     text = std::make_unique<ClipTextTower>(cfg, store, batch, recompute);
     dec = std::make_unique<MultimodalDecoder>(cfg, store, batch, recompute);
     auto units = text->units();
@@ -145,6 +147,30 @@ TEST(CocaText, FullRecomputeAndFusedHeadAreBitwiseTheSame) {
   const int ctx = cfg.text.context_length, W = cfg.text.width;
   for (int b = 0; b < B; b++)
     for (int c = 0; c < W; c++) EXPECT_EQ(plain.dec->d_text_tokens()[(size_t(b) * ctx + ctx - 1) * W + c], 0.f);
+}
+
+// Half-precision weight storage: the towers read their weights only through the unit they acquired (the
+// fp32 working buffer holds one unit at a time). Same losses and gradients, bitwise, as fp32 storage of
+// the same bf16-rounded weights.
+TEST(CocaText, HalfPrecisionStorageThroughUnits) {
+  const CocaConfig cfg = small_config();
+  const int B = 2;
+  const auto ids = random_ids(cfg, B, 21);
+  Rng rng(4);
+  std::vector<float> image(size_t(B) * cfg.pooler.queries * cfg.embed_dim), d_latent(size_t(B) * cfg.embed_dim);
+  for (float& v : image) v = rng.normal();
+  for (float& v : d_latent) v = rng.normal();
+  Model half(cfg, B, false, DType::BF16), full(cfg, B, false);
+  for (Param& p : full.store.all())
+    for (int64_t i = 0; i < p.numel(); i++) p.value.f32()[i] = bf16_to_f32(f32_to_bf16(p.value.f32()[i]));
+  EXPECT_FALSE(half.store.values_direct());
+  EXPECT_EQ(half.step(ids, image, d_latent, B), full.step(ids, image, d_latent, B));
+  for (size_t i = 0; i < full.store.all().size(); i++) {
+    const Param& a = half.store.at(int(i));
+    const Param& b = full.store.at(int(i));
+    EXPECT_EQ(std::memcmp(a.grad.f32(), b.grad.f32(), sizeof(float) * size_t(a.numel())), 0) << a.name;
+  }
+  EXPECT_EQ(std::memcmp(half.dec->d_image_tokens(), full.dec->d_image_tokens(), sizeof(float) * image.size()), 0);
 }
 
 TEST(CocaText, RejectsIdsOutsideTheVocabulary) {
