@@ -1,7 +1,8 @@
 // Driver for tests/parity/test_coca_text.py: CoCa's text tower and caption decoder on weights and a batch
 // the test writes, one forward and backward, outputs and gradients written back.
 //   coca_text_driver <dir>
-// <dir>/config.txt: vocab ctx width layers heads mlp queries dec_layers dec_heads batch recompute scale
+// <dir>/config.txt: vocab ctx width layers heads mlp queries dec_layers dec_heads batch recompute scale fused
+// (fused 1: the scale given to the decoder's forward, its head's gradients formed there)
 // <dir>/weights.bin: float32, every parameter of the text and text_decoder towers in registration order;
 // ids.bin int32 [B, ctx]; image.bin float32 [B*Q, E]; dlatent.bin float32 [B, E].
 // Writes names.txt (name and shape per parameter), latent.bin, tokens.bin, loss.txt (loss, targets),
@@ -53,10 +54,10 @@ struct Towers {
 
 int parity(const std::string& dir) {
   std::ifstream cf(dir + "/config.txt");
-  int vocab, ctx, width, layers, heads, mlp, queries, dec_layers, dec_heads, B, recompute;
+  int vocab, ctx, width, layers, heads, mlp, queries, dec_layers, dec_heads, B, recompute, fused;
   float scale;
   if (!(cf >> vocab >> ctx >> width >> layers >> heads >> mlp >> queries >> dec_layers >> dec_heads >> B >> recompute >>
-        scale))
+        scale >> fused))
     fail("bad config.txt");
   CocaConfig cfg = coca_b16_config();
   cfg.text.vocab_size = cfg.decoder.vocab_size = vocab;
@@ -91,7 +92,7 @@ int parity(const std::string& dir) {
   m.store.zero_grads();
   m.text->forward(ids.data(), B);
   int64_t targets = 0;
-  const double loss = m.dec->forward(m.text->tokens(), ids.data(), image.data(), B, &targets);
+  const double loss = m.dec->forward(m.text->tokens(), ids.data(), image.data(), B, &targets, fused ? scale : 0.f);
   m.dec->backward(scale);
   m.text->backward(dlatent.data(), m.dec->d_text_tokens());
   write_floats(dir + "/latent.bin", m.text->latent(), size_t(B) * width);

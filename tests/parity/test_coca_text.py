@@ -147,7 +147,7 @@ def close(name, got, want, tol=1e-5):
     return ok
 
 
-def run(recompute):
+def run(recompute, fused):
     rng = np.random.default_rng(1234 + recompute)
     torch.manual_seed(5 + recompute)
     model = TextAndDecoder()
@@ -170,7 +170,7 @@ def run(recompute):
     with tempfile.TemporaryDirectory() as d:
         with open(os.path.join(d, "config.txt"), "w") as f:
             f.write(f"{VOCAB} {CTX} {WIDTH} {LAYERS} {HEADS} {MLP} {QUERIES} {DEC_LAYERS} {DEC_HEADS} {BATCH} "
-                    f"{recompute} {SCALE}\n")
+                    f"{recompute} {SCALE} {fused}\n")
         params = list(model.named_parameters())
         np.concatenate([p.detach().float().numpy().ravel() for _, p in params]).tofile(os.path.join(d, "weights.bin"))
         ids.tofile(os.path.join(d, "ids.bin"))
@@ -227,9 +227,9 @@ def run(recompute):
 
 def main():
     ok = True
-    for recompute in (0, 1):
-        print(f"--- recompute {recompute}")
-        ok &= run(recompute)
+    for recompute, fused in ((0, 0), (1, 1)):
+        print(f"--- recompute {recompute}, head gradients in the forward {fused}")
+        ok &= run(recompute, fused)
     print("PASS" if ok else "FAILED")
     return 0 if ok else 1
 

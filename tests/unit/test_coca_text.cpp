@@ -7,8 +7,10 @@
 #include <cstring>
 #include <memory>
 #include <set>
+#include <stdexcept>
 #include <vector>
 
+#include "loom/core/dtype.h"
 #include "loom/core/error.h"
 #include "loom/core/rng.h"
 #include "loom/layers/param_store.h"
@@ -75,7 +77,8 @@ struct Model {
   ParamStore store;
   std::unique_ptr<ClipTextTower> text;
   std::unique_ptr<MultimodalDecoder> dec;
-  Model(const CocaConfig& cfg, int batch, bool recompute) {
+  Model(const CocaConfig& cfg, int batch, bool recompute, DType weights = DType::F32) {
+    store.configure(ParamStorage{weights, DType::F32, nullptr, false, false});
     text = std::make_unique<ClipTextTower>(cfg, store, batch, recompute);
     dec = std::make_unique<MultimodalDecoder>(cfg, store, batch, recompute);
     auto units = text->units();
@@ -87,9 +90,9 @@ struct Model {
     store.zero_grads();
   }
   double step(const std::vector<int32_t>& ids, const std::vector<float>& image, const std::vector<float>& d_latent,
-              int B) {
+              int B, bool fused_head = false) {
     text->forward(ids.data(), B);
-    const double loss = dec->forward(text->tokens(), ids.data(), image.data(), B);
+    const double loss = dec->forward(text->tokens(), ids.data(), image.data(), B, nullptr, fused_head ? 2.f : 0.f);
     dec->backward(2.f);
     text->backward(d_latent.data(), dec->d_text_tokens());
     return loss;
@@ -109,7 +112,8 @@ std::vector<int32_t> random_ids(const CocaConfig& cfg, int B, uint64_t seed) {
   return ids;
 }
 
-TEST(CocaText, FullRecomputeIsBitwiseTheSame) {
+// Full recompute, and the head's gradients formed in the forward (a known scale), change nothing.
+TEST(CocaText, FullRecomputeAndFusedHeadAreBitwiseTheSame) {
   const CocaConfig cfg = small_config();
   const int B = 3;
   const auto ids = random_ids(cfg, B, 11);
@@ -117,15 +121,23 @@ TEST(CocaText, FullRecomputeIsBitwiseTheSame) {
   std::vector<float> image(size_t(B) * cfg.pooler.queries * cfg.embed_dim), d_latent(size_t(B) * cfg.embed_dim);
   for (float& v : image) v = rng.normal();
   for (float& v : d_latent) v = rng.normal();
-  Model plain(cfg, 4, false), recompute(cfg, 4, true);
+  Model plain(cfg, 4, false), recompute(cfg, 4, true), fused(cfg, 4, false);
   const double l1 = plain.step(ids, image, d_latent, B);
   const double l2 = recompute.step(ids, image, d_latent, B);
+  const double l3 = fused.step(ids, image, d_latent, B, true);
   EXPECT_EQ(l1, l2);
+  EXPECT_EQ(l1, l3);
   EXPECT_GT(l1, 0.0);
   const int64_t n = plain.store.numel();
-  EXPECT_EQ(std::memcmp(plain.store.grads(), recompute.store.grads(), sizeof(float) * size_t(n)), 0);
   const size_t ni = image.size();
-  EXPECT_EQ(std::memcmp(plain.dec->d_image_tokens(), recompute.dec->d_image_tokens(), sizeof(float) * ni), 0);
+  for (Model* m : {&recompute, &fused}) {
+    EXPECT_EQ(std::memcmp(plain.store.grads(), m->store.grads(), sizeof(float) * size_t(n)), 0);
+    EXPECT_EQ(std::memcmp(plain.dec->d_image_tokens(), m->dec->d_image_tokens(), sizeof(float) * ni), 0);
+  }
+  // A backward scale other than the fused forward's is a programming error.
+  fused.text->forward(ids.data(), B);
+  fused.dec->forward(fused.text->tokens(), ids.data(), image.data(), B, nullptr, 2.f);
+  EXPECT_THROW(fused.dec->backward(1.f), std::logic_error);
   // Gradients reach every parameter (each is used), and the last position gets none from the decoder.
   for (const Param& p : plain.store.all()) {
     double s = 0;
@@ -135,6 +147,30 @@ TEST(CocaText, FullRecomputeIsBitwiseTheSame) {
   const int ctx = cfg.text.context_length, W = cfg.text.width;
   for (int b = 0; b < B; b++)
     for (int c = 0; c < W; c++) EXPECT_EQ(plain.dec->d_text_tokens()[(size_t(b) * ctx + ctx - 1) * W + c], 0.f);
+}
+
+// Half-precision weight storage: the towers read their weights only through the unit they acquired (the
+// fp32 working buffer holds one unit at a time). Same losses and gradients, bitwise, as fp32 storage of
+// the same bf16-rounded weights.
+TEST(CocaText, HalfPrecisionStorageThroughUnits) {
+  const CocaConfig cfg = small_config();
+  const int B = 2;
+  const auto ids = random_ids(cfg, B, 21);
+  Rng rng(4);
+  std::vector<float> image(size_t(B) * cfg.pooler.queries * cfg.embed_dim), d_latent(size_t(B) * cfg.embed_dim);
+  for (float& v : image) v = rng.normal();
+  for (float& v : d_latent) v = rng.normal();
+  Model half(cfg, B, false, DType::BF16), full(cfg, B, false);
+  for (Param& p : full.store.all())
+    for (int64_t i = 0; i < p.numel(); i++) p.value.f32()[i] = bf16_to_f32(f32_to_bf16(p.value.f32()[i]));
+  EXPECT_FALSE(half.store.values_direct());
+  EXPECT_EQ(half.step(ids, image, d_latent, B), full.step(ids, image, d_latent, B));
+  for (size_t i = 0; i < full.store.all().size(); i++) {
+    const Param& a = half.store.at(int(i));
+    const Param& b = full.store.at(int(i));
+    EXPECT_EQ(std::memcmp(a.grad.f32(), b.grad.f32(), sizeof(float) * size_t(a.numel())), 0) << a.name;
+  }
+  EXPECT_EQ(std::memcmp(half.dec->d_image_tokens(), full.dec->d_image_tokens(), sizeof(float) * image.size()), 0);
 }
 
 TEST(CocaText, RejectsIdsOutsideTheVocabulary) {

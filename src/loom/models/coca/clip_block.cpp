@@ -6,6 +6,7 @@
 
 #include "loom/core/rng.h"
 #include "loom/kernels/cpu/activation.h"
+#include "loom/kernels/cpu/dropout.h"
 #include "loom/layers/init.h"
 
 namespace loom {
@@ -17,10 +18,6 @@ void init_uniform(Param& p, uint64_t seed, float bound) {
   Rng rng(param_stream(seed, p.canonical_name()));
   float* dst = p.value.f32();
   for (int64_t i = 0; i < p.numel(); i++) dst[i] = (2.f * rng.uniform() - 1.f) * bound;
-}
-
-void add_rows(float* dst, const float* src, size_t n) {
-  for (size_t i = 0; i < n; i++) dst[i] += src[i];
 }
 
 }  // namespace
@@ -125,15 +122,16 @@ void ClipBlock::forward(const float* x, const float* ctx, int B, int T, int Tk, 
   } else {
     attn_.forward_self(linear(in_w_, in_b_), linear(out_w_, out_b_), a.ln1.f32(), B, T, branch, a.attn);
   }
+  // The residual adds: Megatron's bias-dropout-add kernel with p = 0 (vectorised, threaded).
   float* x1 = a.x1.f32();
-  const size_t n = size_t(N) * width_;
-  for (size_t i = 0; i < n; i++) x1[i] = x[i] + branch[i];
+  cpu::bias_dropout_add_forward(branch, nullptr, x, x1, N, width_, 0.f, 0);
   ln2_.forward(x1, a.ln2.f32(), a.ln2_mean.f32(), a.ln2_rstd.f32(), N);
   const LinearParams fc = linear(fc_w_, fc_b_);
   linear_forward(fc, a.ln2.f32(), a.fc1.f32(), N, false);  // the bias goes into the GELU
   cpu::bias_gelu_exact_forward(a.fc1.f32(), fc.bias.f32(), a.act.f32(), N, ffn_);
-  linear_forward(linear(proj_w_, proj_b_), a.act.f32(), out, N);
-  add_rows(out, x1, n);
+  const LinearParams proj = linear(proj_w_, proj_b_);
+  linear_forward(proj, a.act.f32(), out, N, false);
+  cpu::bias_dropout_add_forward(out, proj.bias.f32(), x1, out, N, width_, 0.f, 0);  // out is also the kernel's x (elementwise)
 }
 
 void ClipBlock::backward(const float* dout, const float* x, const float* ctx, int B, int T, int Tk, float* dx,

@@ -29,7 +29,8 @@ class ClipTextTower {
   std::vector<std::vector<int>> units() const;
   void set_first_unit(int u) { first_unit_ = u; }
 
-  // ids [B, ctx], B <= max_batch. Throws UserError for an id outside the vocabulary (before any work).
+  // ids [B, ctx], B <= max_batch; they must stay valid until backward(). Throws UserError for an id
+  // outside the vocabulary (before any work).
   void forward(const int32_t* ids, int B);
   const float* latent() const { return latent_.f32(); }  // [B, E], before normalisation
   const float* tokens() const { return tokens_.f32(); }  // [B*ctx, W], after ln_final

@@ -11,7 +11,9 @@
 namespace loom {
 
 namespace {
-constexpr int kLogitChunkRows = 256;  // [256, 49408] fp32 logits: 48 MiB
+// At most 512 rows of logits at once ([512, 49408] fp32: 97 MiB, as GptModel), in equal chunks: every
+// chunk rereads and rewrites the whole projection gradient, so a short last chunk is not worth its pass.
+constexpr int kLogitChunkRows = 512;
 }
 
 MultimodalDecoder::MultimodalDecoder(const CocaConfig& cfg, ParamStore& store, int max_batch, bool recompute)
@@ -61,7 +63,8 @@ MultimodalDecoder::MultimodalDecoder(const CocaConfig& cfg, ParamStore& store, i
   labels_ = Tensor({N}, DType::I32);
   token_loss_ = Tensor({N});
   row_scale_ = Tensor({N});
-  chunk_rows_ = int(std::min<int64_t>(kLogitChunkRows, N));
+  const int64_t chunks = (N + kLogitChunkRows - 1) / kLogitChunkRows;
+  chunk_rows_ = int((N + chunks - 1) / chunks);
   logits_ = Tensor({int64_t(chunk_rows_), int64_t(d.vocab_size)});
   d_hidden_ = Tensor({N, W});
   d_text_ = Tensor({int64_t(max_batch) * ctx_, W});
@@ -95,9 +98,25 @@ void MultimodalDecoder::init_params(uint64_t seed) {
   store_.commit(unit(2 * L));
 }
 
+void MultimodalDecoder::head(int N, float scale) {
+  const int W = cfg_.width, V = cfg_.vocab_size;
+  cpu::LmHeadScratch scratch{logits_.f32(), chunk_rows_};
+  scratch.w_transposed = true;
+  const Param& proj = store_.at(proj_);
+  if (scale == 0.f) {
+    cpu::lm_head_cross_entropy(normed_.f32(), proj.value.f32(), labels_.i32(), nullptr, token_loss_.f32(), nullptr,
+                               nullptr, N, V, W, scratch);
+    return;
+  }
+  const float per_target = count_ > 0 ? float(double(scale) / double(count_)) : 0.f;
+  std::fill_n(row_scale_.f32(), N, per_target);  // pad rows (label -1) get no gradient from the kernel
+  cpu::lm_head_cross_entropy(normed_.f32(), proj.value.f32(), labels_.i32(), row_scale_.f32(), token_loss_.f32(),
+                             d_normed_.f32(), proj.grad.f32(), N, V, W, scratch);
+}
+
 double MultimodalDecoder::forward(const float* text_tokens, const int32_t* ids, const float* image_tokens, int B,
-                                  int64_t* targets) {
-  const int W = cfg_.width, t_len = T(), N = B * t_len, L = cfg_.layers, V = cfg_.vocab_size;
+                                  int64_t* targets, float grad_scale) {
+  const int W = cfg_.width, t_len = T(), N = B * t_len, L = cfg_.layers;
   if (B < 1 || B > max_batch_)
     throw std::logic_error("MultimodalDecoder: batch " + std::to_string(B) + " outside [1, " +
                            std::to_string(max_batch_) + "]");
@@ -127,13 +146,13 @@ double MultimodalDecoder::forward(const float* text_tokens, const int32_t* ids, 
                               hidden_[size_t(2 * i + 2)].f32(), cross_acts_[a]);
     store_.release(unit(L + i), false);
   }
-  store_.acquire(unit(2 * L), false);
+  // With a known scale only the projection's gradient is written here (ln_final's waits for the backward).
+  fused_scale_ = grad_scale;
+  const bool fused = grad_scale != 0.f;
+  store_.acquire(unit(2 * L), fused);
   ln_final_.forward(hidden_.back().f32(), normed_.f32(), ln_mean_.f32(), ln_rstd_.f32(), N);
-  cpu::LmHeadScratch scratch{logits_.f32(), chunk_rows_};
-  scratch.w_transposed = true;
-  cpu::lm_head_cross_entropy(normed_.f32(), store_.at(proj_).value.f32(), labels, nullptr, token_loss_.f32(), nullptr,
-                             nullptr, N, V, W, scratch);
-  store_.release(unit(2 * L), false);
+  head(N, grad_scale);
+  store_.release(unit(2 * L), fused);
   double sum = 0;
   const float* tl = token_loss_.f32();
   for (int r = 0; r < N; r++) sum += tl[r];  // pad rows are 0
@@ -142,21 +161,19 @@ double MultimodalDecoder::forward(const float* text_tokens, const int32_t* ids, 
 }
 
 void MultimodalDecoder::backward(float scale) {
-  const int B = B_, W = cfg_.width, t_len = T(), N = B * t_len, L = cfg_.layers, V = cfg_.vocab_size;
+  const int B = B_, W = cfg_.width, t_len = T(), N = B * t_len, L = cfg_.layers;
   const int Nk = B * queries_;
   float* dx = d_hidden_.f32();
-  const float per_target = count_ > 0 ? float(double(scale) / double(count_)) : 0.f;
-  std::fill_n(row_scale_.f32(), N, per_target);  // pad rows (label -1) get no gradient from the kernel
-
-  store_.acquire(unit(2 * L), true);
-  cpu::LmHeadScratch scratch{logits_.f32(), chunk_rows_};
-  scratch.w_transposed = true;
-  const Param& proj = store_.at(proj_);
-  cpu::lm_head_cross_entropy(normed_.f32(), proj.value.f32(), labels_.i32(), row_scale_.f32(), token_loss_.f32(),
-                             d_normed_.f32(), proj.grad.f32(), N, V, W, scratch);
+  const bool fused = fused_scale_ != 0.f;
+  if (fused && scale != fused_scale_)
+    throw std::logic_error("MultimodalDecoder: backward's scale differs from the forward's grad_scale");
+  // The projection's gradient was formed in a fused forward: left out of this acquire/release.
+  const int skip = fused ? proj_ : -1;
+  store_.acquire(unit(2 * L), true, skip);
+  if (!fused) head(N, scale);
   std::memset(dx, 0, sizeof(float) * size_t(N) * W);
   ln_final_.backward(d_normed_.f32(), hidden_.back().f32(), ln_mean_.f32(), ln_rstd_.f32(), dx, N);
-  store_.release(unit(2 * L), true);
+  store_.release(unit(2 * L), true, skip);
 
   std::memset(d_image_.f32(), 0, sizeof(float) * size_t(Nk) * W);
   for (int i = L; i-- > 0;) {

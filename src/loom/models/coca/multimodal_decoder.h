@@ -32,10 +32,12 @@ class MultimodalDecoder {
   // text_tokens [B*ctx, W] (ClipTextTower::tokens()), ids [B, ctx], image_tokens [B*Q, E] (Q = pooler
   // queries). The three must stay valid until backward(). Returns the mean caption loss over the
   // non-pad targets (0 when there are none); *targets receives their count.
+  // grad_scale != 0: the backward's scale, known in advance; the head's gradients are then formed in the
+  // forward from the same logits (as LmHead does), so the backward does not form them again.
   double forward(const float* text_tokens, const int32_t* ids, const float* image_tokens, int B,
-                 int64_t* targets = nullptr);
-  // scale = d(total objective) / d(mean caption loss). Fills d_text_tokens and d_image_tokens;
-  // parameter gradients accumulate.
+                 int64_t* targets = nullptr, float grad_scale = 0.f);
+  // scale = d(total objective) / d(mean caption loss) (equal to a nonzero grad_scale of the forward).
+  // Fills d_text_tokens and d_image_tokens; parameter gradients accumulate.
   void backward(float scale);
   const float* d_text_tokens() const { return d_text_.f32(); }    // [B*ctx, W], zero at position ctx-1
   const float* d_image_tokens() const { return d_image_.f32(); }  // [B*Q, E]
@@ -43,6 +45,8 @@ class MultimodalDecoder {
  private:
   int unit(int i) const { return first_unit_ + i; }
   int T() const { return ctx_ - 1; }
+  // Loss per row and, with scale != 0, d_normed_ and the projection's gradient, one chunk at a time.
+  void head(int N, float scale);
 
   CocaDecoderConfig cfg_;
   int ctx_, queries_, pad_id_;
@@ -57,6 +61,7 @@ class MultimodalDecoder {
   int B_ = 0;
   const float* image_ = nullptr;
   int64_t count_ = 0;
+  float fused_scale_ = 0.f;  // the forward's grad_scale (0: the head's gradients wait for the backward)
   std::vector<Tensor> hidden_;                 // 2 * layers + 1 residual streams [B*(ctx-1), W]
   std::vector<ClipBlock::Acts> self_acts_, cross_acts_;
   ClipBlock::Scratch self_scratch_, cross_scratch_;
