@@ -15,7 +15,9 @@ every group's lr before each step. References:
   - apex FusedLAMB (Loom's --optimizer lamb) in plain PyTorch: bias-corrected u, no trust ratio for
     groups without weight decay.
 Weights within 1e-6 relative (max |loom - ref| / max |ref| per tensor); the groups' lr lists of every step
-equal the Python schedule's repr exactly. Exit codes: 0 pass, 1 mismatch, 77 driver not built.
+equal the Python schedule's repr exactly. With --mpirun MPIRUN --np N (tests/parallel/test_optim_groups_zero.sh)
+the driver runs under ZeRO-1 over N processes, each updating its slice of every tensor (LAMB's norms summed
+over the slices), against the same references. Exit codes: 0 pass, 1 mismatch, 77 driver not built.
 """
 
 import json
@@ -197,8 +199,8 @@ def initial_weights(rng):
     return ws
 
 
-def run_case(driver, tmp, case, ws, gs):
-    cfg = {"optimizer": case["optimizer"], "deepspeed": case.get("deepspeed", False), "beta1": 0.9,
+def run_case(driver, tmp, case, ws, gs, launch):
+    cfg = {"zero": bool(launch), "optimizer": case["optimizer"], "deepspeed": case.get("deepspeed", False), "beta1": 0.9,
            "beta2": 0.999, "eps": case["eps"], "bias_correction": case.get("bias_correction", True),
            "eps_inside_sqrt": case.get("eps_inside_sqrt", False), "max_coeff": 10.0, "min_coeff": 0.01,
            "steps": STEPS, "warmup": WARMUP, "total_steps": TOTAL,
@@ -208,7 +210,7 @@ def run_case(driver, tmp, case, ws, gs):
     np.concatenate([ws[n].ravel() for n, _ in PARAMS]).astype(np.float32).tofile(os.path.join(tmp, "w.bin"))
     np.concatenate([gs[s][n].ravel() for s in range(STEPS) for n, _ in PARAMS]).astype(np.float32).tofile(
         os.path.join(tmp, "g.bin"))
-    r = subprocess.run([driver, "--config", os.path.join(tmp, "config.json"), "--weights", os.path.join(tmp, "w.bin"),
+    r = subprocess.run(launch + [driver, "--config", os.path.join(tmp, "config.json"), "--weights", os.path.join(tmp, "w.bin"),
                         "--grads", os.path.join(tmp, "g.bin"), "--out", os.path.join(tmp, "out.bin"),
                         "--lrs", os.path.join(tmp, "lrs.txt")], capture_output=True, text=True)
     if r.returncode != 0:
@@ -264,6 +266,12 @@ def run_case(driver, tmp, case, ws, gs):
 
 def main():
     build = os.environ.get("LOOM_BUILD_DIR", "build")
+    launch = []
+    if "--mpirun" in sys.argv:
+        np_ = sys.argv[sys.argv.index("--np") + 1]
+        launch = [sys.argv[sys.argv.index("--mpirun") + 1], "--oversubscribe", "-np", np_]
+        os.environ.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMP_NUM_THREADS="1")
+        build = os.path.dirname(os.environ["LOOM"])  # the dist tests know the loom binary, in the build dir
     driver = os.path.join(build, "tests", "optim_groups_driver")
     if not os.path.exists(driver):
         print("driver not built:", driver)
@@ -286,7 +294,7 @@ def main():
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
         for case in cases:
-            ok = run_case(driver, tmp, case, ws, gs) and ok
+            ok = run_case(driver, tmp, case, ws, gs, launch) and ok
     return 0 if ok else 1
 
 
