@@ -5,6 +5,7 @@
 //   optim_groups_driver --config config.json --weights w.bin --grads g.bin --out out.bin --lrs lrs.txt
 // config.json: {"optimizer": "adamw"|"lamb", "deepspeed": bool, "beta1", "beta2", "eps", "bias_correction",
 //   "eps_inside_sqrt", "max_coeff", "min_coeff", "steps", "warmup", "total_steps", "zero": bool (optional),
+//   "trust_partitions": D (optional: LAMB's trust ratio per piece of DeepSpeed's ZeRO partition of each group),
 //   "params": [{"name", "shape"}], "towers": [{"tower", "prefix", "num_layers", "lr", "wd", "ld", "skip"}]}
 // w.bin: float32 weights, parameters concatenated; g.bin: float32 [steps][every parameter].
 // out.bin: the float32 weights after the last step; lrs.txt: per step the groups' lrs as Python's list repr,
@@ -107,6 +108,7 @@ int main(int argc, char** argv) {
     std::vector<double> group_wd;
     for (const ParamGroup& pg : table.groups) group_wd.push_back(pg.weight_decay);
     opt.set_param_groups(table.group_of_param, group_wd);
+    if (j.value("trust_partitions", 0) > 0) opt.set_trust_ratio_partitions(j["trust_partitions"].get<int>());
 
     std::string lrs_text;
     std::vector<double> lrs;
