@@ -4,7 +4,8 @@
 //
 //   optim_groups_driver --config config.json --weights w.bin --grads g.bin --out out.bin --lrs lrs.txt
 // config.json: {"optimizer": "adamw"|"lamb", "deepspeed": bool, "beta1", "beta2", "eps", "bias_correction",
-//   "eps_inside_sqrt", "max_coeff", "min_coeff", "steps", "warmup", "total_steps", "zero": D (optional),
+//   "eps_inside_sqrt", "max_coeff", "min_coeff", "steps", "warmup", "total_steps", "zero": bool (optional),
+//   "trust_partitions": D (optional: LAMB's trust ratio per piece of DeepSpeed's ZeRO partition of each group),
 //   "params": [{"name", "shape"}], "towers": [{"tower", "prefix", "num_layers", "lr", "wd", "ld", "skip"}]}
 // w.bin: float32 weights, parameters concatenated; g.bin: float32 [steps][every parameter].
 // out.bin: the float32 weights after the last step; lrs.txt: per step the groups' lrs as Python's list repr,
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "loom/core/error.h"
+#include "loom/dist/communicator.h"
 #include "loom/optim/adamw.h"
 #include "loom/optim/param_groups.h"
 #include "loom/optim/warmup_cosine.h"
@@ -68,7 +70,15 @@ int main(int argc, char** argv) {
     }
     const ParamGroupTable table = build_param_groups(specs, towers);
 
+    // "zero": ZeRO-1 over every process of mpirun (each rank updates its slice of every parameter, then
+    // the weights are all-gathered); only rank 0 writes the outputs.
     ParamStore store;
+    auto world = dist::Communicator::world();
+    if (j.value("zero", false) && world->size() > 1) {
+      ParamStorage st;
+      st.zero_group = world;
+      store.configure(st);
+    }
     for (const NamedShape& s : specs) store.add(s.name, s.shape, true);
     store.finalize();
     int64_t total = 0;
@@ -98,6 +108,7 @@ int main(int argc, char** argv) {
     std::vector<double> group_wd;
     for (const ParamGroup& pg : table.groups) group_wd.push_back(pg.weight_decay);
     opt.set_param_groups(table.group_of_param, group_wd);
+    if (j.value("trust_partitions", 0) > 0) opt.set_trust_ratio_partitions(j["trust_partitions"].get<int>());
 
     std::string lrs_text;
     std::vector<double> lrs;
@@ -118,6 +129,7 @@ int main(int argc, char** argv) {
       lrs_text += pg.name + " " + python_float(pg.weight_decay) + " " + python_float(pg.lr_scale) + " " +
                   std::to_string(pg.params.size()) + "\n";
 
+    if (world->rank() != 0) return 0;
     std::ofstream of(out, std::ios::binary);
     for (const Param& p : store.all())
       of.write(reinterpret_cast<const char*>(p.value.f32()), std::streamsize(p.numel() * int64_t(sizeof(float))));

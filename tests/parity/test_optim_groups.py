@@ -10,12 +10,16 @@ every group's lr before each step. References:
   - DeepSpeed FusedLamb (deepspeed/ops/lamb/fused_lamb.py + csrc/lamb/fused_lamb_cuda_kernel.cu) written
     in plain PyTorch fp32: u = m / (sqrt(v) + eps) + wd * w (eps_inside_sqrt: sqrt(v + eps)),
     step_size = lr * sqrt(1 - b2^t) / (1 - b1^t) in fp32, coeff = clamp(||w|| / ||u||, min, max) (1 if a
-    norm is 0), w -= step_size * coeff * u; with and without eps_inside_sqrt / bias_correction;
+    norm is 0), w -= step_size * coeff * u; with and without eps_inside_sqrt / bias_correction; and as
+    DeepSpeed ZeRO-1 over 4 ranks runs it (log 000): each group flattened, padded to a multiple of 8 and
+    cut into 4 pieces, one trust ratio per piece;
   - torch.optim.AdamW with the same param groups;
   - apex FusedLAMB (Loom's --optimizer lamb) in plain PyTorch: bias-corrected u, no trust ratio for
     groups without weight decay.
 Weights within 1e-6 relative (max |loom - ref| / max |ref| per tensor); the groups' lr lists of every step
-equal the Python schedule's repr exactly. Exit codes: 0 pass, 1 mismatch, 77 driver not built.
+equal the Python schedule's repr exactly. With --mpirun MPIRUN --np N (tests/parallel/test_optim_groups_zero.sh)
+the driver runs under ZeRO-1 over N processes, each updating its slice of every tensor (LAMB's norms summed
+over the slices), against the same references. Exit codes: 0 pass, 1 mismatch, 77 driver not built.
 """
 
 import json
@@ -116,17 +120,50 @@ def warmup_cosine(groups, step):
 class DeepSpeedFusedLamb:
     """fused_lamb_cuda_kernel.cu, element for element in fp32."""
 
-    def __init__(self, groups, betas, eps, max_coeff, min_coeff, eps_inside_sqrt, bias_correction):
-        self.groups, self.betas, self.eps = groups, betas, eps
+    def __init__(self, groups, betas, eps, max_coeff, min_coeff, eps_inside_sqrt, bias_correction, pieces=0):
+        self.groups, self.betas, self.eps, self.pieces = groups, betas, eps, pieces
         self.max_coeff, self.min_coeff = max_coeff, min_coeff
         self.eps_inside_sqrt, self.bias_correction = eps_inside_sqrt, bias_correction
         self.state = {}
 
     @torch.no_grad()
     def step(self):
+        if self.pieces:
+            return self.zero_step()
+        self.tensor_step(self.groups)
+
+    @torch.no_grad()
+    def zero_step(self):
+        # DeepSpeed ZeRO-1/2 (stage_1_and_2.py): each group flattened in order, padded to a multiple of
+        # 2 x dp (nccl_start_alignment_factor), cut into dp pieces; FusedLamb sees one piece per group.
+        D = self.pieces
+        for g in self.groups:
+            if "flat" not in g:
+                n = sum(p.numel() for p in g["params"])
+                padded = (n + 2 * D - 1) // (2 * D) * (2 * D)
+                g["flat"] = [torch.nn.Parameter(torch.zeros(padded // D)) for _ in range(D)]
+            flat = torch.cat([p.detach().reshape(-1) for p in g["params"]])
+            grad = torch.cat([p.grad.reshape(-1) for p in g["params"]])
+            size = g["flat"][0].numel()
+            full = torch.zeros(size * D)
+            fullg = torch.zeros(size * D)
+            full[:flat.numel()] = flat
+            fullg[:grad.numel()] = grad
+            for k, piece in enumerate(g["flat"]):
+                piece.data.copy_(full[k * size:(k + 1) * size])
+                piece.grad = fullg[k * size:(k + 1) * size].clone()
+            self.tensor_step([{"lr": g["lr"], "weight_decay": g["weight_decay"], "params": g["flat"]}])
+            out = torch.cat([piece.detach() for piece in g["flat"]])
+            at = 0
+            for p in g["params"]:
+                p.data.copy_(out[at:at + p.numel()].reshape(p.shape))
+                at += p.numel()
+
+    @torch.no_grad()
+    def tensor_step(self, groups):
         b1, b2 = np.float32(self.betas[0]), np.float32(self.betas[1])
         eps = np.float32(self.eps)
-        for g in self.groups:
+        for g in groups:
             lr = np.float32(g["lr"])  # group['lr'] passed as a C++ float
             decay = np.float32(g["weight_decay"])
             for p in g["params"]:
@@ -197,10 +234,11 @@ def initial_weights(rng):
     return ws
 
 
-def run_case(driver, tmp, case, ws, gs):
-    cfg = {"optimizer": case["optimizer"], "deepspeed": case.get("deepspeed", False), "beta1": 0.9,
+def run_case(driver, tmp, case, ws, gs, launch):
+    cfg = {"zero": bool(launch), "optimizer": case["optimizer"], "deepspeed": case.get("deepspeed", False), "beta1": 0.9,
            "beta2": 0.999, "eps": case["eps"], "bias_correction": case.get("bias_correction", True),
            "eps_inside_sqrt": case.get("eps_inside_sqrt", False), "max_coeff": 10.0, "min_coeff": 0.01,
+           "trust_partitions": case.get("pieces", 0),
            "steps": STEPS, "warmup": WARMUP, "total_steps": TOTAL,
            "params": [{"name": n, "shape": s} for n, s in PARAMS], "towers": TOWERS}
     with open(os.path.join(tmp, "config.json"), "w") as f:
@@ -208,7 +246,7 @@ def run_case(driver, tmp, case, ws, gs):
     np.concatenate([ws[n].ravel() for n, _ in PARAMS]).astype(np.float32).tofile(os.path.join(tmp, "w.bin"))
     np.concatenate([gs[s][n].ravel() for s in range(STEPS) for n, _ in PARAMS]).astype(np.float32).tofile(
         os.path.join(tmp, "g.bin"))
-    r = subprocess.run([driver, "--config", os.path.join(tmp, "config.json"), "--weights", os.path.join(tmp, "w.bin"),
+    r = subprocess.run(launch + [driver, "--config", os.path.join(tmp, "config.json"), "--weights", os.path.join(tmp, "w.bin"),
                         "--grads", os.path.join(tmp, "g.bin"), "--out", os.path.join(tmp, "out.bin"),
                         "--lrs", os.path.join(tmp, "lrs.txt")], capture_output=True, text=True)
     if r.returncode != 0:
@@ -224,7 +262,7 @@ def run_case(driver, tmp, case, ws, gs):
                                 betas=(0.9, 0.999), eps=case["eps"])
     elif case.get("deepspeed"):
         opt = DeepSpeedFusedLamb(groups, (0.9, 0.999), case["eps"], 10.0, 0.01, case.get("eps_inside_sqrt", False),
-                                 case.get("bias_correction", True))
+                                 case.get("bias_correction", True), case.get("pieces", 0))
     else:
         opt = ApexFusedLamb(groups, (0.9, 0.999), case["eps"])
     ok = True
@@ -264,6 +302,12 @@ def run_case(driver, tmp, case, ws, gs):
 
 def main():
     build = os.environ.get("LOOM_BUILD_DIR", "build")
+    launch = []
+    if "--mpirun" in sys.argv:
+        np_ = sys.argv[sys.argv.index("--np") + 1]
+        launch = [sys.argv[sys.argv.index("--mpirun") + 1], "--oversubscribe", "-np", np_]
+        os.environ.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMP_NUM_THREADS="1")
+        build = os.path.dirname(os.environ["LOOM"])  # the dist tests know the loom binary, in the build dir
     driver = os.path.join(build, "tests", "optim_groups_driver")
     if not os.path.exists(driver):
         print("driver not built:", driver)
@@ -280,13 +324,15 @@ def main():
         {"name": "deepspeed-lamb", "optimizer": "lamb", "deepspeed": True, "eps": 1e-8},
         {"name": "deepspeed-lamb-eps-inside-no-bias-correction", "optimizer": "lamb", "deepspeed": True, "eps": 1e-6,
          "eps_inside_sqrt": True, "bias_correction": False},
+        # Log 000's LAMB: DeepSpeed ZeRO-1 over 4 ranks, one trust ratio per piece of each flattened group.
+        {"name": "deepspeed-lamb-zero1-pieces-4", "optimizer": "lamb", "deepspeed": True, "eps": 1e-8, "pieces": 4},
         {"name": "adamw", "optimizer": "adamw", "eps": 1e-8},
         {"name": "apex-lamb", "optimizer": "lamb", "eps": 1e-6},
     ]
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
         for case in cases:
-            ok = run_case(driver, tmp, case, ws, gs) and ok
+            ok = run_case(driver, tmp, case, ws, gs, launch) and ok
     return 0 if ok else 1
 
 

@@ -46,6 +46,46 @@ void AdamW::set_group_lrs(const std::vector<double>& lrs) {
   std::copy(lrs.begin(), lrs.end(), group_lr_.begin());  // same size: no allocation in the step
 }
 
+void AdamW::set_trust_ratio_partitions(int dp) {
+  if (group_of_param_.empty() || dp <= 0) throw std::logic_error("set_trust_ratio_partitions needs parameter groups and dp > 0");
+  if (tensor_group_ && tensor_group_->size() > 1) throw std::logic_error("set_trust_ratio_partitions with tensor parallelism");
+  const size_t G = group_wd_.size();
+  std::vector<int64_t> numel(G, 0);
+  group_offset_.assign(params_.all().size(), 0);
+  for (size_t p = 0; p < group_of_param_.size(); p++) {
+    const size_t g = size_t(group_of_param_[p]);
+    group_offset_[p] = numel[g];
+    numel[g] += params_.at(int(p)).numel();
+  }
+  piece_len_.assign(G, 0);
+  piece_base_.assign(G, 0);
+  int64_t buckets = 0;
+  for (size_t g = 0; g < G; g++) {
+    const int64_t align = 2 * int64_t(dp);  // DeepSpeed's nccl_start_alignment_factor 2 x dp
+    piece_len_[g] = (numel[g] + align - 1) / align * align / dp;
+    piece_base_[g] = buckets;
+    buckets += dp;
+  }
+  trust_partitions_ = dp;
+  norms_.assign(2 * std::max<size_t>(params_.all().size(), size_t(buckets)), 0.0);
+}
+
+template <class F>
+void AdamW::for_norm_buckets(int p, int64_t at, int64_t len, F&& fn) const {
+  if (trust_partitions_ == 0) {
+    fn(int64_t(0), len, int64_t(p));
+    return;
+  }
+  const size_t g = size_t(group_of_param_[size_t(p)]);
+  const int64_t piece = piece_len_[g];
+  for (int64_t k = 0; k < len;) {
+    const int64_t o = group_offset_[size_t(p)] + at + k;  // position in the group's flattening
+    const int64_t n = std::min(len - k, piece - o % piece);
+    fn(k, n, piece_base_[g] + o / piece);
+    k += n;
+  }
+}
+
 float AdamW::param_wd(int p) const {
   if (!group_of_param_.empty()) return float(group_wd_[size_t(group_of_param_[size_t(p)])]);
   return params_.at(p).weight_decay ? float(opt_.weight_decay) : 0.f;
@@ -230,9 +270,11 @@ void AdamW::update(double lr, float unscale, float clip, const Block& b) {
       float* m = b.m + (pos + k - b.lo);
       float* v = b.v + (pos + k - b.lo);
       if (lamb) {
-        // Pass 1: moments, and each tensor's sum(w^2), sum(u^2) over the slices this rank holds.
+        // Pass 1: moments, and each tensor's (or piece's) sum(w^2), sum(u^2) over the slices this rank holds.
         const cpu::LambConfig c = lamb_config(lr, s.param);
-        cpu::lamb_phase1(w, g, m, v, long(len), c, &norms_[2 * size_t(s.param)], &norms_[2 * size_t(s.param) + 1]);
+        for_norm_buckets(s.param, s.begin + at + k, len, [&](int64_t o, int64_t l, int64_t bucket) {
+          cpu::lamb_phase1(w + o, g + o, m + o, v + o, long(l), c, &norms_[2 * size_t(bucket)], &norms_[2 * size_t(bucket) + 1]);
+        });
       } else {
         const cpu::AdamWConfig c{float(param_lr(lr, s.param)), float(opt_.beta1), float(opt_.beta2), float(opt_.eps), wd,
                                  long(step_)};
@@ -257,13 +299,18 @@ void AdamW::reduce_lamb_norms() {
 void AdamW::lamb_apply(double lr, const Block& b) {
   for_slices(b.lo, b.hi, [&](const Segment& s, int64_t at, int64_t n, int64_t pos) {
     const cpu::LambConfig c = lamb_config(lr, s.param);
-    const double w_sq = norms_[2 * size_t(s.param)], u_sq = norms_[2 * size_t(s.param) + 1];
-    // apex FusedLAMB's default (use_nvlamb=False): no trust ratio for parameters without weight decay.
-    // DeepSpeed FusedLamb: every tensor's, clamped.
-    const float r = c.deepspeed ? cpu::lamb_trust_ratio_clamped(w_sq, u_sq, float(opt_.lamb_min_coeff), float(opt_.lamb_max_coeff))
-                    : c.weight_decay != 0.f ? cpu::lamb_trust_ratio(w_sq, u_sq)
-                                            : 1.0f;
-    cpu::lamb_phase2(weights(s, at, b.main, b.lo), b.m + (pos - b.lo), b.v + (pos - b.lo), long(n), c, r);
+    float* w = weights(s, at, b.main, b.lo);
+    float *m = b.m + (pos - b.lo), *v = b.v + (pos - b.lo);
+    for_norm_buckets(s.param, s.begin + at, n, [&](int64_t o, int64_t l, int64_t bucket) {
+      const double w_sq = norms_[2 * size_t(bucket)], u_sq = norms_[2 * size_t(bucket) + 1];
+      // apex FusedLAMB's default (use_nvlamb=False): no trust ratio for parameters without weight decay.
+      // DeepSpeed FusedLamb: every tensor's (piece's), clamped.
+      const float r = c.deepspeed ? cpu::lamb_trust_ratio_clamped(w_sq, u_sq, float(opt_.lamb_min_coeff),
+                                                                  float(opt_.lamb_max_coeff))
+                      : c.weight_decay != 0.f ? cpu::lamb_trust_ratio(w_sq, u_sq)
+                                              : 1.0f;
+      cpu::lamb_phase2(w + o, m + o, v + o, long(l), c, r);
+    });
   });
 }
 

@@ -58,6 +58,11 @@ class AdamW {
   void set_param_groups(std::vector<int> group_of_param, std::vector<double> group_weight_decay);
   void set_group_lrs(const std::vector<double>& lrs);
   bool has_param_groups() const { return !group_of_param_.empty(); }
+  // DeepSpeed ZeRO-1/2 hands FusedLamb one flat fp32 partition per group and rank: each group's
+  // parameters flattened in order, padded to a multiple of 2 x dp, cut into dp equal pieces. The LAMB
+  // trust ratio (reference log 000's) is then that of each piece, not of each tensor. dp > 0 after
+  // set_param_groups: norms and ratios per piece, whatever this run's own layout (0: per tensor).
+  void set_trust_ratio_partitions(int dp);
   int64_t steps() const { return step_; }
   void set_steps(int64_t s) { step_ = s; }
   const AdamWOptions& options() const { return opt_; }
@@ -104,6 +109,9 @@ class AdamW {
     return group_of_param_.empty() ? lr : lr * group_lr_[size_t(group_of_param_[size_t(p)])];
   }
   float param_wd(int p) const;
+  // fn(first, count, bucket) over elements [at, at + len) of parameter p cut where LAMB's norm buckets
+  // (set_trust_ratio_partitions' pieces, else the parameter itself) change; first is relative to at.
+  template <class F> void for_norm_buckets(int p, int64_t at, int64_t len, F&& fn) const;
   cpu::LambConfig lamb_config(double lr, int p) const;
   void store_rounded(const Block& b);
   // A shard-layout buffer of every rank (all-gathered when sharded) in the flat layout.
@@ -122,6 +130,9 @@ class AdamW {
   std::vector<double> norms_;  // LAMB: per parameter sum(w^2), sum(u^2)
   std::vector<int> group_of_param_;          // empty: no parameter groups
   std::vector<double> group_wd_, group_lr_;  // per group
+  int trust_partitions_ = 0;
+  std::vector<int64_t> group_offset_;       // per parameter: its first element in its group's flattening
+  std::vector<int64_t> piece_len_, piece_base_;  // per group: piece length, first bucket
   std::unique_ptr<OffloadedMoments> offload_;
   bool main_offloaded_ = false;  // the main weights are in the offload file too
   int64_t step_ = 0;
