@@ -160,6 +160,7 @@ void TrainArgs::register_flags(ArgParser& p) {
               "with --offload-optimizer nvme: memory for the streamed optimizer blocks");
   p.add_int("--threads", &threads, "compute threads (default: OMP_NUM_THREADS or all cores)");
   tensorboard.register_flags(p);
+  image_text.register_flags(p);
   compat.register_flags(p);
 }
 

@@ -7,6 +7,7 @@
 
 #include "loom/models/gpt_config.h"
 #include "loom/parallel/pipeline_schedule.h"
+#include "loom/train/image_text_data_args.h"
 #include "loom/train/tensorboard_args.h"
 #include "loom/train/megatron_compat.h"
 #include "loom/util/cli.h"
@@ -93,6 +94,7 @@ struct TrainArgs {
   // runtime
   int threads = 0;  // 0: OMP_NUM_THREADS or all cores
   TensorBoardArgs tensorboard;  // --tensorboard-dir and friends, the DeepSpeed JSON's tensorboard section
+  ImageTextDataArgs image_text;  // --dataset-type json/csv, its key flags, --workers
   // Megatron's and DeepSpeed's other flags: implemented, no effect here, or refused (megatron_compat.h)
   MegatronCompat compat;
   std::vector<std::string> config_warnings;  // e.g. DeepSpeed JSON keys Loom does not know (rank 0 prints them)
