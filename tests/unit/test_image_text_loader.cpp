@@ -275,3 +275,38 @@ TEST(ImageTextLoader, BadConfiguration) {
   EXPECT_THROW(ImageTextLoader(idx, *fx.tok, config(3, 1, 0, 2)), loom::UserError);  // 3 not a multiple of 2
   EXPECT_THROW(ImageTextLoader(idx, *fx.tok, config(4, 0)), loom::UserError);  // no workers
 }
+
+TEST(ImageTextLoader, Gpt2BpeCaptions) {
+  // The GPT-2 BPE for captions: <|endoftext|> both starts and ends them (it has no bos), context kept.
+  TokenizerConfig tc;
+  tc.vocab_file = std::string(LOOM_SOURCE_DIR) + "/data/gpt2/vocab.json";
+  tc.merge_file = std::string(LOOM_SOURCE_DIR) + "/data/gpt2/merges.txt";
+  const auto gpt2 = make_tokenizer(tc);
+  std::vector<int32_t> row(8), scratch;
+  tokenize_caption(*gpt2, "two red squares", row.data(), 8, scratch);
+  const auto ids = gpt2->encode("two red squares");
+  std::vector<int32_t> want = {50256};
+  want.insert(want.end(), ids.begin(), ids.end());
+  want.push_back(50256);
+  want.resize(8, 0);
+  EXPECT_EQ(row, want);
+  // Cut: the end token stays last.
+  tokenize_caption(*gpt2, "one two three four five six seven eight nine ten", row.data(), 8, scratch);
+  const auto long_ids = gpt2->encode("one two three four five six seven eight nine ten");
+  EXPECT_EQ(row.front(), 50256);
+  EXPECT_EQ(row.back(), 50256);
+  EXPECT_TRUE(std::equal(row.begin() + 1, row.end() - 1, long_ids.begin()));
+
+  Fixture fx;
+  fx.make("g", 12, 0);
+  const ImageTextIndex idx = fx.index("g");
+  auto c = config(4, 2);
+  ImageTextLoader loader(idx, *gpt2, c);
+  ImageTextBatch b;
+  ASSERT_TRUE(loader.next(b));
+  std::vector<int32_t> r(12), tmp;
+  for (int j = 0; j < 4; j++) {
+    tokenize_caption(*gpt2, idx.caption(b.entries[j]), r.data(), 12, tmp);
+    EXPECT_TRUE(std::equal(r.begin(), r.end(), b.text + j * 12));
+  }
+}

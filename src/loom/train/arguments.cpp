@@ -161,6 +161,7 @@ void TrainArgs::register_flags(ArgParser& p) {
   p.add_int("--threads", &threads, "compute threads (default: OMP_NUM_THREADS or all cores)");
   tensorboard.register_flags(p);
   coca_optimizer.register_flags(p);
+  image_text.register_flags(p);
   compat.register_flags(p);
 }
 

@@ -9,6 +9,7 @@
 #include "loom/parallel/pipeline_schedule.h"
 #include "loom/train/coca_optimizer_args.h"
 #include "loom/train/deepspeed_lamb_args.h"
+#include "loom/train/image_text_data_args.h"
 #include "loom/train/tensorboard_args.h"
 #include "loom/train/megatron_compat.h"
 #include "loom/util/cli.h"
@@ -97,6 +98,7 @@ struct TrainArgs {
   TensorBoardArgs tensorboard;  // --tensorboard-dir and friends, the DeepSpeed JSON's tensorboard section
   CocaOptimizerArgs coca_optimizer;  // EVA-CLIP's --visual-lr ... --ld (CoCa's parameter groups)
   DeepSpeedLambArgs deepspeed_lamb;  // the DeepSpeed config's Lamb: FusedLamb's arithmetic
+  ImageTextDataArgs image_text;  // --dataset-type json/csv, its key flags, --workers
   // Megatron's and DeepSpeed's other flags: implemented, no effect here, or refused (megatron_compat.h)
   MegatronCompat compat;
   std::vector<std::string> config_warnings;  // e.g. DeepSpeed JSON keys Loom does not know (rank 0 prints them)
