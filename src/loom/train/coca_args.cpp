@@ -74,16 +74,13 @@ void CocaArgs::register_flags(ArgParser& p) {
   p.add_no_flag("--no-gather-with-grad", &gather_with_grad, "gathered features carry no gradient", "gather_with_grad");
   p.add_string("--train-data", &train_data, "image-text index: JSON lines {\"image\": path, \"caption\": text}, a JSON array, or a CSV");
   p.add_string("--val-data", &val_data, "held-out index for retrieval evaluation");
-  p.add_choice("--dataset-type", &dataset_type, {"json", "csv"}, "index format (default json)");
-  p.add_int("--workers", &workers, "image decoding threads per rank (default 2)");
+  data.register_flags(p);
   p.add_choice("--tokenizer-type", &tokenizer_type, {"CLIPTokenizer", "GPT2BPETokenizer"},
                "caption tokenizer (default CLIPTokenizer: open_clip's SimpleTokenizer)");
   p.add_string("--tokenizer-model", &tokenizer_model, "CLIPTokenizer: a bpe_simple_vocab_16e6.txt.gz-format file");
   p.add_string("--vocab-file", &vocab_file, "GPT2BPETokenizer: vocab.json");
   p.add_string("--merge-file", &merge_file, "GPT2BPETokenizer: merges.txt");
-  p.add_string("--csv-img-key", &csv_img_key, "--dataset-type csv: the image path column (default filepath)");
-  p.add_string("--csv-caption-key", &csv_caption_key, "--dataset-type csv: the caption column (default title)");
-  p.add_string("--csv-separator", &csv_separator, "--dataset-type csv: the field separator (default a tab)");
+
   p.add_int("--log-every-n-steps", &log_every_n_steps, "the Global Steps line every N steps (default 100)");
   p.add_int("--val-frequency", &val_frequency, "retrieval evaluation every N epochs (default 1)");
   p.add_int("--zeroshot-frequency", &zeroshot_frequency, "zero-shot classification every N epochs (default 0: none)");
@@ -114,7 +111,7 @@ void CocaArgs::validate(int world_size) {
   if (batch_size <= 0) fail("--batch-size must be positive (got " + std::to_string(batch_size) + ")");
   if (epochs <= 0) fail("--epochs must be positive");
   if (max_steps < 0 || warmup < 0) fail("--max-steps and --warmup must not be negative");
-  if (workers < 1) fail("--workers must be at least 1");
+  if (!data.image_text()) fail("--model coca reads an image-caption index: --dataset-type json or csv");
   if (log_every_n_steps <= 0) fail("--log-every-n-steps must be positive");
   if (zero_stage < 0 || zero_stage > 2) fail("--zero-stage " + std::to_string(zero_stage) + " is not 0, 1 or 2");
   if (world_size <= 0) fail("no processes");

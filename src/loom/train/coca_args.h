@@ -9,6 +9,7 @@
 
 #include "loom/models/coca/coca_config.h"
 #include "loom/train/coca_optimizer_args.h"
+#include "loom/train/image_text_data_args.h"
 #include "loom/util/cli.h"
 
 namespace loom {
@@ -37,12 +38,15 @@ struct CocaArgs {
   double coca_contrastive_loss_weight = 1.0, coca_caption_loss_weight = 2.0;
   CocaOptimizerArgs group_flags;  // per-tower lr / wd / layer decay (EVA-CLIP's --visual-lr ...)
   // data
-  std::string train_data, val_data, dataset_type = "json";
-  int workers = 2;
+  std::string train_data, val_data;
+  ImageTextDataArgs data = [] {  // --dataset-type (json by default here), its key flags, --workers
+    ImageTextDataArgs d;
+    d.dataset_type = "json";
+    return d;
+  }();
   std::string tokenizer_type = "CLIPTokenizer";
   std::string tokenizer_model;        // CLIPTokenizer: bpe_simple_vocab_16e6.txt.gz
   std::string vocab_file, merge_file;  // GPT2BPETokenizer
-  std::string csv_img_key = "filepath", csv_caption_key = "title", csv_separator = "\t";
   // logging, evaluation, checkpoints
   int64_t log_every_n_steps = 100;
   int64_t val_frequency = 1, zeroshot_frequency = 0, save_frequency = 1;

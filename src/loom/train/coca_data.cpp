@@ -17,13 +17,7 @@ namespace {
 class LoaderSource final : public CocaDataSource {
  public:
   LoaderSource(const CocaArgs& a, const std::string& index_path, bool training, int rank, int world) {
-    data::ImageTextIndexConfig ic;
-    ic.path = index_path;
-    ic.format = a.dataset_type;
-    ic.csv_img_key = a.csv_img_key;
-    ic.csv_caption_key = a.csv_caption_key;
-    ic.csv_separator = a.csv_separator;
-    index_ = data::ImageTextIndex::load(ic);
+    index_ = data::ImageTextIndex::load(a.data.index_config({index_path}));
     data::TokenizerConfig tc;
     tc.type = a.tokenizer_type;
     tc.tokenizer_model = a.tokenizer_model;
@@ -36,7 +30,7 @@ class LoaderSource final : public CocaDataSource {
     cfg_.global_batch = int64_t(a.batch_size) * world;
     cfg_.rank = rank;
     cfg_.world = world;
-    cfg_.workers = a.workers;
+    cfg_.workers = a.data.workers;
     cfg_.seed = uint64_t(a.seed);
     cfg_.context = a.shape.text.context_length;
     cfg_.train = training;

@@ -16,6 +16,7 @@
 #include "loom/optim/coca_param_groups.h"
 #include "loom/optim/loss_scaler.h"
 #include "loom/optim/param_groups.h"
+#include "loom/optim/warmup_cosine.h"
 #include "loom/train/coca_data.h"
 #include "loom/train/coca_logging.h"
 #include "loom/train/coca_step.h"
@@ -41,14 +42,7 @@ std::string default_run_name(const CocaArgs& a, const std::string& model_name) {
   char date[64];
   std::strftime(date, sizeof date, "%Y_%m_%d-%H_%M_%S", &tm);
   return std::string(date) + "-model_" + model_name + "-lr_" + python_float(a.lr) + "-b_" + std::to_string(a.batch_size) +
-         "-j_" + std::to_string(a.workers) + "-p_" + a.precision;
-}
-
-// EVA-CLIP's warmup_cosine_lr factor of step `step` (base lr 1): (step + 1) / warmup, then cosine to 0.
-double warmup_cosine(int64_t step, int64_t warmup, int64_t total) {
-  if (step < warmup) return double(step + 1) / double(warmup);
-  const double e = double(step - warmup), es = double(std::max<int64_t>(1, total - warmup));
-  return 0.5 * (1.0 + std::cos(M_PI * e / es));
+         "-j_" + std::to_string(a.data.workers) + "-p_" + a.precision;
 }
 
 class CocaRun {
@@ -159,6 +153,9 @@ void CocaRun::setup() {
   std::vector<double> wds;
   for (const ParamGroup& g : groups_.groups) wds.push_back(g.weight_decay);
   opt_->set_param_groups(groups_.group_of_param, wds);
+  // DeepSpeed's ZeRO-1/2 hands FusedLamb one flattened piece per group and rank: its trust ratios are
+  // those pieces' (log 000), not whole tensors'.
+  if (o.lamb_deepspeed && zero >= 1 && world_size_ > 1) opt_->set_trust_ratio_partitions(world_size_);
   group_lrs_.assign(groups_.groups.size(), 0.0);
   if (fp16 && a_.static_loss_scale > 0) scaler_ = std::make_unique<ConstantGradScaler>(a_.static_loss_scale);
   else if (fp16)
@@ -234,10 +231,9 @@ void CocaRun::train() {
         break;
       }
       const int64_t step = steps_done;
-      // warmup_cosine_lr per group: its tower's base lr x the schedule x its layer-decay scale.
-      const double f = warmup_cosine(step, a_.warmup, total_steps_);
-      for (size_t g = 0; g < groups_.groups.size(); ++g)
-        group_lrs_[g] = groups_.groups[g].lr * groups_.groups[g].lr_scale * f;
+      // EVA-CLIP's warmup_cosine_lr, every step before the forward: each group's tower base lr x the
+      // schedule x its layer-decay scale.
+      evaclip_group_lrs(groups_, a_.warmup, total_steps_, step, group_lrs_);
       opt_->set_group_lrs(group_lrs_);
       data_time_.update(std::chrono::duration<double>(Clock::now() - end).count());
       const CocaStepResult r = step_->run(b.images, b.text, b.size, 1.0);

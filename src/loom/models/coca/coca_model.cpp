@@ -5,6 +5,7 @@
 
 #include "loom/dist/communicator.h"
 #include "loom/kernels/cpu/precision.h"
+#include "loom/optim/logit_scale_clamp.h"
 
 namespace loom {
 
@@ -56,16 +57,7 @@ float CocaModel::logit_scale() const {
   return std::exp(v);
 }
 
-void CocaModel::clamp_logit_scale() {
-  store_.acquire(logit_unit_, false);
-  float* v = store_.at(logit_scale_).value.f32();
-  const float clamped = std::clamp(*v, 0.0f, float(std::log(100.0)));
-  if (clamped != *v) {
-    *v = clamped;
-    store_.commit(logit_unit_);
-  }
-  store_.release(logit_unit_, false);
-}
+void CocaModel::clamp_logit_scale() { loom::clamp_logit_scale(store_, logit_scale_); }
 
 CocaLosses CocaModel::forward(const float* images, const int32_t* text, int B) {
   CocaLosses out;
