@@ -3,7 +3,8 @@
 # (bench/coca_vision_bench.cpp) against the same model in plain PyTorch (bench/coca_vision_torch.py, the
 # parity test's reference) on the same number of threads, in interleaved rounds, medians over rounds.
 # Prints images/s of both, the ratio by wall time and by process CPU time (the latter is steadier on a
-# machine shared with other work), and Loom's model GFLOP/s as a fraction of this machine's SGEMM rate.
+# machine shared with other work), and Loom's model GFLOP/s as a fraction of this machine's SGEMM rate (by wall
+# time, and per CPU-second against the tower's own q/k/v GEMM timed in the same process).
 # Usage: bench/coca_vision.sh [build-dir]; env BATCH (8), STEPS (2), WARMUP (1), ROUNDS (3), THREADS (2),
 # RECOMPUTE (0).
 set -euo pipefail
@@ -37,6 +38,10 @@ print(f"ViT-B/16 tower fwd+bwd, batch {b}, {L[0]['threads']} threads, {len(L)} i
 print(f"  Loom    {b / lw:7.3f} images/s  ({lw:.2f} s/step wall, {lc:.2f} s CPU)")
 print(f"  PyTorch {b / tw:7.3f} images/s  ({tw:.2f} s/step wall, {tc:.2f} s CPU)")
 print(f"  ratio   {tw / lw:.2f}x by wall time, {tc / lc:.2f}x by CPU time")
+gflop_step = L[0]["gflop_per_image"] * b
 print(f"  Loom {gflops:.1f} GFLOP/s of model GEMMs ({L[0]['gflop_per_image']:.1f} GFLOP/image) = "
-      f"{gflops / ceiling:.0%} of the SGEMM rate measured now ({ceiling:.1f} GFLOP/s)")
+      f"{gflops / ceiling:.0%} of the SGEMM rate measured after the rounds ({ceiling:.1f} GFLOP/s)")
+gc = med(L, "gemm_gflops_per_cpu_s")
+print(f"  per CPU-second: Loom {gflop_step / lc:.1f} GFLOP = {gflop_step / lc / gc:.0%} of its q/k/v GEMM's "
+      f"{gc:.1f} (timed in the same process), PyTorch {gflop_step / tc:.1f}")
 PY

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "loom/core/rng.h"
+#include "loom/kernels/cpu/gemm.h"
 #include "loom/models/coca/eva_vision.h"
 
 int main(int argc, char** argv) {
@@ -63,9 +64,28 @@ int main(int argc, char** argv) {
   double fwd = cfg.vision.layers * (T * (8 * W * W + 6 * W * F) + 4 * T * T * W) + 2 * Np * K * W;
   fwd += 2 * T * W * Ed * 2 + 2 * Qd * Ed * Ed * 2 + 4 * Qd * T * Ed;  // attn_pool: k/v, q/out, attention
   fwd += 2 * Qd * Ed * Ed * 2 + 2 * Ed * Ed * 2 + 4 * Qd * Ed + 2 * Ed * Ed;  // attn_pool_contrastive, proj
+  // The GEMM ceiling in the same process and units: the tower's commonest GEMM shape (the q/k/v projections,
+  // rows B*T x 3W x W), its best rate per wall-second and per CPU-second over 3 repetitions.
+  double gemm_cpu = 0, gemm_wall = 0;
+  {
+    const int M = batch * cfg.vision.tokens(), Wd = cfg.vision.width;
+    std::vector<float> a(size_t(M) * Wd, 0.5f), b(size_t(3) * Wd * Wd, 0.25f), c(size_t(M) * 3 * Wd);
+    const double flop = 2.0 * M * 3 * Wd * double(Wd);
+    for (int r = 0; r < 4; r++) {
+      const auto t0 = std::chrono::steady_clock::now();
+      const std::clock_t c0 = std::clock();
+      cpu::gemm(false, true, M, 3 * Wd, Wd, 1.f, a.data(), Wd, b.data(), Wd, 0.f, c.data(), 3 * Wd);
+      const double w = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double cs = double(std::clock() - c0) / CLOCKS_PER_SEC;
+      if (r == 0) continue;  // warm-up
+      gemm_wall = std::max(gemm_wall, flop / w / 1e9);
+      if (cs > 0) gemm_cpu = std::max(gemm_cpu, flop / cs / 1e9);
+    }
+  }
   std::printf("{\"threads\": %d, \"batch\": %d, \"recompute\": %d, \"sec_per_step\": %.4f, \"cpu_sec_per_step\": %.4f, "
-              "\"images_per_s\": %.4f, \"gflop_per_image\": %.3f, \"gflops\": %.2f}\n",
+              "\"images_per_s\": %.4f, \"gflop_per_image\": %.3f, \"gflops\": %.2f, "
+              "\"gemm_gflops\": %.2f, \"gemm_gflops_per_cpu_s\": %.2f}\n",
               omp_get_max_threads(), batch, recompute, med, cpu_med, batch / med, 3 * fwd / 1e9,
-              3 * fwd * batch / med / 1e9);
+              3 * fwd * batch / med / 1e9, gemm_wall, gemm_cpu);
   return 0;
 }
