@@ -71,7 +71,8 @@ ImageTextLoader::ImageTextLoader(const ImageTextIndex& index, const Tokenizer& t
     skipped_ = start.skipped;
     start_epoch(start.epoch, start.consumed);
   }
-  for (int i = 0; i < cfg_.workers; i++) threads_.emplace_back([this] { worker_main(); });
+  tasks_.resize(size_t(cfg_.workers));
+  for (int i = 0; i < cfg_.workers; i++) threads_.emplace_back([this, i] { worker_main(size_t(i)); });
 }
 
 ImageTextLoader::~ImageTextLoader() { stop_workers(); }
@@ -112,9 +113,7 @@ void ImageTextLoader::start_epoch(uint64_t epoch, int64_t consumed) {
   epoch_done_ = false;
   holding_ = false;
   const size_t left = size_t(len - consumed);
-  status_.assign(left, 0);
-  assigned_.assign(left, -1);
-  errors_.assign(left, std::string());
+  for (auto& t : tasks_) t = Task{};
   batch_end_.assign(left / size_t(local_) + 1, 0);
   batch_skipped_.assign(left / size_t(local_) + 1, 0);
   for (size_t i = 0; i < ring_.size(); i++) {
@@ -123,7 +122,7 @@ void ImageTextLoader::start_epoch(uint64_t epoch, int64_t consumed) {
   }
 }
 
-void ImageTextLoader::worker_main() {
+void ImageTextLoader::worker_main(size_t w) {
   Image img, work;
   ResampleScratch scratch;
   std::string path, error;
@@ -138,36 +137,44 @@ void ImageTextLoader::worker_main() {
     const int64_t p = next_task_++;
     const uint64_t ep = epoch_;
     const size_t e = entry_at(p);
+    tasks_[w].pos = p;
+    tasks_[w].status = 0;
+    tasks_[w].assigned = -1;
     lk.unlock();
     index_.image_path(e, path);
     const bool ok = decode_image(path, img, &error);
     lk.lock();
-    if (stop_ || ep != epoch_) continue;  // the epoch was restarted meanwhile
-    const size_t at = size_t(p - epoch_start_);
-    status_[at] = ok ? 1 : 2;
-    if (!ok) errors_[at] = error;
+    if (stop_ || ep != epoch_) continue;  // the epoch was restarted meanwhile (tasks_ were reset)
+    tasks_[w].status = ok ? 1 : 2;
+    if (!ok) tasks_[w].error.swap(error);
     // Resolve in stream order: skip lines come out in that order, readable samples get their number.
-    while (resolved_ < len && status_[size_t(resolved_ - epoch_start_)] != 0) {
-      const size_t q = size_t(resolved_ - epoch_start_);
-      if (status_[q] == 2) {
-        skipped_++;
-        cfg_.log("skipping unreadable image " + errors_[q]);
-        std::string().swap(errors_[q]);
-      } else {
-        assigned_[q] = readable_;
-        if (readable_ % local_ == local_ - 1) {
-          batch_end_[size_t(readable_ / local_)] = resolved_ + 1;
-          batch_skipped_[size_t(readable_ / local_)] = skipped_;
+    for (bool progress = true; progress && resolved_ < len;) {
+      progress = false;
+      for (Task& t : tasks_) {
+        if (t.pos != resolved_ || t.status == 0) continue;
+        if (t.status == 2) {
+          skipped_++;
+          cfg_.log("skipping unreadable image " + t.error);
+          t.pos = -1;
+        } else {
+          t.assigned = readable_;
+          if (readable_ % local_ == local_ - 1) {
+            batch_end_[size_t(readable_ / local_)] = resolved_ + 1;
+            batch_skipped_[size_t(readable_ / local_)] = skipped_;
+          }
+          readable_++;
         }
-        readable_++;
+        resolved_++;
+        progress = true;
       }
-      resolved_++;
     }
     cv_.notify_all();
-    if (!ok) continue;
+    // The task stays this worker's until it is resolved (an unreadable one too: its line is logged in
+    // order, by whichever worker resolves it).
     cv_.wait(lk, [&] { return stop_ || ep != epoch_ || resolved_ > p; });
-    if (stop_ || ep != epoch_) continue;
-    const int64_t s = assigned_[at], k = s / local_, j = s % local_;
+    if (stop_ || ep != epoch_ || !ok) continue;
+    const int64_t s = tasks_[w].assigned, k = s / local_, j = s % local_;
+    tasks_[w].pos = -1;
     Slot& slot = *ring_[size_t(k % int64_t(ring_.size()))];
     bool dropped = false;
     cv_.wait(lk, [&] {

@@ -98,7 +98,7 @@ class ImageTextLoader {
   struct Slot;
   void start_epoch(uint64_t epoch, int64_t consumed);
   void stop_workers();
-  void worker_main();
+  void worker_main(size_t w);
   int64_t stream_length() const;
   size_t entry_at(int64_t stream_pos) const;
 
@@ -126,10 +126,16 @@ class ImageTextLoader {
   bool epoch_done_ = false;
   int writers_ = 0;            // workers writing into a ring slot right now
   bool holding_ = false;       // the caller holds batch returned_ - 1
-  // Per stream position of the epoch (index p - epoch_start_): 0 unknown, 1 readable, 2 unreadable.
-  std::vector<int8_t> status_;
-  std::vector<int64_t> assigned_;      // readable sample number of a readable position
-  std::vector<std::string> errors_;    // decode messages of unreadable positions, until logged
+  // What each worker holds: the stream position it decoded, its result and, once resolved in order,
+  // its readable sample number. Positions are resolved by scanning these (a handful), so the loader
+  // keeps no per-position state: memory does not grow with the index.
+  struct Task {
+    int64_t pos = -1;
+    int8_t status = 0;  // 0 decoding, 1 readable, 2 unreadable
+    int64_t assigned = -1;
+    std::string error;
+  };
+  std::vector<Task> tasks_;
   std::vector<int64_t> batch_end_, batch_skipped_;  // per batch of the epoch: stream end, skipped so far
   LoaderPosition position_;
 };
