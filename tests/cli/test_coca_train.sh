@@ -68,4 +68,6 @@ expect_error "caption" "$LOOM" train "${SMALL[@]}" --train-data "$TMP/nocaption.
 expect_error "--image-size 30 is not divisible by --patch-size 8" "$LOOM" train "${SMALL[@]}" --image-size 30 \
   --train-data "$TMP/shapes/train.jsonl" --name e3
 expect_error "Experiment already exists" "$LOOM" train "${SMALL[@]}" --train-data "$TMP/shapes/train.jsonl" --name a
+expect_error "--dataset-type json is an image-caption index: it trains --model coca" "$LOOM" train --dataset-type json \
+  --train-data "$TMP/shapes/train.jsonl"
 finish

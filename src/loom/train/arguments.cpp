@@ -290,6 +290,10 @@ void apply_deepspeed_config(TrainArgs& a, const ArgParser& p) {
 void TrainArgs::validate(const ArgParser& p, bool need_data) {
   compat.apply(*this, p);
   coca_optimizer.validate();
+  // GPT and Llama read Megatron's indexed datasets; an image-caption index trains CoCa.
+  require(!image_text.image_text(), "--dataset-type " + image_text.dataset_type +
+                                        " is an image-caption index: it trains --model coca (GPT and Llama read "
+                                        "'loom preprocess' datasets, --dataset-type indexed)");
   if (!deepspeed_config.empty()) apply_deepspeed_config(*this, p);
   require(num_layers > 0, "--num-layers must be given and positive");
   require(hidden_size > 0, "--hidden-size must be given and positive");
