@@ -23,6 +23,26 @@ grep -q '| INFO | number of total params: ' <<<"$OUT" || fail "no parameter coun
 [ -f "$TMP/logs/a/checkpoints/epoch_2/model.safetensors" ] || fail "no epoch_2 checkpoint"
 cmp -s <(grep 'Global Steps' "$TMP/logs/a/out.log") <(grep 'Global Steps' <<<"$OUT") || fail "out.log lacks the console's lines"
 
+# --report-to tensorboard: EVA-CLIP's train/* scalars at every step line, equal to the line's values.
+run "$LOOM" train "${SMALL[@]}" --train-data "$TMP/shapes/train.jsonl" --epochs 1 --name tb --report-to tensorboard
+[ "$CODE" -eq 0 ] || fail "the TensorBoard run exited $CODE"
+(cd "$SRC/tests/cli" && /usr/bin/python3 - "$TMP/logs/tb" <<'PYEOF') || fail "TensorBoard scalars differ from the log lines"
+import re, sys
+from tfevents import read_dir, scalars
+s = scalars(read_dir(sys.argv[1] + "/tensorboard"))
+want = {"train/" + k for k in ("loss", "loss_clip", "loss_caption", "loss_scaler", "grad_nrom", "data_time",
+        "batch_time", "samples_per_scond", "scale", "lr", "lr_visual", "lr_text", "lr_text_decoder")}
+assert want <= set(s), sorted(set(s))
+lines = [l for l in open(sys.argv[1] + "/out.log") if "Global Steps: " in l]
+for tag, field in (("train/loss", "Loss"), ("train/loss_clip", r"Loss\(CLIP\)"), ("train/grad_nrom", "Grad Norm")):
+    logged = [float(re.search(field + r": ([0-9.]+) ", l).group(1)) for l in lines]
+    steps, values = zip(*s[tag])
+    assert list(steps) == list(range(len(lines))), (tag, steps)
+    for v, w in zip(values, logged):
+        assert abs(v - w) <= 1e-4 * abs(w) + 1e-3, (tag, v, w)
+print("TensorBoard: %d tags, %d steps, equal to the log lines" % (len(s), len(lines)))
+PYEOF
+
 # Stopped after 8 steps (mid epoch 1), resumed: the same final weights and optimizer state, byte for byte.
 run "$LOOM" train "${SMALL[@]}" --train-data "$TMP/shapes/train.jsonl" --epochs 2 --name b --max-steps 8
 [ "$CODE" -eq 0 ] || fail "the stopped run exited $CODE"

@@ -87,6 +87,8 @@ void CocaArgs::register_flags(ArgParser& p) {
   p.add_int("--save-frequency", &save_frequency, "checkpoint every N epochs (default 1)");
   p.add_string("--logs", &logs, "where runs go: LOGS/NAME/{out.log,checkpoints,tensorboard} (default ./logs/)");
   p.add_string("--name", &name, "the run's name (default: EVA-CLIP's date-model-lr-batch name)");
+  p.add_choice("--report-to", &report_to, {"", "tensorboard"},
+               "tensorboard: EVA-CLIP's train/* scalars at each Global Steps line, in LOGS/NAME/tensorboard");
   p.add_string("--resume", &resume, "a checkpoint directory, or 'latest' (the newest epoch_N of this run)");
   p.add_flag("--enable-deepspeed", &enable_deepspeed, "DeepSpeed engine semantics (ZeRO by --zero-stage, its log lines)");
   p.add_int("--zero-stage", &zero_stage, "ZeRO stage 0-2 (with --enable-deepspeed)");

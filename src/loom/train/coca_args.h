@@ -51,6 +51,7 @@ struct CocaArgs {
   int64_t log_every_n_steps = 100;
   int64_t val_frequency = 1, zeroshot_frequency = 0, save_frequency = 1;
   std::string logs = "./logs/", name, resume;
+  std::string report_to;  // "tensorboard": EVA-CLIP's train/* scalars in LOGS/NAME/tensorboard
   // DeepSpeed (EVA-CLIP's --enable-deepspeed --zero-stage, and the JSON it writes)
   bool enable_deepspeed = false;
   int zero_stage = 0;

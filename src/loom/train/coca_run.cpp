@@ -1,6 +1,7 @@
 #include "loom/train/coca_run.h"
 
 #include <cmath>
+#include <cctype>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -23,6 +24,7 @@
 #include "loom/train/deepspeed_lines.h"
 #include "loom/train/eva_clip_log.h"
 #include "loom/train/exit_conditions.h"
+#include "loom/util/event_writer.h"
 #include "loom/util/output_path.h"
 
 namespace loom {
@@ -66,6 +68,8 @@ class CocaRun {
   int rank_ = 0, world_size_ = 1;
   std::string model_name_, run_dir_, checkpoints_;
   std::unique_ptr<EvaLogger> log_;
+  std::unique_ptr<EventWriter> tb_;  // rank 0 with --report-to tensorboard
+  int tb_file_ = -1;
   std::unique_ptr<CocaModel> model_;
   ParamGroupTable groups_;
   std::unique_ptr<AdamW> opt_;
@@ -110,6 +114,10 @@ void CocaRun::setup() {
   }
   world_->barrier();
   log_ = std::make_unique<EvaLogger>(rank_, (fs::path(run_dir_) / "out.log").string());
+  if (a_.report_to == "tensorboard" && rank_ == 0) {
+    tb_ = std::make_unique<EventWriter>(1000);
+    tb_file_ = tb_->open((fs::path(run_dir_) / "tensorboard").string());
+  }
 
   if (world_size_ > 1)
     log_->info_all("Running in distributed mode with multiple processes. Device: cpu.Process (global: " +
@@ -209,6 +217,23 @@ void CocaRun::log_step(const CocaStepResult& r, int64_t epoch, int64_t i, int64_
   line_.batch_time = batch_time_;
   line_.global_batch = a_.global_batch(world_size_);
   log_->info(format_eva_train_line(line_));
+  if (tb_) {
+    // EVA-CLIP's log_data at each train line, as "train/" + name at the global step (its spellings,
+    // grad_nrom and samples_per_scond included); the lrs of the line as lr, lr_visual, ...
+    const std::pair<const char*, double> scalars[] = {
+        {"loss", line_.loss.val},           {"loss_clip", line_.loss_clip.val},
+        {"loss_caption", line_.loss_caption.val}, {"loss_scaler", line_.loss_scale.val},
+        {"grad_nrom", line_.grad_norm.val}, {"data_time", line_.data_time.val},
+        {"batch_time", line_.batch_time.val},
+        {"samples_per_scond", double(line_.global_batch) / line_.batch_time.val},
+        {"scale", line_.logit_scale}};
+    for (const auto& [name, v] : scalars) tb_->add_scalar(tb_file_, std::string("train/") + name, v, step);
+    for (const NamedLr& lr : line_.lrs) {
+      std::string tag = "train/" + lr.name;
+      for (char& ch : tag) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+      tb_->add_scalar(tb_file_, tag, lr.lr, step);
+    }
+  }
   data_time_.reset();
   batch_time_.reset();
 }
