@@ -88,6 +88,16 @@ expect_error "caption" "$LOOM" train "${SMALL[@]}" --train-data "$TMP/nocaption.
 expect_error "--image-size 30 is not divisible by --patch-size 8" "$LOOM" train "${SMALL[@]}" --image-size 30 \
   --train-data "$TMP/shapes/train.jsonl" --name e3
 expect_error "Experiment already exists" "$LOOM" train "${SMALL[@]}" --train-data "$TMP/shapes/train.jsonl" --name a
+# DeepSpeed JSONs DeepSpeed itself would reject.
+echo '{"train_batch_size": 12, "train_micro_batch_size_per_gpu": 8}' > "$TMP/ds_batch.json"
+expect_error "train_batch_size 12 is not train_micro_batch_size_per_gpu 8 x 1 ranks" "$LOOM" train "${SMALL[@]}" \
+  --train-data "$TMP/shapes/train.jsonl" --name e4 --deepspeed-config "$TMP/ds_batch.json"
+echo '{"optimizer": {"type": "LAMB", "params": {"max_grad_norm": 1.0}}}' > "$TMP/ds_lamb.json"
+expect_error "max_grad_norm (FusedLamb's own clipping) is not supported" "$LOOM" train "${SMALL[@]}" \
+  --train-data "$TMP/shapes/train.jsonl" --name e5 --deepspeed-config "$TMP/ds_lamb.json"
+echo '{"optimizer": {"type": "SGD"}}' > "$TMP/ds_sgd.json"
+expect_error "optimizer.type 'SGD': Loom's CoCa run has Lamb, Adam and AdamW" "$LOOM" train "${SMALL[@]}" \
+  --train-data "$TMP/shapes/train.jsonl" --name e6 --deepspeed-config "$TMP/ds_sgd.json"
 expect_error "--dataset-type json is an image-caption index: it trains --model coca" "$LOOM" train --dataset-type json \
   --train-data "$TMP/shapes/train.jsonl"
 finish

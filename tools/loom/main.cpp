@@ -20,7 +20,7 @@ struct Command {
 };
 
 const Command kCommands[] = {
-    {"train", loom::cmd::train, "train a GPT or Llama model (Megatron and DeepSpeed flags)"},
+    {"train", loom::cmd::train, "train a GPT or Llama model (Megatron and DeepSpeed flags), or CoCa (--model coca, EVA-CLIP flags)"},
     {"generate", loom::cmd::generate, "sample text from trained weights"},
     {"convert", loom::cmd::convert, "export, import or reshard weights (Hugging Face GPT-2/Llama, safetensors, one-shard loom)"},
     {"plan", loom::cmd::plan, "counts, memory, predicted step time and the best layout (--search), without allocating"},

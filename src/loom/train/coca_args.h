@@ -9,6 +9,7 @@
 
 #include "loom/models/coca/coca_config.h"
 #include "loom/train/coca_optimizer_args.h"
+#include "loom/train/deepspeed_lamb_args.h"
 #include "loom/train/image_text_data_args.h"
 #include "loom/util/cli.h"
 
@@ -62,9 +63,7 @@ struct CocaArgs {
   int64_t loss_scale_window = 1000, hysteresis = 2;
   double min_loss_scale = 1, static_loss_scale = 0;
   bool wall_clock_breakdown = false;   // DeepSpeed's per-step timer lines
-  // DeepSpeed's FusedLamb parameters (its optimizer section)
-  bool lamb_bias_correction = true, lamb_eps_inside_sqrt = false;
-  double lamb_max_coeff = 10.0, lamb_min_coeff = 0.01;
+  DeepSpeedLambArgs lamb;  // FusedLamb's parameters from the DeepSpeed config's optimizer section
   std::vector<std::string> config_warnings;  // unknown DeepSpeed keys, printed at start
 
   // The DeepSpeed JSON (--deepspeed-config), onto the flags the user did not give; UserError on a

@@ -3,6 +3,7 @@
 #include "loom/train/coca_data.h"
 
 #include <memory>
+#include <mutex>
 
 #include "loom/core/error.h"
 #include "loom/data/image_text_index.h"
@@ -35,8 +36,11 @@ class LoaderSource final : public CocaDataSource {
     cfg_.context = a.shape.text.context_length;
     cfg_.train = training;
     cfg_.transform.size = a.shape.vision.image_size;
-    log_rank_ = rank;
-    cfg_.log = [this](const std::string& line) { skip_lines_.push_back(line); };
+    // Called by the loader's worker threads: queued under a lock, printed by the training thread.
+    cfg_.log = [this](const std::string& line) {
+      std::lock_guard<std::mutex> g(skip_mu_);
+      skip_lines_.push_back(line);
+    };
     if (!training) cfg_.global_batch = std::min<int64_t>(cfg_.global_batch, int64_t(index_.size()));
     loader_ = std::make_unique<data::ImageTextLoader>(index_, *tokenizer_, cfg_);
   }
@@ -75,16 +79,21 @@ class LoaderSource final : public CocaDataSource {
   // EVA-CLIP's json loader logs an unreadable image's path as an INFO line; this rank's, from the main
   // thread (the loader's workers only queue them).
   void flush_skip_lines() {
-    for (const std::string& l : skip_lines_) std::fprintf(stdout, "%s\n", l.c_str());
-    if (!skip_lines_.empty()) std::fflush(stdout);
-    skip_lines_.clear();
+    std::vector<std::string> lines;
+    {
+      std::lock_guard<std::mutex> g(skip_mu_);
+      if (skip_lines_.empty()) return;
+      lines.swap(skip_lines_);
+    }
+    for (const std::string& l : lines) std::fprintf(stdout, "%s\n", l.c_str());
+    std::fflush(stdout);
   }
   data::ImageTextIndex index_;
   std::unique_ptr<data::Tokenizer> tokenizer_;
   data::ImageTextLoaderConfig cfg_;
   std::unique_ptr<data::ImageTextLoader> loader_;
+  std::mutex skip_mu_;
   std::vector<std::string> skip_lines_;
-  int log_rank_ = 0;
 };
 
 }  // namespace

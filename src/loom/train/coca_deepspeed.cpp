@@ -74,10 +74,7 @@ void CocaArgs::apply_deepspeed_config(const ArgParser& p, int world_size) {
         if (!p.was_set("--beta2")) beta2 = params["betas"].at(1).get<double>();
       }
       if (params.contains("eps") && !p.was_set("--eps")) eps = params["eps"].get<double>();
-      if (params.value("eps_inside_sqrt", false)) lamb_eps_inside_sqrt = true;
-      lamb_max_coeff = params.value("max_coeff", lamb_max_coeff);
-      lamb_min_coeff = params.value("min_coeff", lamb_min_coeff);
-      lamb_bias_correction = params.value("bias_correction", lamb_bias_correction);
+      if (t == "lamb") lamb.apply_deepspeed(j["optimizer"], where("optimizer"));
     }
   } catch (const nlohmann::json::exception& e) {
     fail(deepspeed_config + ": " + e.what());

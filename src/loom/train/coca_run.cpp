@@ -152,11 +152,9 @@ void CocaRun::setup() {
   o.eps = a_.eps;
   o.weight_decay = a_.wd;
   o.kind = a_.optimizer == "lamb" ? OptimizerKind::Lamb : OptimizerKind::AdamW;
-  o.lamb_deepspeed = a_.optimizer == "lamb" && a_.enable_deepspeed;  // DeepSpeed's FusedLamb (log 000)
-  o.lamb_bias_correction = a_.lamb_bias_correction;
-  o.lamb_eps_inside_sqrt = a_.lamb_eps_inside_sqrt;
-  o.lamb_max_coeff = a_.lamb_max_coeff;
-  o.lamb_min_coeff = a_.lamb_min_coeff;
+  a_.lamb.to_options(o);
+  // DeepSpeed's engine (EVA-CLIP's --enable-deepspeed) runs LAMB as FusedLamb, configured or not (log 000).
+  o.lamb_deepspeed = a_.optimizer == "lamb" && a_.enable_deepspeed;
   opt_ = std::make_unique<AdamW>(model_->params(), o);
   std::vector<double> wds;
   for (const ParamGroup& g : groups_.groups) wds.push_back(g.weight_decay);

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "loom/dist/communicator.h"
+#include "loom/eval/retrieval.h"
 #include "loom/kernels/cpu/precision.h"
 #include "loom/optim/logit_scale_clamp.h"
 
@@ -83,21 +84,13 @@ void CocaModel::backward(float loss_scale) {
 
 void CocaModel::encode(const float* images, const int32_t* text, int B, float* image_embedding, float* text_embedding) {
   const int E = cfg_.embed_dim;
-  auto normalise = [E, B](const float* x, float* y) {
-    for (int b = 0; b < B; ++b) {
-      double ss = 0;
-      for (int e = 0; e < E; ++e) ss += double(x[b * E + e]) * x[b * E + e];
-      const float inv = float(1.0 / std::max(std::sqrt(ss), double(ClipLoss::kNormEps)));
-      for (int e = 0; e < E; ++e) y[b * E + e] = x[b * E + e] * inv;
-    }
-  };
   if (images) {
     vision_->forward(images, B);
-    normalise(vision_->latent(), image_embedding);
+    eval::l2_normalize_rows(vision_->latent(), image_embedding, B, E);
   }
   if (text) {
     text_->forward(text, B);
-    normalise(text_->latent(), text_embedding);
+    eval::l2_normalize_rows(text_->latent(), text_embedding, B, E);
   }
 }
 
