@@ -17,6 +17,7 @@ PyTorch side of bench/coca_step.sh). Shapes come from a config dict (SMALL is th
 import math
 import os
 import sys
+import time
 
 import torch
 import torch.nn as nn
@@ -40,7 +41,32 @@ SMALL = {
     "decoder_layers": 2, "decoder_heads": 4, "decoder_mlp": 128,
     "contrastive_weight": 1.0, "caption_weight": 2.0,
 }
+# bench/coca_step.sh's CoCa: big enough for GEMMs to dominate, one step in about a second on 2 cores.
+# EVA's SwiGLU hidden int(W x 2.6667); 64 image tokens for 64 patches (B/16: 256 for 196); CLIP's
+# context 77; a vocabulary of 8192 keeps the caption head at B/16's share of the step (CLIP's 49408 on
+# width 256 would be half of it).
+BENCH = dict(SMALL, image_size=64, patch_size=8, width=256, layers=4, heads=4, mlp_hidden=682, rope_pt_grid=8,
+             pooler_queries=64, pooler_heads=8, embed_dim=256, vocab=8192, context=77, text_width=256,
+             text_layers=4, text_heads=4, text_mlp=1024, decoder_layers=4, decoder_heads=4, decoder_mlp=1024)
 LN_100 = math.log(100)
+
+
+def gemm_flops_per_image(c):
+    """Matrix-multiply FLOPs of one image-caption pair's forward (x3 for forward + backward), counted as
+    the PyTorch model computes them: every linear layer, both attention products of every attention at
+    full (unmasked) size, the patch embedding, both poolers (their queries projected per image, as
+    nn.MultiheadAttention does), the projections and the caption head."""
+    T, W, F, L = (c["image_size"] // c["patch_size"]) ** 2 + 1, c["width"], c["mlp_hidden"], c["layers"]
+    Q, E = c["pooler_queries"], c["embed_dim"]
+    C, Wt, Ft, V = c["context"], c["text_width"], c["text_mlp"], c["vocab"]
+    vision = 2 * (T - 1) * 3 * c["patch_size"] ** 2 * W + L * (8 * T * W * W + 6 * T * W * F + 4 * T * T * W)
+    vision += 4 * Q * E * E + 4 * T * W * E + 4 * Q * T * E  # attn_pool
+    vision += 4 * E * E + 4 * Q * E * E + 4 * Q * E + 2 * E * E  # attn_pool_contrastive, proj
+    block = 8 * C * Wt * Wt + 4 * C * Wt * Ft + 4 * C * C * Wt
+    text = c["text_layers"] * block + 2 * Wt * E
+    cross = 4 * C * Wt * Wt + 4 * Q * E * Wt + 4 * C * Q * Wt + 4 * C * Wt * c["decoder_mlp"]
+    decoder = c["decoder_layers"] * (8 * C * Wt * Wt + 4 * C * Wt * c["decoder_mlp"] + 4 * C * C * Wt + cross)
+    return vision + text + decoder + 2 * C * Wt * V
 
 
 class TextTransformer(nn.Module):
@@ -187,13 +213,17 @@ class Trainer:
                                                         eps_inside_sqrt=False, bias_correction=True)
         self.params = [p for _, p in named_parameters(model)]
         self.clamped = 0  # steps whose clamp changed logit_scale
+        self.seconds = {}  # the last step's forward, backward and optimizer (norm, clipping, LAMB, clamp)
 
     def step(self, step, images, text):
+        t0 = time.perf_counter()
         test_optim_groups.warmup_cosine(self.groups, step, self.warmup, self.total_steps)
         for p in self.params:
             p.grad = None
         contrastive, caption, total = self.model(images, text)
+        t1 = time.perf_counter()
         total.backward()
+        t2 = time.perf_counter()
         norm = torch.norm(torch.stack([p.grad.detach().double().norm() for p in self.params])).item()
         if self.clip_norm > 0:
             coeff = self.clip_norm / (norm + 1e-6)
@@ -205,4 +235,5 @@ class Trainer:
             before = self.model.logit_scale.item()
             self.model.logit_scale.clamp_(0, LN_100)
             self.clamped += self.model.logit_scale.item() != before
+        self.seconds = {"forward": t1 - t0, "backward": t2 - t1, "optimizer": time.perf_counter() - t2}
         return float(contrastive), float(caption), float(total), norm
