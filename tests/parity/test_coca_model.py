@@ -16,7 +16,8 @@ difference is Loom's fp32 rounding.
      the key part of the poolers' and CLIP blocks' in_proj_bias: its gradient is exactly 0 in exact
      arithmetic (a key bias adds the same q.b_k to every logit of a row, which the softmax cancels), so
      fp32 leaves rounding noise of about 1e-9 there and LAMB's m / (sqrt(v) + eps) turns it into an
-     update of order lr; it is within the weights' 1e-4 (measured 4e-5), as fp32 PyTorch would be.
+     update of order lr, where the float64 reference's noise is 1e-17 and its update nil; that part is
+     held to the weights' 1e-4 only (measured 4e-5).
 
 Options: --keep (keep the temp dir), --verbose. Exit codes: 0 pass, 1 mismatch, 77 driver not built.
 """
