@@ -7,7 +7,7 @@ difference is Loom's fp32 rounding.
   1. One forward and backward of the small CoCa (ViT 2 x 64 on 32 px, patch 8, 4 pooler queries; text
      and decoder 2 x 32, vocab 100, context 16; batch 6 with pad rows): the contrastive loss, the caption
      loss, the total (weights 1 and 2) and every parameter's gradient, logit_scale's included, within
-     1e-5 relative (||loom - ref|| / ||ref|| per tensor).
+     1e-5 relative (||loom - ref|| / ||ref|| per tensor); with full recompute per block, bitwise the same.
   2. 10 training steps (with full recompute, as log 000): EVA-CLIP's parameter groups with per-tower lr,
      weight decay and layer decay, warmup_cosine_lr, gradient clipping, DeepSpeed FusedLamb, logit_scale
      clamped to [0, ln 100] (it starts just above 0 and the clamp must act), some steps clipped: every weight
@@ -122,6 +122,11 @@ def check_gradients(driver, tmp, verbose):
     print(f"losses: contrastive {contrastive.item():.6f} caption {caption.item():.6f} total {total.item():.6f}")
     for n, p in ref.named_parameters(model):
         errs.append(("grad." + n, rel(out["grad." + n], p.grad.numpy())))
+    # Full recompute per block (log 000's --grad-checkpointing) reruns the same forward: bitwise the same.
+    again = run_driver(driver, tmp, model, images, text, {"recompute": 1, "steps": 0})
+    same = all(np.array_equal(again[k], out[k]) for k in out)
+    print(f"with recompute: losses and gradients bitwise equal: {'ok' if same else 'FAIL'}")
+    ok &= same
     if float(np.abs(out["grad.logit_scale"]).max()) == 0:
         print("FAIL logit_scale's gradient is zero (the test would prove nothing)")
         ok = False
