@@ -76,13 +76,13 @@ def layer_id(name, num_max_layer):
     return num_max_layer - 1
 
 
-def evaclip_groups(params):
+def evaclip_groups(params, towers=TOWERS):
     groups = []
-    for t in TOWERS:
+    for t in towers:
         if t["prefix"]:
             members = [(n, p) for n, p in params if n.startswith(t["prefix"])]
         else:
-            members = [(n, p) for n, p in params if not any(n.startswith(u["prefix"]) for u in TOWERS if u["prefix"])]
+            members = [(n, p) for n, p in params if not any(n.startswith(u["prefix"]) for u in towers if u["prefix"])]
         values = None
         if t["ld"] < 1.0:
             values = list(t["ld"] ** (t["num_layers"] + 1 - i) for i in range(t["num_layers"] + 2))
@@ -104,15 +104,15 @@ def evaclip_groups(params):
     return groups
 
 
-def warmup_cosine(groups, step):
+def warmup_cosine(groups, step, warmup=WARMUP, total=TOTAL):
     # EVA-CLIP training/scheduler.py warmup_cosine_lr (per group's tower base lr)
     for g in groups:
         base_lr = g["base"]
-        if step < WARMUP:
-            lr = base_lr * (step + 1) / WARMUP
+        if step < warmup:
+            lr = base_lr * (step + 1) / warmup
         else:
-            e = step - WARMUP
-            es = TOTAL - WARMUP
+            e = step - warmup
+            es = total - warmup
             lr = 0.5 * (1 + np.cos(np.pi * e / es)) * base_lr
         g["lr"] = float(g["lr_scale"] * lr)
 
