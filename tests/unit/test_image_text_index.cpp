@@ -123,3 +123,67 @@ TEST(ImageTextIndex, BadInputNamesTheFileAndLine) {
   c.path = d.write("quote.csv", "filepath\ttitle\na.jpg\t\"open\n");
   EXPECT_EQ(error_of(c), "image index '" + c.path + "' line 2: unclosed quote");
 }
+
+TEST(ImageTextIndex, ClassLabelsByNameOrIndex) {
+  TmpDir d;
+  ImageTextIndexConfig c;
+  c.label_key = "label";
+  c.label_names = {"red square", "blue circle", "7"};
+  // JSON lines: a class name or an integer index; labels not read without a label key.
+  c.path = d.write("l.json",
+                   "{\"image\": \"1.jpg\", \"caption\": \"x\", \"label\": \"blue circle\"}\n"
+                   "{\"image\": \"2.jpg\", \"label\": 0, \"caption\": \"y\"}\n"
+                   "{\"label\": 2, \"image\": \"3.jpg\", \"caption\": \"z\", \"more\": {\"label\": 5}}\n");
+  const ImageTextIndex idx = ImageTextIndex::load(c);
+  ASSERT_TRUE(idx.has_labels());
+  EXPECT_EQ(idx.label(0), 1);
+  EXPECT_EQ(idx.label(1), 0);
+  EXPECT_EQ(idx.label(2), 2);
+  EXPECT_EQ(idx.caption(1), "y");
+  ImageTextIndexConfig plain = c;
+  plain.label_key.clear();
+  EXPECT_FALSE(ImageTextIndex::load(plain).has_labels());
+  // A JSON array.
+  c.path = d.write("a.json", "[{\"image\": \"1.jpg\", \"caption\": \"x\", \"label\": 1}]");
+  EXPECT_EQ(ImageTextIndex::load(c).label(0), 1);
+  // CSV: a field that is a class name ("7" is class 2), else a decimal index.
+  c.format = "csv";
+  c.path = d.write("l.csv", "filepath\ttitle\tlabel\n1.jpg\ta\tred square\n2.jpg\tb\t1\n3.jpg\tc\t7\n");
+  const ImageTextIndex csv = ImageTextIndex::load(c);
+  EXPECT_EQ(csv.label(0), 0);
+  EXPECT_EQ(csv.label(1), 1);
+  EXPECT_EQ(csv.label(2), 2);
+}
+
+TEST(ImageTextIndex, BadLabelsNameTheLine) {
+  TmpDir d;
+  ImageTextIndexConfig c;
+  c.label_key = "label";
+  c.label_names = {"red square", "blue circle"};
+  auto json = [&](const std::string& second) {
+    c.format = "json";
+    c.path = d.write("b.json", "{\"image\": \"1.jpg\", \"caption\": \"x\", \"label\": 0}\n" + second + "\n");
+    return error_of(c);
+  };
+  const std::string at = "image index '" + (d.path / "b.json").string() + "' line 2: ";
+  EXPECT_EQ(json("{\"image\": \"2.jpg\", \"caption\": \"y\"}"),
+            at + "has no 'label' key (the class label zero-shot classification needs)");
+  EXPECT_EQ(json("{\"image\": \"2.jpg\", \"caption\": \"y\", \"label\": \"green triangle\"}"),
+            at + "label 'green triangle' is not one of the 2 classes of the class-names file");
+  EXPECT_EQ(json("{\"image\": \"2.jpg\", \"caption\": \"y\", \"label\": 2}"),
+            at + "label 2 is outside the 2 classes of the class-names file (0..1)");
+  EXPECT_EQ(json("{\"image\": \"2.jpg\", \"caption\": \"y\", \"label\": -1}"),
+            at + "label -1 is outside the 2 classes of the class-names file (0..1)");
+  EXPECT_EQ(json("{\"image\": \"2.jpg\", \"caption\": \"y\", \"label\": 1.5}"),
+            at + "'label' is neither a class name nor an integer class index");
+  EXPECT_EQ(json("{\"image\": \"2.jpg\", \"caption\": \"y\", \"label\": [1]}"),
+            at + "'label' is neither a class name nor an integer class index");
+  c.format = "csv";
+  c.path = d.write("b.csv", "filepath\ttitle\n1.jpg\ta\n");
+  EXPECT_EQ(error_of(c), "image index '" + c.path +
+                             "' line 1: the header has no 'label' column (the class label zero-shot classification needs)");
+  c.path = d.write("c.csv", "filepath\ttitle\tlabel\n1.jpg\ta\tred square\n2.jpg\tb\t3x\n");
+  EXPECT_EQ(error_of(c), "image index '" + c.path + "' line 3: label '3x' is not one of the 2 classes of the class-names file");
+  c.path = d.write("d.csv", "filepath\ttitle\tlabel\n1.jpg\ta\n");
+  EXPECT_EQ(error_of(c), "image index '" + c.path + "' line 2: 2 fields, the header has 3");
+}

@@ -310,3 +310,43 @@ TEST(ImageTextLoader, Gpt2BpeCaptions) {
     EXPECT_TRUE(std::equal(r.begin(), r.end(), b.text + j * 12));
   }
 }
+
+TEST(ImageTextLoader, WithoutDropLastTheLastSmallerBatchHoldsTheRest) {
+  // Evaluation (drop_last off): every readable image once per epoch, the last batch smaller; with
+  // unreadable images the same batches as the clean index; independent of the worker count.
+  Fixture fx;
+  fx.make("t", 60, 20);  // 57 readable
+  const ImageTextIndex idx = fx.index("t"), clean = fx.index("t_clean");
+  auto c1 = config(10, 1), c3 = config(10, 3), cc = config(10, 2);
+  c1.drop_last = c3.drop_last = cc.drop_last = false;
+  c1.train = c3.train = cc.train = false;
+  ImageTextLoader a(idx, *fx.tok, c1), b(idx, *fx.tok, c3), w(clean, *fx.tok, cc);
+  const auto sa = take(a, idx, 14, c1), sb = take(b, idx, 14, c3), sw = take(w, clean, 14, cc);
+  EXPECT_TRUE(sa == sb) << "batches depend on the number of workers";
+  EXPECT_TRUE(sa == sw) << "the index with unreadable images differs from the clean index";
+  // Epoch 0: 5 batches of 10, one of 7, then its end; epoch 1 the same.
+  for (int s = 0; s < 5; s++) EXPECT_EQ(sa[size_t(s)].paths.size(), 10u) << s;
+  EXPECT_EQ(sa[5].paths.size(), 7u);
+  EXPECT_TRUE(sa[6].paths.empty());
+  EXPECT_EQ(sa[12].paths.size(), 7u);
+  EXPECT_TRUE(sa[13].paths.empty());
+  std::multiset<std::string> e0;
+  for (int s = 0; s < 6; s++) e0.insert(sa[size_t(s)].paths.begin(), sa[size_t(s)].paths.end());
+  EXPECT_EQ(e0.size(), 57u);
+  EXPECT_EQ(std::set<std::string>(e0.begin(), e0.end()).size(), 57u) << "an image twice in one epoch";
+  // The last batch's pixels: the evaluation transform of the decoded files.
+  ImageTextLoader again(idx, *fx.tok, c1);
+  ImageTextBatch batch;
+  for (int s = 0; s < 6; s++) ASSERT_TRUE(again.next(batch));
+  ASSERT_EQ(batch.size, 7);
+  ImageTransform t(c1.transform);
+  Image img, work;
+  ResampleScratch scratch;
+  std::vector<float> want(3 * 16 * 16);
+  for (int j = 0; j < 7; j++) {
+    ASSERT_TRUE(decode_image(idx.image_path(batch.entries[j]), img, nullptr));
+    t.eval(img, want.data(), work, scratch);
+    EXPECT_EQ(0, std::memcmp(want.data(), batch.images + size_t(j) * want.size(), want.size() * 4)) << j;
+  }
+  EXPECT_FALSE(again.next(batch));
+}

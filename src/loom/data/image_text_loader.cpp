@@ -178,7 +178,8 @@ void ImageTextLoader::worker_main(size_t w) {
     Slot& slot = *ring_[size_t(k % int64_t(ring_.size()))];
     bool dropped = false;
     cv_.wait(lk, [&] {
-      dropped = resolved_ == len && k >= readable_ / local_;  // in the epoch's incomplete last batch
+      // in the epoch's incomplete last batch
+      dropped = cfg_.drop_last && resolved_ == len && k >= readable_ / local_;
       return stop_ || ep != epoch_ || dropped || slot.batch == k;
     });
     if (stop_ || ep != epoch_ || dropped) continue;
@@ -215,19 +216,28 @@ bool ImageTextLoader::next(ImageTextBatch& batch) {
   }
   const int64_t k = returned_, len = stream_length();
   Slot& slot = *ring_[size_t(k % int64_t(ring_.size()))];
-  cv_.wait(lk, [&] { return (slot.batch == k && slot.filled == local_) || (resolved_ == len && readable_ < (k + 1) * local_); });
-  if (!(slot.batch == k && slot.filled == local_)) {
+  // Without drop_last the epoch's incomplete last batch (all its readable samples known) is complete
+  // when they are all written.
+  const auto tail = [&] { return resolved_ == len && readable_ < (k + 1) * local_ ? readable_ - k * local_ : local_; };
+  cv_.wait(lk, [&] {
+    if (slot.batch == k && slot.filled == local_) return true;
+    if (!(resolved_ == len && readable_ < (k + 1) * local_)) return false;
+    return cfg_.drop_last || tail() <= 0 || (slot.batch == k && slot.filled == tail());
+  });
+  const int64_t size = slot.batch == k && slot.filled == local_ ? local_ : cfg_.drop_last ? 0 : std::max<int64_t>(tail(), 0);
+  if (size == 0) {
     epoch_done_ = true;
     position_ = {epoch_ + 1, 0, skipped_};
     return false;
   }
-  batch.size = local_;
+  batch.size = size;
   batch.images = slot.images.data();
   batch.text = slot.text.data();
   batch.entries = slot.entries.data();
   batch.epoch = epoch_;
   batch.step_in_epoch = k;
-  position_ = {epoch_, batch_end_[size_t(k)], batch_skipped_[size_t(k)]};
+  position_ = size == local_ ? LoaderPosition{epoch_, batch_end_[size_t(k)], batch_skipped_[size_t(k)]}
+                             : LoaderPosition{epoch_, len, skipped_};  // the last, smaller batch: the stream's end
   returned_++;
   holding_ = true;
   return true;

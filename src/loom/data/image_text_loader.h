@@ -13,7 +13,8 @@
 // batch is the next local_batch READABLE samples of that stream: an image that is missing or does not
 // decode is skipped (one log line "skipping unreadable image <path>: <reason>", counted) and the batch
 // is filled with the samples after it. The epoch ends (drop-last) when the stream has fewer than
-// local_batch readable samples left.
+// local_batch readable samples left, unless drop_last is off (evaluation): then the readable samples
+// left make one last, smaller batch.
 //  - One process: a run over an index with unreadable entries is exactly the run over the index
 //    without them (same batches, same crops, same epoch length floor(readable / global_batch)).
 //  - Several data-parallel ranks: with no unreadable images the ranks' batches, concatenated in rank
@@ -52,6 +53,7 @@ struct ImageTextLoaderConfig {
   uint64_t seed = 0;
   int context = 77;   // caption tokens per sample
   bool train = true;  // random resized crop (train) or resize + centre crop (eval)
+  bool drop_last = true;  // false: the epoch's incomplete last batch is returned too (evaluation)
   ImageTransformConfig transform;
   // Where skip lines go; default: stderr.
   std::function<void(const std::string&)> log;
@@ -65,7 +67,7 @@ struct LoaderPosition {
 };
 
 struct ImageTextBatch {
-  int64_t size = 0;               // local batch
+  int64_t size = 0;               // local batch (fewer in the last batch without drop_last)
   const float* images = nullptr;  // [size, 3, S, S], normalised
   const int32_t* text = nullptr;  // [size, context]
   const uint64_t* entries = nullptr;  // the index entries, for tests and logs

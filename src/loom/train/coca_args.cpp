@@ -83,7 +83,7 @@ void CocaArgs::register_flags(ArgParser& p) {
 
   p.add_int("--log-every-n-steps", &log_every_n_steps, "the Global Steps line every N steps (default 100)");
   p.add_int("--val-frequency", &val_frequency, "retrieval evaluation every N epochs (default 1)");
-  p.add_int("--zeroshot-frequency", &zeroshot_frequency, "zero-shot classification every N epochs (default 0: none)");
+  zeroshot.register_flags(p);
   p.add_int("--save-frequency", &save_frequency, "checkpoint every N epochs (default 1)");
   p.add_string("--logs", &logs, "where runs go: LOGS/NAME/{out.log,checkpoints,tensorboard} (default ./logs/)");
   p.add_string("--name", &name, "the run's name (default: EVA-CLIP's date-model-lr-batch name)");
@@ -115,6 +115,7 @@ void CocaArgs::validate(int world_size) {
   if (max_steps < 0 || warmup < 0) fail("--max-steps and --warmup must not be negative");
   if (!data.image_text()) fail("--model coca reads an image-caption index: --dataset-type json or csv");
   if (log_every_n_steps <= 0) fail("--log-every-n-steps must be positive");
+  zeroshot.validate(val_data);
   if (zero_stage < 0 || zero_stage > 2) fail("--zero-stage " + std::to_string(zero_stage) + " is not 0, 1 or 2");
   if (world_size <= 0) fail("no processes");
 }

@@ -11,6 +11,7 @@
 #include "loom/train/coca_optimizer_args.h"
 #include "loom/train/deepspeed_lamb_args.h"
 #include "loom/train/image_text_data_args.h"
+#include "loom/train/zero_shot_args.h"
 #include "loom/util/cli.h"
 
 namespace loom {
@@ -50,7 +51,8 @@ struct CocaArgs {
   std::string vocab_file, merge_file;  // GPT2BPETokenizer
   // logging, evaluation, checkpoints
   int64_t log_every_n_steps = 100;
-  int64_t val_frequency = 1, zeroshot_frequency = 0, save_frequency = 1;
+  int64_t val_frequency = 1, save_frequency = 1;
+  ZeroShotArgs zeroshot;  // --zeroshot-frequency, --zeroshot-classes, ...
   std::string logs = "./logs/", name, resume;
   std::string report_to;  // "tensorboard": EVA-CLIP's train/* scalars in LOGS/NAME/tensorboard
   // DeepSpeed (EVA-CLIP's --enable-deepspeed --zero-stage, and the JSON it writes)

@@ -17,17 +17,13 @@ namespace {
 
 class LoaderSource final : public CocaDataSource {
  public:
-  LoaderSource(const CocaArgs& a, const std::string& index_path, bool training, int rank, int world) {
-    index_ = data::ImageTextIndex::load(a.data.index_config({index_path}));
-    data::TokenizerConfig tc;
-    tc.type = a.tokenizer_type;
-    tc.tokenizer_model = a.tokenizer_model;
-    tc.vocab_file = a.vocab_file;
-    tc.merge_file = a.merge_file;
-    tokenizer_ = data::make_tokenizer(tc);
-    if (tokenizer_->vocab_size() > a.shape.text.vocab_size)
-      fail("the " + tokenizer_->type() + " tokenizer has " + std::to_string(tokenizer_->vocab_size()) +
-           " ids, more than --text-vocab-size " + std::to_string(a.shape.text.vocab_size));
+  LoaderSource(const CocaArgs& a, const std::string& index_path, const CocaDataOptions& o, int rank, int world) {
+    const bool training = o.training;
+    data::ImageTextIndexConfig ic = a.data.index_config({index_path});
+    ic.label_key = o.label_key;
+    ic.label_names = o.label_names;
+    index_ = data::ImageTextIndex::load(ic);
+    tokenizer_ = make_coca_tokenizer(a);
     cfg_.global_batch = int64_t(a.batch_size) * world;
     cfg_.rank = rank;
     cfg_.world = world;
@@ -35,6 +31,7 @@ class LoaderSource final : public CocaDataSource {
     cfg_.seed = uint64_t(a.seed);
     cfg_.context = a.shape.text.context_length;
     cfg_.train = training;
+    cfg_.drop_last = o.drop_last;
     cfg_.transform.size = a.shape.vision.image_size;
     // Called by the loader's worker threads: queued under a lock, printed by the training thread.
     cfg_.log = [this](const std::string& line) {
@@ -43,6 +40,7 @@ class LoaderSource final : public CocaDataSource {
     };
     if (!training) cfg_.global_batch = std::min<int64_t>(cfg_.global_batch, int64_t(index_.size()));
     loader_ = std::make_unique<data::ImageTextLoader>(index_, *tokenizer_, cfg_);
+    if (index_.has_labels()) labels_.resize(size_t(loader_->local_batch()));
   }
   int64_t num_samples() const override { return int64_t(index_.size()); }
   int64_t batches_per_epoch() const override { return loader_->nominal_steps_per_epoch(); }
@@ -53,7 +51,13 @@ class LoaderSource final : public CocaDataSource {
     if (!ok) return false;
     b.images = batch.images;
     b.text = batch.text;
+    b.entries = batch.entries;
     b.size = int(batch.size);
+    b.labels = nullptr;
+    if (index_.has_labels()) {
+      for (int64_t j = 0; j < batch.size; j++) labels_[size_t(j)] = index_.label(size_t(batch.entries[j]));
+      b.labels = labels_.data();
+    }
     return true;
   }
   void end_epoch() override {
@@ -92,15 +96,29 @@ class LoaderSource final : public CocaDataSource {
   std::unique_ptr<data::Tokenizer> tokenizer_;
   data::ImageTextLoaderConfig cfg_;
   std::unique_ptr<data::ImageTextLoader> loader_;
+  std::vector<int32_t> labels_;  // the current batch's labels
   std::mutex skip_mu_;
   std::vector<std::string> skip_lines_;
 };
 
 }  // namespace
 
-std::unique_ptr<CocaDataSource> make_coca_data(const CocaArgs& a, const std::string& index, bool training, int rank,
-                                               int world) {
-  return std::make_unique<LoaderSource>(a, index, training, rank, world);
+std::unique_ptr<data::Tokenizer> make_coca_tokenizer(const CocaArgs& a) {
+  data::TokenizerConfig tc;
+  tc.type = a.tokenizer_type;
+  tc.tokenizer_model = a.tokenizer_model;
+  tc.vocab_file = a.vocab_file;
+  tc.merge_file = a.merge_file;
+  std::unique_ptr<data::Tokenizer> t = data::make_tokenizer(tc);
+  if (t->vocab_size() > a.shape.text.vocab_size)
+    fail("the " + t->type() + " tokenizer has " + std::to_string(t->vocab_size()) + " ids, more than --text-vocab-size " +
+         std::to_string(a.shape.text.vocab_size));
+  return t;
+}
+
+std::unique_ptr<CocaDataSource> make_coca_data(const CocaArgs& a, const std::string& index, const CocaDataOptions& o,
+                                               int rank, int world) {
+  return std::make_unique<LoaderSource>(a, index, o, rank, world);
 }
 
 }  // namespace loom

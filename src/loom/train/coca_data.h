@@ -5,13 +5,23 @@
 #include <cstdint>
 #include <string>
 
+#include <memory>
+#include <vector>
+
 #include <nlohmann/json.hpp>
 
 namespace loom {
 
+struct CocaArgs;
+namespace data {
+class Tokenizer;
+}
+
 struct CocaBatch {
   const float* images = nullptr;  // [size, 3, S, S]
   const int32_t* text = nullptr;  // [size, context]
+  const int32_t* labels = nullptr;    // [size] class labels, when the index was read with them
+  const uint64_t* entries = nullptr;  // [size] the index entries (lines) the samples come from
   int size = 0;
 };
 
@@ -29,5 +39,20 @@ class CocaDataSource {
   virtual nlohmann::json state() const = 0;       // for checkpoints
   virtual void restore(const nlohmann::json& state) = 0;
 };
+
+// How a source reads its index.
+struct CocaDataOptions {
+  bool training = true;    // random crops, the global batch split over the ranks; else centre crops, one process
+  bool drop_last = true;   // false: an epoch's incomplete last batch too (evaluation over every image)
+  std::string label_key;                 // read class labels from this key / column ("": none)
+  std::vector<std::string> label_names;  // the classes the labels name or index
+};
+
+// The captions' tokenizer of the run's flags (--tokenizer-type ...); UserError when it has more ids than
+// --text-vocab-size.
+std::unique_ptr<data::Tokenizer> make_coca_tokenizer(const CocaArgs& a);
+
+std::unique_ptr<CocaDataSource> make_coca_data(const CocaArgs& a, const std::string& index, const CocaDataOptions& o,
+                                               int rank, int world);
 
 }  // namespace loom

@@ -21,6 +21,7 @@
 #include "loom/train/coca_data.h"
 #include "loom/train/coca_logging.h"
 #include "loom/train/coca_step.h"
+#include "loom/train/coca_zero_shot.h"
 #include "loom/train/deepspeed_lines.h"
 #include "loom/train/eva_clip_log.h"
 #include "loom/train/exit_conditions.h"
@@ -30,9 +31,6 @@
 namespace loom {
 
 namespace fs = std::filesystem;
-
-std::unique_ptr<CocaDataSource> make_coca_data(const CocaArgs& a, const std::string& index, bool training, int rank,
-                                               int world);
 
 namespace {
 
@@ -76,6 +74,7 @@ class CocaRun {
   std::unique_ptr<GradScaler> scaler_;
   std::unique_ptr<CocaStep> step_;
   std::unique_ptr<CocaDataSource> train_, val_;
+  std::unique_ptr<CocaZeroShot> zero_shot_;  // rank 0 with --zeroshot-frequency
   std::unique_ptr<ExitConditions> exit_;
   int64_t start_epoch_ = 0, start_batch_ = 0, steps_at_start_ = 0, total_steps_ = 0;
   EvaTrainLine line_;
@@ -94,8 +93,13 @@ void CocaRun::setup() {
 
   // Inputs first (the index is parsed and checked here, before anything large is allocated), then the
   // run's directory.
-  train_ = make_coca_data(a_, a_.train_data, true, rank_, world_size_);
-  if (!a_.val_data.empty()) val_ = make_coca_data(a_, a_.val_data, false, 0, 1);
+  train_ = make_coca_data(a_, a_.train_data, CocaDataOptions{}, rank_, world_size_);
+  CocaDataOptions eval_options;
+  eval_options.training = false;
+  if (!a_.val_data.empty()) val_ = make_coca_data(a_, a_.val_data, eval_options, 0, 1);
+  // Every rank checks the classes file and the labelled index (one error line from each, before any
+  // work); rank 0 evaluates.
+  if (a_.zeroshot.enabled()) zero_shot_ = std::make_unique<CocaZeroShot>(a_);
   if (train_->batches_per_epoch() == 0)
     fail(a_.train_data + " has " + std::to_string(train_->num_samples()) + " entries, fewer than one global batch of " +
          std::to_string(a_.global_batch(world_size_)));
@@ -283,7 +287,9 @@ void CocaRun::train() {
     }
     const int64_t completed = epoch + 1;
     if (train_->skipped() > 0) log_->info("skipped unreadable images so far: " + std::to_string(train_->skipped()));
-    if (val_ && a_.val_frequency > 0 && (completed % a_.val_frequency == 0 || completed == a_.epochs)) evaluate(completed);
+    // EVA-CLIP's main.py: evaluate() after every epoch when there is val or zero-shot data; each part
+    // decides by its own frequency.
+    if (val_ || zero_shot_) evaluate(completed);
     if (completed % a_.save_frequency == 0 || completed == a_.epochs)
       save("epoch_" + std::to_string(completed), completed, steps_done, 0);
   }
@@ -309,18 +315,23 @@ void CocaRun::print_wall_clock(const CocaStepResult& r) const {
 void CocaRun::evaluate(int64_t epoch) {
   // EVA-CLIP evaluates on the master process only; the others wait.
   if (rank_ == 0) {
-    const int E = a_.shape.embed_dim;
-    std::vector<float> img, txt, bi(size_t(a_.batch_size) * E), bt(bi.size());
-    CocaBatch b;
-    while (val_->next(b)) {
-      model_->encode(b.images, b.text, b.size, bi.data(), bt.data());
-      img.insert(img.end(), bi.begin(), bi.begin() + int64_t(b.size) * E);
-      txt.insert(txt.end(), bt.begin(), bt.begin() + int64_t(b.size) * E);
-    }
-    const int n = int(img.size() / size_t(E));
+    // The zero-shot metrics first, then the retrieval ones, in one line (EVA-CLIP's evaluate()).
     std::vector<eval::EvalMetric> metrics;
-    eval::add_retrieval_metrics(metrics, eval::clip_retrieval_metrics(img.data(), txt.data(), n, E, model_->logit_scale()));
-    log_->info(eval::eval_epoch_line(int(epoch), metrics));
+    if (zero_shot_ && zero_shot_->due(epoch))
+      zero_shot_->evaluate(*model_, epoch, metrics, [&](const std::string& l) { log_->info(l); });
+    if (val_ && a_.val_frequency > 0 && (epoch % a_.val_frequency == 0 || epoch == a_.epochs)) {
+      const int E = a_.shape.embed_dim;
+      std::vector<float> img, txt, bi(size_t(a_.batch_size) * E), bt(bi.size());
+      CocaBatch b;
+      while (val_->next(b)) {
+        model_->encode(b.images, b.text, b.size, bi.data(), bt.data());
+        img.insert(img.end(), bi.begin(), bi.begin() + int64_t(b.size) * E);
+        txt.insert(txt.end(), bt.begin(), bt.begin() + int64_t(b.size) * E);
+      }
+      const int n = int(img.size() / size_t(E));
+      eval::add_retrieval_metrics(metrics, eval::clip_retrieval_metrics(img.data(), txt.data(), n, E, model_->logit_scale()));
+    }
+    if (!metrics.empty()) log_->info(eval::eval_epoch_line(int(epoch), metrics));
   }
   world_->barrier();
 }
