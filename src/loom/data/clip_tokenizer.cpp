@@ -256,14 +256,17 @@ void tokenize_caption(const Tokenizer& tok, std::string_view text, int32_t* out,
                             std::to_string(context) + ")");
   const int32_t end = tok.eod();
   require(end >= 0, "tokenizer " + tok.type() + " has no end-of-text token to end captions with");
-  const int32_t start = tok.bos() >= 0 ? tok.bos() : end;
+  // Without a start token of its own (the GPT-2 BPE) a caption gets none: starting it with the end token
+  // would make argmax pooling pick position 0 and give every caption the same embedding.
+  const int32_t start = tok.bos() >= 0 && tok.bos() != end ? tok.bos() : -1;
   scratch.clear();
   tok.encode(text, scratch);
-  const size_t k = std::min(scratch.size(), size_t(context - 2));
-  out[0] = start;
-  std::copy(scratch.begin(), scratch.begin() + long(k), out + 1);
-  out[k + 1] = end;
-  std::fill(out + k + 2, out + context, 0);
+  const size_t first = start >= 0 ? 1 : 0;
+  const size_t k = std::min(scratch.size(), size_t(context) - 1 - first);
+  if (start >= 0) out[0] = start;
+  std::copy(scratch.begin(), scratch.begin() + long(k), out + first);
+  out[first + k] = end;
+  std::fill(out + first + k + 1, out + context, 0);
 }
 
 }  // namespace loom::data

@@ -74,8 +74,9 @@ class ClipTokenizer final : public Tokenizer {
 };
 
 // open_clip's tokenize(): [bos] + encode(text) + [eod], cut to `context` (the last kept id becomes eod),
-// zero padded, into out[0..context). Works with any tokenizer that has an eod (the GPT-2 BPE: eod is
-// both the start and the end, as Megatron uses <|endoftext|>; bos() is used when the tokenizer has one).
+// zero padded, into out[0..context). Works with any tokenizer that has an eod; one without a bos of its own
+// (the GPT-2 BPE) gets encode(text) + [eod], so that the end token is the caption's only largest id, where
+// the text tower pools (open_clip's argmax).
 // `scratch` avoids allocating per caption once it has grown.
 void tokenize_caption(const Tokenizer& tok, std::string_view text, int32_t* out, int context,
                       std::vector<int32_t>& scratch);
