@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
   c.padded_vocab_size = 256;
   c.hidden_dropout = c.attention_dropout = dropout;
   c.init_method_std = 0.05f;
-  if (arch == "llama") {  // Llama's settings of the same decoder: 8 heads in 2 key/value groups
+  if (arch == "llama" || arch == "llama-bias") {  // Llama's settings of the same decoder: 8 heads in 2 key/value groups
     c.num_attention_heads = 8;
     c.num_query_groups = 2;
     c.normalization = NormKind::RMSNorm;
@@ -72,7 +72,8 @@ int main(int argc, char** argv) {
     c.position_embedding = PositionKind::Rope;
     c.rope.llama3_scaling = true;
     c.rope.original_max_position = 8;
-    c.add_bias_linear = c.add_qkv_bias = false;
+    c.add_bias_linear = arch == "llama-bias";  // llama-bias: HF's attention_bias + mlp_bias (SwiGLU with biases)
+    c.add_qkv_bias = c.add_bias_linear;
     c.tie_embeddings = false;
   } else if (arch != "gpt") {
     std::fprintf(stderr, "unknown --arch %s\n", arch.c_str());

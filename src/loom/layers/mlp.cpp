@@ -17,10 +17,10 @@ Mlp::Mlp(const ModelConfig& cfg, ParamStore& store, const std::string& prefix, W
   const bool bias = cfg.add_bias_linear;
   if (cfg.gated_mlp()) {
     // Gate and up projections as two parameters, each split over the ranks: rank r's fc1 output is
-    // [gate_r | up_r], as Megatron's per-rank torch.chunk(fc1, 2) sees it, whatever the layout.
-    if (bias) fail("--swiglu with linear biases is not supported yet: add --disable-bias-linear");
+    // [gate_r | up_r], as Megatron's per-rank torch.chunk(fc1, 2) sees it, whatever the layout. Their biases
+    // (HF's mlp_bias) are added by the linear, each into its half of the row, not by the activation.
     fc1_ = ColumnParallelLinear(store, {prefix + ".linear_fc1_gate", prefix + ".linear_fc1_up"}, cfg.hidden_size,
-                                cfg.ffn_hidden_size, false, tp);
+                                cfg.ffn_hidden_size, bias, tp);
   } else {
     fc1_ = ColumnParallelLinear(store, {prefix + ".linear_fc1"}, cfg.hidden_size, cfg.ffn_hidden_size, bias, tp);
   }
@@ -46,8 +46,10 @@ void Mlp::declare(SavedTensors& saved, int batch, int seq) {
   act_out_ = saved.add(N * local_ffn_, K::Activation, Keep::UnlessFull);
 }
 
+bool Mlp::bias_in_activation() const { return !cfg_.gated_mlp() && fc1_.bias() >= 0; }
+
 void Mlp::activation_forward(const float* fc1, float* out, int N) const {
-  const float* b = fc1_.bias() >= 0 ? store_->at(fc1_.bias()).value.f32() : nullptr;
+  const float* b = bias_in_activation() ? store_->at(fc1_.bias()).value.f32() : nullptr;
   const int F = int(local_ffn_);
   switch (cfg_.activation) {
     case ActivationKind::Gelu: cpu::bias_gelu_forward(fc1, b, out, N, F); break;
@@ -58,7 +60,7 @@ void Mlp::activation_forward(const float* fc1, float* out, int N) const {
 }
 
 void Mlp::activation_backward(const float* dy, const float* fc1, float* dfc1, int N) const {
-  const bool has_bias = fc1_.bias() >= 0;
+  const bool has_bias = bias_in_activation();
   const float* b = has_bias ? store_->at(fc1_.bias()).value.f32() : nullptr;
   float* db = has_bias ? store_->at(fc1_.bias()).grad.f32() : nullptr;
   const int F = int(local_ffn_);
@@ -74,7 +76,7 @@ const float* Mlp::forward(const StepContext& ctx, const SavedTensors& saved, con
   const int N = ctx.mb->rows();
   float* fc1 = saved.at(fc1_out_, ctx.slot).f32();
   float* act = saved.at(act_out_, ctx.slot).f32();
-  fc1_.forward(x_full, fc1, N, /*add_bias=*/false);
+  fc1_.forward(x_full, fc1, N, /*add_bias=*/!bias_in_activation());
   saved.keep(fc1_out_, fc1, int64_t(N) * fc1_.local_out(), stash_slot);
   activation_forward(fc1, act, N);
   saved.keep(act_out_, act, int64_t(N) * local_ffn_, stash_slot);
@@ -95,7 +97,7 @@ const float* Mlp::backward(const StepContext& ctx, const SavedTensors& saved, co
   float* dfc1 = cfg_.gated_mlp() ? ws_->dfc1.f32() : dact;
   activation_backward(dact, fc1, dfc1, N);
   float* dx_partial = sp ? ws_->dnorm.f32() : ws_->partial.f32();  // d_fc2 may still live in partial under SP
-  fc1_.backward(dfc1, x_full, dx_partial, N, /*accumulate_bias=*/false);
+  fc1_.backward(dfc1, x_full, dx_partial, N, /*accumulate_bias=*/!bias_in_activation());
   return fc1_.reduce_input_grad(dx_partial, ws_->tmp.f32(), N, cfg_.hidden_size);
 }
 

@@ -314,7 +314,6 @@ void TrainArgs::validate(const ArgParser& p, bool need_data) {
           "--use-rope-scaling needs --position-embedding-type rope");
   require(rotary_base > 0, "--rotary-base must be positive");
   require(rotary_percent > 0 && rotary_percent <= 1, "--rotary-percent must be within (0, 1]");
-  require(!swiglu || disable_bias_linear, "--swiglu with linear biases is not supported yet: add --disable-bias-linear");
   require(!use_rope_scaling || (rope_scaling_factor >= 1 && rope_high_freq_factor > rope_low_freq_factor &&
                                 rope_original_max_position_embeddings > 0),
           "llama3 RoPE scaling needs factor >= 1, high frequency factor > low, and a positive original context");
