@@ -108,6 +108,25 @@ RankMemoryPrediction predict_rank_memory(const TrainArgs& a, const GptConfig& cf
   return m;
 }
 
+int64_t predict_stage_activation_bytes(const TrainArgs& a, const GptConfig& cfg, int pp_rank) {
+  const PipelineLayout pl{nullptr, pp_rank, a.pipeline_model_parallel_size, a.virtual_pipeline_size(), a.schedule(),
+                          int(a.pipeline_max_in_flight.value_or(0))};
+  TensorParallel tp;
+  tp.size = a.tensor_model_parallel_size;
+  tp.sequence_parallel = a.sequence_parallel;
+  ParamStorage storage;  // unsharded: ZeRO moves model states, not activations
+  storage.weights = param_dtype(a);
+  const RankPrinter quiet{-1, 1};
+  const std::vector<StageSpec> specs = rank_stage_specs(a, cfg, pl, quiet);
+  int64_t bytes = 0;
+  {
+    AddressSpaceOnly scope;  // mapped, never touched
+    for (const auto& m : build_model_chunks(a, cfg, specs, pl, tp, storage)) bytes += m->activation_bytes();
+  }
+  reset_peak_memory();
+  return bytes;
+}
+
 namespace {
 
 struct NodeVerdict {
