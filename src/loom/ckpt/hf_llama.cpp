@@ -334,6 +334,9 @@ void export_hf_llama(const GptModel& model, const std::string& dir) {
   if (model.tensor_parallel().active()) throw std::logic_error("export needs the full model on one process");
   if (!is_llama_config(c))
     fail("this model is not a Llama (RMSNorm, SwiGLU and RoPE): no Hugging Face Llama form");
+  if (c.apply_residual_connection_post_layernorm)
+    fail("this model takes its residuals after the norms (--apply-residual-connection-post-layernorm): no Hugging "
+         "Face Llama form");
   if (c.add_bias_linear || c.add_qkv_bias)
     fail("this model has linear biases: the Hugging Face Llama export writes bias-free models only");
   if (c.rope.percent != 1.0) fail("this model rotates part of each head (--rotary-percent): no Hugging Face Llama form");
