@@ -1,5 +1,6 @@
 #include "loom/train/training_data.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include <limits>
@@ -75,8 +76,14 @@ data::GptDataConfig gpt_data_config(const TrainArgs& a, int64_t vocab_size, bool
 
 }  // namespace
 
-int64_t predicted_index_map_bytes(const TrainArgs& a) {
-  return data::predicted_index_map_bytes(gpt_data_config(a, 0, true));
+int64_t predicted_index_map_bytes(const TrainArgs& a, int dp_size) {
+  const data::GptDataConfig dc = gpt_data_config(a, 0, true);
+  int64_t permutations = 0;
+  if (a.compat.cyclic_data()) {
+    const int64_t per_rank = a.compat.data_sharding ? std::max(1, dp_size) : 1;
+    permutations = int64_t(sizeof(int64_t)) * (dc.train_samples + (a.eval_iters > 0 ? dc.valid_samples + dc.test_samples : 0)) / per_rank;
+  }
+  return data::predicted_index_map_bytes(dc) + permutations;
 }
 
 TrainingData build_training_data(const TrainArgs& a, int64_t vocab_size, bool quiet, int dp_size) {

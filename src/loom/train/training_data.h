@@ -27,7 +27,8 @@ void check_data_prefixes(const std::vector<std::string>& data_path);
 // through Megatron's random sampler over `dp_size` data-parallel ranks (data/random_sampler.h).
 TrainingData build_training_data(const TrainArgs& a, int64_t vocab_size, bool quiet, int dp_size = 1);
 
-// What build_training_data's index maps will hold in memory (for the memory preflight).
-int64_t predicted_index_map_bytes(const TrainArgs& a);
+// What build_training_data's index maps will hold in memory (for the memory preflight), with the cyclic
+// loader's per-epoch permutations (8 bytes a sample of each split's target, over `dp_size` ranks when sharded).
+int64_t predicted_index_map_bytes(const TrainArgs& a, int dp_size = 1);
 
 }  // namespace loom
