@@ -121,27 +121,30 @@ def main():
     cases = [  # total, micro, dp, sharding
         (50, 2, 1, True), (50, 2, 2, True), (103, 3, 4, True), (64, 4, 2, True), (1000, 4, 8, True),
         (50, 2, 1, False), (51, 2, 2, False), (103, 3, 4, False), (64, 4, 2, False), (1000, 4, 8, False),
+        (14, 2, 4, True), (14, 2, 4, False),
     ]
     for total, micro, dp, sharding in cases:
         step = micro * dp
         active = total - total % step
         steps = 3 * active // step + 2  # three epochs and into the fourth
-        # Without sharding, a dataset whose (total // micro) x micro exceeds the active samples makes
-        # Megatron's loader yield more micro-batches on the low ranks than an epoch holds, and the ranks'
-        # epochs drift apart (a rank's sampler restarts on its own count). Loom reads what a sampler
-        # resumed at each step's consumed samples reads (what Megatron reads after --load), so those
-        # cases are compared step by step against a fresh sampler.
-        drifts = not sharding and (total // micro) * micro != active
+        # Without sharding, when (total // micro) x micro exceeds the active samples, Megatron's loader can
+        # yield more micro-batches on the low ranks than an epoch holds, and the ranks' epochs drift apart
+        # (each rank's sampler restarts on its own count). Loom reads what a sampler resumed at each step's
+        # consumed samples reads (what Megatron reads after --load): where the cycled loader drifts, the
+        # comparison is with those resumed samplers.
         for consumed in sorted({0, step, active - step, active, active + 3 * step, 2 * active + step}):
-            if drifts:
-                want = [[next(iter(MegatronRandomSampler(total, consumed + k * step, micro, r, dp, sharding)))
-                         for r in range(dp)] for k in range(steps)]
-            else:
-                want = megatron_order(total, micro, dp, sharding, consumed, steps)
+            want = megatron_order(total, micro, dp, sharding, consumed, steps)
+            resumed = [[next(iter(MegatronRandomSampler(total, consumed + k * step, micro, r, dp, sharding)))
+                        for r in range(dp)] for k in range(steps)]
+            drift = want != resumed
+            if drift:
+                check(not sharding, f"total {total} micro {micro} dp {dp}: only the unsharded loader drifts")
+                want = resumed
             got = loom_order(total, micro, dp, sharding, consumed, steps)
             check(got == want, f"total {total} micro {micro} dp {dp} {'sharded' if sharding else 'unsharded'}: "
                                f"{steps} steps from consumed {consumed} (epochs {consumed // active}.."
-                               f"{(consumed + (steps - 1) * step) // active}) equal Megatron's")
+                               f"{(consumed + (steps - 1) * step) // active}) equal Megatron's"
+                               + (" resumed samplers (its cycled loader drifts here)" if drift else ""))
     # Loom's order over a whole epoch is a permutation of the active samples (no sample twice).
     for sharding in (True, False):
         got = loom_order(103, 3, 4, sharding, 0, 8)
