@@ -26,7 +26,8 @@ using namespace loom;
 
 int main(int argc, char** argv) {
   int lamb = 0, zero = 0, global_batch = 8, tp_size = 1, sp = 0, iters = 20, bucket = 20000, overlap = 1, pp_size = 1, vpp = 1, layers = 2, max_in_flight = 0;
-  std::string schedule = "1f1b", arch = "gpt", precision = "fp32";
+  int post_ln = 0, fp32_residual = 0;
+  std::string schedule = "1f1b", arch = "gpt", precision = "fp32", recompute;
   float dropout = 0;
   std::string out;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -47,6 +48,9 @@ int main(int argc, char** argv) {
     else if (a == "--lamb") lamb = std::atoi(argv[i + 1]);
     else if (a == "--arch") arch = argv[i + 1];
     else if (a == "--precision") precision = argv[i + 1];
+    else if (a == "--post-ln") post_ln = std::atoi(argv[i + 1]);
+    else if (a == "--fp32-residual") fp32_residual = std::atoi(argv[i + 1]);
+    else if (a == "--recompute") recompute = argv[i + 1];
     else if (a == "--out") out = argv[i + 1];
   }
   auto world = dist::Communicator::world();
@@ -80,6 +84,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (precision == "bf16") c.activation_dtype = DType::BF16;
+  c.apply_residual_connection_post_layernorm = post_ln != 0;
+  c.fp32_residual = fp32_residual != 0;
+  c.recompute_granularity = recompute;  // "", selective or full (uniform: every block)
   const int micro = 2;
   const int dp = grid.dp_size();
   const int M = global_batch / (micro * dp);

@@ -210,10 +210,12 @@ class MegatronGPT(torch.nn.Module):
             F.embedding(pos, p["embedding.position_embeddings.weight"]).unsqueeze(0)
         for i in range(self.cfg["num_layers"]):
             pre = f"decoder.layers.{i}."
+            # --apply-residual-connection-post-layernorm: the residual is the norm's output, not its input.
+            post_ln = self.cfg.get("apply_residual_connection_post_layernorm", False)
             y = F.layer_norm(x, (h,), p[pre + "input_layernorm.weight"], p[pre + "input_layernorm.bias"], self.eps)
-            x = x + self._attention(y, i)
+            x = (y if post_ln else x) + self._attention(y, i)
             y = F.layer_norm(x, (h,), p[pre + "pre_mlp_layernorm.weight"], p[pre + "pre_mlp_layernorm.bias"], self.eps)
-            x = x + self._mlp(y, i)
+            x = (y if post_ln else x) + self._mlp(y, i)
         x = F.layer_norm(x, (h,), p["decoder.final_layernorm.weight"], p["decoder.final_layernorm.bias"], self.eps)
         return F.linear(x, p["embedding.word_embeddings.weight"])  # tied output layer
 

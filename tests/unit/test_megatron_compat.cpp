@@ -193,7 +193,7 @@ TEST(MegatronCompat, OldNamesSetTheirModernFlags) {
 
 TEST(MegatronCompat, ChoicesLoomDoesNotHaveAreRefusedByName) {
   EXPECT_EQ(error_of({"--optimizer", "sgd"}), "--optimizer sgd: the SGD optimizer is not supported by Loom (use adam or lamb)");
-  EXPECT_EQ(error_of({"--dataloader-type", "cyclic"}).rfind("--dataloader-type cyclic: the cyclic data loader", 0), 0u);
+  EXPECT_EQ(error_of({"--dataloader-type", "cyclic"}), "");  // implemented since: Megatron's random sampler
   EXPECT_EQ(error_of({"--dataloader-type", "single"}), "");
   EXPECT_EQ(error_of({"--data-impl", "cached"}),
             "--data-impl cached: Megatron's cached IndexedDataset format is not supported by Loom (it reads mmap)");
@@ -205,6 +205,29 @@ TEST(MegatronCompat, ChoicesLoomDoesNotHaveAreRefusedByName) {
             "--lr-decay-samples goes with --train-samples: use --lr-decay-iters");
   EXPECT_EQ(error_of({"--train-iters", "5", "--lr-warmup-samples", "50"}),
             "--lr-warmup-samples goes with --train-samples: use --lr-warmup-iters");
+}
+
+TEST(MegatronCompat, ResidualFlagsSetTheModelsShapeAndPrecision) {
+  const ModelConfig plain = parse({"--bf16"})->a.model_config(50257);
+  EXPECT_FALSE(plain.apply_residual_connection_post_layernorm);
+  EXPECT_FALSE(plain.fp32_residual);
+  EXPECT_EQ(plain.residual_dtype(), DType::BF16);
+  EXPECT_TRUE(parse({"--apply-residual-connection-post-layernorm"})->a.model_config(50257).apply_residual_connection_post_layernorm);
+  const ModelConfig fp32_res = parse({"--fp16", "--fp32-residual-connection"})->a.model_config(50257);
+  EXPECT_TRUE(fp32_res.fp32_residual);
+  EXPECT_EQ(fp32_res.activation_dtype, DType::F16);
+  EXPECT_EQ(fp32_res.residual_dtype(), DType::F32);
+  EXPECT_EQ(error_of({"--fp32-residual-connection"}),
+            "--fp32-residual-connection keeps the residual stream in fp32 while training in half precision: it needs "
+            "--fp16 or --bf16");
+  EXPECT_EQ(error_of({"--bf16", "--fp32-residual-connection", "--apply-residual-connection-post-layernorm"}),
+            "--fp32-residual-connection with --apply-residual-connection-post-layernorm is not supported by Loom (the "
+            "residuals are then the norms' half-precision outputs)");
+  auto cyclic = parse({"--dataloader-type", "cyclic", "--no-data-sharding"});
+  EXPECT_TRUE(cyclic->a.compat.cyclic_data());
+  EXPECT_FALSE(cyclic->a.compat.data_sharding);
+  EXPECT_TRUE(parse({"--dataloader-type", "cyclic"})->a.compat.data_sharding);
+  EXPECT_EQ(error_of({"--dataloader-type", "random"}), "argument --dataloader-type: invalid choice: 'random' (choose from single,cyclic)");
 }
 
 TEST(MegatronCompat, TrainSamplesSetTheIterationsAsMegatronsUpdateTrainIters) {

@@ -24,6 +24,9 @@ namespace {
 // The Hugging Face architecture of a Loom model: Llama, GPT-2, or a UserError.
 void export_hf(const GptModel& model, const std::string& dir) {
   const GptConfig& c = model.config();
+  if (c.apply_residual_connection_post_layernorm)
+    fail("this model takes its residuals after the norms (--apply-residual-connection-post-layernorm): no Hugging "
+         "Face form; use --to safetensors");
   if (is_llama_config(c)) return export_hf_llama(model, dir);
   const bool gpt2 = c.normalization == NormKind::LayerNorm && c.activation == ActivationKind::Gelu &&
                     c.position_embedding == PositionKind::Learned && c.add_bias_linear && c.add_qkv_bias &&

@@ -348,6 +348,9 @@ void export_hf_llama(const GptModel& model, const std::string& dir) {
     fail("this model is not a Llama (RMSNorm, SwiGLU and RoPE): no Hugging Face Llama form");
   if (c.add_qkv_bias != c.add_bias_linear)
     fail("this model has q/k/v biases only (--add-qkv-bias): Hugging Face's Llama has no such form");
+  if (c.apply_residual_connection_post_layernorm)
+    fail("this model takes its residuals after the norms (--apply-residual-connection-post-layernorm): no Hugging "
+         "Face Llama form");
   if (c.rope.percent != 1.0) fail("this model rotates part of each head (--rotary-percent): no Hugging Face Llama form");
   const int64_t h = c.hidden_size, f = c.ffn_hidden_size, V = c.vocab_size;
   const int64_t H = c.num_attention_heads, G = c.query_groups(), D = c.head_dim(), r = H / G;

@@ -187,7 +187,7 @@ Tensor GptModel::boundary(int slot, size_t i, int rows) {
 
 void GptModel::forward(const StepContext& ctx) {
   const int Nl = tp_.local_rows(ctx.mb->rows());
-  const DType act = cfg_.activation_dtype;
+  const DType act = cfg_.residual_dtype();  // the residual stream's (fp32 with --fp32-residual-connection)
   Tensor unused;
   for (size_t i = 0; i < layers_.size(); i++) {
     Tensor in = i > 0 ? boundary(ctx.slot, i - 1, Nl) : stage_.embedding ? unused : input_[ctx.slot].slice_rows(0, Nl);
@@ -256,7 +256,7 @@ void GptModel::backward(const StepContext& ctx, const std::function<void(int)>& 
     store_.acquire(int(i), true, skip);
     layers_[i]->backward(ctx, dout, din);
     store_.release(int(i), true, skip);
-    if (i > 0 || !stage_.embedding) cpu::round_to_dtype(din.f32(), long(din.numel()), cfg_.activation_dtype);
+    if (i > 0 || !stage_.embedding) cpu::round_to_dtype(din.f32(), long(din.numel()), cfg_.residual_dtype());
     if (after_layer) after_layer(int(i));
     std::swap(dout, din);
   }

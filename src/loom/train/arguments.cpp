@@ -295,6 +295,15 @@ void TrainArgs::validate(const ArgParser& p, bool need_data) {
                                         " is an image-caption index: it trains --model coca (GPT and Llama read "
                                         "'loom preprocess' datasets, --dataset-type indexed)");
   if (!deepspeed_config.empty()) apply_deepspeed_config(*this, p);
+  // Megatron's validate_args: 'residual connection in fp32 only supported when using fp16 or bf16'.
+  require(!compat.fp32_residual_connection || fp16 || bf16,
+          "--fp32-residual-connection keeps the residual stream in fp32 while training in half precision: it "
+          "needs --fp16 or --bf16");
+  // With post-norm residuals Megatron's residual is the norms' half-precision output, so only its embedding
+  // output would stay in fp32: that partial form is not Loom's.
+  require(!compat.fp32_residual_connection || !compat.apply_residual_connection_post_layernorm,
+          "--fp32-residual-connection with --apply-residual-connection-post-layernorm is not supported by Loom (the "
+          "residuals are then the norms' half-precision outputs)");
   require(num_layers > 0, "--num-layers must be given and positive");
   require(hidden_size > 0, "--hidden-size must be given and positive");
   require(num_attention_heads > 0, "--num-attention-heads must be given and positive");
@@ -488,6 +497,8 @@ GptConfig TrainArgs::model_config(int64_t vocab_size) const {
   c.recompute_method = recompute_method;
   c.recompute_num_layers = recompute_num_layers;
   c.activation_dtype = fp16 ? DType::F16 : bf16 ? DType::BF16 : DType::F32;
+  c.apply_residual_connection_post_layernorm = compat.apply_residual_connection_post_layernorm;
+  c.fp32_residual = compat.fp32_residual_connection;
   return c;
 }
 

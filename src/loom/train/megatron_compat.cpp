@@ -88,7 +88,16 @@ void MegatronCompat::register_flags(ArgParser& p) {
   p.set_dest("--no-position-embedding", "add_position_embedding");
   p.add_flag("--use-rotary-position-embeddings", &use_rotary_position_embeddings, "= --position-embedding-type rope");
   p.add_choice("--dataloader-type", &dataloader_type, {"single", "cyclic"},
-               "single: Megatron's sequential sampler (cyclic, reshuffled every epoch, is not supported)");
+               "single: Megatron's sequential sampler; cyclic: its random sampler, a new order every epoch "
+               "(torch.randperm seeded by the epoch, reproduced exactly)");
+  p.add_no_flag("--no-data-sharding", &data_sharding,
+                "cyclic loader: one permutation of the whole dataset read rank-strided, instead of one per "
+                "rank's bucket");
+  p.set_dest("--no-data-sharding", "data_sharding");
+  p.add_flag("--apply-residual-connection-post-layernorm", &apply_residual_connection_post_layernorm,
+             "each block's residuals taken from its norms' outputs instead of their inputs");
+  p.add_flag("--fp32-residual-connection", &fp32_residual_connection,
+             "with --bf16/--fp16: the residual stream between and within blocks kept in fp32");
   p.add_flag("--log-num-zeros-in-grad", &log_num_zeros_in_grad,
              "the iteration line's 'num zeros': zero gradient elements of the iteration (every parameter once)");
   p.add_flag("--log-params-norm", &log_params_norm, "the iteration line's 'params norm': L2 norm of the weights after the update");
@@ -177,8 +186,6 @@ void MegatronCompat::apply(TrainArgs& a, const ArgParser& p) const {
                 : ""));
   }
   if (a.optimizer == "sgd") fail("--optimizer sgd: the SGD optimizer is not supported by Loom (use adam or lamb)");
-  if (dataloader_type == "cyclic")
-    fail("--dataloader-type cyclic: the cyclic data loader (a new random order every epoch) is not supported by Loom");
   if (shown.count("data_impl")) {
     const std::string impl = shown.at("data_impl");
     require(impl == "mmap" || impl == "infer" || impl == "None",

@@ -56,6 +56,9 @@ struct MegatronCompat {
   bool apply_query_key_layer_scaling = false;
   bool add_position_embedding = true, use_rotary_position_embeddings = false;
   std::string dataloader_type = "single";
+  bool data_sharding = true;  // --no-data-sharding: the cyclic loader's unsharded order
+  // Shape and precision of the residual stream (TransformerConfig / ModelConfig).
+  bool apply_residual_connection_post_layernorm = false, fp32_residual_connection = false;
   // Extra figures of the iteration line (and TensorBoard's num-zeros / params-norm).
   bool log_num_zeros_in_grad = false, log_params_norm = false;
   // Implemented flags with nothing to do (Loom always does what they ask).
@@ -72,6 +75,7 @@ struct MegatronCompat {
   // Megatron's unfused GELU is F.gelu (erf); its fused bias-GELU and --openai-gelu are the tanh form.
   bool exact_gelu() const { return !bias_gelu_fusion && !openai_gelu; }
   bool sample_based() const { return train_samples.has_value(); }
+  bool cyclic_data() const { return dataloader_type == "cyclic"; }
 
  private:
   // Storage of the NoEffect and Refused flags (the parser keeps pointers: lists do not move elements).

@@ -75,7 +75,7 @@ RankMemoryPrediction predict_rank_memory(const TrainArgs& a, const GptConfig& cf
   RankMemoryPrediction m;
   if (cfg.activation_dtype == DType::BF16) warm_up_bf16_gemm();
   m.baseline_rss = resident_bytes();
-  m.index_maps = predicted_index_map_bytes(a);
+  m.index_maps = predicted_index_map_bytes(a, grid.dp_size());
   const RankPrinter quiet{-1, 1};
   const std::vector<StageSpec> specs = rank_stage_specs(a, cfg, pl, quiet);
   {

@@ -77,7 +77,7 @@ void TrainingRun::setup(int argc, char** argv) {
 
   // Data first: a bad dataset is reported before the model takes memory.
   const auto data_start = Clock::now();
-  data_ = build_training_data(a_, tokenizer_->vocab_size(), out_.rank != 0);
+  data_ = build_training_data(a_, tokenizer_->vocab_size(), out_.rank != 0, grid_->dp_size());
   const double data_ms = ms_since(data_start);
 
   const auto model_start = Clock::now();
