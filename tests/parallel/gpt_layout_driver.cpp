@@ -25,7 +25,7 @@
 using namespace loom;
 
 int main(int argc, char** argv) {
-  int lamb = 0, zero = 0, global_batch = 8, tp_size = 1, sp = 0, iters = 20, bucket = 20000, overlap = 1, pp_size = 1, vpp = 1, layers = 2, max_in_flight = 0;
+  int lamb = 0, sgd = 0, zero = 0, global_batch = 8, tp_size = 1, sp = 0, iters = 20, bucket = 20000, overlap = 1, pp_size = 1, vpp = 1, layers = 2, max_in_flight = 0;
   int post_ln = 0, fp32_residual = 0;
   std::string schedule = "1f1b", arch = "gpt", precision = "fp32", recompute;
   float dropout = 0;
@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
     else if (a == "--global-batch") global_batch = std::atoi(argv[i + 1]);
     else if (a == "--zero") zero = std::atoi(argv[i + 1]);
     else if (a == "--lamb") lamb = std::atoi(argv[i + 1]);
+    else if (a == "--sgd") sgd = std::atoi(argv[i + 1]);  // torch.optim.SGD, momentum 0.9
     else if (a == "--arch") arch = argv[i + 1];
     else if (a == "--precision") precision = argv[i + 1];
     else if (a == "--post-ln") post_ln = std::atoi(argv[i + 1]);
@@ -111,6 +112,7 @@ int main(int argc, char** argv) {
     models.back()->init(42);
     AdamWOptions ao{0.9, 0.95, 1e-8, 0.1};
     if (lamb) ao.kind = OptimizerKind::Lamb;
+    if (sgd) ao.kind = OptimizerKind::Sgd;
     optims.push_back(std::make_unique<AdamW>(models.back()->params(), ao, tp.comm));
     if (precision == "bf16") optims.back()->reset_main_weights();  // fp32 main weights from the bf16 init
     reducers.push_back(std::make_unique<GradReducer>(*models.back(), grid.data(), bucket, overlap != 0 && pp_size == 1));
@@ -118,8 +120,8 @@ int main(int argc, char** argv) {
     opts.push_back(optims.back().get());
   }
   LrSchedule ls;
-  ls.max_lr = 3e-3;
-  ls.min_lr = 3e-4;
+  ls.max_lr = sgd ? 0.3 : 3e-3;  // SGD's steps at SGD's scale: the weights move as far as under AdamW
+  ls.min_lr = sgd ? 0.03 : 3e-4;
   ls.style = "cosine";
   ls.warmup_steps = 2.0 * global_batch;
   ls.decay_steps = int64_t(iters) * global_batch;

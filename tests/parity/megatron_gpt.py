@@ -281,7 +281,8 @@ class MegatronLRScheduler:
 
 
 def make_optimizer(model, cfg, foreach=None):
-    """torch.optim.AdamW with Megatron's two param groups (decay / no decay)."""
+    """torch.optim.AdamW with Megatron's two param groups (decay / no decay); with cfg["optimizer"] "sgd",
+    torch.optim.SGD(momentum=sgd_momentum, weight_decay) as Megatron's --optimizer sgd builds it."""
     c = normalize_config(cfg)
     decay, no_decay = [], []
     for name, prm in model.named_megatron_parameters():
@@ -289,6 +290,8 @@ def make_optimizer(model, cfg, foreach=None):
     groups = [{"params": decay, "weight_decay": c["weight_decay"]},
               {"params": no_decay, "weight_decay": 0.0}]
     kw = {} if foreach is None else {"foreach": foreach}
+    if c.get("optimizer", "adam") == "sgd":
+        return torch.optim.SGD(groups, lr=c["lr"], momentum=c["sgd_momentum"], **kw)
     return torch.optim.AdamW(groups, lr=c["lr"], betas=(c["adam_beta1"], c["adam_beta2"]),
                              eps=c["adam_eps"], **kw)
 

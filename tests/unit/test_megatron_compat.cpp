@@ -192,7 +192,11 @@ TEST(MegatronCompat, OldNamesSetTheirModernFlags) {
 }
 
 TEST(MegatronCompat, ChoicesLoomDoesNotHaveAreRefusedByName) {
-  EXPECT_EQ(error_of({"--optimizer", "sgd"}), "--optimizer sgd: the SGD optimizer is not supported by Loom (use adam or lamb)");
+  EXPECT_EQ(error_of({"--optimizer", "sgd", "--sgd-momentum", "0.8"}), "");  // implemented: torch.optim.SGD
+  EXPECT_EQ(error_of({"--override-lr-scheduler", "--use-checkpoint-lr-scheduler"}),
+            "--override-lr-scheduler and --use-checkpoint-lr-scheduler: give only one (the command line's learning-rate "
+            "schedule or the checkpoint's)");
+  EXPECT_EQ(error_of({"--use-checkpoint-opt_param-scheduler"}), "");
   EXPECT_EQ(error_of({"--dataloader-type", "cyclic"}), "");  // implemented since: Megatron's random sampler
   EXPECT_EQ(error_of({"--dataloader-type", "single"}), "");
   EXPECT_EQ(error_of({"--data-impl", "cached"}),
@@ -228,6 +232,20 @@ TEST(MegatronCompat, ResidualFlagsSetTheModelsShapeAndPrecision) {
   EXPECT_FALSE(cyclic->a.compat.data_sharding);
   EXPECT_TRUE(parse({"--dataloader-type", "cyclic"})->a.compat.data_sharding);
   EXPECT_EQ(error_of({"--dataloader-type", "random"}), "argument --dataloader-type: invalid choice: 'random' (choose from single,cyclic)");
+}
+
+TEST(MegatronCompat, FlagsImplementedForIssue16ReachTheRun) {
+  auto r = parse({"--optimizer", "sgd", "--sgd-momentum", "0.8", "--init-method-xavier-uniform", "--use-checkpoint-lr-scheduler"});
+  EXPECT_DOUBLE_EQ(r->a.sgd_momentum, 0.8);
+  EXPECT_TRUE(r->a.model_config(50257).init_method_xavier_uniform);
+  EXPECT_FALSE(parse({})->a.model_config(50257).init_method_xavier_uniform);
+  EXPECT_TRUE(r->a.compat.use_checkpoint_lr_scheduler);
+  std::map<std::string, std::string> dump;
+  for (auto& [k, v] : r->p.dump()) dump[k] = v;
+  EXPECT_EQ(dump.at("optimizer"), "sgd");
+  EXPECT_EQ(dump.at("sgd_momentum"), "0.8");
+  EXPECT_EQ(dump.at("init_method_xavier_uniform"), "True");
+  EXPECT_EQ(dump.at("use_checkpoint_lr_scheduler"), "True");
 }
 
 TEST(MegatronCompat, TrainSamplesSetTheIterationsAsMegatronsUpdateTrainIters) {

@@ -30,11 +30,14 @@ Mlp::Mlp(const ModelConfig& cfg, ParamStore& store, const std::string& prefix, W
 void Mlp::init_params(uint64_t seed) const {
   const float std = cfg_.init_method_std;
   const float out_std = std / std::sqrt(2.0f * float(cfg_.num_layers));  // scaled_init_method_normal
+  const bool xavier = cfg_.init_method_xavier_uniform;
+  // Megatron's fc1 of a gated MLP is one [2 ffn, h] tensor (gate rows, then up rows): its xavier fans.
+  const int64_t fc1_rows = int64_t(cfg_.ffn_hidden_size) * (cfg_.gated_mlp() ? 2 : 1);
   for (int p = 0; p < (cfg_.gated_mlp() ? 2 : 1); p++) {
-    init_normal(store_->at(fc1_.weight(p)), seed, std);
+    init_weight(store_->at(fc1_.weight(p)), seed, std, xavier, fc1_rows);
     if (fc1_.bias(p) >= 0) init_constant(store_->at(fc1_.bias(p)), 0.f);
   }
-  init_normal(store_->at(fc2_.weight()), seed, out_std);
+  init_weight(store_->at(fc2_.weight()), seed, out_std, xavier);
   if (fc2_.bias() >= 0) init_constant(store_->at(fc2_.bias()), 0.f);
 }
 

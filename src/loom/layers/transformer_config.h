@@ -54,6 +54,7 @@ struct TransformerConfig {
   float hidden_dropout = 0.1f;
   float attention_dropout = 0.1f;
   float init_method_std = 0.02f;
+  bool init_method_xavier_uniform = false;  // --init-method-xavier-uniform: xavier_uniform_ instead of normal(std)
 
   int head_dim() const { return kv_channels > 0 ? kv_channels : hidden_size / num_attention_heads; }
   int query_groups() const { return num_query_groups > 0 ? num_query_groups : num_attention_heads; }

@@ -173,8 +173,9 @@ void GptModel::init(uint64_t seed) {
     layers_[i]->init_params(seed);
     // The tied copy draws from the word embedding's stream (by its canonical name): the same values.
     // An untied output weight draws from its own stream.
-    if (i + 1 == layers_.size() && tied_output_ >= 0) init_normal(store_.at(tied_output_), seed, cfg_.init_method_std);
-    if (i + 1 == layers_.size() && own_output_ >= 0) init_normal(store_.at(own_output_), seed, cfg_.init_method_std);
+    const bool xavier = cfg_.init_method_xavier_uniform;
+    if (i + 1 == layers_.size() && tied_output_ >= 0) init_weight(store_.at(tied_output_), seed, cfg_.init_method_std, xavier);
+    if (i + 1 == layers_.size() && own_output_ >= 0) init_weight(store_.at(own_output_), seed, cfg_.init_method_std, xavier);
     store_.commit(int(i));
   }
 }

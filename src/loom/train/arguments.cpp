@@ -11,6 +11,7 @@
 #include "loom/data/tokenizer.h"
 #include "loom/models/family.h"
 #include "loom/train/deepspeed_numbers.h"
+#include "loom/util/cli.h"
 
 namespace loom {
 
@@ -27,6 +28,9 @@ void TrainArgs::register_flags(ArgParser& p) {
   p.add_float("--hidden-dropout", &hidden_dropout, "dropout on the residual branches and embeddings");
   p.add_float("--attention-dropout", &attention_dropout, "dropout on attention probabilities");
   p.add_float("--init-method-std", &init_method_std, "std of the normal initialisation");
+  p.add_flag("--init-method-xavier-uniform", &init_method_xavier_uniform,
+             "initialise the embeddings and linear weights with torch.nn.init.xavier_uniform_ instead of "
+             "normal(0, --init-method-std)");
   p.add_float("--layernorm-epsilon", &layernorm_epsilon, "norm epsilon (older name of --norm-epsilon)");
   p.add_float("--norm-epsilon", &layernorm_epsilon, "LayerNorm / RMSNorm epsilon");
   p.add_choice("--model", &model, model_family_names(),
@@ -72,6 +76,7 @@ void TrainArgs::register_flags(ArgParser& p) {
   p.add_float("--adam-beta1", &adam_beta1, "Adam beta1");
   p.add_float("--adam-beta2", &adam_beta2, "Adam beta2");
   p.add_float("--adam-eps", &adam_eps, "Adam epsilon");
+  p.add_float("--sgd-momentum", &sgd_momentum, "momentum factor of --optimizer sgd");
   p.add_float("--clip-grad", &clip_grad, "clip gradients to this global L2 norm (0: off)");
   p.add_int("--seed", &seed, "random seed (initialisation, dropout, data order)");
   p.add_int("--log-interval", &log_interval, "iterations between log lines");
@@ -148,7 +153,8 @@ void TrainArgs::register_flags(ArgParser& p) {
             "the gradients (reduce-scattered layer by layer in the backward), 3 also the weights (all-gathered "
             "layer by layer before use)");
   p.add_choice("--optimizer", &optimizer, {"adam", "lamb", "sgd"},
-               "adam (AdamW, apex FusedAdam) or lamb (apex FusedLAMB); sgd is refused");
+               "adam (AdamW, apex FusedAdam), lamb (apex FusedLAMB) or sgd (torch.optim.SGD with --sgd-momentum "
+               "and --weight-decay added to the gradient)");
   p.add_flag("--use-distributed-optimizer", &use_distributed_optimizer, "Megatron's name for --zero-stage 1");
   p.add_string("--deepspeed-config", &deepspeed_config,
                "DeepSpeed JSON (zero_optimization, fp16, bf16, optimizer, gradient_clipping, batch sizes); explicit flags win");
@@ -406,6 +412,9 @@ void TrainArgs::validate(const ArgParser& p, bool need_data) {
   if (use_distributed_optimizer && zero_stage == 0) zero_stage = 1;
   require(zero_stage >= 0 && zero_stage <= 3, "--zero-stage must be 0, 1, 2 or 3");
   require(offload_optimizer != "nvme" || !offload_path.empty(), "--offload-optimizer nvme needs --offload-path");
+  require(offload_optimizer != "nvme" || optimizer != "sgd",
+          "--offload-optimizer nvme streams Adam's and LAMB's moments: it does not take --optimizer sgd");
+  require(sgd_momentum >= 0, "--sgd-momentum must be >= 0 (got " + python_float(sgd_momentum) + ")");
   require(memory_budget_gb > 0, "--memory-budget-gb must be positive");
   require(context_parallel_size == 1, "--context-parallel-size > 1 is not supported yet");
   const int T = tensor_model_parallel_size;
@@ -474,6 +483,7 @@ GptConfig TrainArgs::model_config(int64_t vocab_size) const {
   c.hidden_dropout = float(hidden_dropout);
   c.attention_dropout = float(attention_dropout);
   c.init_method_std = float(init_method_std);
+  c.init_method_xavier_uniform = init_method_xavier_uniform;
   c.layernorm_epsilon = float(layernorm_epsilon);
   c.normalization = normalization == "RMSNorm" ? NormKind::RMSNorm : NormKind::LayerNorm;
   c.activation = swiglu ? ActivationKind::SwiGlu : compat.exact_gelu() ? ActivationKind::GeluExact : ActivationKind::Gelu;

@@ -24,6 +24,7 @@ struct TrainArgs {
   int make_vocab_size_divisible_by = 128;
   std::optional<int64_t> vocab_size;  // --vocab-size: the tokenizer's size when no tokenizer file is read
   double hidden_dropout = 0.1, attention_dropout = 0.1, init_method_std = 0.02, layernorm_epsilon = 1e-5;
+  bool init_method_xavier_uniform = false;
   // architecture (Megatron-Core's flags; --model and --model-preset expand to them)
   std::string model = "gpt", model_preset;
   std::string normalization = "LayerNorm", position_embedding_type = "learned_absolute";
@@ -46,6 +47,7 @@ struct TrainArgs {
   double lr_warmup_fraction = -1;  // unset
   double lr_warmup_init = 0;
   double weight_decay = 0.01, adam_beta1 = 0.9, adam_beta2 = 0.999, adam_eps = 1e-8, clip_grad = 1.0;
+  double sgd_momentum = 0.9;  // --optimizer sgd
   int64_t seed = 1234;
   // logging and evaluation
   int log_interval = 100, eval_interval = 1000, eval_iters = 100;

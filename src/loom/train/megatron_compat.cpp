@@ -106,8 +106,12 @@ void MegatronCompat::register_flags(ArgParser& p) {
   p.add_flag("--deterministic-mode", &deterministic_mode, "accepted: Loom is always deterministic");
   p.add_flag("--log-throughput", &log_throughput, "accepted: the iteration line always has the throughput");
   p.add_flag("--override-lr-scheduler", &override_lr_scheduler,
-             "accepted: the schedule's values come from the command line and its step count from --load");
+             "on --load: the schedule's values (lr, min lr, warmup, decay steps and style) from the command line, "
+             "its step count from the checkpoint");
   p.add_alias("--override-opt_param-scheduler", "--override-lr-scheduler");
+  p.add_flag("--use-checkpoint-lr-scheduler", &use_checkpoint_lr_scheduler,
+             "on --load: the schedule's values and step count from the checkpoint, whatever the command line says");
+  p.add_alias("--use-checkpoint-opt_param-scheduler", "--use-checkpoint-lr-scheduler");
   p.add_flag("--resume-dataloader", &resume_dataloader, "accepted: the data always resumes at the consumed samples");
   p.add_flag("--no-save-rng", &no_save_rng, "accepted: there is no RNG state to save (streams are functions of the seed)");
   // Implemented here: other spellings of TrainArgs' flags.
@@ -185,7 +189,10 @@ void MegatronCompat::apply(TrainArgs& a, const ArgParser& p) const {
                 ? " (accepted only at Megatron's default, " + def + ")"
                 : ""));
   }
-  if (a.optimizer == "sgd") fail("--optimizer sgd: the SGD optimizer is not supported by Loom (use adam or lamb)");
+  // Megatron's OptimizerParamScheduler: assert not (override and use_checkpoint).
+  require(!(override_lr_scheduler && use_checkpoint_lr_scheduler),
+          "--override-lr-scheduler and --use-checkpoint-lr-scheduler: give only one (the command line's learning-rate "
+          "schedule or the checkpoint's)");
   if (shown.count("data_impl")) {
     const std::string impl = shown.at("data_impl");
     require(impl == "mmap" || impl == "infer" || impl == "None",

@@ -63,7 +63,9 @@ struct MegatronCompat {
   bool log_num_zeros_in_grad = false, log_params_norm = false;
   // Implemented flags with nothing to do (Loom always does what they ask).
   bool attention_softmax_in_fp32 = false, deterministic_mode = false, log_throughput = false;
-  bool override_lr_scheduler = false, resume_dataloader = false, no_save_rng = false;
+  bool resume_dataloader = false, no_save_rng = false;
+  // The learning-rate schedule of a resumed run (optim/lr_schedule_resume.h): the command line's or the checkpoint's.
+  bool override_lr_scheduler = false, use_checkpoint_lr_scheduler = false;
 
   void register_flags(ArgParser& p);
   // Refusals and translations onto TrainArgs, before TrainArgs::validate checks the values (UserError).

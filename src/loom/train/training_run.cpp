@@ -86,9 +86,10 @@ void TrainingRun::setup(int argc, char** argv) {
   offload_optimizer_states(a_, opts_, param_dtype(a_), out_);
   scaler_ = build_grad_scaler(a_);
   if (scaler_ && resumed.has_scaler) scaler_->load_state(resumed.scaler);
-  scheduler_ = std::make_unique<LrScheduler>(lr_schedule(a_, p_.was_set("--lr-warmup-fraction")));
+  scheduler_ = std::make_unique<LrScheduler>(
+      resumed_lr_schedule(a_, lr_schedule(a_, p_.was_set("--lr-warmup-fraction")), resumed, out_));
   scheduler_->set_num_steps(resumed.scheduler_steps);
-  out_.print_rank_0("> learning rate decay style: " + a_.lr_decay_style);
+  out_.print_rank_0("> learning rate decay style: " + scheduler_->schedule().style);
   const double model_ms = ms_since(model_start);
 
   build_trainer();
