@@ -7,6 +7,7 @@
 #    (batch 2, then 4, 6 and 8 at the iterations the ramp changes): the same losses, grad norms and rates;
 #  - with --save, a checkpoint at each change of the micro-batch count (Megatron's); resuming in the middle
 #    of the ramp gives the uninterrupted run bit for bit;
+#  - the same for Llama (batches, the first phase against a constant batch, resume mid-ramp);
 #  - bad input: one error line, exit 2, before any work.
 set -e
 source "$(dirname "$0")/lib.sh"
@@ -108,7 +109,34 @@ expect_line "decreasing batch size from 9 to 8 to keep divisiblity by micro_batc
 expect_line "setting number of micro-batches to constant 4"
 grep -q 'consumed samples:           16 | skipped samples:            2 |' <<<"$OUT" || fail "constant decrease: consumed 16, skipped 2"
 
-# 5. Bad input.
+# 5. Llama (RMSNorm, SwiGLU, RoPE, grouped-query attention, untied): the ramp's batches, its first phase equal
+#    to a constant batch of 2, and a resume mid-ramp bit for bit.
+LLAMA=(--model llama --num-layers 2 --hidden-size 64 --num-attention-heads 8 --group-query-attention
+       --num-query-groups 2 --ffn-hidden-size 128 --seq-length 32 --max-position-embeddings 32
+       --untie-embeddings-and-output-weights --micro-batch-size 2 --lr 3e-3 --min-lr 3e-4 --lr-decay-style cosine
+       --lr-decay-samples 96 --lr-warmup-samples 8 --log-interval 1 --eval-interval 1000 --eval-iters 0
+       --hidden-dropout 0.1 --attention-dropout 0.1 --split 98,1,1 --data-path "$TMP/small_text_document"
+       --vocab-file "$VOCAB" --merge-file "$MERGES")
+LRAMP=("${LLAMA[@]}" --global-batch-size 8 --rampup-batch-size 2 2 24 --train-samples 96)
+run "$LOOM" train "${LRAMP[@]}" --save "$TMP/lramp"
+[ "$CODE" -eq 0 ] || fail "Llama ramp-up run"
+cp "$TMP/out" "$TMP/lramp.log"
+[ "$(grep -oE 'global batch size: +[0-9]+' "$TMP/lramp.log" | awk '{print $4}' | tr '\n' ' ')" = "2 2 2 2 4 4 6 6 8 8 8 8 8 8 8 8 " ] \
+  || fail "Llama: batches"
+run "$LOOM" train "${LLAMA[@]}" --global-batch-size 2 --train-samples 200 --exit-interval 4
+[ "$CODE" -eq 0 ] || fail "Llama constant batch 2"
+diff <(fields "$TMP/lramp.log" | head -12) <(echo "$OUT" > "$TMP/l2.log"; fields "$TMP/l2.log") > "$TMP/diff" \
+  || { fail "Llama: the ramp's batch-2 phase differs from a constant batch of 2"; head "$TMP/diff"; }
+run "$LOOM" train "${LRAMP[@]}" --exit-interval 7 --save "$TMP/lsplit"
+cp "$TMP/out" "$TMP/lpart1.log"
+run "$LOOM" train "${LRAMP[@]}" --load "$TMP/lsplit" --save "$TMP/lsplit"
+[ "$CODE" -eq 0 ] || fail "Llama resumed part"
+cat "$TMP/lpart1.log" "$TMP/out" > "$TMP/lresumed.log"
+diff <(fields "$TMP/lramp.log") <(fields "$TMP/lresumed.log") > "$TMP/diff" || { fail "Llama: resumed ramp-up differs"; head "$TMP/diff"; }
+cmp -s "$TMP/lramp/iter_0000016/shard_tp00_pp000.safetensors" "$TMP/lsplit/iter_0000016/shard_tp00_pp000.safetensors" \
+  || fail "Llama: final weights and optimizer state differ after resuming mid-ramp"
+
+# 6. Bad input.
 expect_error "--rampup-batch-size 2 4 24: the interval from the start batch size to --global-batch-size (6) is not a multiple of the increment" \
   "$LOOM" train "${BASE[@]}" --global-batch-size 8 --rampup-batch-size 2 4 24 --train-samples 96
 expect_error "--rampup-batch-size needs sample-based training: give --train-samples instead of --train-iters" \
