@@ -253,3 +253,22 @@ TEST(MegatronCompat, TrainSamplesSetTheIterationsAsMegatronsUpdateTrainIters) {
   r->a.validate_layout(1);
   EXPECT_EQ(r->a.train_iters, 1000 / 64);  // the partial last batch is dropped
 }
+
+TEST(MegatronCompat, RampupSetsTheIterationsThroughTheRamp) {
+  auto r = parse({"--train-samples", "96", "--global-batch-size", "8", "--micro-batch-size", "2", "--lr", "1e-4",
+                  "--rampup-batch-size", "2", "2", "24"});
+  r->a.validate_layout(1);
+  EXPECT_EQ(r->a.train_iters, 16);  // 2 x 4, 4 x 2, 6 x 2 up to 28 samples, then (96 - 28) // 8 = 8
+  EXPECT_EQ(r->a.num_micro_batches(), 4);
+  EXPECT_EQ(r->a.batch_rampup().micro_batch_counts(), (std::vector<int>{1, 2, 3, 4}));
+  EXPECT_EQ(error_of({"--train-iters", "10", "--rampup-batch-size", "2", "2", "24"}),
+            "--rampup-batch-size needs sample-based training: give --train-samples instead of --train-iters");
+  EXPECT_EQ(error_of({"--train-samples", "96", "--rampup-batch-size", "2", "2"}),
+            "--rampup-batch-size takes 3 values: <start batch size> <batch size increment> <ramp-up samples>");
+  // --decrease-batch-size-if-needed lets a global batch that micro x data-parallel does not divide run.
+  auto d = parse({"--train-samples", "90", "--global-batch-size", "9", "--micro-batch-size", "2", "--lr", "1e-4",
+                  "--decrease-batch-size-if-needed"});
+  d->a.validate_layout(1);
+  EXPECT_EQ(d->a.num_micro_batches(), 4);
+  EXPECT_EQ(d->a.train_iters, 10);  // Megatron: train_samples // global_batch_size, the unrounded batch
+}

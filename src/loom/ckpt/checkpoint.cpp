@@ -197,6 +197,7 @@ void CheckpointSaver::finish() {
       meta["iteration"] = p.state.iteration;
       meta["consumed_train_samples"] = p.state.consumed_train_samples;
       meta["consumed_valid_samples"] = p.state.consumed_valid_samples;
+      meta["skipped_train_samples"] = p.state.skipped_train_samples;
       meta["scheduler_steps"] = p.state.scheduler_steps;
       meta["optimizer_steps"] = p.state.optimizer_steps;
       meta["has_optimizer"] = p.opt.save_optim;
@@ -321,6 +322,7 @@ TrainState load_checkpoint(const std::string& dir, const std::vector<GptModel*>&
       s.iteration = meta.at("iteration");
       s.consumed_train_samples = meta.at("consumed_train_samples");
       s.consumed_valid_samples = meta.at("consumed_valid_samples");
+      s.skipped_train_samples = meta.value("skipped_train_samples", int64_t(0));  // older checkpoints: none
       s.scheduler_steps = meta.at("scheduler_steps");
       s.optimizer_steps = load_optim ? meta.at("optimizer_steps").get<int64_t>() : 0;
       if (meta.contains("lr_scheduler")) {

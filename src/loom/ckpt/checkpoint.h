@@ -32,6 +32,7 @@ struct TrainState {
   int64_t iteration = 0;
   int64_t consumed_train_samples = 0;
   int64_t consumed_valid_samples = 0;
+  int64_t skipped_train_samples = 0;  // --decrease-batch-size-if-needed: samples left out of rounded batches
   int64_t scheduler_steps = 0;  // samples the LR schedule has advanced
   int64_t optimizer_steps = 0;
   bool has_scaler = false;  // mixed precision: the loss scaler's state

@@ -343,7 +343,8 @@ void TrainArgs::validate(const ArgParser& p, bool need_data) {
   require(!vocab_size || *vocab_size > 0, "--vocab-size must be positive");
   require(micro_batch_size > 0, "--micro-batch-size must be positive");
   if (global_batch_size) require(*global_batch_size > 0, "--global-batch-size must be positive");
-  if (global_batch_size)
+  // A ramp-up checks the batches it reaches (Megatron's consistency check); rounding needs no divisibility.
+  if (global_batch_size && !compat.decrease_batch_size_if_needed && compat.rampup_batch_size.empty())
     require(*global_batch_size % micro_batch_size == 0,
             "--global-batch-size (" + std::to_string(*global_batch_size) + ") must be a multiple of --micro-batch-size (" +
                 std::to_string(micro_batch_size) + ")");
@@ -452,16 +453,41 @@ void TrainArgs::validate_layout(int world_size) {
   // Megatron's default: one micro-batch per data-parallel rank (no accumulation).
   if (!global_batch_size) global_batch_size = int64_t(micro_batch_size) * data_parallel_size;
   const int64_t per_step = int64_t(micro_batch_size) * data_parallel_size;
-  require(*global_batch_size % per_step == 0,
-          "--global-batch-size (" + std::to_string(*global_batch_size) + ") must be a multiple of --micro-batch-size x " +
-              "data-parallel size (" + std::to_string(micro_batch_size) + " x " + std::to_string(data_parallel_size) + ")");
+  if (!compat.decrease_batch_size_if_needed && !compat.rampup())
+    require(*global_batch_size % per_step == 0,
+            "--global-batch-size (" + std::to_string(*global_batch_size) + ") must be a multiple of --micro-batch-size x " +
+                "data-parallel size (" + std::to_string(micro_batch_size) + " x " + std::to_string(data_parallel_size) +
+                ")");
+  require(!compat.rampup() || !gradient_accumulation_steps,
+          "--rampup-batch-size: the DeepSpeed config fixes gradient_accumulation_steps; drop one of them");
+  const BatchRampup ramp = batch_rampup();  // the calculator's own checks (UserError)
+  require(*global_batch_size >= per_step, "--global-batch-size (" + std::to_string(*global_batch_size) +
+                                              ") is below --micro-batch-size x data-parallel size (" +
+                                              std::to_string(per_step) + "): evaluation needs one micro-batch");
   compat.resolve_samples(*this);
   if (!ddp_bucket_size) ddp_bucket_size = std::max<int64_t>(40000000, 1000000 * int64_t(data_parallel_size));
-  if (pipeline_schedule == "interleaved" || (pipeline_schedule == "dynamic" && virtual_pipeline_size() > 1)) {
-    const int64_t M = num_micro_batches(), P = pipeline_model_parallel_size;
+  // Every batch the run will reach must be runnable: Megatron asserts it iteration by iteration.
+  const bool interleaved =
+      pipeline_schedule == "interleaved" || (pipeline_schedule == "dynamic" && virtual_pipeline_size() > 1);
+  const int P = pipeline_model_parallel_size;
+  if (interleaved) {
+    const int64_t M = num_micro_batches();
     require(M >= P && M % P == 0, "the interleaved schedule needs the number of micro-batches (" + std::to_string(M) +
                                       ") to be a multiple of --pipeline-model-parallel-size (" + std::to_string(P) + ")");
   }
+  ramp.check_run(train_iters, interleaved ? P : 1,
+                 "the interleaved schedule needs the number of micro-batches to be a multiple of "
+                 "--pipeline-model-parallel-size");
+}
+
+BatchRampup TrainArgs::batch_rampup() const {
+  BatchRampup::Options o;
+  o.global_batch = *global_batch_size;
+  o.micro_batch = micro_batch_size;
+  o.data_parallel = data_parallel_size;
+  o.decrease_if_needed = compat.decrease_batch_size_if_needed;
+  o.rampup = compat.rampup();
+  return BatchRampup(o);
 }
 
 int TrainArgs::virtual_pipeline_size() const {

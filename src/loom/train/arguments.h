@@ -7,6 +7,7 @@
 
 #include "loom/models/gpt_config.h"
 #include "loom/parallel/pipeline_schedule.h"
+#include "loom/train/batch_rampup.h"
 #include "loom/train/coca_optimizer_args.h"
 #include "loom/train/deepspeed_lamb_args.h"
 #include "loom/train/image_text_data_args.h"
@@ -119,7 +120,10 @@ struct TrainArgs {
   // The GPT-2 vocabulary size, for commands that plan without reading the tokenizer files.
   static constexpr int64_t kGpt2Vocab = 50257;
   int data_parallel_size = 1;  // derived: world / (tp x pp x cp)
-  // Micro-batches per data-parallel rank and iteration.
+  // Megatron's micro-batch calculator for this run (constant or ramp-up); after validate_layout.
+  BatchRampup batch_rampup() const;
+  // Micro-batches per data-parallel rank and iteration at the full global batch (the most a ramp-up reaches;
+  // rounded down under --decrease-batch-size-if-needed). Evaluation runs this many.
   int num_micro_batches() const { return int(*global_batch_size / (int64_t(micro_batch_size) * data_parallel_size)); }
 };
 

@@ -5,6 +5,7 @@
 
 #include "loom/core/error.h"
 #include "loom/train/arguments.h"
+#include "loom/train/batch_rampup.h"
 #include "loom/util/cli.h"
 
 namespace loom {
@@ -71,6 +72,12 @@ void MegatronCompat::register_flags(ArgParser& p) {
                 "iterations = samples // global batch; instead of --train-iters)");
   p.add_opt_int("--lr-decay-samples", &lr_decay_samples, "samples to decay the learning rate over (default --train-samples)");
   p.add_int("--lr-warmup-samples", &lr_warmup_samples, "samples of linear warmup (sample-based training)");
+  p.add_strings("--rampup-batch-size", &rampup_batch_size,
+                "START INCREMENT SAMPLES: Megatron's batch-size ramp-up from START to --global-batch-size in steps of "
+                "INCREMENT over SAMPLES samples (sample-based training)");
+  p.set_dest("--rampup-batch-size", "rampup_batch_size");
+  p.add_flag("--decrease-batch-size-if-needed", &decrease_batch_size_if_needed,
+             "round each global batch down to a multiple of micro-batch x data-parallel size (the rest is skipped)");
   p.add_flag("--checkpoint-activations", &checkpoint_activations,
              "old name of --recompute-granularity full --recompute-method uniform");
   p.add_int("--checkpoint-num-layers", &checkpoint_num_layers,
@@ -198,6 +205,15 @@ void MegatronCompat::apply(TrainArgs& a, const ArgParser& p) const {
     require(impl == "mmap" || impl == "infer" || impl == "None",
             "--data-impl " + impl + ": Megatron's " + impl + " IndexedDataset format is not supported by Loom (it reads mmap)");
   }
+  if (!rampup_batch_size.empty()) {
+    require(rampup_batch_size.size() == 3,
+            "--rampup-batch-size takes 3 values: <start batch size> <batch size increment> <ramp-up samples>");
+    for (const std::string& v : rampup_batch_size) {
+      int64_t n = 0;
+      const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+      require(ec == std::errc() && end == v.data() + v.size(), "--rampup-batch-size: '" + v + "' is not an integer");
+    }
+  }
   if (deepspeed) require(!a.deepspeed_config.empty(), "--deepspeed needs --deepspeed_config FILE");
   if (checkpoint_activations && !p.was_set("--recompute-granularity")) {
     a.recompute_granularity = "full";
@@ -217,15 +233,26 @@ void MegatronCompat::apply(TrainArgs& a, const ArgParser& p) const {
     require(!lr_decay_samples || *lr_decay_samples > 0, "--lr-decay-samples must be positive");
     require(lr_warmup_samples >= 0, "--lr-warmup-samples must not be negative");
   } else {
+    // Megatron's validate_args: "expected no batch-size rampup for iteration-based training".
+    require(rampup_batch_size.empty() || a.train_iters == 0,
+            "--rampup-batch-size needs sample-based training: give --train-samples instead of --train-iters");
     require(!lr_decay_samples, "--lr-decay-samples goes with --train-samples: use --lr-decay-iters");
     require(lr_warmup_samples == 0, "--lr-warmup-samples goes with --train-samples: use --lr-warmup-iters");
   }
 }
 
+std::optional<std::array<int64_t, 3>> MegatronCompat::rampup() const {
+  if (rampup_batch_size.size() != 3) return std::nullopt;
+  std::array<int64_t, 3> v{};
+  for (size_t i = 0; i < 3; i++) std::from_chars(rampup_batch_size[i].data(), rampup_batch_size[i].data() + rampup_batch_size[i].size(), v[i]);
+  return v;
+}
+
 void MegatronCompat::resolve_samples(TrainArgs& a) const {
   if (!train_samples) return;
-  // update_train_iters with a constant batch size: the partial last batch is dropped.
-  a.train_iters = *train_samples / *a.global_batch_size;
+  // update_train_iters: with a constant batch the partial last batch is dropped; with a ramp-up the ramp's
+  // iterations are counted one by one.
+  a.train_iters = a.batch_rampup().train_iters(*train_samples);
   a.lr_decay_iters = a.train_iters;
 }
 

@@ -10,6 +10,7 @@
 //    off), otherwise one `loom: error:` line naming the feature;
 //  - Derived: not a flag, a value Megatron computes and prints in its argument block;
 //  - Tensorboard / PendingPipeline: flags another branch declares (TensorBoard, MegatronDPP's schedule).
+#include <array>
 #include <cstdint>
 #include <list>
 #include <map>
@@ -48,6 +49,10 @@ struct MegatronCompat {
   // Sample-based training (Megatron's --train-samples, --lr-decay-samples, --lr-warmup-samples).
   std::optional<int64_t> train_samples, lr_decay_samples;
   int64_t lr_warmup_samples = 0;
+  // Megatron's batch-size ramp-up (START INCREMENT SAMPLES, as its argparse keeps them: strings) and
+  // --decrease-batch-size-if-needed (batches rounded down to a multiple of micro x data-parallel).
+  std::vector<std::string> rampup_batch_size;
+  bool decrease_batch_size_if_needed = false;
   // Old names and variants that change the computation.
   bool checkpoint_activations = false;
   int checkpoint_num_layers = 1;
@@ -70,7 +75,8 @@ struct MegatronCompat {
   void register_flags(ArgParser& p);
   // Refusals and translations onto TrainArgs, before TrainArgs::validate checks the values (UserError).
   void apply(TrainArgs& a, const ArgParser& p) const;
-  // Once the global batch size is known: --train-samples sets the iterations (Megatron's update_train_iters).
+  // Once the global batch size is known: --train-samples sets the iterations (Megatron's update_train_iters,
+  // through the ramp-up when there is one).
   void resolve_samples(TrainArgs& a) const;
   // "> flags with no effect on the CPU backend: --a, --b" for the ones given ("" when none).
   std::string no_effect_line(const ArgParser& p) const;
@@ -78,6 +84,8 @@ struct MegatronCompat {
   bool exact_gelu() const { return !bias_gelu_fusion && !openai_gelu; }
   bool sample_based() const { return train_samples.has_value(); }
   bool cyclic_data() const { return dataloader_type == "cyclic"; }
+  // The three numbers of --rampup-batch-size (checked by apply()), if given.
+  std::optional<std::array<int64_t, 3>> rampup() const;
 
  private:
   // Storage of the NoEffect and Refused flags (the parser keeps pointers: lists do not move elements).
