@@ -281,6 +281,12 @@ def main():
     write(out, "fuzz_clip_tokenizer", "plain", clip_text + SEP.decode() + clip_input)
     write(out, "fuzz_clip_tokenizer", "gzip", gzip.compress(clip_text.encode(), mtime=0) + SEP + clip_input.encode())
 
+    # Zero-shot classes (fuzz_zero_shot_classes): JSON with templates and a label key, and a plain list.
+    write(out, "fuzz_zero_shot_classes", "json", json.dumps({
+        "classes": ["red square", "blue circle", "caf\u00e9 {sign}"], "templates": ["a photo of a {}.", "{{{}}} art"],
+        "label_key": "label"}, ensure_ascii=False))
+    write(out, "fuzz_zero_shot_classes", "lines", "tench\ngoldfish\r\n\n  \ngreat white shark\n")
+
 
 if __name__ == "__main__":
     main()
