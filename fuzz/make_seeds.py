@@ -77,6 +77,26 @@ def safetensors(tensors, metadata=None):
     return struct.pack("<Q", len(h)) + h + data
 
 
+def adam7_png(im):
+    """An interlaced (Adam7) 8-bit RGB PNG of PIL image `im` (PIL writes no interlaced PNG)."""
+    import zlib
+    w, h = im.size
+    px = im.load()
+    raw = b""
+    for x0, y0, dx, dy in ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)):
+        xs = range(x0, w, dx)
+        if not xs:
+            continue
+        for y in range(y0, h, dy):
+            raw += b"\x00" + bytes(c for x in xs for c in px[x, y])
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 1)) +
+            chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
@@ -203,6 +223,69 @@ def main():
         "mlp.down_proj.weight")]
     index = {"metadata": {"total_size": 0}, "weight_map": {n: "model.safetensors" for n in names}}
     write(out, "fuzz_hf_config", "tiny_llama_index", json.dumps(cfg) + SEP.decode() + json.dumps(index))
+
+    # Images (fuzz_image_codec): small JPEGs (baseline 4:2:0, progressive, grey, CMYK) and PNGs (RGB,
+    # palette with tRNS, grey 16-bit, RGBA interlaced, grey 1-bit), written by PIL.
+    import io
+    from PIL import Image
+
+    def img(mode, size=(12, 9)):
+        im = Image.new(mode, size)
+        px = im.load()
+        for y in range(size[1]):
+            for x in range(size[0]):
+                v = (x * 37 + y * 91) % 256
+                px[x, y] = {"RGB": (v, 255 - v, (x * y) % 256), "RGBA": (v, 2 * v % 256, 99, x * 20 % 256),
+                            "L": v, "CMYK": (v, 0, 255 - v, y * 20 % 256), "I;16": v * 257, "1": v & 1,
+                            "P": v % 16}[mode]
+        return im
+
+    def save(name, im, fmt, **kw):
+        b = io.BytesIO()
+        im.save(b, fmt, **kw)
+        write(out, "fuzz_image_codec", name, b.getvalue())
+
+    save("baseline.jpg", img("RGB"), "JPEG", quality=80)
+    save("progressive.jpg", img("RGB"), "JPEG", quality=60, progressive=True)
+    save("grey.jpg", img("L"), "JPEG", quality=70)
+    save("cmyk.jpg", img("CMYK"), "JPEG", quality=70)
+    save("rgb.png", img("RGB"), "PNG")
+    pal = img("P")
+    pal.putpalette([c for i in range(16) for c in (i * 16, 255 - i * 16, i * 7)])
+    save("palette_trns.png", pal, "PNG", transparency=3)
+    save("grey16.png", img("I;16"), "PNG")
+    save("rgba.png", img("RGBA"), "PNG")
+    write(out, "fuzz_image_codec", "rgb_interlaced.png", adam7_png(img("RGB", (7, 5))))
+    save("grey1.png", img("1"), "PNG")
+
+    # Image-caption indexes (fuzz_image_text_index): a mode byte (bit 0 csv, bit 1 labels, bit 2 ',')
+    # then the file: JSON lines, a JSON array, CSV with quoting, each with and without labels.
+    write(out, "fuzz_image_text_index", "jsonl", b"\x00" + "\n".join([
+        json.dumps({"image": "a/1.jpg", "caption": "a red square", "extra": 3}), "",
+        json.dumps({"caption": "\u00e9t\u00e9 \"quoted\"", "image": "/abs/2.png"})]).encode() + b"\n")
+    write(out, "fuzz_image_text_index", "json_array_labels", b"\x02" + json.dumps([
+        {"image": "x.jpg", "caption": "cat on a mat", "label": "cat"},
+        {"image": "y.jpg", "caption": "a dog", "label": 1}]).encode())
+    write(out, "fuzz_image_text_index", "csv_tab", b"\x01" + "filepath\ttitle\n"
+          "img/1.jpg\ta photo\n\"img/2.jpg\"\t\"say \"\"hi\"\"\"\n".encode())
+    write(out, "fuzz_image_text_index", "csv_comma_labels", b"\x07" + "title,filepath,label\n"
+          "\"a, b\",p.png,dog\nc,q.png,2\n".encode())
+
+    # CLIP vocabulary (fuzz_clip_tokenizer): a header and merges in the byte alphabet with </w>, plain and
+    # gzip-compressed.
+    import gzip
+    clip_merges = ["t h", "th e</w>", "a n", "an d</w>", "o f</w>", "i n", "in g</w>", "e r", "h e", "he l", "hel l",
+                   "hell o</w>", "w o", "wo r", "wor l", "worl d</w>", "\u0120 a", "c a", "ca t</w>"]
+    clip_text = "\"bpe_simple_vocab_16e6.txt#version: 0.2\n" + "\n".join(clip_merges) + "\n"
+    clip_input = "Hello  World, the CAT &amp; and of thing 12 \u00c9t\u00e9 \u4e2d <end_of_text> it's"
+    write(out, "fuzz_clip_tokenizer", "plain", clip_text + SEP.decode() + clip_input)
+    write(out, "fuzz_clip_tokenizer", "gzip", gzip.compress(clip_text.encode(), mtime=0) + SEP + clip_input.encode())
+
+    # Zero-shot classes (fuzz_zero_shot_classes): JSON with templates and a label key, and a plain list.
+    write(out, "fuzz_zero_shot_classes", "json", json.dumps({
+        "classes": ["red square", "blue circle", "caf\u00e9 {sign}"], "templates": ["a photo of a {}.", "{{{}}} art"],
+        "label_key": "label"}, ensure_ascii=False))
+    write(out, "fuzz_zero_shot_classes", "lines", "tench\ngoldfish\r\n\n  \ngreat white shark\n")
 
 
 if __name__ == "__main__":

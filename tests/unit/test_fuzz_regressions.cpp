@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "loom/core/error.h"
 #include "loom/data/numpy_compat.h"
 #include "loom/data/tiktoken_tokenizer.h"
+#include "loom/data/tokenizer.h"
 #include "loom/train/arguments.h"
 #include "test_data_tokenizer_util.h"
 
@@ -216,4 +218,20 @@ TEST(FuzzRegressions, TiktokenRankBeyondTheFileIsRejectedFirst) {
   TempFile f("ranks.tiktoken", "QQ== 0\nQg== 111111111\n");
   const std::string e = user_error([&] { loom::data::load_tiktoken_tokenizer(f.path()); });
   EXPECT_NE(e.find("line 2: rank 111111111 is beyond the file's 3 lines"), std::string::npos) << e;
+}
+
+// fuzz_sentencepiece: a model whose piece list holds an empty piece made libsentencepiece's trie builder
+// throw Darts::Details::Exception out of LoadFromSerializedProto (std::terminate: no UserError).
+TEST(FuzzRegressions, SentencePieceTrieExceptionIsAUserError) {
+  std::ifstream in(std::string(LOOM_SOURCE_DIR) + "/fuzz/regressions/fuzz_sentencepiece/darts_throws", std::ios::binary);
+  const std::string input((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t sep = input.find("\n--8<--\n");
+  ASSERT_NE(sep, std::string::npos);
+  TempFile f("spm.model", input.substr(0, sep));
+  loom::data::TokenizerConfig c;
+  c.type = "SentencePieceTokenizer";
+  c.tokenizer_model = f.path();
+  const std::string e = user_error([&] { loom::data::make_tokenizer(c); });
+  EXPECT_NE(e.find("tokenizer file '" + f.path() + "': not a SentencePiece model ("), std::string::npos) << e;
+  EXPECT_NE(e.find("zero-length key"), std::string::npos) << e;
 }

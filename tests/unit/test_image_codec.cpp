@@ -4,6 +4,8 @@
 // window equal to the same pixels of the full resize, and the synthetic scenes' captions.
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -144,6 +146,96 @@ TEST(ImageCodec, HugeHeaderIsRefused) {
   for (int k = 0; k < 4; k++) png[29 + k] = uint8_t(crc >> (24 - 8 * k));
   EXPECT_FALSE(decode_image_bytes(png.data(), png.size(), out, &err));
   EXPECT_EQ(err, "<memory>: image too large (60000x60000 pixels, the limit is 178956970)");
+}
+
+// Peak resident memory (bytes) of a child process that runs f, above this process's resident size now.
+template <class F>
+long child_peak_above_now(F&& f) {
+  long pages = 0, resident = 0;
+  if (std::FILE* st = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(st, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    std::fclose(st);
+  }
+  const pid_t pid = fork();
+  if (pid == 0) {
+    f();
+    _exit(0);
+  }
+  int status = 0;
+  struct rusage ru = {};
+  EXPECT_EQ(wait4(pid, &status, 0, &ru), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  return ru.ru_maxrss * 1024 - resident * sysconf(_SC_PAGESIZE);
+}
+
+// Found by fuzz_image_codec's review: a few hundred bytes whose header claims a large image (under the pixel
+// limit) made the decoder allocate and zero the whole output before finding the data missing. A
+// truncated JPEG now allocates only the rows it decodes (one with its end marker is decoded, as PIL does), and a PNG whose compressed data cannot hold the
+// claimed size is refused before any pixel buffer (deflate expands at most 1032-fold).
+TEST(ImageCodec, SmallFileClaimingLargeImageTakesLittleMemory) {
+  TmpDir d;
+  const Image img = pattern(16, 16);
+  write_jpeg((d.path / "a.jpg").string(), img, 90);
+  write_png((d.path / "a.png").string(), img);
+  std::vector<uint8_t> jpg = slurp((d.path / "a.jpg").string());
+  size_t sof = 0;
+  for (size_t i = 2; i + 9 < jpg.size(); i++)
+    if (jpg[i] == 0xFF && jpg[i + 1] == 0xC0) {
+      sof = i;
+      break;
+    }
+  ASSERT_GT(sof, 0u);
+  for (int k : {5, 7}) {  // height, then width: 12000 each (144M pixels, under the limit), big-endian
+    jpg[sof + k] = 12000 >> 8;
+    jpg[sof + k + 1] = 12000 & 255;
+  }
+  jpg.resize(jpg.size() - 16);  // cut inside the scan: no end-of-image marker
+  Image out;
+  std::string err;
+  EXPECT_FALSE(decode_image_bytes(jpg.data(), jpg.size(), out, &err));
+  EXPECT_EQ(err.rfind("<memory>: corrupt or truncated JPEG: ", 0), 0u) << err;
+  // The whole output would be 432 MB.
+  EXPECT_LT(child_peak_above_now([&] {
+              Image o;
+              decode_image_bytes(jpg.data(), jpg.size(), o, nullptr);
+            }),
+            100l << 20);
+
+  std::vector<uint8_t> png = slurp((d.path / "a.png").string());
+  for (int k : {16, 20}) {  // IHDR width, height: 12000
+    png[k] = 0;
+    png[k + 1] = 0;
+    png[k + 2] = 12000 >> 8;
+    png[k + 3] = 12000 & 255;
+  }
+  const uint32_t crc = uint32_t(crc32(0, png.data() + 12, 17));
+  for (int k = 0; k < 4; k++) png[29 + k] = uint8_t(crc >> (24 - 8 * k));
+  EXPECT_FALSE(decode_image_bytes(png.data(), png.size(), out, &err));
+  EXPECT_NE(err.find("<memory>: corrupt or truncated PNG: "), std::string::npos) << err;
+  EXPECT_NE(err.find(" bytes of image data cannot hold 12000x12000 pixels"), std::string::npos) << err;
+  EXPECT_LT(child_peak_above_now([&] {
+              Image o;
+              decode_image_bytes(png.data(), png.size(), o, nullptr);
+            }),
+            100l << 20);
+}
+
+// A lower pixel limit (what the fuzz target uses) refuses with that limit named; libjpeg's whole-image
+// buffers are capped by it too.
+TEST(ImageCodec, LowerPixelLimit) {
+  TmpDir d;
+  const Image img = pattern(40, 30);
+  write_png((d.path / "a.png").string(), img);
+  write_jpeg((d.path / "a.jpg").string(), img, 90);
+  for (const char* name : {"a.png", "a.jpg"}) {
+    const std::vector<uint8_t> bytes = slurp((d.path / name).string());
+    Image out;
+    std::string err;
+    EXPECT_FALSE(decode_image_bytes(bytes.data(), bytes.size(), out, &err, 1199)) << name;
+    EXPECT_EQ(err, "<memory>: image too large (40x30 pixels, the limit is 1199)") << name;
+    EXPECT_TRUE(decode_image_bytes(bytes.data(), bytes.size(), out, &err, 1200)) << name << err;
+    EXPECT_EQ(out.rgb.size(), 40u * 30 * 3);
+  }
 }
 
 TEST(ImageCodec, MissingFileAndWriterErrors) {

@@ -86,6 +86,11 @@ void merge_heap(const BpeMergeTable& merges, std::vector<int32_t>& id, std::vect
       if (const BpeMergeTable::Slot* r = merges.get(id[p], id[size_t(next[p])])) push(r->rank, p);
   }
   for (int32_t p = 0; p >= 0; p = next[size_t(p)]) out.push_back(id[size_t(p)]);
+  if (n > (size_t(1) << 16)) {  // a huge word's 16 bytes per byte are not kept for the thread's lifetime
+    next = {};
+    prev = {};
+    heap = {};
+  }
 }
 
 // The reference loop: find the lowest-ranked adjacent pair, merge all its occurrences left to right.
@@ -125,13 +130,12 @@ void merge_all_scan(const BpeMergeTable& merges, std::vector<int32_t>& word, std
 // of the best pair" pass (an occurrence overlapping one just merged, as in "aaa", is not intact). The new
 // neighbour pairs join their buckets after the pass, as the reference rescans after it. Stale entries
 // (a pair that changed since it was queued) fail the intact check and cost nothing else.
-void merge_all_heap(const BpeMergeTable& merges, const std::vector<int32_t>& word, std::vector<int32_t>& out) {
-  if (word.size() > size_t(std::numeric_limits<int32_t>::max()))
-    fail("a pre-token of " + std::to_string(word.size()) + " bytes is too long to tokenize (limit 2 GiB)");
-  const auto n = int32_t(word.size());
-  std::vector<int32_t> id(word.size()), prev(word.size()), next(word.size());  // id -1: merged into its left
+void merge_all_heap(const BpeMergeTable& merges, std::vector<int32_t>& id, std::vector<int32_t>& out) {
+  if (id.size() > size_t(std::numeric_limits<int32_t>::max()))
+    fail("a pre-token of " + std::to_string(id.size()) + " bytes is too long to tokenize (limit 2 GiB)");
+  const auto n = int32_t(id.size());
+  std::vector<int32_t> prev(id.size()), next(id.size());  // id (the word, in place) -1: merged into its left
   for (int32_t i = 0; i < n; i++) {
-    id[size_t(i)] = word[size_t(i)];
     prev[size_t(i)] = i - 1;
     next[size_t(i)] = i + 1 < n ? i + 1 : -1;
   }
@@ -185,6 +189,22 @@ void bpe_merge_lowest_first(const BpeMergeTable& merges, std::vector<int32_t>& s
     merge_scan(merges, symbols, out);
   else
     merge_heap(merges, symbols, out);
+}
+
+bool merges_make_only_higher_pairs(const BpeMergeTable& merges, size_t vocab_size) {
+  std::vector<int32_t> made_by(vocab_size, -1);  // token -> the highest rank of a merge making it
+  for (const BpeMergeTable::Slot& s : merges.slots) {
+    if (s.key == ~0ull) continue;
+    if (s.merged < 0 || size_t(s.merged) >= vocab_size) return false;
+    made_by[size_t(s.merged)] = std::max(made_by[size_t(s.merged)], s.rank);
+  }
+  for (const BpeMergeTable::Slot& s : merges.slots) {
+    if (s.key == ~0ull) continue;
+    const auto a = int32_t(s.key >> 32), b = int32_t(uint32_t(s.key));
+    if (a < 0 || b < 0 || size_t(a) >= vocab_size || size_t(b) >= vocab_size) return false;
+    if (made_by[size_t(a)] >= s.rank || made_by[size_t(b)] >= s.rank) return false;
+  }
+  return true;
 }
 
 void bpe_merge_all_occurrences(const BpeMergeTable& merges, std::vector<int32_t>& symbols, std::vector<int32_t>& out,

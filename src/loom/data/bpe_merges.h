@@ -57,6 +57,13 @@ struct BpeMergeTable {
 // about 20 bytes of memory per input byte, so even a 50 MB word finishes in seconds.
 void bpe_merge_lowest_first(const BpeMergeTable& merges, std::vector<int32_t>& symbols, std::vector<int32_t>& out);
 
+// True when every merge's two parts are made only by merges of lower rank (or are no merge's result): a
+// merge then only ever creates pairs of higher rank than its own, which is how BPE training writes merges
+// (GPT-2's, Llama 3's). For such a table bpe_merge_lowest_first and bpe_merge_all_occurrences give the
+// same ids: the lowest-ranked pairs are merged left to right, overlapping ones skipped, before any pair of
+// a higher rank, in both. `vocab_size` bounds the ids the table names.
+bool merges_make_only_higher_pairs(const BpeMergeTable& merges, size_t vocab_size);
+
 // BPE of one word as GPT-2's encoder.py and CLIP's simple_tokenizer.py do it: take the adjacent pair of
 // lowest rank and merge EVERY occurrence of it in one pass, left to right without overlap, then look
 // again. `symbols` are the word's initial ids (overwritten); the result is appended to `out`.

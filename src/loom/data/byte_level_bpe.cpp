@@ -58,6 +58,7 @@ void split_like_meta_llama3(std::string_view text, const std::function<void(std:
 ByteLevelBpeTokenizer::ByteLevelBpeTokenizer(ByteLevelBpeSpec spec) : spec_(std::move(spec)) {
   if (!spec_.pattern.empty()) regex_ = std::make_unique<RegexSplitter>(spec_.pattern);
   instance_ = next_tokenizer_instance();
+  merges_monotone_ = merges_make_only_higher_pairs(spec_.merges, spec_.id_bytes.size());
 }
 
 ByteLevelBpeTokenizer::~ByteLevelBpeTokenizer() = default;
@@ -89,7 +90,10 @@ void ByteLevelBpeTokenizer::encode_piece(std::string_view piece, std::vector<int
     thread_local std::vector<int32_t> symbols;
     symbols.resize(piece.size());
     for (size_t i = 0; i < piece.size(); i++) symbols[i] = spec_.byte_id[static_cast<unsigned char>(piece[i])];
-    bpe_merge_lowest_first(spec_.merges, symbols, out);
+    if (merges_monotone_ && piece.size() > 64)
+      bpe_merge_all_occurrences(spec_.merges, symbols, out, /*algorithm=*/2);
+    else
+      bpe_merge_lowest_first(spec_.merges, symbols, out);
     if (piece.size() > 4096) symbols = {};  // do not keep a huge buffer per thread
   }
   cache.insert(piece, h, out.data() + first, out.size() - first);

@@ -14,6 +14,11 @@
 //  4. A piece that is itself a vocabulary entry becomes that id when ignore_merges is set (Hugging
 //     Face's ignore_merges; tiktoken always does this); otherwise its bytes are BPE-merged, lowest
 //     (rank, position) pair first (bpe_merges.h). Results are cached per thread (bpe_cache.h).
+//     Hugging Face and tiktoken do not cut a long pre-token (a 50 MB line of letters is one), so neither
+//     does this: its ids are the whole word's BPE. Pieces over 64 bytes take an O(n log n) loop: when the
+//     merges only make pairs of higher rank (merges_make_only_higher_pairs, true of trained files) the
+//     rank-bucket pass GPT-2's loop uses (the same ids; 16 bytes of memory per input byte, given back
+//     afterwards), otherwise a heap of (rank, position).
 // Added/special tokens written in the text are ordinary text, as the interface requires.
 #include <array>
 #include <cstdint>
@@ -76,6 +81,7 @@ class ByteLevelBpeTokenizer final : public Tokenizer {
   ByteLevelBpeSpec spec_;
   std::unique_ptr<RegexSplitter> regex_;
   uint64_t instance_ = 0;  // distinguishes tokenizers in the per-thread caches
+  bool merges_monotone_ = false;  // merges_make_only_higher_pairs()
 };
 
 // Meta's Llama 3 tokenizer.py split (step 2 above): calls `part` with each piece of valid UTF-8

@@ -2,6 +2,8 @@
 
 #include <sentencepiece_processor.h>
 
+#include <exception>
+
 #include "loom/core/error.h"
 #include "loom/data/files.h"
 
@@ -13,7 +15,14 @@ class SentencePieceTokenizer final : public Tokenizer {
   explicit SentencePieceTokenizer(const std::string& path) {
     // Read the file ourselves first: a clear "cannot open" beats the library's status text.
     const std::string bytes = read_whole_file(path, "tokenizer file");
-    const auto status = sp_.LoadFromSerializedProto(bytes);
+    sentencepiece::util::Status status;
+    try {
+      status = sp_.LoadFromSerializedProto(bytes);
+    } catch (const std::exception& e) {
+      // Some malformed piece lists make the library's trie builder (Darts) throw instead of returning a
+      // status, e.g. "failed to insert key: zero-length key" (found by fuzz_sentencepiece).
+      fail("tokenizer file '" + path + "': not a SentencePiece model (" + e.what() + ")");
+    }
     if (!status.ok())
       fail("tokenizer file '" + path + "': not a SentencePiece model (" + status.ToString() + ")");
     if (sp_.GetPieceSize() <= 0) fail("tokenizer file '" + path + "': the SentencePiece model has no pieces");

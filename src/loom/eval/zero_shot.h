@@ -18,13 +18,9 @@
 #include <vector>
 
 #include "loom/eval/eval_log.h"
+#include "loom/eval/zero_shot_template.h"
 
 namespace loom::eval {
-
-// Python's str.format(classname) for a template with at most one "{}" field and "{{" / "}}" escapes
-// (the form open_clip's templates take). A second field, any other field ({0}, {name}) or a lone brace
-// is a UserError naming the template (Python would raise too, or need arguments there are not).
-std::string fill_template(const std::string& tmpl, const std::string& classname);
 
 // texts -> their text latents [texts.size(), E] (before normalisation), e.g. the text tower's forward
 // in eval mode, batching as it likes.

@@ -6,7 +6,7 @@
 #include <sstream>
 
 #include "loom/core/error.h"
-#include "loom/eval/zero_shot.h"
+#include "loom/eval/zero_shot_template.h"
 
 namespace loom::eval {
 
