@@ -56,10 +56,10 @@ void TransformerBlock::allocate(int batch, int seq, int slots) {
   using Keep = SavedTensors::Keep;
   if (half_activations()) input_ = saved_.add(Nl * h, K::Activation, Keep::Always);
   declare_norm(norm1_, batch, seq);
-  attention_.declare(saved_, batch, seq);
+  attention_.declare(saved_, batch, seq, deferred_weights_);
   x1_ = saved_.add(Nl * h, K::Activation, Keep::UnlessFull);
   declare_norm(norm2_, batch, seq);
-  mlp_.declare(saved_, batch, seq);
+  mlp_.declare(saved_, batch, seq, deferred_weights_);
   saved_.allocate(slots);
   input_views_.assign(size_t(slots), Tensor());
   if (recompute_ == Recompute::Full && !ws_->recompute_out.defined()) ws_->recompute_out = Tensor({Nl, h});
@@ -123,7 +123,7 @@ void TransformerBlock::forward_into(const StepContext& ctx, const Tensor& in, fl
                                 first);
 }
 
-void TransformerBlock::backward(const StepContext& ctx, const Tensor& dout, Tensor& din) {
+void TransformerBlock::backward_input(const StepContext& ctx, const Tensor& dout, Tensor& din) {
   const MicroBatch& mb = *ctx.mb;
   const int N = mb.rows(), Nl = tp_.local_rows(N), h = cfg_.hidden_size;
   const uint64_t first = uint64_t(tp_.first_row(N)) * uint64_t(h);
@@ -148,16 +148,23 @@ void TransformerBlock::backward(const StepContext& ctx, const Tensor& dout, Tens
   // MLP branch: out = x1 + dropout(fc2(act) + b_fc2)
   cpu::bias_dropout_add_backward(dout.f32(), dlocal, bias_grad(mlp_.fc2().bias()), Nl, h, p_hidden,
                                  dropout_key(ctx, kMlpOutput), first);
-  const float* dln2 = mlp_.backward(ctx, saved_, dlocal, saved_.at(norm2_.full, ctx.slot).f32());
+  const float* dln2 = mlp_.backward_input(ctx, saved_, dlocal);
   std::memcpy(dres, dout.f32(), local_bytes);  // the residual path
   norm_backward(norm2_, ctx, dln2, x1, dres);
 
   // Attention branch: x1 = x + dropout(proj(attn) + b_proj)
   cpu::bias_dropout_add_backward(dres, dlocal, bias_grad(attention_.proj().bias()), Nl, h, p_hidden,
                                  dropout_key(ctx, kAttentionOutput), first);
-  const float* dln1 = attention_.backward(ctx, saved_, dlocal, saved_.at(norm1_.full, ctx.slot).f32());
+  const float* dln1 = attention_.backward_input(ctx, saved_, dlocal);
   std::memcpy(din.f32(), dres, local_bytes);
   norm_backward(norm1_, ctx, dln1, input.f32(), din.f32());
+}
+
+void TransformerBlock::backward_weight(const StepContext& ctx) {
+  // What backward_input left: the linears' inputs (saved, or rebuilt into the working set by the
+  // backward_input just before) and their output gradients.
+  mlp_.backward_weight(ctx, saved_, saved_.at(norm2_.full, ctx.slot).f32());
+  attention_.backward_weight(ctx, saved_, saved_.at(norm1_.full, ctx.slot).f32());
 }
 
 }  // namespace loom

@@ -97,7 +97,9 @@ std::vector<std::unique_ptr<GptModel>> build_model_chunks(const TrainArgs& a, co
   std::vector<std::unique_ptr<GptModel>> models;
   for (size_t c = 0; c < specs.size(); c++) {
     const int slots = pl.size > 1 ? PipelineRunner::slots_needed(pl, M, int(c)) : 1;
-    models.push_back(std::make_unique<GptModel>(cfg, a.micro_batch_size, a.seq_length, slots, tp, specs[c], storage));
+    StageSpec spec = specs[c];
+    spec.defer_weight_grads = PipelineRunner::splits_backward(pl);
+    models.push_back(std::make_unique<GptModel>(cfg, a.micro_batch_size, a.seq_length, slots, tp, spec, storage));
   }
   return models;
 }

@@ -146,7 +146,8 @@ void PipelineRunner::backward_pass(const PipeOp& op, Iteration& it, bool posted)
   {
     TimerScope t(timers_, "backward-compute");
     const double t0 = now_us();
-    model.backward(c, {}, dout);
+    if (splits_backward(l_)) model.backward_input(c, dout);
+    else model.backward(c, {}, dout);
     const double t1 = now_us();
     it.busy_us += t1 - t0 + delay_.after_pass(l_.rank, t1 - t0);
     trace("B" + std::to_string(op.micro) + "." + std::to_string(op.chunk), t0, now_us());
@@ -161,6 +162,7 @@ void PipelineRunner::backward_pass(const PipeOp& op, Iteration& it, bool posted)
     pending = l_.pp->isend(g.f32(), size_t(g.numel()), dist::DType::F32, prev, tag(op.micro, dst_chunk, 1));
   }
   executed_.push_back(op);
+  if (splits_backward(l_)) return;  // in flight until its W
   if (op.chunk == 0) in_flight_--;
   live_[size_t(op.chunk)]--;
 }
@@ -180,6 +182,7 @@ double PipelineRunner::run(bool training, const std::function<void(int, BatchBuf
     const auto ops = training ? fixed_ops_ : pipeline_forward_ops(l_.size, num_micro_, l_.virtual_size);
     for (const PipeOp& op : ops) {
       if (op.forward) forward_pass(op, it, false);
+      else if (op.weight) weight_pass(op, it);
       else backward_pass(op, it, false);
     }
   }
