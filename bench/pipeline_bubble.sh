@@ -7,7 +7,7 @@
 #     at P=2 and P=4.
 #  3. Zero-bubble (ZB-H1) against 1F1B on stages balanced by --pipeline-split cost, M=8: ZB_RUNS (3)
 #     alternating runs of each at P=2 and P=4 on both models, each run's mean idle fraction and their
-#     spread. Set SECTIONS=3 to run only this part.
+#     spread (SECTIONS=3: only this part; ZB_PS="2": only P=2; ZB_RUNS=N runs).
 # Usage: bench/pipeline_bubble.sh [build-dir]. On a 2-core machine P=4 oversubscribes the cores, which
 # inflates idle time: read P=2 as the clean figure.
 set -euo pipefail
@@ -26,22 +26,22 @@ bubble() {  # label P V model-and-pipeline-flags...
   local label=$1 P=$2 V=$3
   shift 3
   mpirun --allow-run-as-root --oversubscribe -np "$P" "$LOOM" train "${COMMON[@]}" --train-iters "${ITERS:-3}" --pipeline-model-parallel-size "$P" \
-    "$@" --pipeline-trace "$TMP/trace.json" > "$TMP/log" 2>&1 || { tail -3 "$TMP/log"; return 1; }
+    "$@" --pipeline-trace "$TMP/trace.json" > "$TMP/log" 2>&1 || { grep -m1 "loom: error" "$TMP/log" || tail -3 "$TMP/log"; return 1; }
   echo "P=$P $label: $(grep -o 'blocks per stage \[.*\]' "$TMP/log" || echo "blocks even")"
   /usr/bin/python3 bench/pipeline_bubble.py "$TMP/trace.json" "$P" 8 "$V" | tee "$TMP/idle" | sed 's/^/  /'
   echo "$label $(grep -oE 'mean idle [0-9.]+' "$TMP/idle" | cut -d' ' -f3)" >> "$TMP/results"
 }
 SECTIONS=${SECTIONS:-123}
+SMALL=(--num-layers 8 --hidden-size 256 --num-attention-heads 4 --seq-length 64)
+WIDE=(--num-layers 16 --hidden-size 512 --num-attention-heads 8 --seq-length 32 --pipeline-split cost)
 if [[ $SECTIONS == *1* ]]; then
 echo "== 1. splits of the 16M GPT (L8 h256 seq 64), P=2 1F1B"
-SMALL=(--num-layers 8 --hidden-size 256 --num-attention-heads 4 --seq-length 64)
 bubble "even" 2 1 "${SMALL[@]}"
 bubble "--pipeline-split cost" 2 1 "${SMALL[@]}" --pipeline-split cost
 bubble "--decoder-last-pipeline-num-layers 1" 2 1 "${SMALL[@]}" --decoder-last-pipeline-num-layers 1
 fi
 if [[ $SECTIONS == *2* ]]; then
 echo "== 2. balanced by --pipeline-split cost (L16 h512 seq 32)"
-WIDE=(--num-layers 16 --hidden-size 512 --num-attention-heads 8 --seq-length 32 --pipeline-split cost)
 for P in 2 4; do
   bubble "1f1b" "$P" 1 "${WIDE[@]}" --pipeline-schedule 1f1b
   bubble "interleaved V=2" "$P" 2 "${WIDE[@]}" --virtual-pipeline-model-parallel-size 2
@@ -52,7 +52,7 @@ if [[ $SECTIONS == *3* ]]; then
 echo "== 3. zero-bubble against 1F1B, balanced by --pipeline-split cost; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 : > "$TMP/results"
 SPLIT_SMALL=("${SMALL[@]}" --pipeline-split cost)
-for P in 2 4; do
+for P in ${ZB_PS:-2 4}; do
   for r in $(seq "${ZB_RUNS:-3}"); do
     ITERS=5 bubble "L16h512-P$P-1f1b" "$P" 1 "${WIDE[@]}" --pipeline-schedule 1f1b
     ITERS=5 bubble "L16h512-P$P-zero-bubble" "$P" 1 "${WIDE[@]}" --pipeline-schedule zero-bubble

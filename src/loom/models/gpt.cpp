@@ -287,12 +287,13 @@ void GptModel::backward_input(const StepContext& ctx, const Tensor* output_grad)
   input_grad_ = dout;
 }
 
-void GptModel::backward_weight(const StepContext& ctx) {
+void GptModel::backward_weight(const StepContext& ctx, const std::function<void(int)>& after_layer) {
   if (!stage_.defer_weight_grads) throw std::logic_error("backward_weight on a model that does not defer it");
   for (size_t i = layers_.size(); i-- > 0;) {
     store_.acquire(int(i), true);
     layers_[i]->backward_weight(ctx);
     store_.release(int(i), true);
+    if (after_layer) after_layer(int(i));
   }
 }
 

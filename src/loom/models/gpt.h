@@ -87,7 +87,8 @@ class GptModel {
   // StageSpec::defer_weight_grads, the weight gradients of the same micro-batch (ctx.slot). The weight
   // halves of a model's micro-batches must run in micro-batch order for 1F1B's accumulation order.
   void backward_input(const StepContext& ctx, const Tensor* output_grad = nullptr);
-  void backward_weight(const StepContext& ctx);
+  // `after_layer(i)` (if set) runs once layer i's weight half is done (a pipeline drives its transfers there).
+  void backward_weight(const StepContext& ctx, const std::function<void(int)>& after_layer = {});
   // Logits [rows.size(), padded vocab] at the given rows after a forward with ctx.training == false and
   // no loss outputs (generation, one process).
   void logits(const std::vector<int>& rows, float* out);
