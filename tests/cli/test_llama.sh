@@ -105,7 +105,13 @@ expect_error "--use-rope-scaling needs --position-embedding-type rope" \
   "$LOOM" train "${MODEL[@]}" "${COMMON[@]}" --train-iters 1 --position-embedding-type learned_absolute
 expect_error "unknown --model-preset 'llama9-1t'" "$LOOM" train --model-preset llama9-1t
 expect_error "--model-preset llama3.2-1b is a llama model, not --model gpt" "$LOOM" plan --model-preset llama3.2-1b --model gpt
-expect_error "--swiglu with linear biases is not supported yet" \
-  "$LOOM" train --num-layers 2 --hidden-size 64 --num-attention-heads 4 --seq-length 32 --swiglu "${COMMON[@]}" --train-iters 1
+# SwiGLU with linear biases (no --disable-bias-linear): gate and up each get a bias. 2 x (LayerNorms 256 + QKV
+# 3 x 64 x 64 + 192 + proj 64 x 64 + 64 + gate/up 2 x (128 x 64 + 128) + fc2 128 x 64 + 64) + word embedding
+# 50304 x 64 + positions 32 x 64 + final LayerNorm 128 = 3,305,216.
+run "$LOOM" train --num-layers 2 --hidden-size 64 --num-attention-heads 4 --ffn-hidden-size 128 --seq-length 32 \
+  --max-position-embeddings 32 --swiglu "${COMMON[@]}" --train-iters 20 --log-interval 10 --eval-iters 0
+[ "$CODE" -eq 0 ] || fail "SwiGLU with biases exited $CODE: $ERR"
+expect_line "  disable_bias_linear ............................. False"
+expect_line " > number of parameters on (tensor, pipeline) model parallel rank (0, 0): 3305216"
 expect_error "unknown model family 'bert'" "$LOOM" train --model bert
 finish

@@ -25,8 +25,9 @@
 using namespace loom;
 
 int main(int argc, char** argv) {
-  int lamb = 0, zero = 0, global_batch = 8, tp_size = 1, sp = 0, iters = 20, bucket = 20000, overlap = 1, pp_size = 1, vpp = 1, layers = 2, max_in_flight = 0;
-  std::string schedule = "1f1b", arch = "gpt", precision = "fp32";
+  int lamb = 0, sgd = 0, zero = 0, global_batch = 8, tp_size = 1, sp = 0, iters = 20, bucket = 20000, overlap = 1, pp_size = 1, vpp = 1, layers = 2, max_in_flight = 0;
+  int post_ln = 0, fp32_residual = 0;
+  std::string schedule = "1f1b", arch = "gpt", precision = "fp32", recompute;
   float dropout = 0;
   std::string out;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -45,8 +46,12 @@ int main(int argc, char** argv) {
     else if (a == "--global-batch") global_batch = std::atoi(argv[i + 1]);
     else if (a == "--zero") zero = std::atoi(argv[i + 1]);
     else if (a == "--lamb") lamb = std::atoi(argv[i + 1]);
+    else if (a == "--sgd") sgd = std::atoi(argv[i + 1]);  // torch.optim.SGD, momentum 0.9
     else if (a == "--arch") arch = argv[i + 1];
     else if (a == "--precision") precision = argv[i + 1];
+    else if (a == "--post-ln") post_ln = std::atoi(argv[i + 1]);
+    else if (a == "--fp32-residual") fp32_residual = std::atoi(argv[i + 1]);
+    else if (a == "--recompute") recompute = argv[i + 1];
     else if (a == "--out") out = argv[i + 1];
   }
   auto world = dist::Communicator::world();
@@ -64,7 +69,7 @@ int main(int argc, char** argv) {
   c.padded_vocab_size = 256;
   c.hidden_dropout = c.attention_dropout = dropout;
   c.init_method_std = 0.05f;
-  if (arch == "llama") {  // Llama's settings of the same decoder: 8 heads in 2 key/value groups
+  if (arch == "llama" || arch == "llama-bias") {  // Llama's settings of the same decoder: 8 heads in 2 key/value groups
     c.num_attention_heads = 8;
     c.num_query_groups = 2;
     c.normalization = NormKind::RMSNorm;
@@ -72,13 +77,17 @@ int main(int argc, char** argv) {
     c.position_embedding = PositionKind::Rope;
     c.rope.llama3_scaling = true;
     c.rope.original_max_position = 8;
-    c.add_bias_linear = c.add_qkv_bias = false;
+    c.add_bias_linear = arch == "llama-bias";  // llama-bias: HF's attention_bias + mlp_bias (SwiGLU with biases)
+    c.add_qkv_bias = c.add_bias_linear;
     c.tie_embeddings = false;
   } else if (arch != "gpt") {
     std::fprintf(stderr, "unknown --arch %s\n", arch.c_str());
     return 2;
   }
   if (precision == "bf16") c.activation_dtype = DType::BF16;
+  c.apply_residual_connection_post_layernorm = post_ln != 0;
+  c.fp32_residual = fp32_residual != 0;
+  c.recompute_granularity = recompute;  // "", selective or full (uniform: every block)
   const int micro = 2;
   const int dp = grid.dp_size();
   const int M = global_batch / (micro * dp);
@@ -104,6 +113,7 @@ int main(int argc, char** argv) {
     models.back()->init(42);
     AdamWOptions ao{0.9, 0.95, 1e-8, 0.1};
     if (lamb) ao.kind = OptimizerKind::Lamb;
+    if (sgd) ao.kind = OptimizerKind::Sgd;
     optims.push_back(std::make_unique<AdamW>(models.back()->params(), ao, tp.comm));
     if (precision == "bf16") optims.back()->reset_main_weights();  // fp32 main weights from the bf16 init
     reducers.push_back(std::make_unique<GradReducer>(*models.back(), grid.data(), bucket, overlap != 0 && pp_size == 1));
@@ -111,8 +121,8 @@ int main(int argc, char** argv) {
     opts.push_back(optims.back().get());
   }
   LrSchedule ls;
-  ls.max_lr = 3e-3;
-  ls.min_lr = 3e-4;
+  ls.max_lr = sgd ? 0.3 : 3e-3;  // SGD's steps at SGD's scale: the weights move as far as under AdamW
+  ls.min_lr = sgd ? 0.03 : 3e-4;
   ls.style = "cosine";
   ls.warmup_steps = 2.0 * global_batch;
   ls.decay_steps = int64_t(iters) * global_batch;

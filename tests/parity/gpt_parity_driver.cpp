@@ -70,6 +70,10 @@ int main(int argc, char** argv) {
     ao.beta2 = j.at("adam_beta2");
     ao.eps = j.at("adam_eps");
     ao.weight_decay = j.at("weight_decay");
+    if (j.value("optimizer", std::string("adam")) == "sgd") {  // torch.optim.SGD(momentum, weight_decay)
+      ao.kind = OptimizerKind::Sgd;
+      ao.sgd_momentum = j.at("sgd_momentum");
+    }
     AdamW opt(model.params(), ao);
     LrSchedule ls;
     ls.max_lr = j.at("lr");

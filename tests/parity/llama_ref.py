@@ -34,6 +34,15 @@ def kv_heads(c):
     return c.get("num_key_value_heads") or c["num_attention_heads"]
 
 
+def has_biases(c):
+    """HF's attention_bias (q/k/v/o) and mlp_bias (gate/up/down): Megatron's add_bias_linear sets both, so the
+    reference takes them together."""
+    a, m = bool(c.get("attention_bias", False)), bool(c.get("mlp_bias", False))
+    if a != m:
+        raise ValueError("attention_bias and mlp_bias must agree (Megatron's --disable-bias-linear sets both)")
+    return a
+
+
 def param_shapes(c):
     """OrderedDict name -> shape in HF names (the order of a transformers state dict)."""
     h, f, V, L = c["hidden_size"], c["intermediate_size"], c["vocab_size"], c["num_hidden_layers"]
@@ -49,6 +58,11 @@ def param_shapes(c):
         s[p + "mlp.gate_proj.weight"] = (f, h)
         s[p + "mlp.up_proj.weight"] = (f, h)
         s[p + "mlp.down_proj.weight"] = (h, f)
+        if has_biases(c):
+            for n, rows in (("self_attn.q_proj", H * D), ("self_attn.k_proj", G * D), ("self_attn.v_proj", G * D),
+                            ("self_attn.o_proj", h), ("mlp.gate_proj", f), ("mlp.up_proj", f),
+                            ("mlp.down_proj", h)):
+                s[p + n + ".bias"] = (rows,)
         s[p + "input_layernorm.weight"] = (h,)
         s[p + "post_attention_layernorm.weight"] = (h,)
     s["model.norm.weight"] = (h,)
@@ -58,12 +72,15 @@ def param_shapes(c):
 
 
 def init_weights(c, seed=1234, std=0.02, norm_noise=0.05, dtype=np.float32):
-    """Random weights: N(0, std) matrices (o_proj/down_proj scaled by 1/sqrt(2L)), norms 1 + N(0, norm_noise)."""
+    """Random weights: N(0, std) matrices (o_proj/down_proj scaled by 1/sqrt(2L)), norms 1 + N(0, norm_noise),
+    biases N(0, std) (not zero, so that a misplaced bias shows)."""
     rng = np.random.default_rng(seed)
     out_std = std / math.sqrt(2.0 * c["num_hidden_layers"])
     w = OrderedDict()
     for name, shape in param_shapes(c).items():
-        if name.endswith("norm.weight"):
+        if name.endswith(".bias"):
+            a = rng.standard_normal(shape) * std
+        elif name.endswith("norm.weight"):
             a = 1.0 + rng.standard_normal(shape) * norm_noise
         elif name.endswith("o_proj.weight") or name.endswith("down_proj.weight"):
             a = rng.standard_normal(shape) * out_std
@@ -152,9 +169,10 @@ class LlamaRef(torch.nn.Module):
         for i in range(c["num_hidden_layers"]):
             pre = f"model.layers.{i}."
             y = self._norm(x, p[pre + "input_layernorm.weight"])
-            q = F.linear(y, p[pre + "self_attn.q_proj.weight"]).view(b, s, H, D).transpose(1, 2)
-            k = F.linear(y, p[pre + "self_attn.k_proj.weight"]).view(b, s, G, D).transpose(1, 2)
-            v = F.linear(y, p[pre + "self_attn.v_proj.weight"]).view(b, s, G, D).transpose(1, 2)
+            lin = lambda t, n: F.linear(t, p[pre + n + ".weight"], p.get(pre + n + ".bias"))
+            q = lin(y, "self_attn.q_proj").view(b, s, H, D).transpose(1, 2)
+            k = lin(y, "self_attn.k_proj").view(b, s, G, D).transpose(1, 2)
+            v = lin(y, "self_attn.v_proj").view(b, s, G, D).transpose(1, 2)
             q = q * cos + rotate_half(q) * sin
             k = k * cos + rotate_half(k) * sin
             k, v = repeat_kv(k, H // G), repeat_kv(v, H // G)
@@ -162,10 +180,10 @@ class LlamaRef(torch.nn.Module):
             scores = scores.masked_fill(mask, float("-inf"))
             probs = torch.softmax(scores.to(torch.promote_types(scores.dtype, torch.float32)), dim=-1).to(q.dtype)
             o = (probs @ v).transpose(1, 2).reshape(b, s, H * D)
-            x = x + F.linear(o, p[pre + "self_attn.o_proj.weight"])
+            x = x + lin(o, "self_attn.o_proj")
             y = self._norm(x, p[pre + "post_attention_layernorm.weight"])
-            m = F.silu(F.linear(y, p[pre + "mlp.gate_proj.weight"])) * F.linear(y, p[pre + "mlp.up_proj.weight"])
-            x = x + F.linear(m, p[pre + "mlp.down_proj.weight"])
+            m = F.silu(lin(y, "mlp.gate_proj")) * lin(y, "mlp.up_proj")
+            x = x + lin(m, "mlp.down_proj")
         x = self._norm(x, p["model.norm.weight"])
         head = p["model.embed_tokens.weight"] if c.get("tie_word_embeddings", False) else p["lm_head.weight"]
         return F.linear(x, head)
@@ -189,17 +207,20 @@ def to_loom(c, w):
     out["embedding.word_embeddings.weight"] = w["model.embed_tokens.weight"]
     for i in range(c["num_hidden_layers"]):
         hf, lm = f"model.layers.{i}.", f"decoder.layers.{i}."
-        q, k, v = (w[hf + f"self_attn.{n}_proj.weight"] for n in "qkv")
-        rows = []
-        for g in range(G):
-            rows += [q[g * r * D:(g + 1) * r * D], k[g * D:(g + 1) * D], v[g * D:(g + 1) * D]]
+        kinds = ("weight", "bias") if has_biases(c) else ("weight",)
         out[lm + "input_layernorm.weight"] = w[hf + "input_layernorm.weight"]
-        out[lm + "self_attention.linear_qkv.weight"] = np.concatenate(rows, axis=0)
-        out[lm + "self_attention.linear_proj.weight"] = w[hf + "self_attn.o_proj.weight"]
+        for kind in kinds:
+            q, k, v = (w[hf + f"self_attn.{n}_proj.{kind}"] for n in "qkv")
+            rows = []
+            for g in range(G):
+                rows += [q[g * r * D:(g + 1) * r * D], k[g * D:(g + 1) * D], v[g * D:(g + 1) * D]]
+            out[lm + "self_attention.linear_qkv." + kind] = np.concatenate(rows, axis=0)
+            out[lm + "self_attention.linear_proj." + kind] = w[hf + "self_attn.o_proj." + kind]
         out[lm + "pre_mlp_layernorm.weight"] = w[hf + "post_attention_layernorm.weight"]
-        out[lm + "mlp.linear_fc1_gate.weight"] = w[hf + "mlp.gate_proj.weight"]
-        out[lm + "mlp.linear_fc1_up.weight"] = w[hf + "mlp.up_proj.weight"]
-        out[lm + "mlp.linear_fc2.weight"] = w[hf + "mlp.down_proj.weight"]
+        for kind in kinds:
+            out[lm + "mlp.linear_fc1_gate." + kind] = w[hf + "mlp.gate_proj." + kind]
+            out[lm + "mlp.linear_fc1_up." + kind] = w[hf + "mlp.up_proj." + kind]
+            out[lm + "mlp.linear_fc2." + kind] = w[hf + "mlp.down_proj." + kind]
     out["decoder.final_layernorm.weight"] = w["model.norm.weight"]
     if not c.get("tie_word_embeddings", False):
         out["output_layer.weight"] = w["lm_head.weight"]
@@ -216,6 +237,8 @@ def loom_name(c, hf_name):
         return "output_layer.weight"
     i = hf_name.split(".")[2]
     tail = ".".join(hf_name.split(".")[3:])
+    if tail.endswith(".bias"):
+        return loom_name(c, hf_name[: -len(".bias")] + ".weight")[: -len(".weight")] + ".bias"
     return f"decoder.layers.{i}." + {
         "input_layernorm.weight": "input_layernorm.weight",
         "post_attention_layernorm.weight": "pre_mlp_layernorm.weight",
@@ -239,8 +262,8 @@ def loom_arch(c):
         "rotary_base": float(c.get("rope_theta", 10000.0)),
         "num_query_groups": kv_heads(c),
         "kv_channels": head_dim(c),
-        "add_bias_linear": False,
-        "add_qkv_bias": False,
+        "add_bias_linear": has_biases(c),
+        "add_qkv_bias": has_biases(c),  # Megatron's add_qkv_bias follows add_bias_linear
         "tie_embeddings": bool(c.get("tie_word_embeddings", False)),
         "layernorm_epsilon": c["rms_norm_eps"],
         "use_rope_scaling": False,

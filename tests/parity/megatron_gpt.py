@@ -210,10 +210,12 @@ class MegatronGPT(torch.nn.Module):
             F.embedding(pos, p["embedding.position_embeddings.weight"]).unsqueeze(0)
         for i in range(self.cfg["num_layers"]):
             pre = f"decoder.layers.{i}."
+            # --apply-residual-connection-post-layernorm: the residual is the norm's output, not its input.
+            post_ln = self.cfg.get("apply_residual_connection_post_layernorm", False)
             y = F.layer_norm(x, (h,), p[pre + "input_layernorm.weight"], p[pre + "input_layernorm.bias"], self.eps)
-            x = x + self._attention(y, i)
+            x = (y if post_ln else x) + self._attention(y, i)
             y = F.layer_norm(x, (h,), p[pre + "pre_mlp_layernorm.weight"], p[pre + "pre_mlp_layernorm.bias"], self.eps)
-            x = x + self._mlp(y, i)
+            x = (y if post_ln else x) + self._mlp(y, i)
         x = F.layer_norm(x, (h,), p["decoder.final_layernorm.weight"], p["decoder.final_layernorm.bias"], self.eps)
         return F.linear(x, p["embedding.word_embeddings.weight"])  # tied output layer
 
@@ -279,7 +281,8 @@ class MegatronLRScheduler:
 
 
 def make_optimizer(model, cfg, foreach=None):
-    """torch.optim.AdamW with Megatron's two param groups (decay / no decay)."""
+    """torch.optim.AdamW with Megatron's two param groups (decay / no decay); with cfg["optimizer"] "sgd",
+    torch.optim.SGD(momentum=sgd_momentum, weight_decay) as Megatron's --optimizer sgd builds it."""
     c = normalize_config(cfg)
     decay, no_decay = [], []
     for name, prm in model.named_megatron_parameters():
@@ -287,6 +290,8 @@ def make_optimizer(model, cfg, foreach=None):
     groups = [{"params": decay, "weight_decay": c["weight_decay"]},
               {"params": no_decay, "weight_decay": 0.0}]
     kw = {} if foreach is None else {"foreach": foreach}
+    if c.get("optimizer", "adam") == "sgd":
+        return torch.optim.SGD(groups, lr=c["lr"], momentum=c["sgd_momentum"], **kw)
     return torch.optim.AdamW(groups, lr=c["lr"], betas=(c["adam_beta1"], c["adam_beta2"]),
                              eps=c["adam_eps"], **kw)
 

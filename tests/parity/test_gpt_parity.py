@@ -210,6 +210,11 @@ def main(argv=None):
     ap.add_argument("--timeout", type=float, default=300.0)
     ap.add_argument("--activation", default="gelu", choices=["gelu", "gelu_exact"],
                     help="gelu: tanh GELU (Megatron's fused bias-GELU); gelu_exact: F.gelu (--no-bias-gelu-fusion)")
+    ap.add_argument("--post-ln-residual", action="store_true",
+                    help="--apply-residual-connection-post-layernorm: residuals from the norms' outputs")
+    ap.add_argument("--optimizer", default="adam", choices=["adam", "sgd"],
+                    help="sgd: torch.optim.SGD (momentum, weight decay) against the driver's --optimizer sgd")
+    ap.add_argument("--lr", type=float, default=None, help="the schedule's max lr (default the config's)")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
@@ -229,6 +234,12 @@ def main(argv=None):
     cfg = dict(CONFIG)
     if args.activation != "gelu":
         cfg["activation"] = args.activation
+    if args.post_ln_residual:
+        cfg["apply_residual_connection_post_layernorm"] = True
+    if args.optimizer == "sgd":
+        cfg.update(optimizer="sgd", sgd_momentum=0.9)
+    if args.lr is not None:
+        cfg.update(lr=args.lr, min_lr=args.lr / 10)
     full_cfg = mg.normalize_config(dict(cfg, init_method_std=INIT_METHOD_STD))
     shapes = mg.param_shapes(full_cfg)
     weights = mg.init_weights(full_cfg, seed=SEED, perturb_extras=0.05, dtype=np.float32)

@@ -45,7 +45,9 @@ EXPORTS = {  # loom train flags beyond the common ones
     "llama3_scaling": ["--use-rope-scaling", "--rope-scaling-factor", "8", "--rotary-base", "500000",
                        "--rope-scaling-original-max-position-embeddings", "8"],
     "interleaved": ["--rotary-interleaved", "--untie-embeddings-and-output-weights"],
+    "gqa_biases": ["--num-attention-heads", "8", "--group-query-attention", "--num-query-groups", "2"],
 }
+BIASED = {"gqa_biases", "gqa_biases_untied"}  # trained/written without --disable-bias-linear: HF's attention/mlp_bias
 IMPORTS = {
     "mha_untied": {},
     "mha_tied_head24": {"tie_word_embeddings": True, "head_dim": 24},
@@ -53,6 +55,8 @@ IMPORTS = {
                         "rope_theta": 500000.0,
                         "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
                                          "high_freq_factor": 4.0, "original_max_position_embeddings": 16}},
+    "gqa_biases_untied": {"num_attention_heads": 8, "num_key_value_heads": 2, "attention_bias": True,
+                          "mlp_bias": True},
 }
 IMPORT_BASE = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 64,
                "intermediate_size": 96, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 4,
@@ -61,7 +65,7 @@ IMPORT_BASE = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hi
                "torch_dtype": "float32"}
 PENDING: set = set()
 # --model llama's flags (loom train does not expand --model yet)
-LLAMA_FLAGS = ["--normalization", "RMSNorm", "--swiglu", "--position-embedding-type", "rope", "--disable-bias-linear"]
+LLAMA_FLAGS = ["--normalization", "RMSNorm", "--swiglu", "--position-embedding-type", "rope"]
 TOKENS = [464, 3303, 286, 262, 4935, 13, 198, 50256, 1870, 1793, 531, 11, 290, 262, 4534, 373]
 
 
@@ -84,13 +88,15 @@ def check_export(name, flags, tmp, data):
     d = os.path.join(tmp, "export_" + name)
     vocab, merges = os.path.join(SRC, "data/gpt2/vocab.json"), os.path.join(SRC, "data/gpt2/merges.txt")
     run = lambda *a: subprocess.run([LOOM, *a], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    run("train", *LLAMA_FLAGS, "--num-layers", "2", "--hidden-size", "64", "--num-attention-heads", "4",
+    biases = [] if name in BIASED else ["--disable-bias-linear"]
+    run("train", *LLAMA_FLAGS, *biases, "--num-layers", "2", "--hidden-size", "64", "--num-attention-heads", "4",
         "--ffn-hidden-size", "96", "--seq-length", "16", "--micro-batch-size", "2", "--global-batch-size", "2",
         "--train-iters", "3", "--lr", "1e-3", "--init-method-std", "0.1", "--data-path", data, "--vocab-file", vocab,
         "--merge-file", merges, "--eval-iters", "0", "--save", os.path.join(d, "ckpt"), *flags)
     run("convert", "--load", os.path.join(d, "ckpt"), "--to", "hf", "--output", os.path.join(d, "hf"))
     cfg = json.load(open(os.path.join(d, "hf/config.json")))
     assert cfg["architectures"] == ["LlamaForCausalLM"] and cfg["vocab_size"] == 50257, cfg
+    assert cfg["attention_bias"] == cfg["mlp_bias"] == (name in BIASED), cfg
     w = st.load_file(os.path.join(d, "hf/model.safetensors"))
     assert set(w) == set(lr.param_shapes(cfg)), sorted(set(w) ^ set(lr.param_shapes(cfg)))
     for n, s in lr.param_shapes(cfg).items():

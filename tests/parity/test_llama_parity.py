@@ -55,6 +55,9 @@ CONFIGS = {
     "kv_channels_24": {"head_dim": 24, "tie_word_embeddings": False},
     # scaling alone, to tell a RoPE problem from a GQA one
     "mha_llama3_untied": {"rope_scaling": LLAMA3, "tie_word_embeddings": False},
+    # HF's attention_bias + mlp_bias = Megatron's SwiGLU model without --disable-bias-linear
+    "gqa_biases_untied": {"num_attention_heads": 8, "num_key_value_heads": 2, "tie_word_embeddings": False,
+                          "attention_bias": True, "mlp_bias": True},
 }
 # Waiting for the kernels branch (GQA attention, llama3 RoPE scaling).
 PENDING: set = set()

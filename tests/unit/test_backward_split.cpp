@@ -3,11 +3,13 @@
 // later (in micro-batch order), gives bitwise the parameter gradients, stage input gradients and losses
 // of the ordinary backward run micro-batch by micro-batch, for every kind of layer: embedding, GPT and
 // Llama blocks (LayerNorm/RMSNorm, GELU/SwiGLU, biases or none, learned positions or RoPE, GQA), the
-// output layer tied (a last stage's copy of the word embedding) or untied, with dropout on.
+// output layer tied (a last stage's copy of the word embedding) or untied, post-LN residuals, SwiGLU with
+// linear biases, with dropout on.
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "loom/core/rng.h"
@@ -19,7 +21,10 @@ using namespace loom;
 
 namespace {
 
-GptConfig config(bool llama) {
+enum class Arch { Gpt, Llama, GptPostLn, LlamaBiases };
+
+GptConfig config(Arch arch) {
+  const bool llama = arch == Arch::Llama || arch == Arch::LlamaBiases;
   GptConfig c;
   c.num_layers = 2;
   c.hidden_size = 32;
@@ -39,6 +44,8 @@ GptConfig config(bool llama) {
     c.add_bias_linear = c.add_qkv_bias = false;
     c.tie_embeddings = false;
   }
+  if (arch == Arch::LlamaBiases) c.add_bias_linear = c.add_qkv_bias = true;  // SwiGLU with linear biases
+  if (arch == Arch::GptPostLn) c.apply_residual_connection_post_layernorm = true;
   return c;
 }
 
@@ -52,8 +59,8 @@ struct Run {
 
 // Runs kMicro micro-batches through one stage: deferred, all forwards, all B, then all W; otherwise each
 // micro-batch's forward and ordinary backward in turn.
-Run run(bool llama, StageSpec spec, bool deferred) {
-  const GptConfig cfg = config(llama);
+Run run(Arch arch, StageSpec spec, bool deferred) {
+  const GptConfig cfg = config(arch);
   spec.defer_weight_grads = deferred;
   GptModel model(cfg, kBatch, cfg.seq_length, kMicro, {}, spec);
   model.init(11);
@@ -115,8 +122,8 @@ Run run(bool llama, StageSpec spec, bool deferred) {
   return out;
 }
 
-void expect_same(bool llama, const StageSpec& spec, const std::string& what) {
-  const Run a = run(llama, spec, false), b = run(llama, spec, true);
+void expect_same(Arch arch, const StageSpec& spec, const std::string& what) {
+  const Run a = run(arch, spec, false), b = run(arch, spec, true);
   ASSERT_EQ(a.grads.size(), b.grads.size());
   int nonzero = 0;
   for (size_t i = 0; i < a.grads.size(); i++) {
@@ -136,15 +143,16 @@ void expect_same(bool llama, const StageSpec& spec, const std::string& what) {
 }  // namespace
 
 TEST(BackwardSplit, DeferredWeightPassesEqualTheFusedBackwardBitwise) {
-  for (bool llama : {false, true}) {
-    const std::string arch = llama ? "llama" : "gpt";
+  const std::pair<Arch, std::string> archs[] = {
+      {Arch::Gpt, "gpt"}, {Arch::Llama, "llama"}, {Arch::GptPostLn, "gpt post-ln"}, {Arch::LlamaBiases, "llama biases"}};
+  for (const auto& [arch, name] : archs) {
     // A whole tied model's word embedding takes the lookup's gradient in B and the output layer's in W, so
     // deferring W reorders their sum; pipelines never hold both on one stage (the last stage's copy is
-    // summed with the first stage's after the schedule). The untied whole model splits cleanly.
-    if (llama) expect_same(llama, StageSpec{}, arch + " whole model");
-    expect_same(llama, StageSpec{0, 1, true, false}, arch + " first stage (embedding, block 0)");
-    expect_same(llama, StageSpec{0, 2, false, false}, arch + " middle stage (blocks only)");
-    expect_same(llama, StageSpec{1, 1, false, true}, arch + " last stage (block 1, output layer)");
+    // summed with the first stage's after the schedule). An untied whole model splits cleanly.
+    if (!config(arch).tie_embeddings) expect_same(arch, StageSpec{}, name + " whole model");
+    expect_same(arch, StageSpec{0, 1, true, false}, name + " first stage (embedding, block 0)");
+    expect_same(arch, StageSpec{0, 2, false, false}, name + " middle stage (blocks only)");
+    expect_same(arch, StageSpec{1, 1, false, true}, name + " last stage (block 1, output layer)");
   }
 }
 

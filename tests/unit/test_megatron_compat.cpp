@@ -192,8 +192,12 @@ TEST(MegatronCompat, OldNamesSetTheirModernFlags) {
 }
 
 TEST(MegatronCompat, ChoicesLoomDoesNotHaveAreRefusedByName) {
-  EXPECT_EQ(error_of({"--optimizer", "sgd"}), "--optimizer sgd: the SGD optimizer is not supported by Loom (use adam or lamb)");
-  EXPECT_EQ(error_of({"--dataloader-type", "cyclic"}).rfind("--dataloader-type cyclic: the cyclic data loader", 0), 0u);
+  EXPECT_EQ(error_of({"--optimizer", "sgd", "--sgd-momentum", "0.8"}), "");  // implemented: torch.optim.SGD
+  EXPECT_EQ(error_of({"--override-lr-scheduler", "--use-checkpoint-lr-scheduler"}),
+            "--override-lr-scheduler and --use-checkpoint-lr-scheduler: give only one (the command line's learning-rate "
+            "schedule or the checkpoint's)");
+  EXPECT_EQ(error_of({"--use-checkpoint-opt_param-scheduler"}), "");
+  EXPECT_EQ(error_of({"--dataloader-type", "cyclic"}), "");  // implemented since: Megatron's random sampler
   EXPECT_EQ(error_of({"--dataloader-type", "single"}), "");
   EXPECT_EQ(error_of({"--data-impl", "cached"}),
             "--data-impl cached: Megatron's cached IndexedDataset format is not supported by Loom (it reads mmap)");
@@ -207,8 +211,64 @@ TEST(MegatronCompat, ChoicesLoomDoesNotHaveAreRefusedByName) {
             "--lr-warmup-samples goes with --train-samples: use --lr-warmup-iters");
 }
 
+TEST(MegatronCompat, ResidualFlagsSetTheModelsShapeAndPrecision) {
+  const ModelConfig plain = parse({"--bf16"})->a.model_config(50257);
+  EXPECT_FALSE(plain.apply_residual_connection_post_layernorm);
+  EXPECT_FALSE(plain.fp32_residual);
+  EXPECT_EQ(plain.residual_dtype(), DType::BF16);
+  EXPECT_TRUE(parse({"--apply-residual-connection-post-layernorm"})->a.model_config(50257).apply_residual_connection_post_layernorm);
+  const ModelConfig fp32_res = parse({"--fp16", "--fp32-residual-connection"})->a.model_config(50257);
+  EXPECT_TRUE(fp32_res.fp32_residual);
+  EXPECT_EQ(fp32_res.activation_dtype, DType::F16);
+  EXPECT_EQ(fp32_res.residual_dtype(), DType::F32);
+  EXPECT_EQ(error_of({"--fp32-residual-connection"}),
+            "--fp32-residual-connection keeps the residual stream in fp32 while training in half precision: it needs "
+            "--fp16 or --bf16");
+  EXPECT_EQ(error_of({"--bf16", "--fp32-residual-connection", "--apply-residual-connection-post-layernorm"}),
+            "--fp32-residual-connection with --apply-residual-connection-post-layernorm is not supported by Loom (the "
+            "residuals are then the norms' half-precision outputs)");
+  auto cyclic = parse({"--dataloader-type", "cyclic", "--no-data-sharding"});
+  EXPECT_TRUE(cyclic->a.compat.cyclic_data());
+  EXPECT_FALSE(cyclic->a.compat.data_sharding);
+  EXPECT_TRUE(parse({"--dataloader-type", "cyclic"})->a.compat.data_sharding);
+  EXPECT_EQ(error_of({"--dataloader-type", "random"}), "argument --dataloader-type: invalid choice: 'random' (choose from single,cyclic)");
+}
+
+TEST(MegatronCompat, FlagsImplementedForIssue16ReachTheRun) {
+  auto r = parse({"--optimizer", "sgd", "--sgd-momentum", "0.8", "--init-method-xavier-uniform", "--use-checkpoint-lr-scheduler"});
+  EXPECT_DOUBLE_EQ(r->a.sgd_momentum, 0.8);
+  EXPECT_TRUE(r->a.model_config(50257).init_method_xavier_uniform);
+  EXPECT_FALSE(parse({})->a.model_config(50257).init_method_xavier_uniform);
+  EXPECT_TRUE(r->a.compat.use_checkpoint_lr_scheduler);
+  std::map<std::string, std::string> dump;
+  for (auto& [k, v] : r->p.dump()) dump[k] = v;
+  EXPECT_EQ(dump.at("optimizer"), "sgd");
+  EXPECT_EQ(dump.at("sgd_momentum"), "0.8");
+  EXPECT_EQ(dump.at("init_method_xavier_uniform"), "True");
+  EXPECT_EQ(dump.at("use_checkpoint_lr_scheduler"), "True");
+}
+
 TEST(MegatronCompat, TrainSamplesSetTheIterationsAsMegatronsUpdateTrainIters) {
   auto r = parse({"--train-samples", "1000", "--global-batch-size", "64", "--micro-batch-size", "8", "--lr", "1e-4"});
   r->a.validate_layout(1);
   EXPECT_EQ(r->a.train_iters, 1000 / 64);  // the partial last batch is dropped
+}
+
+TEST(MegatronCompat, RampupSetsTheIterationsThroughTheRamp) {
+  auto r = parse({"--train-samples", "96", "--global-batch-size", "8", "--micro-batch-size", "2", "--lr", "1e-4",
+                  "--rampup-batch-size", "2", "2", "24"});
+  r->a.validate_layout(1);
+  EXPECT_EQ(r->a.train_iters, 16);  // 2 x 4, 4 x 2, 6 x 2 up to 28 samples, then (96 - 28) // 8 = 8
+  EXPECT_EQ(r->a.num_micro_batches(), 4);
+  EXPECT_EQ(r->a.batch_rampup().micro_batch_counts(), (std::vector<int>{1, 2, 3, 4}));
+  EXPECT_EQ(error_of({"--train-iters", "10", "--rampup-batch-size", "2", "2", "24"}),
+            "--rampup-batch-size needs sample-based training: give --train-samples instead of --train-iters");
+  EXPECT_EQ(error_of({"--train-samples", "96", "--rampup-batch-size", "2", "2"}),
+            "--rampup-batch-size takes 3 values: <start batch size> <batch size increment> <ramp-up samples>");
+  // --decrease-batch-size-if-needed lets a global batch that micro x data-parallel does not divide run.
+  auto d = parse({"--train-samples", "90", "--global-batch-size", "9", "--micro-batch-size", "2", "--lr", "1e-4",
+                  "--decrease-batch-size-if-needed"});
+  d->a.validate_layout(1);
+  EXPECT_EQ(d->a.num_micro_batches(), 4);
+  EXPECT_EQ(d->a.train_iters, 10);  // Megatron: train_samples // global_batch_size, the unrounded batch
 }

@@ -24,6 +24,9 @@ namespace {
 // The Hugging Face architecture of a Loom model: Llama, GPT-2, or a UserError.
 void export_hf(const GptModel& model, const std::string& dir) {
   const GptConfig& c = model.config();
+  if (c.apply_residual_connection_post_layernorm)
+    fail("this model takes its residuals after the norms (--apply-residual-connection-post-layernorm): no Hugging "
+         "Face form; use --to safetensors");
   if (is_llama_config(c)) return export_hf_llama(model, dir);
   const bool gpt2 = c.normalization == NormKind::LayerNorm && c.activation == ActivationKind::Gelu &&
                     c.position_embedding == PositionKind::Learned && c.add_bias_linear && c.add_qkv_bias &&
@@ -111,9 +114,11 @@ int convert(int argc, char** argv) {
   GptModel model(cfg, 1, 1);  // activations for one token: only the weights matter here
   if (to == "loom") {
     // Offline resharding: read every slice into one full model and optimizer, write one shard.
-    AdamW optimizer(model.params(), {});
     const auto info = checkpoint_info(it);
     nlohmann::json meta = nlohmann::json::parse(std::ifstream(it + "/metadata.json"));
+    AdamWOptions ao;  // the state it holds: Adam's/LAMB's two moments or SGD's momentum buffer
+    if (meta.value("optimizer", "") == "sgd") ao.kind = OptimizerKind::Sgd;
+    AdamW optimizer(model.params(), ao);
     const bool with_optim = meta.value("has_optimizer", false);
     TrainState state = load_checkpoint(it, model, with_optim ? &optimizer : nullptr, {with_optim, false});
     optimizer.set_steps(state.optimizer_steps);

@@ -1,4 +1,5 @@
 // `loom plan`: what a configuration costs, computed from the flags alone (nothing is allocated).
+#include <algorithm>
 #include <cstdio>
 #include <stdexcept>
 #include <string>
@@ -18,6 +19,7 @@
 #include "loom/plan/time_model.h"
 #include "loom/train/arguments.h"
 #include "loom/train/log_format.h"
+#include "loom/train/memory_preflight.h"
 #include "loom/train/model_chunks.h"
 
 namespace loom::cmd {
@@ -169,7 +171,15 @@ int plan(int argc, char** argv) {
   std::fputs(format_theoretical_memory(theoretical_memory(m)).c_str(), stdout);
   if (pa.hardware.empty()) return 0;
   const PlanLayout layout = layout_from_args(a);
-  const StepPrediction pred = predict_step(cfg, layout, hw);
+  StepPrediction pred = predict_step(cfg, layout, hw);
+  // A calibrated device is this engine on a measured machine: its activations are Loom's own (what the
+  // activations line will print), read from the model built without touching memory, not Korthikanti's
+  // estimate of Megatron's.
+  if (!hw.gemm_table.empty()) {
+    double act = 0;
+    for (int r = 0; r < PP; r++) act = std::max(act, double(predict_stage_activation_bytes(a, cfg, r)));
+    pred.activation_bytes = act;
+  }
   print_prediction(pred, hw, layout.world());
   if (!pa.compare_log.empty()) std::fputs(format_comparison(measured, pred, layout.num_micro_batches()).c_str(), stdout);
   return 0;

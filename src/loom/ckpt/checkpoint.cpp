@@ -49,6 +49,7 @@ struct TensorRecord {
 struct CheckpointSaver::Pending {
   TrainState state;
   SaveOptions opt;
+  bool sgd = false;              // the optimizer state is SGD's momentum buffer
   bool writer = false;           // this rank writes a shard
   std::string shard;             // file stem
   std::vector<std::vector<float>> copies;
@@ -104,6 +105,7 @@ void CheckpointSaver::save(const TrainState& state, const std::vector<const GptM
   for (size_t c = 0; c < chunks.size() && c < optimizers.size(); c++) {
     if (!optimizers[c]) continue;
     AdamW* o = const_cast<AdamW*>(optimizers[c]);
+    p->sgd = !o->has_second_moment();
     if (opt.save_optim) o->gather_state(ms[c], vs[c]);
     // Mixed precision: the fp32 main weights are the model to save (the half weights are their rounding);
     // ZeRO-3: the weights exist only as slices. Either way the optimizer gathers them.
@@ -121,7 +123,9 @@ void CheckpointSaver::save(const TrainState& state, const std::vector<const GptM
         if (prm.tp_replicated() && grid_.tp_rank() != 0) continue;
         if (!prm.split.tied_to.empty()) continue;  // the first stage saves the tied word embedding
         add("model/" + prm.name, prm, mains[c].empty() ? prm.value.f32() : mains[c].data() + prm.offset);
-        if (with_optim) {
+        if (with_optim && p->sgd) {
+          add("optim/momentum_buffer/" + prm.name, prm, ms[c].data() + prm.offset);
+        } else if (with_optim) {
           add("optim/exp_avg/" + prm.name, prm, ms[c].data() + prm.offset);
           add("optim/exp_avg_sq/" + prm.name, prm, vs[c].data() + prm.offset);
         }
@@ -193,9 +197,17 @@ void CheckpointSaver::finish() {
       meta["iteration"] = p.state.iteration;
       meta["consumed_train_samples"] = p.state.consumed_train_samples;
       meta["consumed_valid_samples"] = p.state.consumed_valid_samples;
+      meta["skipped_train_samples"] = p.state.skipped_train_samples;
       meta["scheduler_steps"] = p.state.scheduler_steps;
       meta["optimizer_steps"] = p.state.optimizer_steps;
       meta["has_optimizer"] = p.opt.save_optim;
+      if (p.sgd) meta["optimizer"] = "sgd";
+      if (p.state.has_lr_schedule) {
+        const LrSchedule& ls = p.state.lr_schedule;
+        meta["lr_scheduler"] = {{"max_lr", ls.max_lr},           {"min_lr", ls.min_lr},
+                                {"warmup_steps", ls.warmup_steps}, {"decay_steps", ls.decay_steps},
+                                {"decay_style", ls.style},         {"init_lr", ls.init_lr}};
+      }
       if (p.state.has_scaler)
         meta["grad_scaler"] = {{"scale", p.state.scaler.scale},
                                {"growth_tracker", p.state.scaler.growth_tracker},
@@ -287,21 +299,42 @@ TrainState load_checkpoint(const std::string& dir, const std::vector<GptModel*>&
     if (load_optim) {
       if (!meta.at("has_optimizer").get<bool>())
         fail(meta_path + ": the checkpoint was saved without optimizer state (use --no-load-optim or --finetune)");
+      // SGD's momentum buffer and Adam's/LAMB's two moments are different states.
+      const bool saved_sgd = meta.value("optimizer", "") == "sgd", sgd = !optimizers[0]->has_second_moment();
+      if (saved_sgd != sgd)
+        fail("checkpoint " + dir + " holds the " + (saved_sgd ? "SGD optimizer's momentum buffer" : "moments of Adam or LAMB") +
+             ", this run has --optimizer " + (sgd ? "sgd" : "adam or lamb") +
+             " (give the optimizer it was trained with, or --no-load-optim)");
       for (size_t c = 0; c < chunks.size(); c++) {
-        std::vector<float> m(size_t(chunks[c]->params().numel()), 0.f), v(m.size(), 0.f);
+        std::vector<float> m(size_t(chunks[c]->params().numel()), 0.f), v(sgd ? 0 : m.size(), 0.f);
         for (auto& p : chunks[c]->params().all()) {
+          if (sgd) {
+            read("optim/momentum_buffer/" + p.canonical_name(), p, m.data() + p.offset);
+            continue;
+          }
           read("optim/exp_avg/" + p.canonical_name(), p, m.data() + p.offset);
           read("optim/exp_avg_sq/" + p.canonical_name(), p, v.data() + p.offset);
         }
-        optimizers[c]->set_state(m.data(), v.data());
+        optimizers[c]->set_state(m.data(), sgd ? nullptr : v.data());
       }
     }
     if (!opt.finetune) {
       s.iteration = meta.at("iteration");
       s.consumed_train_samples = meta.at("consumed_train_samples");
       s.consumed_valid_samples = meta.at("consumed_valid_samples");
+      s.skipped_train_samples = meta.value("skipped_train_samples", int64_t(0));  // older checkpoints: none
       s.scheduler_steps = meta.at("scheduler_steps");
       s.optimizer_steps = load_optim ? meta.at("optimizer_steps").get<int64_t>() : 0;
+      if (meta.contains("lr_scheduler")) {
+        const json& l = meta["lr_scheduler"];
+        s.has_lr_schedule = true;
+        s.lr_schedule.max_lr = l.at("max_lr").get<double>();
+        s.lr_schedule.min_lr = l.at("min_lr").get<double>();
+        s.lr_schedule.warmup_steps = l.at("warmup_steps").get<double>();
+        s.lr_schedule.decay_steps = l.at("decay_steps").get<int64_t>();
+        s.lr_schedule.style = l.at("decay_style").get<std::string>();
+        s.lr_schedule.init_lr = l.value("init_lr", 0.0);
+      }
       if (meta.contains("grad_scaler")) {
         s.has_scaler = true;
         s.scaler.scale = meta["grad_scaler"].at("scale").get<float>();

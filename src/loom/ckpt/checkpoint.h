@@ -3,7 +3,8 @@
 //   DIR/latest_checkpointed_iteration.txt            the newest complete iteration
 //   DIR/iter_0000100/metadata.json                   training state, layout, tensor map, file checksums
 //   DIR/iter_0000100/shard_tp00_pp000.safetensors    one file per model-parallel rank (of data-parallel rank 0):
-//       model/<name>, optim/exp_avg/<name>, optim/exp_avg_sq/<name> (this rank's slices)
+//       model/<name>, optim/exp_avg/<name>, optim/exp_avg_sq/<name> (this rank's slices; SGD:
+//       optim/momentum_buffer/<name>, torch.optim.SGD's name, and "optimizer": "sgd" in metadata.json)
 // metadata.json records, for every tensor, its full shape and which slice of it each file holds, so a
 // checkpoint loads into any tensor-parallel layout (each rank reads the slices it needs). Saving writes
 // into DIR/iter_0000100.tmp, checks every file's CRC-32, and only then renames the directory into place
@@ -19,6 +20,7 @@
 #include "loom/models/gpt.h"
 #include "loom/optim/adamw.h"
 #include "loom/optim/loss_scaler.h"
+#include "loom/optim/lr_scheduler.h"
 
 namespace loom {
 
@@ -30,10 +32,15 @@ struct TrainState {
   int64_t iteration = 0;
   int64_t consumed_train_samples = 0;
   int64_t consumed_valid_samples = 0;
+  int64_t skipped_train_samples = 0;  // --decrease-batch-size-if-needed: samples left out of rounded batches
   int64_t scheduler_steps = 0;  // samples the LR schedule has advanced
   int64_t optimizer_steps = 0;
   bool has_scaler = false;  // mixed precision: the loss scaler's state
   GradScalerState scaler;
+  // The learning-rate schedule's values (Megatron's OptimizerParamScheduler state_dict: max/min lr,
+  // warmup and decay steps, decay style); checkpoints older than this have none.
+  bool has_lr_schedule = false;
+  LrSchedule lr_schedule;
 };
 
 struct SaveOptions {

@@ -82,8 +82,10 @@ GptConfig parse_llama_config(const std::string& path, int divisible_by) {
   }
   if (h.has("hidden_act") && j["hidden_act"] != "silu")
     fail(path + ": hidden_act " + j["hidden_act"].dump() + " is not supported (Llama's is \"silu\")");
-  if (h.flag("attention_bias", false)) fail(path + ": attention_bias true is not supported (Loom's Llama has no biases)");
-  if (h.flag("mlp_bias", false)) fail(path + ": mlp_bias true is not supported (Loom's Llama has no biases)");
+  const bool attention_bias = h.flag("attention_bias", false), mlp_bias = h.flag("mlp_bias", false);
+  if (attention_bias != mlp_bias)
+    fail(path + ": attention_bias and mlp_bias differ; Loom's linear biases are all or none (Megatron's "
+                "--disable-bias-linear)");
   if (h.has("partial_rotary_factor") && h.number(j, "partial_rotary_factor", "") != 1.0)
     fail(path + ": partial_rotary_factor other than 1 is not supported");
 
@@ -113,8 +115,8 @@ GptConfig parse_llama_config(const std::string& path, int divisible_by) {
   c.position_embedding = PositionKind::Rope;
   c.rope.base = h.number(j, "rope_theta", "", 10000.0);
   if (c.rope.base <= 0) fail(path + ": rope_theta must be positive");
-  c.add_bias_linear = false;
-  c.add_qkv_bias = false;
+  c.add_bias_linear = attention_bias;  // q/k/v/o and gate/up/down together, as Megatron's add_bias_linear
+  c.add_qkv_bias = attention_bias;
   c.tie_embeddings = h.flag("tie_word_embeddings", true);  // LlamaConfig's default
   if (h.has("initializer_range")) c.init_method_std = float(h.number(j, "initializer_range", ""));
   if (h.has("rope_scaling")) {
@@ -296,21 +298,31 @@ GptConfig import_hf_llama(const std::string& dir, const std::string& output, int
   for (int i = 0; i < c.num_layers; i++) {
     const std::string ours = "decoder.layers." + std::to_string(i) + ".", theirs = "model.layers." + std::to_string(i) + ".";
     copy(ours + "input_layernorm.weight", theirs + "input_layernorm.weight", {h});
-    const TensorEntry& q = hf.get(theirs + "self_attn.q_proj.weight", {H * D, h});
-    const TensorEntry& k = hf.get(theirs + "self_attn.k_proj.weight", {G * D, h});
-    const TensorEntry& v = hf.get(theirs + "self_attn.v_proj.weight", {G * D, h});
-    Assembled qkv{ours + "self_attention.linear_qkv.weight", common_dtype({&q, &k, &v}), {c.qkv_width(), h}, {}};
-    for (int64_t g = 0; g < G; g++) {  // Megatron's per-group layout: [q of the group's heads, k_g, v_g]
-      qkv.append_rows(q, g * r * D, r * D);
-      qkv.append_rows(k, g * D, D);
-      qkv.append_rows(v, g * D, D);
-    }
-    out.push_back(std::move(qkv));
-    copy(ours + "self_attention.linear_proj.weight", theirs + "self_attn.o_proj.weight", {h, H * D});
+    // Weights (and biases, HF's attention_bias/mlp_bias) in the store's order: each linear's weight, then its bias.
+    auto fused_qkv = [&](const std::string& kind, std::vector<int64_t> tail) {
+      auto shape = [&](int64_t rows) { std::vector<int64_t> s{rows}; s.insert(s.end(), tail.begin(), tail.end()); return s; };
+      const TensorEntry& q = hf.get(theirs + "self_attn.q_proj." + kind, shape(H * D));
+      const TensorEntry& k = hf.get(theirs + "self_attn.k_proj." + kind, shape(G * D));
+      const TensorEntry& v = hf.get(theirs + "self_attn.v_proj." + kind, shape(G * D));
+      Assembled qkv{ours + "self_attention.linear_qkv." + kind, common_dtype({&q, &k, &v}), shape(c.qkv_width()), {}};
+      for (int64_t g = 0; g < G; g++) {  // Megatron's per-group layout: [q of the group's heads, k_g, v_g]
+        qkv.append_rows(q, g * r * D, r * D);
+        qkv.append_rows(k, g * D, D);
+        qkv.append_rows(v, g * D, D);
+      }
+      out.push_back(std::move(qkv));
+    };
+    auto linear = [&](const std::string& our_name, const std::string& their_name, int64_t rows, int64_t cols) {
+      copy(ours + our_name + ".weight", theirs + their_name + ".weight", {rows, cols});
+      if (c.add_bias_linear) copy(ours + our_name + ".bias", theirs + their_name + ".bias", {rows});
+    };
+    fused_qkv("weight", {h});
+    if (c.add_bias_linear) fused_qkv("bias", {});
+    linear("self_attention.linear_proj", "self_attn.o_proj", h, H * D);
     copy(ours + "pre_mlp_layernorm.weight", theirs + "post_attention_layernorm.weight", {h});
-    copy(ours + "mlp.linear_fc1_gate.weight", theirs + "mlp.gate_proj.weight", {f, h});
-    copy(ours + "mlp.linear_fc1_up.weight", theirs + "mlp.up_proj.weight", {f, h});
-    copy(ours + "mlp.linear_fc2.weight", theirs + "mlp.down_proj.weight", {h, f});
+    linear("mlp.linear_fc1_gate", "mlp.gate_proj", f, h);
+    linear("mlp.linear_fc1_up", "mlp.up_proj", f, h);
+    linear("mlp.linear_fc2", "mlp.down_proj", h, f);
   }
   copy("decoder.final_layernorm.weight", "model.norm.weight", {h});
   if (!c.tie_embeddings) vocab("output_layer.weight", "lm_head.weight");
@@ -334,8 +346,11 @@ void export_hf_llama(const GptModel& model, const std::string& dir) {
   if (model.tensor_parallel().active()) throw std::logic_error("export needs the full model on one process");
   if (!is_llama_config(c))
     fail("this model is not a Llama (RMSNorm, SwiGLU and RoPE): no Hugging Face Llama form");
-  if (c.add_bias_linear || c.add_qkv_bias)
-    fail("this model has linear biases: the Hugging Face Llama export writes bias-free models only");
+  if (c.add_qkv_bias != c.add_bias_linear)
+    fail("this model has q/k/v biases only (--add-qkv-bias): Hugging Face's Llama has no such form");
+  if (c.apply_residual_connection_post_layernorm)
+    fail("this model takes its residuals after the norms (--apply-residual-connection-post-layernorm): no Hugging "
+         "Face Llama form");
   if (c.rope.percent != 1.0) fail("this model rotates part of each head (--rotary-percent): no Hugging Face Llama form");
   const int64_t h = c.hidden_size, f = c.ffn_hidden_size, V = c.vocab_size;
   const int64_t H = c.num_attention_heads, G = c.query_groups(), D = c.head_dim(), r = H / G;
@@ -349,7 +364,7 @@ void export_hf_llama(const GptModel& model, const std::string& dir) {
   std::vector<int64_t> head_rows(static_cast<size_t>(D));
   for (int64_t j = 0; j < D; j++) head_rows[size_t(j)] = !c.rope.interleaved ? j : j < D / 2 ? 2 * j : 2 * (j - D / 2) + 1;
   std::vector<std::vector<float>> keep;
-  keep.reserve(size_t(4 + 9 * c.num_layers));
+  keep.reserve(size_t(4 + 16 * c.num_layers));
   std::vector<TensorEntry> entries;
   auto add = [&](const std::string& name, std::vector<int64_t> shape, std::vector<float> data) {
     keep.push_back(std::move(data));
@@ -366,29 +381,39 @@ void export_hf_llama(const GptModel& model, const std::string& dir) {
   add("model.embed_tokens.weight", {V, h}, rows(param("embedding.word_embeddings.weight"), 0, V));
   for (int i = 0; i < c.num_layers; i++) {
     const std::string ours = "decoder.layers." + std::to_string(i) + ".", hf = "model.layers." + std::to_string(i) + ".";
-    const Param& qkv = param(ours + "self_attention.linear_qkv.weight");
-    std::vector<float> q, k, v;
-    auto head = [&](std::vector<float>& dst, int64_t first_row, bool rotary) {
-      for (int64_t j = 0; j < D; j++) {
-        const auto row = rows(qkv, first_row + (rotary ? head_rows[size_t(j)] : j), 1);
-        dst.insert(dst.end(), row.begin(), row.end());
+    // q/k/v out of the fused parameter (its weight, then its bias: both rows of the same heads, permuted alike).
+    auto split_qkv = [&](const std::string& kind) {
+      const Param& qkv = param(ours + "self_attention.linear_qkv." + kind);
+      std::vector<float> q, k, v;
+      auto head = [&](std::vector<float>& dst, int64_t first_row, bool rotary) {
+        for (int64_t j = 0; j < D; j++) {
+          const auto row = rows(qkv, first_row + (rotary ? head_rows[size_t(j)] : j), 1);
+          dst.insert(dst.end(), row.begin(), row.end());
+        }
+      };
+      for (int64_t g = 0; g < G; g++) {
+        const int64_t base = g * (r + 2) * D;
+        for (int64_t n = 0; n < r; n++) head(q, base + n * D, true);
+        head(k, base + r * D, true);
+        head(v, base + (r + 1) * D, false);
       }
+      auto shape = [&](int64_t n) { return kind == "weight" ? std::vector<int64_t>{n, h} : std::vector<int64_t>{n}; };
+      add(hf + "self_attn.q_proj." + kind, shape(H * D), std::move(q));
+      add(hf + "self_attn.k_proj." + kind, shape(G * D), std::move(k));
+      add(hf + "self_attn.v_proj." + kind, shape(G * D), std::move(v));
     };
-    for (int64_t g = 0; g < G; g++) {
-      const int64_t base = g * (r + 2) * D;
-      for (int64_t n = 0; n < r; n++) head(q, base + n * D, true);
-      head(k, base + r * D, true);
-      head(v, base + (r + 1) * D, false);
-    }
+    auto linear = [&](const std::string& their_name, const std::string& our_name) {
+      copy(hf + their_name + ".weight", ours + our_name + ".weight");
+      if (c.add_bias_linear) copy(hf + their_name + ".bias", ours + our_name + ".bias");
+    };
     copy(hf + "input_layernorm.weight", ours + "input_layernorm.weight");
-    add(hf + "self_attn.q_proj.weight", {H * D, h}, std::move(q));
-    add(hf + "self_attn.k_proj.weight", {G * D, h}, std::move(k));
-    add(hf + "self_attn.v_proj.weight", {G * D, h}, std::move(v));
-    copy(hf + "self_attn.o_proj.weight", ours + "self_attention.linear_proj.weight");
+    split_qkv("weight");
+    if (c.add_bias_linear) split_qkv("bias");
+    linear("self_attn.o_proj", "self_attention.linear_proj");
     copy(hf + "post_attention_layernorm.weight", ours + "pre_mlp_layernorm.weight");
-    copy(hf + "mlp.gate_proj.weight", ours + "mlp.linear_fc1_gate.weight");
-    copy(hf + "mlp.up_proj.weight", ours + "mlp.linear_fc1_up.weight");
-    copy(hf + "mlp.down_proj.weight", ours + "mlp.linear_fc2.weight");
+    linear("mlp.gate_proj", "mlp.linear_fc1_gate");
+    linear("mlp.up_proj", "mlp.linear_fc1_up");
+    linear("mlp.down_proj", "mlp.linear_fc2");
   }
   copy("model.norm.weight", "decoder.final_layernorm.weight");
   if (!c.tie_embeddings) add("lm_head.weight", {V, h}, rows(param("output_layer.weight"), 0, V));
@@ -415,8 +440,8 @@ void export_hf_llama(const GptModel& model, const std::string& dir) {
                                 {"rope_theta", c.rope.base},
                                 {"rope_scaling", rope_scaling},
                                 {"tie_word_embeddings", c.tie_embeddings},
-                                {"attention_bias", false},
-                                {"mlp_bias", false},
+                                {"attention_bias", c.add_bias_linear},
+                                {"mlp_bias", c.add_bias_linear},
                                 {"attention_dropout", 0.0},
                                 {"initializer_range", shortest(c.init_method_std)},
                                 {"torch_dtype", "float32"}};

@@ -11,7 +11,7 @@
 namespace loom {
 
 std::map<std::string, std::string> gpt_config_metadata(const GptConfig& c) {
-  return {{"format", "loom-gpt"},
+  std::map<std::string, std::string> m = {{"format", "loom-gpt"},
           {"num_layers", std::to_string(c.num_layers)},
           {"hidden_size", std::to_string(c.hidden_size)},
           {"num_attention_heads", std::to_string(c.num_attention_heads)},
@@ -42,6 +42,9 @@ std::map<std::string, std::string> gpt_config_metadata(const GptConfig& c) {
           {"rope_low_freq_factor", std::to_string(c.rope.low_freq_factor)},
           {"rope_high_freq_factor", std::to_string(c.rope.high_freq_factor)},
           {"rope_original_max_position", std::to_string(c.rope.original_max_position)}};
+  // Written only when set, so files of pre-norm models are as before.
+  if (c.apply_residual_connection_post_layernorm) m["apply_residual_connection_post_layernorm"] = "1";
+  return m;
 }
 
 GptConfig gpt_config_from_metadata(const std::map<std::string, std::string>& meta, const std::string& path) {
@@ -102,6 +105,7 @@ GptConfig gpt_config_from_metadata(const std::map<std::string, std::string>& met
   c.rope.low_freq_factor = number("rope_low_freq_factor", 1);
   c.rope.high_freq_factor = number("rope_high_freq_factor", 4);
   c.rope.original_max_position = int(number("rope_original_max_position", 8192));
+  c.apply_residual_connection_post_layernorm = number("apply_residual_connection_post_layernorm", 0) != 0;
   if (c.num_layers <= 0 || c.hidden_size <= 0 || c.num_attention_heads <= 0 ||
       (c.kv_channels == 0 && c.hidden_size % c.num_attention_heads != 0) || c.padded_vocab_size < c.vocab_size ||
       c.num_attention_heads % c.query_groups() != 0)
@@ -159,6 +163,12 @@ ModelDifference model_difference(const std::map<std::string, std::string>& recor
       {"rope_high_freq_factor", "--rope-scaling-high-freq-factor", scaling},
       {"rope_original_max_position", "--rope-scaling-original-max-position-embeddings", scaling},
   };
+  {  // absent: a pre-norm model (the key is written only when set)
+    auto it = recorded.find("apply_residual_connection_post_layernorm");
+    const std::string was = it == recorded.end() ? "0" : it->second;
+    const std::string now = model.apply_residual_connection_post_layernorm ? "1" : "0";
+    if (!same(was, now)) return {"--apply-residual-connection-post-layernorm", was, now};
+  }
   for (const Field& f : fields) {
     auto it = recorded.find(f.key);
     if (!f.applies || it == recorded.end()) continue;

@@ -36,4 +36,16 @@ void fill_normal(float* dst, int64_t first, int64_t n, uint64_t key, float std) 
   }
 }
 
+void fill_uniform(float* dst, int64_t first, int64_t n, uint64_t key, float lo, float hi) {
+  const double a = double(lo), w = double(hi) - double(lo);
+#pragma omp parallel for schedule(static)
+  for (int64_t j = 0; j < n; j++) {
+    const int64_t i = first + j;
+    uint32_t r[4];
+    Philox4x32::generate(key, uint64_t(i >> 2), r);  // four elements per counter
+    const double u = double(r[i & 3]) / 4294967296.0;
+    dst[j] = float(a + w * u);
+  }
+}
+
 }  // namespace loom

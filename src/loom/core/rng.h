@@ -78,4 +78,7 @@ namespace loom {
 // Fill dst[0..n) with normal(0, std) values number first..first+n of stream `key`. Element i depends
 // only on (key, i), so a tensor-parallel rank can generate exactly its slice of a full tensor.
 void fill_normal(float* dst, int64_t first, int64_t n, uint64_t key, float std);
+// Fill dst[0..n) with values lo + (hi - lo) u, u uniform in [0, 1) (32 random bits), number first..first+n of
+// stream `key`: like fill_normal, element i depends only on (key, i).
+void fill_uniform(float* dst, int64_t first, int64_t n, uint64_t key, float lo, float hi);
 }  // namespace loom

@@ -27,8 +27,9 @@ EmbeddingLayer::EmbeddingLayer(const ModelConfig& cfg, ParamStore& store, Worksp
 void EmbeddingLayer::allocate(int, int, int) {}
 
 void EmbeddingLayer::init_params(uint64_t seed) {
-  init_normal(word(), seed, cfg_.init_method_std);
-  if (pos_ >= 0) init_normal(position(), seed, cfg_.init_method_std);
+  // Megatron-Core's embeddings take init_method (xavier_uniform_ too with --init-method-xavier-uniform).
+  init_weight(word(), seed, cfg_.init_method_std, cfg_.init_method_xavier_uniform);
+  if (pos_ >= 0) init_weight(position(), seed, cfg_.init_method_std, cfg_.init_method_xavier_uniform);
 }
 
 void EmbeddingLayer::forward(const StepContext& ctx, const Tensor&, Tensor& out) {

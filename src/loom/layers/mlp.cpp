@@ -18,10 +18,10 @@ Mlp::Mlp(const ModelConfig& cfg, ParamStore& store, const std::string& prefix, W
   const bool bias = cfg.add_bias_linear;
   if (cfg.gated_mlp()) {
     // Gate and up projections as two parameters, each split over the ranks: rank r's fc1 output is
-    // [gate_r | up_r], as Megatron's per-rank torch.chunk(fc1, 2) sees it, whatever the layout.
-    if (bias) fail("--swiglu with linear biases is not supported yet: add --disable-bias-linear");
+    // [gate_r | up_r], as Megatron's per-rank torch.chunk(fc1, 2) sees it, whatever the layout. Their biases
+    // (HF's mlp_bias) are added by the linear, each into its half of the row, not by the activation.
     fc1_ = ColumnParallelLinear(store, {prefix + ".linear_fc1_gate", prefix + ".linear_fc1_up"}, cfg.hidden_size,
-                                cfg.ffn_hidden_size, false, tp);
+                                cfg.ffn_hidden_size, bias, tp);
   } else {
     fc1_ = ColumnParallelLinear(store, {prefix + ".linear_fc1"}, cfg.hidden_size, cfg.ffn_hidden_size, bias, tp);
   }
@@ -31,11 +31,14 @@ Mlp::Mlp(const ModelConfig& cfg, ParamStore& store, const std::string& prefix, W
 void Mlp::init_params(uint64_t seed) const {
   const float std = cfg_.init_method_std;
   const float out_std = std / std::sqrt(2.0f * float(cfg_.num_layers));  // scaled_init_method_normal
+  const bool xavier = cfg_.init_method_xavier_uniform;
+  // Megatron's fc1 of a gated MLP is one [2 ffn, h] tensor (gate rows, then up rows): its xavier fans.
+  const int64_t fc1_rows = int64_t(cfg_.ffn_hidden_size) * (cfg_.gated_mlp() ? 2 : 1);
   for (int p = 0; p < (cfg_.gated_mlp() ? 2 : 1); p++) {
-    init_normal(store_->at(fc1_.weight(p)), seed, std);
+    init_weight(store_->at(fc1_.weight(p)), seed, std, xavier, fc1_rows);
     if (fc1_.bias(p) >= 0) init_constant(store_->at(fc1_.bias(p)), 0.f);
   }
-  init_normal(store_->at(fc2_.weight()), seed, out_std);
+  init_weight(store_->at(fc2_.weight()), seed, out_std, xavier);
   if (fc2_.bias() >= 0) init_constant(store_->at(fc2_.bias()), 0.f);
 }
 
@@ -50,8 +53,10 @@ void Mlp::declare(SavedTensors& saved, int batch, int seq, bool deferred_weights
   d_fc2_ = saved.add(N * cfg_.hidden_size, K::Statistic, grads);
 }
 
+bool Mlp::bias_in_activation() const { return !cfg_.gated_mlp() && fc1_.bias() >= 0; }
+
 void Mlp::activation_forward(const float* fc1, float* out, int N) const {
-  const float* b = fc1_.bias() >= 0 ? store_->at(fc1_.bias()).value.f32() : nullptr;
+  const float* b = bias_in_activation() ? store_->at(fc1_.bias()).value.f32() : nullptr;
   const int F = int(local_ffn_);
   switch (cfg_.activation) {
     case ActivationKind::Gelu: cpu::bias_gelu_forward(fc1, b, out, N, F); break;
@@ -62,7 +67,7 @@ void Mlp::activation_forward(const float* fc1, float* out, int N) const {
 }
 
 void Mlp::activation_backward(const float* dy, const float* fc1, float* dfc1, int N) const {
-  const bool has_bias = fc1_.bias() >= 0;
+  const bool has_bias = bias_in_activation();
   const float* b = has_bias ? store_->at(fc1_.bias()).value.f32() : nullptr;
   float* db = has_bias ? store_->at(fc1_.bias()).grad.f32() : nullptr;
   const int F = int(local_ffn_);
@@ -78,7 +83,7 @@ const float* Mlp::forward(const StepContext& ctx, const SavedTensors& saved, con
   const int N = ctx.mb->rows();
   float* fc1 = saved.at(fc1_out_, ctx.slot).f32();
   float* act = saved.at(act_out_, ctx.slot).f32();
-  fc1_.forward(x_full, fc1, N, /*add_bias=*/false);
+  fc1_.forward(x_full, fc1, N, /*add_bias=*/!bias_in_activation());
   saved.keep(fc1_out_, fc1, int64_t(N) * fc1_.local_out(), stash_slot);
   activation_forward(fc1, act, N);
   saved.keep(act_out_, act, int64_t(N) * local_ffn_, stash_slot);
@@ -112,7 +117,8 @@ const float* Mlp::backward_input(const StepContext& ctx, const SavedTensors& sav
 void Mlp::backward_weight(const StepContext& ctx, const SavedTensors& saved, const float* x_full) const {
   const int N = ctx.mb->rows();
   fc2_.backward_weight(saved.at(d_fc2_, ctx.slot).f32(), saved.at(act_out_, ctx.slot).f32(), N);
-  fc1_.backward_weight(saved.at(d_fc1_, ctx.slot).f32(), x_full, N, /*accumulate_bias=*/false);
+  // A gated MLP's gate and up biases were added by the linear; a GELU's inside the activation (its gradient there).
+  fc1_.backward_weight(saved.at(d_fc1_, ctx.slot).f32(), x_full, N, /*accumulate_bias=*/!bias_in_activation());
 }
 
 }  // namespace loom

@@ -31,6 +31,8 @@ class Mlp {
   void backward_weight(const StepContext& ctx, const SavedTensors& saved, const float* x_full) const;
 
  private:
+  // GELU-family biases are fused into the activation (Megatron's bias_gelu); gated MLPs add theirs in fc1.
+  bool bias_in_activation() const;
   void activation_forward(const float* fc1, float* out, int N) const;
   void activation_backward(const float* dy, const float* fc1, float* dfc1, int N) const;
 

@@ -42,8 +42,8 @@ void SelfAttention::init_params(uint64_t seed) const {
   const float std = cfg_.init_method_std;
   // Megatron's scaled_init_method_normal for the output projection: std / sqrt(2 L).
   const float out_std = std / std::sqrt(2.0f * float(cfg_.num_layers));
-  init_normal(store_->at(qkv_.weight()), seed, std);
-  init_normal(store_->at(proj_.weight()), seed, out_std);
+  init_weight(store_->at(qkv_.weight()), seed, std, cfg_.init_method_xavier_uniform);
+  init_weight(store_->at(proj_.weight()), seed, out_std, cfg_.init_method_xavier_uniform);
   if (qkv_.bias() >= 0) init_constant(store_->at(qkv_.bias()), 0.f);
   if (proj_.bias() >= 0) init_constant(store_->at(proj_.bias()), 0.f);
 }

@@ -10,6 +10,11 @@ namespace loom {
 
 namespace {
 enum DropoutSite { kAttentionOutput = 2, kMlpOutput = 3 };  // 1: attention probabilities (SelfAttention)
+
+// y = a + b elementwise (y may be a or b).
+void add_into(float* y, const float* a, const float* b, int64_t n) {
+  for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+}
 }
 
 TransformerBlock::TransformerBlock(const ModelConfig& cfg, int layer_index, ParamStore& store, Workspace* ws,
@@ -54,10 +59,13 @@ void TransformerBlock::allocate(int batch, int seq, int slots) {
   saved_ = SavedTensors(recompute_, cfg_.activation_dtype, ws_->block_working);
   using K = SavedTensors::Kind;
   using Keep = SavedTensors::Keep;
-  if (half_activations()) input_ = saved_.add(Nl * h, K::Activation, Keep::Always);
+  // The residual stream (the block's input and x1) is an activation, or with --fp32-residual-connection
+  // kept unrounded in fp32 as statistics are.
+  const K residual = cfg_.fp32_residual ? K::Statistic : K::Activation;
+  if (half_activations()) input_ = saved_.add(Nl * h, residual, Keep::Always);
   declare_norm(norm1_, batch, seq);
   attention_.declare(saved_, batch, seq, deferred_weights_);
-  x1_ = saved_.add(Nl * h, K::Activation, Keep::UnlessFull);
+  x1_ = saved_.add(Nl * h, residual, Keep::UnlessFull);
   declare_norm(norm2_, batch, seq);
   mlp_.declare(saved_, batch, seq, deferred_weights_);
   saved_.allocate(slots);
@@ -113,14 +121,16 @@ void TransformerBlock::forward_into(const StepContext& ctx, const Tensor& in, fl
 
   const float* ln1 = norm_forward(norm1_, ctx, in.f32(), stash_slot);
   const float* attn = attention_.forward(ctx, saved_, ln1, stash_slot);
-  cpu::bias_dropout_add_forward(attn, bias(attention_.proj().bias()), in.f32(), x1, Nl, h, p_hidden,
+  const float* residual1 = post_ln() ? norm_local(norm1_, ctx) : in.f32();
+  cpu::bias_dropout_add_forward(attn, bias(attention_.proj().bias()), residual1, x1, Nl, h, p_hidden,
                                 dropout_key(ctx, kAttentionOutput), first);
   saved_.keep(x1_, x1, int64_t(Nl) * h, stash_slot);
 
   const float* ln2 = norm_forward(norm2_, ctx, x1, stash_slot);
   const float* mlp = mlp_.forward(ctx, saved_, ln2, stash_slot);
-  cpu::bias_dropout_add_forward(mlp, bias(mlp_.fc2().bias()), x1, out, Nl, h, p_hidden, dropout_key(ctx, kMlpOutput),
-                                first);
+  const float* residual2 = post_ln() ? norm_local(norm2_, ctx) : x1;
+  cpu::bias_dropout_add_forward(mlp, bias(mlp_.fc2().bias()), residual2, out, Nl, h, p_hidden,
+                                dropout_key(ctx, kMlpOutput), first);
 }
 
 void TransformerBlock::backward_input(const StepContext& ctx, const Tensor& dout, Tensor& din) {
@@ -149,15 +159,27 @@ void TransformerBlock::backward_input(const StepContext& ctx, const Tensor& dout
   cpu::bias_dropout_add_backward(dout.f32(), dlocal, bias_grad(mlp_.fc2().bias()), Nl, h, p_hidden,
                                  dropout_key(ctx, kMlpOutput), first);
   const float* dln2 = mlp_.backward_input(ctx, saved_, dlocal);
-  std::memcpy(dres, dout.f32(), local_bytes);  // the residual path
-  norm_backward(norm2_, ctx, dln2, x1, dres);
+  if (post_ln()) {  // out = Norm2(x1) + ...: the residual's gradient joins the MLP's at Norm2's output
+    add_into(dlocal, dln2, dout.f32(), int64_t(Nl) * h);
+    std::memset(dres, 0, local_bytes);
+    norm_backward(norm2_, ctx, dlocal, x1, dres);
+  } else {
+    std::memcpy(dres, dout.f32(), local_bytes);  // the residual path
+    norm_backward(norm2_, ctx, dln2, x1, dres);
+  }
 
   // Attention branch: x1 = x + dropout(proj(attn) + b_proj)
   cpu::bias_dropout_add_backward(dres, dlocal, bias_grad(attention_.proj().bias()), Nl, h, p_hidden,
                                  dropout_key(ctx, kAttentionOutput), first);
   const float* dln1 = attention_.backward_input(ctx, saved_, dlocal);
-  std::memcpy(din.f32(), dres, local_bytes);
-  norm_backward(norm1_, ctx, dln1, input.f32(), din.f32());
+  if (post_ln()) {  // x1 = Norm1(x) + ...
+    add_into(dres, dln1, dres, int64_t(Nl) * h);
+    std::memset(din.f32(), 0, local_bytes);
+    norm_backward(norm1_, ctx, dres, input.f32(), din.f32());
+  } else {
+    std::memcpy(din.f32(), dres, local_bytes);
+    norm_backward(norm1_, ctx, dln1, input.f32(), din.f32());
+  }
 }
 
 void TransformerBlock::backward_weight(const StepContext& ctx) {

@@ -2,6 +2,9 @@
 // Megatron-Core's pre-norm transformer layer, composed of sublayers:
 //   x1  = x  + dropout(SelfAttention(Norm1(x)) + b_proj)
 //   out = x1 + dropout(Mlp(Norm2(x1)) + b_fc2)
+// or, with apply_residual_connection_post_layernorm, the residuals taken from the norms' outputs:
+//   x1  = Norm1(x)  + dropout(SelfAttention(Norm1(x)) + b_proj)
+//   out = Norm2(x1) + dropout(Mlp(Norm2(x1)) + b_fc2)
 // GPT and Llama are settings of the same block (TransformerConfig): LayerNorm or RMSNorm, learned
 // positions or RoPE, multi-head or grouped-query attention, GELU or SwiGLU, biases or none.
 // Tensor parallel as Megatron: the attention's QKV and the MLP's fc1 are column-parallel, their output
@@ -47,6 +50,9 @@ class TransformerBlock : public Layer {
   void forward_into(const StepContext& ctx, const Tensor& in, float* out, int stash_slot);
   uint64_t dropout_key(const StepContext& ctx, int which) const;
   bool half_activations() const { return cfg_.activation_dtype != DType::F32; }
+  bool post_ln() const { return cfg_.apply_residual_connection_post_layernorm; }
+  // The norm's output on this rank's rows (the residual of a post-norm block), as it was rounded.
+  const float* norm_local(const SavedNorm& n, const StepContext& ctx) const { return saved_.at(n.local, ctx.slot).f32(); }
   const float* bias(int param) const { return param >= 0 ? store_.at(param).value.f32() : nullptr; }
   float* bias_grad(int param) const { return param >= 0 ? store_.at(param).grad.f32() : nullptr; }
 
@@ -60,7 +66,8 @@ class TransformerBlock : public Layer {
   SelfAttention attention_;
   Mlp mlp_;
   SavedTensors saved_;
-  SavedTensors::Handle input_, x1_;  // input_: only with half-precision activations (stashed)
+  SavedTensors::Handle input_, x1_;  // input_: only with half-precision activations (stashed); both in
+                                     // fp32 with an fp32 residual stream
   std::vector<Tensor> input_views_;   // fp32: per slot, the model's boundary the block read
   Bf16Operands bf16_;                 // the workspace's bf16 GEMM operands (--bf16), else null
 };

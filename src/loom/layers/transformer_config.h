@@ -48,9 +48,13 @@ struct TransformerConfig {
   bool add_qkv_bias = true;     // the QKV bias (follows add_bias_linear unless --add-qkv-bias)
   bool tie_embeddings = true;   // output layer shares the word embedding (--untie-embeddings-and-output-weights)
   bool causal = true;           // causal self-attention (decoders); false: bidirectional (encoders)
+  // --apply-residual-connection-post-layernorm: each half's residual is its norm's output instead of its
+  // input (Megatron's ParallelTransformerLayer / TransformerLayer option, BERT's original arrangement).
+  bool apply_residual_connection_post_layernorm = false;
   float hidden_dropout = 0.1f;
   float attention_dropout = 0.1f;
   float init_method_std = 0.02f;
+  bool init_method_xavier_uniform = false;  // --init-method-xavier-uniform: xavier_uniform_ instead of normal(std)
 
   int head_dim() const { return kv_channels > 0 ? kv_channels : hidden_size / num_attention_heads; }
   int query_groups() const { return num_query_groups > 0 ? num_query_groups : num_attention_heads; }
@@ -75,6 +79,11 @@ struct ModelConfig : TransformerConfig {
   // How activations are stored (runtime choice): F32, or BF16/F16 with --bf16/--fp16. Layers compute in
   // fp32 and round what they keep for the backward, and the residual stream between layers, to this type.
   DType activation_dtype = DType::F32;
+  // --fp32-residual-connection (with --bf16/--fp16): the residual stream (the embedding's output, each
+  // block's input, its attention-half sum and its output, and their gradients) stays in fp32 while the
+  // sublayers' activations are stored in activation_dtype.
+  bool fp32_residual = false;
+  DType residual_dtype() const { return fp32_residual ? DType::F32 : activation_dtype; }
 };
 
 }  // namespace loom

@@ -174,8 +174,9 @@ void GptModel::init(uint64_t seed) {
     layers_[i]->init_params(seed);
     // The tied copy draws from the word embedding's stream (by its canonical name): the same values.
     // An untied output weight draws from its own stream.
-    if (i + 1 == layers_.size() && tied_output_ >= 0) init_normal(store_.at(tied_output_), seed, cfg_.init_method_std);
-    if (i + 1 == layers_.size() && own_output_ >= 0) init_normal(store_.at(own_output_), seed, cfg_.init_method_std);
+    const bool xavier = cfg_.init_method_xavier_uniform;
+    if (i + 1 == layers_.size() && tied_output_ >= 0) init_weight(store_.at(tied_output_), seed, cfg_.init_method_std, xavier);
+    if (i + 1 == layers_.size() && own_output_ >= 0) init_weight(store_.at(own_output_), seed, cfg_.init_method_std, xavier);
     store_.commit(int(i));
   }
 }
@@ -188,7 +189,7 @@ Tensor GptModel::boundary(int slot, size_t i, int rows) {
 
 void GptModel::forward(const StepContext& ctx) {
   const int Nl = tp_.local_rows(ctx.mb->rows());
-  const DType act = cfg_.activation_dtype;
+  const DType act = cfg_.residual_dtype();  // the residual stream's (fp32 with --fp32-residual-connection)
   Tensor unused;
   for (size_t i = 0; i < layers_.size(); i++) {
     Tensor in = i > 0 ? boundary(ctx.slot, i - 1, Nl) : stage_.embedding ? unused : input_[ctx.slot].slice_rows(0, Nl);
@@ -256,7 +257,7 @@ void GptModel::backward(const StepContext& ctx, const std::function<void(int)>& 
     store_.acquire(int(i), true, skip);
     layers_[i]->backward(ctx, dout, din);
     store_.release(int(i), true, skip);
-    if (i > 0 || !stage_.embedding) cpu::round_to_dtype(din.f32(), long(din.numel()), cfg_.activation_dtype);
+    if (i > 0 || !stage_.embedding) cpu::round_to_dtype(din.f32(), long(din.numel()), cfg_.residual_dtype());
     if (after_layer) after_layer(int(i));
     std::swap(dout, din);
   }

@@ -135,7 +135,7 @@ class GptModel {
   std::vector<std::unique_ptr<Layer>> layers_;
   std::vector<std::pair<int, int>> layer_params_;
   LmHead* head_ = nullptr;
-  // The residual stream between layers, rounded to cfg.activation_dtype. fp32 activations: [slot][i], the
+  // The residual stream between layers, rounded to cfg.residual_dtype(). fp32 activations: [slot][i], the
   // output of layer i, kept for the backward (blocks read their input there). Half precision: blocks keep
   // their own input in half, so only each slot's last boundary (the head's input, or the stage's output)
   // is kept and the others pass through two shared buffers.

@@ -8,6 +8,7 @@
 #include "loom/kernels/cpu/adamw.h"
 #include "loom/kernels/cpu/lamb.h"
 #include "loom/kernels/cpu/precision.h"
+#include "loom/kernels/cpu/sgd.h"
 #include "loom/optim/offload.h"
 
 namespace loom {
@@ -22,7 +23,7 @@ AdamW::AdamW(ParamStore& params, AdamWOptions opt, std::shared_ptr<dist::Communi
   slices_ = params.owned_slices();
   shard_numel_ = params.shard_numel();
   m_ = Tensor({shard_numel_});
-  v_ = Tensor({shard_numel_});
+  if (has_second_moment()) v_ = Tensor({shard_numel_});
   if (params.storage().weights != DType::F32) main_ = Tensor({shard_numel_});
   scratch_ = Tensor({kScratch});
   norms_.assign(2 * params.all().size(), 0.0);
@@ -100,6 +101,7 @@ cpu::LambConfig AdamW::lamb_config(double lr, int p) const {
 }
 
 void AdamW::offload(const std::string& dir, int64_t block_elements) {
+  if (!has_second_moment()) throw std::logic_error("offload: the SGD optimizer's state is not offloaded");
   const bool with_main = main_.defined();
   offload_ = std::make_unique<OffloadedMoments>(dir, shard_numel_, block_elements, with_main);
   offload_->write(m_.f32(), v_.f32(), with_main ? main_.f32() : nullptr);
@@ -193,7 +195,8 @@ void AdamW::gather_state(std::vector<float>& m, std::vector<float>& v) {
   std::vector<float> om, ov, ow;  // offloaded: the shard read back from the file
   if (offload_) read_offloaded(om, ov, ow);
   gather_to_flat(offload_ ? om.data() : m_.f32(), m);
-  gather_to_flat(offload_ ? ov.data() : v_.f32(), v);
+  if (has_second_moment()) gather_to_flat(offload_ ? ov.data() : v_.f32(), v);
+  else v.clear();
 }
 
 void AdamW::step(double lr, float unscale, float clip) {
@@ -230,7 +233,7 @@ void AdamW::inner_step(double lr, float unscale, float clip) {
       });
     }
   } else {
-    const Block all{0, shard_numel_, m_.f32(), v_.f32(), main_.defined() ? main_.f32() : nullptr};
+    const Block all{0, shard_numel_, m_.f32(), v_.defined() ? v_.f32() : nullptr, main_.defined() ? main_.f32() : nullptr};
     update(lr, unscale, clip, all);
     if (opt_.kind == OptimizerKind::Lamb) {
       reduce_lamb_norms();
@@ -268,8 +271,12 @@ void AdamW::update(double lr, float unscale, float clip, const Block& b) {
       float* w = weights(s, at + k, b.main, b.lo);
       const float* g = grads(s, at + k, len, unscale, clip);
       float* m = b.m + (pos + k - b.lo);
-      float* v = b.v + (pos + k - b.lo);
-      if (lamb) {
+      float* v = b.v ? b.v + (pos + k - b.lo) : nullptr;
+      if (opt_.kind == OptimizerKind::Sgd) {
+        // torch.optim.SGD: no buffer before the first update (step_ counts updates, restored on resume).
+        const cpu::SgdConfig c{float(param_lr(lr, s.param)), float(opt_.sgd_momentum), wd, step_ == 1};
+        cpu::sgd_step(w, g, m, long(len), c);
+      } else if (lamb) {
         // Pass 1: moments, and each tensor's (or piece's) sum(w^2), sum(u^2) over the slices this rank holds.
         const cpu::LambConfig c = lamb_config(lr, s.param);
         for_norm_buckets(s.param, s.begin + at + k, len, [&](int64_t o, int64_t l, int64_t bucket) {
@@ -315,11 +322,12 @@ void AdamW::lamb_apply(double lr, const Block& b) {
 }
 
 void AdamW::set_state(const float* m, const float* v) {
-  std::vector<float> sm(size_t(shard_numel_), 0.f), sv(sm.size(), 0.f);
+  const bool with_v = has_second_moment();
+  std::vector<float> sm(size_t(shard_numel_), 0.f), sv(with_v ? sm.size() : 0, 0.f);
   for (const Segment& s : slices_) {
     const size_t from = size_t(params_.at(s.param).offset + s.begin);
     std::memcpy(sm.data() + s.pos, m + from, sizeof(float) * size_t(s.count));
-    std::memcpy(sv.data() + s.pos, v + from, sizeof(float) * size_t(s.count));
+    if (with_v) std::memcpy(sv.data() + s.pos, v + from, sizeof(float) * size_t(s.count));
   }
   if (offload_) {
     std::vector<float> om, ov, ow;  // keep the offloaded main weights
@@ -328,7 +336,7 @@ void AdamW::set_state(const float* m, const float* v) {
     return;
   }
   std::memcpy(m_.f32(), sm.data(), sizeof(float) * sm.size());
-  std::memcpy(v_.f32(), sv.data(), sizeof(float) * sv.size());
+  if (with_v) std::memcpy(v_.f32(), sv.data(), sizeof(float) * sv.size());
 }
 
 }  // namespace loom

@@ -1,7 +1,8 @@
 #pragma once
-// The optimizer over a model's ParamStore: AdamW (Megatron's default, apex FusedAdam in adam_w_mode) or
-// LAMB (apex FusedLAMB), fp32 moments laid out like the parameters; weight decay per parameter (Megatron:
-// none on biases and norms).
+// The optimizer over a model's ParamStore: AdamW (Megatron's default, apex FusedAdam in adam_w_mode),
+// LAMB (apex FusedLAMB) or SGD with momentum (Megatron's --optimizer sgd: torch.optim.SGD), fp32 state
+// (two moments, or SGD's one momentum buffer) laid out like the parameters; weight decay per parameter
+// (Megatron: none on biases and norms).
 // It updates the parameter slices the store says this rank owns (ParamStore::owned_slices): everything,
 // or under ZeRO the r-th slice of every parameter, with the moments (and the fp32 main weights of a
 // half-precision model) of those slices only; ZeRO-1/2 then all-gather the updated weights, ZeRO-3 keeps
@@ -20,7 +21,7 @@
 
 namespace loom {
 
-enum class OptimizerKind { AdamW, Lamb };
+enum class OptimizerKind { AdamW, Lamb, Sgd };
 
 struct AdamWOptions {
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.01;
@@ -30,6 +31,9 @@ struct AdamWOptions {
   // tensor clamped to [lamb_min_coeff, lamb_max_coeff] (kernels/cpu/lamb.h).
   bool lamb_deepspeed = false, lamb_bias_correction = true, lamb_eps_inside_sqrt = false;
   double lamb_max_coeff = 10.0, lamb_min_coeff = 0.01;
+  // SGD (kernels/cpu/sgd.h): Megatron's --sgd-momentum; weight_decay is torch.optim.SGD's (added to the
+  // gradient). The state is the momentum buffer alone (m; no v).
+  double sgd_momentum = 0.9;
 };
 
 namespace dist {
@@ -68,12 +72,14 @@ class AdamW {
   const AdamWOptions& options() const { return opt_; }
   bool sharded() const { return zero_ != nullptr; }
   // --offload-optimizer nvme: move the moments (and main weights) into a file under `dir`, streamed
-  // through 3 blocks of `block_elements` during each step.
+  // through 3 blocks of `block_elements` during each step (AdamW and LAMB).
   void offload(const std::string& dir, int64_t block_elements);
   bool offloaded() const { return offload_ != nullptr; }
-  // The full moments in the flat layout (collective over the ZeRO group when sharded), and back.
+  // The full moments in the flat layout (collective over the ZeRO group when sharded), and back. SGD:
+  // m is the momentum buffer, v stays empty (set_state ignores it; it may be null).
   void gather_state(std::vector<float>& m, std::vector<float>& v);
   void set_state(const float* m, const float* v);
+  bool has_second_moment() const { return opt_.kind != OptimizerKind::Sgd; }
 
   bool has_main_weights() const { return main_.defined() || main_offloaded_; }
   // Mixed precision: (re)take the main weights from the model: from the fp32 views when they hold every

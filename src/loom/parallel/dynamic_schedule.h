@@ -27,6 +27,12 @@ class DynamicSchedule {
   DynamicSchedule(int num_micro, std::vector<int> slots, int max_in_flight);
 
   void reset();  // a new iteration
+  // A new iteration of `num_micro` micro-batches with that cap (a batch-size ramp-up changes both).
+  void reset(int num_micro, int max_in_flight) {
+    num_micro_ = num_micro;
+    cap_ = max_in_flight;
+    reset();
+  }
   bool finished() const;
 
   // The first forward (or backward) in priority order that the caps allow and `ready(op)` accepts

@@ -11,6 +11,7 @@
 #include "loom/data/tokenizer.h"
 #include "loom/models/family.h"
 #include "loom/train/deepspeed_numbers.h"
+#include "loom/util/cli.h"
 
 namespace loom {
 
@@ -27,6 +28,9 @@ void TrainArgs::register_flags(ArgParser& p) {
   p.add_float("--hidden-dropout", &hidden_dropout, "dropout on the residual branches and embeddings");
   p.add_float("--attention-dropout", &attention_dropout, "dropout on attention probabilities");
   p.add_float("--init-method-std", &init_method_std, "std of the normal initialisation");
+  p.add_flag("--init-method-xavier-uniform", &init_method_xavier_uniform,
+             "initialise the embeddings and linear weights with torch.nn.init.xavier_uniform_ instead of "
+             "normal(0, --init-method-std)");
   p.add_float("--layernorm-epsilon", &layernorm_epsilon, "norm epsilon (older name of --norm-epsilon)");
   p.add_float("--norm-epsilon", &layernorm_epsilon, "LayerNorm / RMSNorm epsilon");
   p.add_choice("--model", &model, model_family_names(),
@@ -72,6 +76,7 @@ void TrainArgs::register_flags(ArgParser& p) {
   p.add_float("--adam-beta1", &adam_beta1, "Adam beta1");
   p.add_float("--adam-beta2", &adam_beta2, "Adam beta2");
   p.add_float("--adam-eps", &adam_eps, "Adam epsilon");
+  p.add_float("--sgd-momentum", &sgd_momentum, "momentum factor of --optimizer sgd");
   p.add_float("--clip-grad", &clip_grad, "clip gradients to this global L2 norm (0: off)");
   p.add_int("--seed", &seed, "random seed (initialisation, dropout, data order)");
   p.add_int("--log-interval", &log_interval, "iterations between log lines");
@@ -149,7 +154,8 @@ void TrainArgs::register_flags(ArgParser& p) {
             "the gradients (reduce-scattered layer by layer in the backward), 3 also the weights (all-gathered "
             "layer by layer before use)");
   p.add_choice("--optimizer", &optimizer, {"adam", "lamb", "sgd"},
-               "adam (AdamW, apex FusedAdam) or lamb (apex FusedLAMB); sgd is refused");
+               "adam (AdamW, apex FusedAdam), lamb (apex FusedLAMB) or sgd (torch.optim.SGD with --sgd-momentum "
+               "and --weight-decay added to the gradient)");
   p.add_flag("--use-distributed-optimizer", &use_distributed_optimizer, "Megatron's name for --zero-stage 1");
   p.add_string("--deepspeed-config", &deepspeed_config,
                "DeepSpeed JSON (zero_optimization, fp16, bf16, optimizer, gradient_clipping, batch sizes); explicit flags win");
@@ -296,6 +302,15 @@ void TrainArgs::validate(const ArgParser& p, bool need_data) {
                                         " is an image-caption index: it trains --model coca (GPT and Llama read "
                                         "'loom preprocess' datasets, --dataset-type indexed)");
   if (!deepspeed_config.empty()) apply_deepspeed_config(*this, p);
+  // Megatron's validate_args: 'residual connection in fp32 only supported when using fp16 or bf16'.
+  require(!compat.fp32_residual_connection || fp16 || bf16,
+          "--fp32-residual-connection keeps the residual stream in fp32 while training in half precision: it "
+          "needs --fp16 or --bf16");
+  // With post-norm residuals Megatron's residual is the norms' half-precision output, so only its embedding
+  // output would stay in fp32: that partial form is not Loom's.
+  require(!compat.fp32_residual_connection || !compat.apply_residual_connection_post_layernorm,
+          "--fp32-residual-connection with --apply-residual-connection-post-layernorm is not supported by Loom (the "
+          "residuals are then the norms' half-precision outputs)");
   require(num_layers > 0, "--num-layers must be given and positive");
   require(hidden_size > 0, "--hidden-size must be given and positive");
   require(num_attention_heads > 0, "--num-attention-heads must be given and positive");
@@ -315,7 +330,6 @@ void TrainArgs::validate(const ArgParser& p, bool need_data) {
           "--use-rope-scaling needs --position-embedding-type rope");
   require(rotary_base > 0, "--rotary-base must be positive");
   require(rotary_percent > 0 && rotary_percent <= 1, "--rotary-percent must be within (0, 1]");
-  require(!swiglu || disable_bias_linear, "--swiglu with linear biases is not supported yet: add --disable-bias-linear");
   require(!use_rope_scaling || (rope_scaling_factor >= 1 && rope_high_freq_factor > rope_low_freq_factor &&
                                 rope_original_max_position_embeddings > 0),
           "llama3 RoPE scaling needs factor >= 1, high frequency factor > low, and a positive original context");
@@ -330,7 +344,8 @@ void TrainArgs::validate(const ArgParser& p, bool need_data) {
   require(!vocab_size || *vocab_size > 0, "--vocab-size must be positive");
   require(micro_batch_size > 0, "--micro-batch-size must be positive");
   if (global_batch_size) require(*global_batch_size > 0, "--global-batch-size must be positive");
-  if (global_batch_size)
+  // A ramp-up checks the batches it reaches (Megatron's consistency check); rounding needs no divisibility.
+  if (global_batch_size && !compat.decrease_batch_size_if_needed && compat.rampup_batch_size.empty())
     require(*global_batch_size % micro_batch_size == 0,
             "--global-batch-size (" + std::to_string(*global_batch_size) + ") must be a multiple of --micro-batch-size (" +
                 std::to_string(micro_batch_size) + ")");
@@ -407,6 +422,9 @@ void TrainArgs::validate(const ArgParser& p, bool need_data) {
     require(zero_stage < 2, zb + "cannot be combined with ZeRO-2/3 (--zero-stage " + std::to_string(zero_stage) + ")");
   }
   require(offload_optimizer != "nvme" || !offload_path.empty(), "--offload-optimizer nvme needs --offload-path");
+  require(offload_optimizer != "nvme" || optimizer != "sgd",
+          "--offload-optimizer nvme streams Adam's and LAMB's moments: it does not take --optimizer sgd");
+  require(sgd_momentum >= 0, "--sgd-momentum must be >= 0 (got " + python_float(sgd_momentum) + ")");
   require(memory_budget_gb > 0, "--memory-budget-gb must be positive");
   require(context_parallel_size == 1, "--context-parallel-size > 1 is not supported yet");
   const int T = tensor_model_parallel_size;
@@ -444,16 +462,41 @@ void TrainArgs::validate_layout(int world_size) {
   // Megatron's default: one micro-batch per data-parallel rank (no accumulation).
   if (!global_batch_size) global_batch_size = int64_t(micro_batch_size) * data_parallel_size;
   const int64_t per_step = int64_t(micro_batch_size) * data_parallel_size;
-  require(*global_batch_size % per_step == 0,
-          "--global-batch-size (" + std::to_string(*global_batch_size) + ") must be a multiple of --micro-batch-size x " +
-              "data-parallel size (" + std::to_string(micro_batch_size) + " x " + std::to_string(data_parallel_size) + ")");
+  if (!compat.decrease_batch_size_if_needed && !compat.rampup())
+    require(*global_batch_size % per_step == 0,
+            "--global-batch-size (" + std::to_string(*global_batch_size) + ") must be a multiple of --micro-batch-size x " +
+                "data-parallel size (" + std::to_string(micro_batch_size) + " x " + std::to_string(data_parallel_size) +
+                ")");
+  require(!compat.rampup() || !gradient_accumulation_steps,
+          "--rampup-batch-size: the DeepSpeed config fixes gradient_accumulation_steps; drop one of them");
+  const BatchRampup ramp = batch_rampup();  // the calculator's own checks (UserError)
+  require(*global_batch_size >= per_step, "--global-batch-size (" + std::to_string(*global_batch_size) +
+                                              ") is below --micro-batch-size x data-parallel size (" +
+                                              std::to_string(per_step) + "): evaluation needs one micro-batch");
   compat.resolve_samples(*this);
   if (!ddp_bucket_size) ddp_bucket_size = std::max<int64_t>(40000000, 1000000 * int64_t(data_parallel_size));
-  if (pipeline_schedule == "interleaved" || (pipeline_schedule == "dynamic" && virtual_pipeline_size() > 1)) {
-    const int64_t M = num_micro_batches(), P = pipeline_model_parallel_size;
+  // Every batch the run will reach must be runnable: Megatron asserts it iteration by iteration.
+  const bool interleaved =
+      pipeline_schedule == "interleaved" || (pipeline_schedule == "dynamic" && virtual_pipeline_size() > 1);
+  const int P = pipeline_model_parallel_size;
+  if (interleaved) {
+    const int64_t M = num_micro_batches();
     require(M >= P && M % P == 0, "the interleaved schedule needs the number of micro-batches (" + std::to_string(M) +
                                       ") to be a multiple of --pipeline-model-parallel-size (" + std::to_string(P) + ")");
   }
+  ramp.check_run(train_iters, interleaved ? P : 1,
+                 "the interleaved schedule needs the number of micro-batches to be a multiple of "
+                 "--pipeline-model-parallel-size");
+}
+
+BatchRampup TrainArgs::batch_rampup() const {
+  BatchRampup::Options o;
+  o.global_batch = *global_batch_size;
+  o.micro_batch = micro_batch_size;
+  o.data_parallel = data_parallel_size;
+  o.decrease_if_needed = compat.decrease_batch_size_if_needed;
+  o.rampup = compat.rampup();
+  return BatchRampup(o);
 }
 
 int TrainArgs::virtual_pipeline_size() const {
@@ -475,6 +518,7 @@ GptConfig TrainArgs::model_config(int64_t vocab_size) const {
   c.hidden_dropout = float(hidden_dropout);
   c.attention_dropout = float(attention_dropout);
   c.init_method_std = float(init_method_std);
+  c.init_method_xavier_uniform = init_method_xavier_uniform;
   c.layernorm_epsilon = float(layernorm_epsilon);
   c.normalization = normalization == "RMSNorm" ? NormKind::RMSNorm : NormKind::LayerNorm;
   c.activation = swiglu ? ActivationKind::SwiGlu : compat.exact_gelu() ? ActivationKind::GeluExact : ActivationKind::Gelu;
@@ -498,6 +542,8 @@ GptConfig TrainArgs::model_config(int64_t vocab_size) const {
   c.recompute_method = recompute_method;
   c.recompute_num_layers = recompute_num_layers;
   c.activation_dtype = fp16 ? DType::F16 : bf16 ? DType::BF16 : DType::F32;
+  c.apply_residual_connection_post_layernorm = compat.apply_residual_connection_post_layernorm;
+  c.fp32_residual = compat.fp32_residual_connection;
   return c;
 }
 

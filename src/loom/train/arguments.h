@@ -7,6 +7,7 @@
 
 #include "loom/models/gpt_config.h"
 #include "loom/parallel/pipeline_schedule.h"
+#include "loom/train/batch_rampup.h"
 #include "loom/train/coca_optimizer_args.h"
 #include "loom/train/deepspeed_lamb_args.h"
 #include "loom/train/image_text_data_args.h"
@@ -24,6 +25,7 @@ struct TrainArgs {
   int make_vocab_size_divisible_by = 128;
   std::optional<int64_t> vocab_size;  // --vocab-size: the tokenizer's size when no tokenizer file is read
   double hidden_dropout = 0.1, attention_dropout = 0.1, init_method_std = 0.02, layernorm_epsilon = 1e-5;
+  bool init_method_xavier_uniform = false;
   // architecture (Megatron-Core's flags; --model and --model-preset expand to them)
   std::string model = "gpt", model_preset;
   std::string normalization = "LayerNorm", position_embedding_type = "learned_absolute";
@@ -46,6 +48,7 @@ struct TrainArgs {
   double lr_warmup_fraction = -1;  // unset
   double lr_warmup_init = 0;
   double weight_decay = 0.01, adam_beta1 = 0.9, adam_beta2 = 0.999, adam_eps = 1e-8, clip_grad = 1.0;
+  double sgd_momentum = 0.9;  // --optimizer sgd
   int64_t seed = 1234;
   // logging and evaluation
   int log_interval = 100, eval_interval = 1000, eval_iters = 100;
@@ -117,7 +120,10 @@ struct TrainArgs {
   // The GPT-2 vocabulary size, for commands that plan without reading the tokenizer files.
   static constexpr int64_t kGpt2Vocab = 50257;
   int data_parallel_size = 1;  // derived: world / (tp x pp x cp)
-  // Micro-batches per data-parallel rank and iteration.
+  // Megatron's micro-batch calculator for this run (constant or ramp-up); after validate_layout.
+  BatchRampup batch_rampup() const;
+  // Micro-batches per data-parallel rank and iteration at the full global batch (the most a ramp-up reaches;
+  // rounded down under --decrease-batch-size-if-needed). Evaluation runs this many.
   int num_micro_batches() const { return int(*global_batch_size / (int64_t(micro_batch_size) * data_parallel_size)); }
 };
 

@@ -27,6 +27,7 @@ std::string format_iteration_line(const IterationLog& l) {
   std::string s = " [" + l.timestamp + "]";
   s += fmt(" iteration %8lld/%8lld |", (long long)l.iteration, (long long)l.train_iters);
   s += fmt(" consumed samples: %12lld |", (long long)l.consumed_samples);
+  if (l.skipped_samples > 0) s += fmt(" skipped samples: %12lld |", (long long)l.skipped_samples);
   s += fmt(" elapsed time per iteration (ms): %.1f |", l.elapsed_ms);
   // Megatron prints TFLOP/s with one decimal; CPU rates need three to say anything.
   s += fmt(" throughput per GPU (TFLOP/s/GPU): %.3f |", l.tflops);

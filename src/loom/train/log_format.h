@@ -7,6 +7,7 @@ namespace loom {
 
 struct IterationLog {
   int64_t iteration = 0, train_iters = 0, consumed_samples = 0;
+  int64_t skipped_samples = 0;  // shown after the consumed samples when above 0, as Megatron
   double elapsed_ms = 0;     // per iteration, averaged over the interval
   double tflops = 0;         // model TFLOP/s per process
   double tokens_per_s = 0;   // per process

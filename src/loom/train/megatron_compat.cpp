@@ -5,6 +5,7 @@
 
 #include "loom/core/error.h"
 #include "loom/train/arguments.h"
+#include "loom/train/batch_rampup.h"
 #include "loom/util/cli.h"
 
 namespace loom {
@@ -71,6 +72,12 @@ void MegatronCompat::register_flags(ArgParser& p) {
                 "iterations = samples // global batch; instead of --train-iters)");
   p.add_opt_int("--lr-decay-samples", &lr_decay_samples, "samples to decay the learning rate over (default --train-samples)");
   p.add_int("--lr-warmup-samples", &lr_warmup_samples, "samples of linear warmup (sample-based training)");
+  p.add_strings("--rampup-batch-size", &rampup_batch_size,
+                "START INCREMENT SAMPLES: Megatron's batch-size ramp-up from START to --global-batch-size in steps of "
+                "INCREMENT over SAMPLES samples (sample-based training)");
+  p.set_dest("--rampup-batch-size", "rampup_batch_size");
+  p.add_flag("--decrease-batch-size-if-needed", &decrease_batch_size_if_needed,
+             "round each global batch down to a multiple of micro-batch x data-parallel size (the rest is skipped)");
   p.add_flag("--checkpoint-activations", &checkpoint_activations,
              "old name of --recompute-granularity full --recompute-method uniform");
   p.add_int("--checkpoint-num-layers", &checkpoint_num_layers,
@@ -88,7 +95,16 @@ void MegatronCompat::register_flags(ArgParser& p) {
   p.set_dest("--no-position-embedding", "add_position_embedding");
   p.add_flag("--use-rotary-position-embeddings", &use_rotary_position_embeddings, "= --position-embedding-type rope");
   p.add_choice("--dataloader-type", &dataloader_type, {"single", "cyclic"},
-               "single: Megatron's sequential sampler (cyclic, reshuffled every epoch, is not supported)");
+               "single: Megatron's sequential sampler; cyclic: its random sampler, a new order every epoch "
+               "(torch.randperm seeded by the epoch, reproduced exactly)");
+  p.add_no_flag("--no-data-sharding", &data_sharding,
+                "cyclic loader: one permutation of the whole dataset read rank-strided, instead of one per "
+                "rank's bucket");
+  p.set_dest("--no-data-sharding", "data_sharding");
+  p.add_flag("--apply-residual-connection-post-layernorm", &apply_residual_connection_post_layernorm,
+             "each block's residuals taken from its norms' outputs instead of their inputs");
+  p.add_flag("--fp32-residual-connection", &fp32_residual_connection,
+             "with --bf16/--fp16: the residual stream between and within blocks kept in fp32");
   p.add_flag("--log-num-zeros-in-grad", &log_num_zeros_in_grad,
              "the iteration line's 'num zeros': zero gradient elements of the iteration (every parameter once)");
   p.add_flag("--log-params-norm", &log_params_norm, "the iteration line's 'params norm': L2 norm of the weights after the update");
@@ -97,8 +113,12 @@ void MegatronCompat::register_flags(ArgParser& p) {
   p.add_flag("--deterministic-mode", &deterministic_mode, "accepted: Loom is always deterministic");
   p.add_flag("--log-throughput", &log_throughput, "accepted: the iteration line always has the throughput");
   p.add_flag("--override-lr-scheduler", &override_lr_scheduler,
-             "accepted: the schedule's values come from the command line and its step count from --load");
+             "on --load: the schedule's values (lr, min lr, warmup, decay steps and style) from the command line, "
+             "its step count from the checkpoint");
   p.add_alias("--override-opt_param-scheduler", "--override-lr-scheduler");
+  p.add_flag("--use-checkpoint-lr-scheduler", &use_checkpoint_lr_scheduler,
+             "on --load: the schedule's values and step count from the checkpoint, whatever the command line says");
+  p.add_alias("--use-checkpoint-opt_param-scheduler", "--use-checkpoint-lr-scheduler");
   p.add_flag("--resume-dataloader", &resume_dataloader, "accepted: the data always resumes at the consumed samples");
   p.add_flag("--no-save-rng", &no_save_rng, "accepted: there is no RNG state to save (streams are functions of the seed)");
   // Implemented here: other spellings of TrainArgs' flags.
@@ -176,13 +196,23 @@ void MegatronCompat::apply(TrainArgs& a, const ArgParser& p) const {
                 ? " (accepted only at Megatron's default, " + def + ")"
                 : ""));
   }
-  if (a.optimizer == "sgd") fail("--optimizer sgd: the SGD optimizer is not supported by Loom (use adam or lamb)");
-  if (dataloader_type == "cyclic")
-    fail("--dataloader-type cyclic: the cyclic data loader (a new random order every epoch) is not supported by Loom");
+  // Megatron's OptimizerParamScheduler: assert not (override and use_checkpoint).
+  require(!(override_lr_scheduler && use_checkpoint_lr_scheduler),
+          "--override-lr-scheduler and --use-checkpoint-lr-scheduler: give only one (the command line's learning-rate "
+          "schedule or the checkpoint's)");
   if (shown.count("data_impl")) {
     const std::string impl = shown.at("data_impl");
     require(impl == "mmap" || impl == "infer" || impl == "None",
             "--data-impl " + impl + ": Megatron's " + impl + " IndexedDataset format is not supported by Loom (it reads mmap)");
+  }
+  if (!rampup_batch_size.empty()) {
+    require(rampup_batch_size.size() == 3,
+            "--rampup-batch-size takes 3 values: <start batch size> <batch size increment> <ramp-up samples>");
+    for (const std::string& v : rampup_batch_size) {
+      int64_t n = 0;
+      const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+      require(ec == std::errc() && end == v.data() + v.size(), "--rampup-batch-size: '" + v + "' is not an integer");
+    }
   }
   if (deepspeed) require(!a.deepspeed_config.empty(), "--deepspeed needs --deepspeed_config FILE");
   if (checkpoint_activations && !p.was_set("--recompute-granularity")) {
@@ -203,15 +233,26 @@ void MegatronCompat::apply(TrainArgs& a, const ArgParser& p) const {
     require(!lr_decay_samples || *lr_decay_samples > 0, "--lr-decay-samples must be positive");
     require(lr_warmup_samples >= 0, "--lr-warmup-samples must not be negative");
   } else {
+    // Megatron's validate_args: "expected no batch-size rampup for iteration-based training".
+    require(rampup_batch_size.empty() || a.train_iters == 0,
+            "--rampup-batch-size needs sample-based training: give --train-samples instead of --train-iters");
     require(!lr_decay_samples, "--lr-decay-samples goes with --train-samples: use --lr-decay-iters");
     require(lr_warmup_samples == 0, "--lr-warmup-samples goes with --train-samples: use --lr-warmup-iters");
   }
 }
 
+std::optional<std::array<int64_t, 3>> MegatronCompat::rampup() const {
+  if (rampup_batch_size.size() != 3) return std::nullopt;
+  std::array<int64_t, 3> v{};
+  for (size_t i = 0; i < 3; i++) std::from_chars(rampup_batch_size[i].data(), rampup_batch_size[i].data() + rampup_batch_size[i].size(), v[i]);
+  return v;
+}
+
 void MegatronCompat::resolve_samples(TrainArgs& a) const {
   if (!train_samples) return;
-  // update_train_iters with a constant batch size: the partial last batch is dropped.
-  a.train_iters = *train_samples / *a.global_batch_size;
+  // update_train_iters: with a constant batch the partial last batch is dropped; with a ramp-up the ramp's
+  // iterations are counted one by one.
+  a.train_iters = a.batch_rampup().train_iters(*train_samples);
   a.lr_decay_iters = a.train_iters;
 }
 

@@ -10,6 +10,7 @@
 //    off), otherwise one `loom: error:` line naming the feature;
 //  - Derived: not a flag, a value Megatron computes and prints in its argument block;
 //  - Tensorboard / PendingPipeline: flags another branch declares (TensorBoard, MegatronDPP's schedule).
+#include <array>
 #include <cstdint>
 #include <list>
 #include <map>
@@ -48,6 +49,10 @@ struct MegatronCompat {
   // Sample-based training (Megatron's --train-samples, --lr-decay-samples, --lr-warmup-samples).
   std::optional<int64_t> train_samples, lr_decay_samples;
   int64_t lr_warmup_samples = 0;
+  // Megatron's batch-size ramp-up (START INCREMENT SAMPLES, as its argparse keeps them: strings) and
+  // --decrease-batch-size-if-needed (batches rounded down to a multiple of micro x data-parallel).
+  std::vector<std::string> rampup_batch_size;
+  bool decrease_batch_size_if_needed = false;
   // Old names and variants that change the computation.
   bool checkpoint_activations = false;
   int checkpoint_num_layers = 1;
@@ -56,22 +61,31 @@ struct MegatronCompat {
   bool apply_query_key_layer_scaling = false;
   bool add_position_embedding = true, use_rotary_position_embeddings = false;
   std::string dataloader_type = "single";
+  bool data_sharding = true;  // --no-data-sharding: the cyclic loader's unsharded order
+  // Shape and precision of the residual stream (TransformerConfig / ModelConfig).
+  bool apply_residual_connection_post_layernorm = false, fp32_residual_connection = false;
   // Extra figures of the iteration line (and TensorBoard's num-zeros / params-norm).
   bool log_num_zeros_in_grad = false, log_params_norm = false;
   // Implemented flags with nothing to do (Loom always does what they ask).
   bool attention_softmax_in_fp32 = false, deterministic_mode = false, log_throughput = false;
-  bool override_lr_scheduler = false, resume_dataloader = false, no_save_rng = false;
+  bool resume_dataloader = false, no_save_rng = false;
+  // The learning-rate schedule of a resumed run (optim/lr_schedule_resume.h): the command line's or the checkpoint's.
+  bool override_lr_scheduler = false, use_checkpoint_lr_scheduler = false;
 
   void register_flags(ArgParser& p);
   // Refusals and translations onto TrainArgs, before TrainArgs::validate checks the values (UserError).
   void apply(TrainArgs& a, const ArgParser& p) const;
-  // Once the global batch size is known: --train-samples sets the iterations (Megatron's update_train_iters).
+  // Once the global batch size is known: --train-samples sets the iterations (Megatron's update_train_iters,
+  // through the ramp-up when there is one).
   void resolve_samples(TrainArgs& a) const;
   // "> flags with no effect on the CPU backend: --a, --b" for the ones given ("" when none).
   std::string no_effect_line(const ArgParser& p) const;
   // Megatron's unfused GELU is F.gelu (erf); its fused bias-GELU and --openai-gelu are the tanh form.
   bool exact_gelu() const { return !bias_gelu_fusion && !openai_gelu; }
   bool sample_based() const { return train_samples.has_value(); }
+  bool cyclic_data() const { return dataloader_type == "cyclic"; }
+  // The three numbers of --rampup-batch-size (checked by apply()), if given.
+  std::optional<std::array<int64_t, 3>> rampup() const;
 
  private:
   // Storage of the NoEffect and Refused flags (the parser keeps pointers: lists do not move elements).

@@ -75,7 +75,7 @@ RankMemoryPrediction predict_rank_memory(const TrainArgs& a, const GptConfig& cf
   RankMemoryPrediction m;
   if (cfg.activation_dtype == DType::BF16) warm_up_bf16_gemm();
   m.baseline_rss = resident_bytes();
-  m.index_maps = predicted_index_map_bytes(a);
+  m.index_maps = predicted_index_map_bytes(a, grid.dp_size());
   const RankPrinter quiet{-1, 1};
   const std::vector<StageSpec> specs = rank_stage_specs(a, cfg, pl, quiet);
   {
@@ -106,6 +106,25 @@ RankMemoryPrediction predict_rank_memory(const TrainArgs& a, const GptConfig& cf
   }
   reset_peak_memory();  // the memory lines' "max allocated" is the real run's, not the preflight's
   return m;
+}
+
+int64_t predict_stage_activation_bytes(const TrainArgs& a, const GptConfig& cfg, int pp_rank) {
+  const PipelineLayout pl{nullptr, pp_rank, a.pipeline_model_parallel_size, a.virtual_pipeline_size(), a.schedule(),
+                          int(a.pipeline_max_in_flight.value_or(0))};
+  TensorParallel tp;
+  tp.size = a.tensor_model_parallel_size;
+  tp.sequence_parallel = a.sequence_parallel;
+  ParamStorage storage;  // unsharded: ZeRO moves model states, not activations
+  storage.weights = param_dtype(a);
+  const RankPrinter quiet{-1, 1};
+  const std::vector<StageSpec> specs = rank_stage_specs(a, cfg, pl, quiet);
+  int64_t bytes = 0;
+  {
+    AddressSpaceOnly scope;  // mapped, never touched
+    for (const auto& m : build_model_chunks(a, cfg, specs, pl, tp, storage)) bytes += m->activation_bytes();
+  }
+  reset_peak_memory();
+  return bytes;
 }
 
 namespace {

@@ -47,6 +47,12 @@ RankMemoryPrediction predict_rank_memory(const TrainArgs& a, const GptConfig& cf
                                          const PipelineLayout& pl, const TensorParallel& tp);
 
 
+// The activations line pipeline rank `pp_rank` of the layout `a` describes would print, in bytes, on any
+// tensor-parallel rank: that rank's chunks built under AddressSpaceOnly, as the preflight builds them, by one
+// process with no communicator (activations depend on TP, SP, PP, the schedule, recompute and the dtype,
+// not on data parallelism or ZeRO). `loom plan` uses it to predict Loom's own runs.
+int64_t predict_stage_activation_bytes(const TrainArgs& a, const GptConfig& cfg, int pp_rank);
+
 // (available_memory_bytes() in util/system_memory.h is what a node can give.)
 
 // Collective over the world: sums the ranks' predicted peaks per node (ranks sharing a host name) and

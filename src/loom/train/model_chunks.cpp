@@ -1,5 +1,6 @@
 #include "loom/train/model_chunks.h"
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -93,10 +94,13 @@ std::vector<std::unique_ptr<GptModel>> build_model_chunks(const TrainArgs& a, co
                                                           const std::vector<StageSpec>& specs,
                                                           const PipelineLayout& pl, const TensorParallel& tp,
                                                           const ParamStorage& storage) {
-  const int M = a.num_micro_batches();
+  // A ramp-up runs fewer micro-batches early on: the slots hold what the most demanding count needs.
+  const std::vector<int> counts = a.batch_rampup().micro_batch_counts();
   std::vector<std::unique_ptr<GptModel>> models;
   for (size_t c = 0; c < specs.size(); c++) {
-    const int slots = pl.size > 1 ? PipelineRunner::slots_needed(pl, M, int(c)) : 1;
+    int slots = 1;
+    if (pl.size > 1)
+      for (int M : counts) slots = std::max(slots, PipelineRunner::slots_needed(pl, M, int(c)));
     StageSpec spec = specs[c];
     spec.defer_weight_grads = PipelineRunner::splits_backward(pl);
     models.push_back(std::make_unique<GptModel>(cfg, a.micro_batch_size, a.seq_length, slots, tp, spec, storage));

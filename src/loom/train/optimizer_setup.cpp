@@ -1,9 +1,12 @@
 #include "loom/train/optimizer_setup.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <string>
 
+#include "loom/ckpt/checkpoint.h"
 #include "loom/models/gpt.h"
+#include "loom/optim/lr_schedule_resume.h"
 #include "loom/train/arguments.h"
 #include "loom/train/run_logging.h"
 
@@ -14,7 +17,8 @@ std::vector<std::unique_ptr<AdamW>> build_optimizers(const TrainArgs& a, const s
   std::vector<std::unique_ptr<AdamW>> opts;
   for (GptModel* m : chunks) {
     AdamWOptions ao{a.adam_beta1, a.adam_beta2, a.adam_eps, a.weight_decay};
-    ao.kind = a.optimizer == "lamb" ? OptimizerKind::Lamb : OptimizerKind::AdamW;
+    ao.kind = a.optimizer == "lamb" ? OptimizerKind::Lamb : a.optimizer == "sgd" ? OptimizerKind::Sgd : OptimizerKind::AdamW;
+    ao.sgd_momentum = a.sgd_momentum;
     a.deepspeed_lamb.to_options(ao);
     opts.push_back(std::make_unique<AdamW>(m->params(), ao, tp.comm));
   }
@@ -62,6 +66,27 @@ LrSchedule lr_schedule(const TrainArgs& a, bool warmup_as_fraction) {
   ls.warmup_steps =
       warmup_as_fraction ? a.lr_warmup_fraction * double(ls.decay_steps) : double(a.lr_warmup_iters * gbs);
   return ls;
+}
+
+LrSchedule resumed_lr_schedule(const TrainArgs& a, const LrSchedule& command_line, const TrainState& resumed,
+                               const RankPrinter& out) {
+  const bool use_checkpoint = a.compat.use_checkpoint_lr_scheduler;
+  if (!resumed.has_lr_schedule) {
+    if (use_checkpoint && !a.load.empty() && !a.finetune && out.rank == 0)
+      std::fprintf(stderr, "loom: warning: --use-checkpoint-lr-scheduler: %s records no learning-rate schedule "
+                   "(saved by an older Loom): the command line's is used\n", a.load.c_str());
+    return command_line;
+  }
+  const LrScheduleResume r = resume_lr_schedule(command_line, resumed.lr_schedule, use_checkpoint, a.compat.override_lr_scheduler);
+  for (const std::string& line : r.lines) out.print_rank_0(line);
+  if (!r.mismatches.empty() && out.rank == 0) {
+    std::string list;
+    for (const std::string& m : r.mismatches) list += (list.empty() ? "" : "; ") + m;
+    std::fprintf(stderr, "loom: warning: the learning-rate schedule differs from the checkpoint's (%s): the command "
+                 "line's is used (Megatron stops here; --use-checkpoint-lr-scheduler takes the checkpoint's, "
+                 "--override-lr-scheduler the command line's)\n", list.c_str());
+  }
+  return r.schedule;
 }
 
 }  // namespace loom

@@ -13,6 +13,7 @@ namespace loom {
 
 class GptModel;
 struct RankPrinter;
+struct TrainState;
 struct TensorParallel;
 struct TrainArgs;
 
@@ -30,5 +31,12 @@ std::unique_ptr<GradScaler> build_grad_scaler(const TrainArgs& a);
 
 // Megatron's OptimizerParamScheduler in samples; `warmup_as_fraction`: --lr-warmup-fraction was given.
 LrSchedule lr_schedule(const TrainArgs& a, bool warmup_as_fraction);
+
+// The schedule of a run resumed from `resumed` (optim/lr_schedule_resume.h): the checkpoint's values with
+// --use-checkpoint-lr-scheduler, the command line's with --override-lr-scheduler (Megatron's lines on rank
+// 0), the command line's with a warning naming each difference otherwise; `command_line` as it is when
+// the checkpoint has no schedule (saved before Loom recorded it, or not a checkpoint).
+LrSchedule resumed_lr_schedule(const TrainArgs& a, const LrSchedule& command_line, const TrainState& resumed,
+                               const RankPrinter& out);
 
 }  // namespace loom

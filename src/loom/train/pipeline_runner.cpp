@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <stdexcept>
 
 #include "loom/ckpt/safetensors.h"
 #include "loom/train/pipeline_iteration.h"
@@ -48,9 +49,25 @@ PipelineRunner::PipelineRunner(std::vector<GptModel*> chunks, PipelineLayout lay
   }
   if (l_.schedule == PipelineSchedule::Dynamic)
     dynamic_ = std::make_unique<DynamicSchedule>(num_micro, slots, in_flight_cap(l_, num_micro));
-  fixed_ops_ = pipeline_ops(l_.schedule, l_.size, l_.rank, num_micro, l_.virtual_size);
-  executed_.reserve(fixed_ops_.size());
+  fixed_ops_.resize(size_t(num_micro) + 1);
+  in_flight_caps_.assign(size_t(num_micro) + 1, 0);
+  prepare_count(num_micro);
+  executed_.reserve(fixed_ops_[size_t(num_micro)].size());
+  cur_micro_ = num_micro;
   epoch_us_ = now_us();
+}
+
+void PipelineRunner::prepare_count(int num_micro) {
+  if (num_micro < 1 || num_micro > num_micro_)
+    throw std::logic_error("PipelineRunner: " + std::to_string(num_micro) + " micro-batches, outside 1.." +
+                           std::to_string(num_micro_));
+  if (!fixed_ops_[size_t(num_micro)].empty()) return;
+  fixed_ops_[size_t(num_micro)] = pipeline_ops(l_.schedule, l_.size, l_.rank, num_micro, l_.virtual_size);
+  in_flight_caps_[size_t(num_micro)] = in_flight_cap(l_, num_micro);
+}
+
+void PipelineRunner::set_micro_batch_counts(const std::vector<int>& counts) {
+  for (int m : counts) prepare_count(m);
 }
 
 double PipelineRunner::now_us() const {
@@ -168,7 +185,12 @@ void PipelineRunner::backward_pass(const PipeOp& op, Iteration& it, bool posted)
 }
 
 double PipelineRunner::run(bool training, const std::function<void(int, BatchBuffer&)>& load,
-                           const std::function<uint64_t(int)>& rng, float loss_grad_scale) {
+                           const std::function<uint64_t(int)>& rng, float loss_grad_scale, int num_micro) {
+  cur_micro_ = !training || num_micro < 0 ? num_micro_ : num_micro;
+  if (training && (cur_micro_ < 1 || cur_micro_ > num_micro_ || fixed_ops_[size_t(cur_micro_)].empty()))
+    throw std::logic_error("PipelineRunner::run: " + std::to_string(cur_micro_) +
+                           " micro-batches were not prepared (set_micro_batch_counts)");
+  const std::vector<PipeOp>& fixed = fixed_ops_[size_t(cur_micro_)];
   Iteration it{training, load, rng, loss_grad_scale};
   executed_.clear();
   std::fill(loaded_.begin(), loaded_.end(), 0);
@@ -176,16 +198,16 @@ double PipelineRunner::run(bool training, const std::function<void(int, BatchBuf
   std::fill(mask_sum_.begin(), mask_sum_.end(), 0.0);
   TimerScope whole(timers_, "forward-backward");
   const double run_start = now_us();
-  if (training && dynamic_) {
-    run_dynamic(it);
-  } else {
-    const auto ops = training ? fixed_ops_ : pipeline_forward_ops(l_.size, num_micro_, l_.virtual_size);
+  auto run_ops = [&](const std::vector<PipeOp>& ops) {
     for (const PipeOp& op : ops) {
       if (op.forward) forward_pass(op, it, false);
       else if (op.weight) weight_pass(op, it);
       else backward_pass(op, it, false);
     }
-  }
+  };
+  if (training && dynamic_) run_dynamic(it);
+  else if (training) run_ops(fixed);
+  else run_ops(pipeline_forward_ops(l_.size, num_micro_, l_.virtual_size));
   for (auto* sends : {&act_sends_, &grad_sends_})
     for (auto& per_chunk : *sends)
       for (auto& r : per_chunk) r.wait();
@@ -195,7 +217,7 @@ double PipelineRunner::run(bool training, const std::function<void(int, BatchBuf
     return it.loss_total;
   }
   const double span = now_us() - run_start;
-  reordered_ += executed_ != fixed_ops_;
+  reordered_ += executed_ != fixed;
   if (training_runs_++ > 0) {  // the first iteration warms caches and allocators: not the steady state
     busy_us_ += it.busy_us;
     span_us_ += span;

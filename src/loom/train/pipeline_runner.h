@@ -37,9 +37,14 @@ class PipelineRunner {
                  Timers& timers, PipelineDelay delay = PipelineDelay::from_environment());
 
   // Runs the schedule. load(m, buffer) fills micro-batch m's samples; rng(m) its dropout stream.
-  // Returns the sum of micro-batch losses (last stage only; 0 elsewhere).
+  // Returns the sum of micro-batch losses (last stage only; 0 elsewhere). A training run may have fewer
+  // micro-batches than the constructor's (a batch-size ramp-up): `num_micro` (-1: the constructor's), one
+  // of the counts given to set_micro_batch_counts. Evaluation always runs the constructor's count.
   double run(bool training, const std::function<void(int, BatchBuffer&)>& load,
-             const std::function<uint64_t(int)>& rng, float loss_grad_scale);
+             const std::function<uint64_t(int)>& rng, float loss_grad_scale, int num_micro = -1);
+  // The micro-batch counts training iterations will run (each at most the constructor's): their schedules
+  // are built here, so run() allocates nothing.
+  void set_micro_batch_counts(const std::vector<int>& counts);
 
   // Chrome trace events recorded so far on this rank (JSON objects without brackets), and whether to record.
   void set_tracing(bool on) { tracing_ = on; }
@@ -99,7 +104,11 @@ class PipelineRunner {
   std::unique_ptr<DynamicSchedule> dynamic_;
   int peak_in_flight_ = 0, in_flight_ = 0;
   std::vector<int> live_, peak_live_;  // [chunk]
-  std::vector<PipeOp> fixed_ops_, executed_;  // the fixed schedule's order; this iteration's
+  void prepare_count(int num_micro);
+  std::vector<std::vector<PipeOp>> fixed_ops_;  // [micro-batch count]: the fixed schedule's order (or empty)
+  std::vector<int> in_flight_caps_;             // [micro-batch count]: the dynamic schedule's cap
+  std::vector<PipeOp> executed_;                // this iteration's order
+  int cur_micro_ = 0;                           // micro-batches of the iteration being run
   int reordered_ = 0;
   int training_runs_ = 0;
   double busy_us_ = 0, span_us_ = 0;  // training iterations after the first

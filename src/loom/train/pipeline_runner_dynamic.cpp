@@ -14,7 +14,7 @@
 namespace loom {
 
 void PipelineRunner::post_activation_recv(int micro, int chunk) {
-  if (is_first(chunk) || micro >= num_micro_) return;
+  if (is_first(chunk) || micro >= cur_micro_) return;
   const int P = l_.size, prev = (l_.rank + P - 1) % P, s = micro % chunks_[size_t(chunk)]->slots();
   act_recvs_[size_t(chunk)][size_t(s)] = l_.pp->irecv(chunks_[size_t(chunk)]->stage_input(s).f32(), stage_floats(chunk),
                                                       dist::DType::F32, prev, tag(micro, chunk, 0));
@@ -43,7 +43,7 @@ PipeOp PipelineRunner::agree(const PipeOp& op) const {
 
 void PipelineRunner::run_dynamic(Iteration& it) {
   DynamicSchedule& d = *dynamic_;
-  d.reset();
+  d.reset(cur_micro_, in_flight_caps_[size_t(cur_micro_)]);
   for (int c = 0; c < l_.virtual_size; c++)
     for (int m = 0; m < chunks_[size_t(c)]->slots(); m++) post_activation_recv(m, c);
   const bool decides = chunks_.front()->tensor_parallel().rank == 0;

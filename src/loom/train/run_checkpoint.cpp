@@ -87,8 +87,11 @@ void RunCheckpointer::save(const RunProgress& progress, const std::vector<GptMod
   st.iteration = progress.iteration;
   st.consumed_train_samples = progress.consumed_train_samples;
   st.consumed_valid_samples = progress.consumed_valid_samples;
+  st.skipped_train_samples = progress.skipped_train_samples;
   st.scheduler_steps = scheduler.num_steps();
   st.optimizer_steps = opts.front()->steps();
+  st.has_lr_schedule = true;
+  st.lr_schedule = scheduler.schedule();
   if (scaler) {
     st.has_scaler = true;
     st.scaler = scaler->state();

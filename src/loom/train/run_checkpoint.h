@@ -25,6 +25,7 @@ class ProcessGrid;
 struct RunProgress {
   int64_t iteration = 0;
   int64_t consumed_train_samples = 0, consumed_valid_samples = 0;
+  int64_t skipped_train_samples = 0;  // Megatron's: what --decrease-batch-size-if-needed left out
 };
 
 // Where the run starts: without --load, the seeded initial weights; with a .safetensors file, pretrained

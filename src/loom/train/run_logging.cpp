@@ -69,7 +69,7 @@ void print_setup_lines(const RankPrinter& out, const ArgParser& p, const TrainAr
     return strcasecmp(x.first.c_str(), y.first.c_str()) < 0;
   });
   if (out.rank == 0) std::fputs(format_arguments(dump).c_str(), stdout);
-  out.print_rank_0("setting number of micro-batches to constant " + std::to_string(a.num_micro_batches()));
+  for (const std::string& line : a.batch_rampup().setup_lines()) out.print_rank_0(line);
   if (a.compat.sample_based()) out.print_rank_0("setting training iterations to " + std::to_string(a.train_iters));
   out.print_rank_0("> building " + a.tokenizer_type + " tokenizer ...");
   out.print_rank_0(" > padded vocab (size: " + std::to_string(cfg.vocab_size) + ") with " +
@@ -99,23 +99,28 @@ double IntervalStats::elapsed_ms_per_iteration() const {
 
 void IntervalStats::restart() {
   loss_sum = 0;
+  samples = 0;
+  flops = 0;
   iterations = 0;
   skipped = nan_iterations = stepped = 0;
   restart_clock();
 }
 
 std::string interval_iteration_line(const IntervalStats& s, const TrainArgs& a, const IterationFigures& f) {
-  const int64_t gbs = *a.global_batch_size;
+  // The interval's batches (a ramp-up changes them); the configured one when none was counted.
+  const int64_t gbs = s.last_batch > 0 ? s.last_batch : *a.global_batch_size;
+  const double batch = s.iterations > 0 && s.samples > 0 ? double(s.samples) / s.iterations : double(gbs);
   const double elapsed = f.elapsed_ms;
   IterationLog l;
   l.timestamp = now_timestamp();
   l.iteration = f.iteration;
   l.train_iters = a.train_iters;
   l.consumed_samples = f.consumed_samples;
+  l.skipped_samples = f.skipped_samples;
   l.elapsed_ms = elapsed;
   l.tflops = f.flops_per_iteration / (elapsed / 1000.0) / 1e12;
   // Per process, as Megatron's "per GPU" figures.
-  l.tokens_per_s = double(gbs * a.seq_length) / (elapsed / 1000.0) / f.world;
+  l.tokens_per_s = batch * double(a.seq_length) / (elapsed / 1000.0) / f.world;
   l.tflops /= f.world;
   l.learning_rate = f.learning_rate;  // as Megatron: the rate after this iteration's scheduler step
   l.global_batch_size = gbs;

@@ -43,7 +43,17 @@ struct IntervalStats {
   double loss_sum = 0;   // of the stepped iterations
   double grad_norm = 0;  // of the last stepped iteration
   double num_zeros = -1, params_norm = -1;  // of the last iteration that has them (-1: not logged)
+  int64_t samples = 0;     // the interval's global batches (a ramp-up changes them)
+  double flops = 0;        // the whole model's over those batches
+  int64_t last_batch = 0;  // the last iteration's global batch (Megatron's "global batch size")
   Clock::time_point began = Clock::now();
+
+  // The batch iteration `add` is about to count: `batch` samples costing `flops`.
+  void add_batch(int64_t batch, double batch_flops) {
+    samples += batch;
+    flops += batch_flops;
+    last_batch = batch;
+  }
 
   // Counts the result of iteration `iteration`; a non-finite loss on an applied step is a UserError.
   void add(const StepResult& r, int64_t iteration);
@@ -57,8 +67,9 @@ struct IntervalStats {
 // The figures of the iteration line that ends an interval.
 struct IterationFigures {
   int64_t iteration = 0, consumed_samples = 0;
+  int64_t skipped_samples = 0;  // Megatron's "skipped samples" (shown when above 0)
   double learning_rate = 0, loss_scale = 1;
-  double flops_per_iteration = 0;  // the whole model's, one global batch
+  double flops_per_iteration = 0;  // the whole model's, the interval's mean global batch
   double elapsed_ms = 0;           // per iteration (IntervalStats::elapsed_ms_per_iteration)
   int world = 1;                   // throughput is per process, as Megatron's "per GPU"
 };

@@ -18,6 +18,7 @@ Trainer::Trainer(std::vector<GptModel*> chunks, std::vector<AdamW*> optimizers, 
       o_(std::move(opt)), timers_(timers), buffer_(o_.micro_batch, o_.seq) {
   if (o_.pipeline.size > 1 || chunks_.size() > 1)
     runner_ = std::make_unique<PipelineRunner>(chunks_, o_.pipeline, o_.micro_batch, o_.seq, o_.num_micro_batches, timers_);
+  if (runner_) runner_->set_micro_batch_counts(o_.micro_batch_counts);
 }
 
 uint64_t Trainer::dropout_stream(int64_t iteration, int micro) const {
@@ -154,15 +155,15 @@ std::optional<std::pair<double, double>> Trainer::optimizer_step() {
   return std::make_pair(norm, lr);
 }
 
-StepResult Trainer::train_step(const SampleSet& data, int64_t consumed, int64_t iteration) {
+StepResult Trainer::train_step(const SampleSet& data, int64_t consumed, int64_t iteration, int num_micro) {
   for (GptModel* m : chunks_) m->params().zero_grads();
-  const int M = o_.num_micro_batches;
+  const int M = num_micro < 0 ? o_.num_micro_batches : num_micro;
   const float grad_scale = loss_scale() / float(M);
   double loss = 0;
   if (runner_) {
     loss = runner_->run(
         true, [&](int m, BatchBuffer& b) { b.load(data, first_sample(consumed, m), o_.batch); },
-        [&](int m) { return dropout_stream(iteration, m); }, grad_scale);
+        [&](int m) { return dropout_stream(iteration, m); }, grad_scale, M);
   } else {
     for (int m = 0; m < M; m++) {
       {

@@ -29,6 +29,8 @@ class GradReducer;
 
 struct TrainStepOptions {
   int micro_batch = 1, num_micro_batches = 1, seq = 0;  // micro-batches per data-parallel rank
+  // A batch-size ramp-up: every count (at most num_micro_batches) a training step may be given.
+  std::vector<int> micro_batch_counts;
   double clip_grad = 1.0;
   uint64_t seed = 1234;
   BatchOptions batch;
@@ -65,8 +67,9 @@ class Trainer {
   Trainer(std::vector<GptModel*> chunks, std::vector<AdamW*> optimizers, LrScheduler& scheduler, TrainStepOptions opt,
           Timers& timers);
 
-  // One iteration on samples [consumed, consumed + global batch) of `data`.
-  StepResult train_step(const SampleSet& data, int64_t consumed, int64_t iteration);
+  // One iteration on samples [consumed, consumed + global batch) of `data`, the global batch being
+  // `num_micro` micro-batches per data-parallel rank (-1: num_micro_batches; a ramp-up gives fewer).
+  StepResult train_step(const SampleSet& data, int64_t consumed, int64_t iteration, int num_micro = -1);
   // Mean validation loss over `iters` global batches starting at sample `first_sample`.
   double evaluate(const SampleSet& data, int64_t first_sample, int iters);
 

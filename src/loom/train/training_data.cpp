@@ -1,8 +1,13 @@
 #include "loom/train/training_data.h"
 
+#include <algorithm>
 #include <filesystem>
 
+#include <limits>
+#include <memory>
+
 #include "loom/core/error.h"
+#include "loom/data/random_sampler.h"
 #include "loom/train/arguments.h"
 
 namespace loom {
@@ -15,6 +20,21 @@ SampleSet as_sample_set(const std::unique_ptr<data::SampleSource>& src) {
   s.size = src->size();
   const data::SampleSource* raw = src.get();
   s.get = [raw](int64_t i, int32_t* out) { raw->get(i, out); };
+  return s;
+}
+
+// --dataloader-type cyclic: the trainer names samples by Megatron's sequential position, which the random
+// sampler turns into the index its epoch's permutation reads. Positions run on over the epochs (no wrap).
+SampleSet through_random_sampler(const SampleSet& set, const TrainArgs& a, int dp_size) {
+  data::RandomSamplerConfig c;
+  c.total_samples = set.size;
+  c.micro_batch = a.micro_batch_size;
+  c.dp_size = dp_size;
+  c.data_sharding = a.compat.data_sharding;
+  auto sampler = std::make_shared<data::MegatronRandomSampler>(c);
+  SampleSet s;
+  s.size = std::numeric_limits<int64_t>::max();
+  s.get = [inner = set.get, sampler](int64_t position, int32_t* out) { inner(sampler->index(position), out); };
   return s;
 }
 
@@ -56,17 +76,28 @@ data::GptDataConfig gpt_data_config(const TrainArgs& a, int64_t vocab_size, bool
 
 }  // namespace
 
-int64_t predicted_index_map_bytes(const TrainArgs& a) {
-  return data::predicted_index_map_bytes(gpt_data_config(a, 0, true));
+int64_t predicted_index_map_bytes(const TrainArgs& a, int dp_size) {
+  const data::GptDataConfig dc = gpt_data_config(a, 0, true);
+  int64_t permutations = 0;
+  if (a.compat.cyclic_data()) {
+    const int64_t per_rank = a.compat.data_sharding ? std::max(1, dp_size) : 1;
+    permutations = int64_t(sizeof(int64_t)) * (dc.train_samples + (a.eval_iters > 0 ? dc.valid_samples + dc.test_samples : 0)) / per_rank;
+  }
+  return data::predicted_index_map_bytes(dc) + permutations;
 }
 
-TrainingData build_training_data(const TrainArgs& a, int64_t vocab_size, bool quiet) {
+TrainingData build_training_data(const TrainArgs& a, int64_t vocab_size, bool quiet, int dp_size) {
   TrainingData d;
   d.datasets = data::build_gpt_datasets(gpt_data_config(a, vocab_size, quiet));
   d.train = as_sample_set(d.datasets.train);
   d.valid = as_sample_set(d.datasets.valid);
   d.test = as_sample_set(d.datasets.test);
   require(a.train_iters == 0 || d.train.size > 0, "the training split is empty: check --split and the data");
+  if (a.compat.cyclic_data()) {
+    if (d.train.size > 0) d.train = through_random_sampler(d.train, a, dp_size);
+    for (SampleSet* s : {&d.valid, &d.test})  // read only by evaluation
+      if (s->size > 0 && a.eval_iters > 0) *s = through_random_sampler(*s, a, dp_size);
+  }
   return d;
 }
 

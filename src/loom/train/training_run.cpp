@@ -62,6 +62,7 @@ void TrainingRun::setup(int argc, char** argv) {
          std::to_string(tokenizer_->vocab_size()) + "): give the tokenizer the model was made for, or drop --vocab-size");
   cfg_ = a_.model_config(tokenizer_->vocab_size());
   gbs_ = *a_.global_batch_size;
+  ramp_.emplace(a_.batch_rampup());
   print_setup_lines(out_, p_, a_, *grid_, cfg_);
   if (const std::string line = a_.compat.no_effect_line(p_); !line.empty()) out_.print_rank_0(line);
   if (out_.rank == 0)
@@ -77,7 +78,7 @@ void TrainingRun::setup(int argc, char** argv) {
 
   // Data first: a bad dataset is reported before the model takes memory.
   const auto data_start = Clock::now();
-  data_ = build_training_data(a_, tokenizer_->vocab_size(), out_.rank != 0);
+  data_ = build_training_data(a_, tokenizer_->vocab_size(), out_.rank != 0, grid_->dp_size());
   const double data_ms = ms_since(data_start);
 
   const auto model_start = Clock::now();
@@ -86,9 +87,10 @@ void TrainingRun::setup(int argc, char** argv) {
   offload_optimizer_states(a_, opts_, param_dtype(a_), out_);
   scaler_ = build_grad_scaler(a_);
   if (scaler_ && resumed.has_scaler) scaler_->load_state(resumed.scaler);
-  scheduler_ = std::make_unique<LrScheduler>(lr_schedule(a_, p_.was_set("--lr-warmup-fraction")));
+  scheduler_ = std::make_unique<LrScheduler>(
+      resumed_lr_schedule(a_, lr_schedule(a_, p_.was_set("--lr-warmup-fraction")), resumed, out_));
   scheduler_->set_num_steps(resumed.scheduler_steps);
-  out_.print_rank_0("> learning rate decay style: " + a_.lr_decay_style);
+  out_.print_rank_0("> learning rate decay style: " + scheduler_->schedule().style);
   const double model_ms = ms_since(model_start);
 
   build_trainer();
@@ -100,7 +102,9 @@ void TrainingRun::setup(int argc, char** argv) {
   out_.print_rank_0("training ...");
 
   flops_per_iteration_ = model_family(a_.model).flops_per_iteration(cfg_, gbs_);
-  progress_ = {resumed.iteration, resumed.consumed_train_samples, resumed.consumed_valid_samples};
+  progress_ = {resumed.iteration, resumed.consumed_train_samples, resumed.consumed_valid_samples,
+               resumed.skipped_train_samples};
+  batch_ = ramp_->at(0);  // what the calculator printed at set-up
   checkpointer_ = std::make_unique<RunCheckpointer>(a_, cfg_, *grid_);
   // Exit requests (signals, --exit-duration-in-mins) must be seen by every rank at the same iteration.
   exit_ = std::make_unique<ExitConditions>(a_, world_, started_);
@@ -146,6 +150,7 @@ void TrainingRun::build_trainer() {
   TrainStepOptions so;
   so.micro_batch = a_.micro_batch_size;
   so.num_micro_batches = a_.num_micro_batches();
+  so.micro_batch_counts = ramp_->micro_batch_counts();
   so.seq = a_.seq_length;
   so.clip_grad = a_.clip_grad;
   so.seed = uint64_t(a_.seed);
@@ -177,10 +182,18 @@ void TrainingRun::build_trainer() {
 
 bool TrainingRun::train() {
   interval_.restart_clock();
+  // Megatron's num_microbatches before its loop: the calculator at the consumed samples (after --load).
+  int micro_batches = ramp_->at(progress_.consumed_train_samples).micro_batches;
   while (progress_.iteration < a_.train_iters) {
-    const StepResult r = trainer_->train_step(data_.train, progress_.consumed_train_samples, progress_.iteration);
+    update_batch(micro_batches);
+    const StepResult r = trainer_->train_step(data_.train, progress_.consumed_train_samples, progress_.iteration,
+                                              batch_.micro_batches);
     const int64_t iteration = ++progress_.iteration;
-    progress_.consumed_train_samples += gbs_;
+    // Megatron: consumed samples advance by the batch run; what rounding left out is counted as skipped.
+    progress_.consumed_train_samples += batch_.running;
+    progress_.skipped_train_samples += batch_.global - batch_.running;
+    interval_.add_batch(batch_.running, batch_.running == gbs_ ? flops_per_iteration_
+                                                               : model_family(a_.model).flops_per_iteration(cfg_, batch_.running));
     interval_.add(r, iteration);
     tensorboard_step(r);
     deepspeed_log_->after_step(iteration, scheduler_->lr(), r.skipped, timers_);
@@ -205,6 +218,21 @@ bool TrainingRun::train() {
   return true;
 }
 
+// Megatron's update_num_microbatches at the top of each iteration: the batch at the consumed samples, its
+// lines when the global batch changes, a checkpoint (with --save) when the micro-batch count changes, and
+// the consistency check (a resumed run whose sizes no longer divide stops with one line).
+void TrainingRun::update_batch(int& micro_batches) {
+  const BatchSizes now = ramp_->at(progress_.consumed_train_samples);
+  if (now.global != batch_.global)
+    for (const std::string& line : ramp_->change_lines(batch_, now)) out_.print_rank_0(line);
+  if (now.micro_batches != micro_batches) {
+    if (progress_.iteration != 0) save();  // nothing without --save
+    micro_batches = now.micro_batches;
+  }
+  if (const std::string why = ramp_->inconsistency(progress_.consumed_train_samples); !why.empty()) fail(why);
+  batch_ = now;
+}
+
 void TrainingRun::finish() {
   validate("iteration " + std::to_string(progress_.iteration) + " on validation set");
   if (a_.eval_iters > 0 && data_.test.size > 0) {
@@ -221,9 +249,10 @@ void TrainingRun::log_interval() {
   IterationFigures f;
   f.iteration = progress_.iteration;
   f.consumed_samples = progress_.consumed_train_samples;
+  f.skipped_samples = progress_.skipped_train_samples;
   f.learning_rate = scheduler_->lr();
   f.loss_scale = trainer_->loss_scale();
-  f.flops_per_iteration = flops_per_iteration_;
+  f.flops_per_iteration = interval_.iterations > 0 ? interval_.flops / interval_.iterations : flops_per_iteration_;
   f.world = out_.world;
   f.elapsed_ms = interval_.elapsed_ms_per_iteration();
   tensorboard_->iteration_time(progress_.iteration, f.elapsed_ms / 1000.0);
@@ -250,7 +279,7 @@ void TrainingRun::tensorboard_step(const StepResult& r) {
   TensorBoardStep s;
   s.iteration = progress_.iteration;
   s.consumed_samples = progress_.consumed_train_samples;
-  s.batch_size = gbs_;
+  s.batch_size = batch_.running;  // Megatron's batch-size scalar: micro x data-parallel x micro-batches
   s.world_size = out_.world;
   s.loss = r.loss;
   s.skipped = r.skipped;

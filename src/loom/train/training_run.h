@@ -6,11 +6,13 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "loom/models/gpt_config.h"
 #include "loom/parallel/tensor_parallel.h"
+#include "loom/train/batch_rampup.h"
 #include "loom/train/pipeline_runner.h"
 #include "loom/train/run_checkpoint.h"
 #include "loom/train/run_logging.h"
@@ -63,6 +65,7 @@ class TrainingRun {
   void build_model();
   void print_dry_run(const RankMemoryPrediction& m);
   void build_trainer();
+  void update_batch(int& micro_batches);
   void log_interval();
   void tensorboard_step(const StepResult& r);
   void validate(const std::string& prefix);
@@ -78,6 +81,8 @@ class TrainingRun {
   std::unique_ptr<data::Tokenizer> tokenizer_;
   GptConfig cfg_;
   int64_t gbs_ = 0;
+  std::optional<BatchRampup> ramp_;  // the global batch and micro-batches of each iteration
+  BatchSizes batch_;                 // the last iteration's (Megatron's calculator state)
   TrainingData data_;
   PipelineLayout pl_;
   std::vector<std::unique_ptr<GptModel>> models_;

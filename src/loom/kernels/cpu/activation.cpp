@@ -238,20 +238,22 @@ void bias_swiglu_backward(const float* dy, const float* x, const float* bias, fl
   });
 }
 
-void add_bias(float* out, const float* bias, int N, int C) {
+void add_bias(float* out, const float* bias, int N, int C, int ld) {
   if (N <= 0 || C <= 0) return;
+  if (ld == 0) ld = C;
 #pragma omp parallel for schedule(static) if (detail::worth_parallel(long(N) * C))
   for (int r = 0; r < N; r++) {
-    float* o = out + size_t(r) * C;
+    float* o = out + size_t(r) * ld;
 #pragma omp simd
     for (int c = 0; c < C; c++) o[c] += bias[c];
   }
 }
 
-void bias_backward(const float* dy, float* dbias, int N, int C) {
+void bias_backward(const float* dy, float* dbias, int N, int C, int ld) {
   if (!dbias) return;
+  if (ld == 0) ld = C;
   detail::rows_with_column_sum(N, C, dbias, [&](int r, float* acc) {
-    const float* d = dy + size_t(r) * C;
+    const float* d = dy + size_t(r) * ld;
 #pragma omp simd
     for (int c = 0; c < C; c++) acc[c] += d[c];
   });

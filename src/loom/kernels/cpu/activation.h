@@ -35,9 +35,10 @@ void bias_swiglu_forward(const float* x, const float* bias, float* y, int N, int
 // the thread count) when non-null. dx may alias x (each element is read before it is written).
 void bias_swiglu_backward(const float* dy, const float* x, const float* bias, float* dx, float* dbias, int N, int F);
 
-// out[i] += bias[col] for an N x C matrix (the bias of a linear layer, applied after its GEMM).
-void add_bias(float* out, const float* bias, int N, int C);
-// dbias += column sums of dy (N x C).
-void bias_backward(const float* dy, float* dbias, int N, int C);
+// out[i] += bias[col] for an N x C matrix (the bias of a linear layer, applied after its GEMM); rows ld apart
+// (0: C), so one part of a wider output (SwiGLU's gate or up half) takes its own bias.
+void add_bias(float* out, const float* bias, int N, int C, int ld = 0);
+// dbias += column sums of dy (N x C, rows ld apart; 0: C).
+void bias_backward(const float* dy, float* dbias, int N, int C, int ld = 0);
 
 }  // namespace loom::cpu
