@@ -2,7 +2,8 @@
 """Pipeline bubble from a `loom train --pipeline-trace` file: per stage, the fraction of each iteration
 (the schedule's span on that stage) not spent in forward or backward compute, averaged over iterations
 after the first, next to the theory: (P-1)/(M+P-1) of the time idle for 1F1B/GPipe, (P-1)/(V*M+P-1)
-interleaved (Megatron's bubble ratios (P-1)/M and (P-1)/(V*M) relative to compute).
+interleaved (Megatron's bubble ratios (P-1)/M and (P-1)/(V*M) relative to compute). Zero-bubble's W passes
+count as compute.
 
 usage: pipeline_bubble.py TRACE P M V"""
 import json, sys
@@ -15,7 +16,7 @@ compute = defaultdict(list)
 for e in events:
     if e["name"] == "iteration":
         iters[e["pid"]].append((e["ts"], e["ts"] + e["dur"]))
-    elif e["name"][0] in "FB":
+    elif e["name"][0] in "FBW":
         compute[e["pid"]].append((e["ts"], e["ts"] + e["dur"]))
 theory = (P - 1) / (V * M + P - 1)
 idle_all = []

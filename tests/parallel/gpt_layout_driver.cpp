@@ -101,6 +101,7 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < specs.size(); i++) {
     const int slots = pp_size > 1 ? PipelineRunner::slots_needed(pl, M, int(i)) : 1;
     StageSpec spec = specs[i];
+    spec.defer_weight_grads = PipelineRunner::splits_backward(pl);
     ParamStorage storage;
     if (precision == "bf16") storage.weights = DType::BF16;
     if (zero > 0 && dp > 1) {

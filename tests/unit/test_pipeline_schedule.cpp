@@ -17,6 +17,39 @@ TEST(PipelineSchedule, OneFOneBWarmupSteadyCooldown) {
   EXPECT_EQ(describe(pipeline_ops(PipelineSchedule::OneFOneB, 4, 0, 2, 1)), "F0.0 F1.0 B0.0 B1.0");
 }
 
+TEST(PipelineSchedule, ZeroBubbleH1) {
+  // The authors' ZeroBubbleH1Pipeline (exact semantics), P=4, M=6: stage s runs P - s - 1 forwards,
+  // s (F, B) pairs, (F, B, W) triples, (B, W) pairs, then its s deferred W; W in micro-batch order.
+  EXPECT_EQ(describe(pipeline_ops(PipelineSchedule::ZeroBubble, 4, 0, 6, 1)),
+            "F0.0 F1.0 F2.0 F3.0 B0.0 W0.0 F4.0 B1.0 W1.0 F5.0 B2.0 W2.0 B3.0 W3.0 B4.0 W4.0 B5.0 W5.0");
+  EXPECT_EQ(describe(pipeline_ops(PipelineSchedule::ZeroBubble, 4, 1, 6, 1)),
+            "F0.0 F1.0 F2.0 B0.0 F3.0 B1.0 W0.0 F4.0 B2.0 W1.0 F5.0 B3.0 W2.0 B4.0 W3.0 B5.0 W4.0 W5.0");
+  EXPECT_EQ(describe(pipeline_ops(PipelineSchedule::ZeroBubble, 4, 3, 6, 1)),
+            "F0.0 B0.0 F1.0 B1.0 F2.0 B2.0 F3.0 B3.0 W0.0 F4.0 B4.0 W1.0 F5.0 B5.0 W2.0 W3.0 W4.0 W5.0");
+  // Fewer micro-batches than stages.
+  EXPECT_EQ(describe(pipeline_ops(PipelineSchedule::ZeroBubble, 4, 0, 2, 1)), "F0.0 F1.0 B0.0 W0.0 B1.0 W1.0");
+  EXPECT_EQ(describe(pipeline_ops(PipelineSchedule::ZeroBubble, 4, 3, 2, 1)), "F0.0 B0.0 F1.0 B1.0 W0.0 W1.0");
+  // Every stage holds P micro-batches from forward to W (1F1B's first stage, its most).
+  for (int rank = 0; rank < 4; rank++) {
+    const auto ops = pipeline_ops(PipelineSchedule::ZeroBubble, 4, rank, 8, 1);
+    ASSERT_EQ(ops.size(), 24u);
+    EXPECT_EQ(max_in_flight(ops, 0), 4);
+    int f = 0, b = 0, w = 0;  // each kind in micro-batch order, B after its F, W after its B
+    for (const PipeOp& op : ops) {
+      if (op.forward) {
+        EXPECT_EQ(op.micro, f++);
+      } else if (op.weight) {
+        EXPECT_EQ(op.micro, w++);
+        EXPECT_LT(op.micro, b);
+      } else {
+        EXPECT_EQ(op.micro, b++);
+        EXPECT_LT(op.micro, f);
+      }
+    }
+  }
+  EXPECT_EQ(parse_pipeline_schedule("zero-bubble"), PipelineSchedule::ZeroBubble);
+}
+
 TEST(PipelineSchedule, GPipe) {
   EXPECT_EQ(describe(pipeline_ops(PipelineSchedule::GPipe, 2, 1, 3, 1)), "F0.0 F1.0 F2.0 B0.0 B1.0 B2.0");
 }

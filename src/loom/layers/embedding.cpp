@@ -54,7 +54,7 @@ void EmbeddingLayer::forward(const StepContext& ctx, const Tensor&, Tensor& out)
                          uint64_t(r0) * uint64_t(C));
 }
 
-void EmbeddingLayer::backward(const StepContext& ctx, const Tensor& dout, Tensor&) {
+void EmbeddingLayer::backward_input(const StepContext& ctx, const Tensor& dout, Tensor&) {
   const MicroBatch& mb = *ctx.mb;
   const int N = mb.rows(), C = cfg_.hidden_size, Nl = tp_.local_rows(N), r0 = tp_.first_row(N);
   const float* g = dout.f32();

@@ -20,7 +20,9 @@ class EmbeddingLayer : public Layer {
   std::string name() const override { return "embedding"; }
   void allocate(int batch, int seq, int slots) override;
   void forward(const StepContext& ctx, const Tensor& in, Tensor& out) override;
-  void backward(const StepContext& ctx, const Tensor& dout, Tensor& din) override;
+  // The lookup's gradient (a scatter-add, memory-bound) in the input half; nothing is left for the weight half.
+  void backward_input(const StepContext& ctx, const Tensor& dout, Tensor& din) override;
+  void backward_weight(const StepContext&) override {}
   void init_params(uint64_t seed) override;
 
   Param& word() { return store_.at(word_); }

@@ -45,10 +45,26 @@ class Layer {
   // in: [rows, hidden] (ignored by the embedding); out: [rows, hidden] (ignored by the head).
   virtual void forward(const StepContext& ctx, const Tensor& in, Tensor& out) = 0;
   // dout: gradient of the output (ignored by the head); din: gradient of the input, overwritten
-  // (ignored by the embedding). Parameter gradients accumulate.
-  virtual void backward(const StepContext& ctx, const Tensor& dout, Tensor& din) = 0;
+  // (ignored by the embedding). Parameter gradients accumulate. The input half, then the weight half.
+  void backward(const StepContext& ctx, const Tensor& dout, Tensor& din) {
+    backward_input(ctx, dout, din);
+    backward_weight(ctx);
+  }
+  // The backward's two halves, which a zero-bubble pipeline runs apart (Qi et al.'s B and W): the input
+  // gradient, with the cheap parameter gradients that fall out of it (norms, most biases, the embedding
+  // lookup), and keeping what the weight half reads; then the weight GEMMs' gradients of the same
+  // micro-batch (ctx.slot). Each parameter's gradient accumulates in one of the two, so W passes run in
+  // micro-batch order accumulate in the order of the fused backward.
+  virtual void backward_input(const StepContext& ctx, const Tensor& dout, Tensor& din) = 0;
+  virtual void backward_weight(const StepContext& ctx) = 0;
+  // Before allocate(): keep what backward_weight reads per slot (until the slot's next forward), so it may
+  // run after other micro-batches' passes. Otherwise it must follow its backward_input directly.
+  void defer_weight_grads(bool on) { deferred_weights_ = on; }
   // Write initial values into this layer's parameters (they live in the model's ParamStore).
   virtual void init_params(uint64_t seed) = 0;
+
+ protected:
+  bool deferred_weights_ = false;
 };
 
 }  // namespace loom

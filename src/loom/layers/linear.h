@@ -26,5 +26,12 @@ void linear_forward(const LinearParams& p, const float* x, float* y, int N, bool
 // added to with accumulate_dx). ldy: the row stride of dy (0: out).
 void linear_backward(const LinearParams& p, const float* dy, const float* x, float* dx, int N,
                      bool accumulate_bias = true, int ldy = 0, bool accumulate_dx = false);
+// Its two halves, which a zero-bubble pipeline runs apart (linear_backward runs both: the same bits):
+// dx = dy W (overwritten, or added to with accumulate_dx); dW += dy^T x and db += colsum(dy) when
+// accumulate_bias.
+void linear_backward_input(const LinearParams& p, const float* dy, float* dx, int N, int ldy = 0,
+                           bool accumulate_dx = false);
+void linear_backward_weight(const LinearParams& p, const float* dy, const float* x, int N, bool accumulate_bias = true,
+                            int ldy = 0);
 
 }  // namespace loom

@@ -30,6 +30,7 @@ void LmHead::allocate(int batch, int seq, int slots) {
     s.dfull = sp ? Tensor({N, h}) : s.dnormed;
     s.token_loss = Tensor({N});
     s.row_scale = Tensor({N});
+    if (deferred_weights_) s.dlogits = Tensor({N, int64_t(store_.at(out_w_).shape[0])});
   }
 }
 
@@ -66,9 +67,12 @@ void LmHead::forward(const StepContext& ctx, const Tensor& in, Tensor&) {
     vp.all_reduce_sum = [this](float* v, int n) { tp_.comm->all_reduce(v, size_t(n), dist::ReduceOp::Sum); };
   }
   const Param& w = store_.at(out_w_);
+  cpu::LmHeadScratch scratch = head_scratch();
+  const bool defer = ctx.training && deferred_weights_;
+  if (defer) scratch.keep = s.dlogits.f32();
   cpu::lm_head_cross_entropy(s.normed_full.f32(), w.value.f32(), mb.labels, scale, s.token_loss.f32(),
-                             ctx.training ? s.dfull.f32() : nullptr, ctx.training ? w.grad.f32() : nullptr, N, V, h,
-                             head_scratch(), tp_.active() ? &vp : nullptr);
+                             ctx.training ? s.dfull.f32() : nullptr, ctx.training && !defer ? w.grad.f32() : nullptr,
+                             N, V, h, scratch, tp_.active() ? &vp : nullptr);
   if (ctx.training && tp_.active()) {
     // The input gradient of a vocabulary shard is partial: sum over the group (and scatter the rows).
     if (tp_.sequence_parallel)
@@ -84,11 +88,19 @@ void LmHead::forward(const StepContext& ctx, const Tensor& in, Tensor&) {
   if (ctx.mask_sum) *ctx.mask_sum += mask_sum;
 }
 
-void LmHead::backward(const StepContext& ctx, const Tensor&, Tensor& din) {
+void LmHead::backward_input(const StepContext& ctx, const Tensor&, Tensor& din) {
   const int Nl = tp_.local_rows(ctx.mb->rows()), h = cfg_.hidden_size;
   Saved& s = saved_[ctx.slot];
   std::memset(din.f32(), 0, sizeof(float) * size_t(Nl) * h);
   norm_.backward(s.dnormed.f32(), s.input.f32(), s.mean.f32(), s.rstd.f32(), din.f32(), Nl);
+}
+
+void LmHead::backward_weight(const StepContext& ctx) {
+  if (!deferred_weights_) return;  // formed in the forward
+  const Saved& s = saved_[ctx.slot];
+  const Param& w = store_.at(out_w_);
+  cpu::lm_head_weight_grad(s.normed_full.f32(), s.dlogits.f32(), w.grad.f32(), ctx.mb->rows(), int(w.shape[0]),
+                           cfg_.hidden_size, ws_->logit_chunk_rows);
 }
 
 void LmHead::logits(const Tensor& in, const std::vector<int>& rows, float* out) {

@@ -6,6 +6,9 @@
 // Tensor parallel: the output layer is split by vocabulary like the embedding and the cross-entropy is
 // Megatron's vocab-parallel one: per-row max, exp-sum and target logit are combined over the group, so
 // no rank ever holds a row's full logits.
+// The output weight's gradient is formed in the forward too, chunk by chunk; with deferred weight
+// gradients (zero-bubble) the forward keeps the micro-batch's logit gradients instead ([rows, V/T] per
+// slot) and backward_weight forms it from them, over the same chunks in the same order.
 #include <vector>
 
 #include "loom/kernels/cpu/cross_entropy.h"
@@ -27,7 +30,8 @@ class LmHead : public Layer {
   std::string name() const override { return "output_layer"; }
   void allocate(int batch, int seq, int slots) override;
   void forward(const StepContext& ctx, const Tensor& in, Tensor& out) override;
-  void backward(const StepContext& ctx, const Tensor& dout, Tensor& din) override;
+  void backward_input(const StepContext& ctx, const Tensor& dout, Tensor& din) override;  // the final norm
+  void backward_weight(const StepContext& ctx) override;  // the output weight, when deferred
   void init_params(uint64_t seed) override;
 
   // Generation (one process): logits [rows.size(), V] of the chosen rows of `in`.
@@ -41,6 +45,7 @@ class LmHead : public Layer {
     Tensor dfull;        // its per-rank partial over all rows before the group sum (tensor parallel)
     Tensor token_loss;   // [rows]
     Tensor row_scale;    // [rows]
+    Tensor dlogits;      // [rows, V/T]: the logit gradients (deferred weight gradients only)
   };
   cpu::LmHeadScratch head_scratch() const;
   ModelConfig cfg_;

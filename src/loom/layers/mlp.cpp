@@ -1,6 +1,7 @@
 #include "loom/layers/mlp.h"
 
 #include <cmath>
+#include <cstring>
 
 #include "loom/core/error.h"
 #include "loom/kernels/cpu/activation.h"
@@ -41,12 +42,15 @@ void Mlp::init_params(uint64_t seed) const {
   if (fc2_.bias() >= 0) init_constant(store_->at(fc2_.bias()), 0.f);
 }
 
-void Mlp::declare(SavedTensors& saved, int batch, int seq) {
+void Mlp::declare(SavedTensors& saved, int batch, int seq, bool deferred_weights) {
   const int64_t N = int64_t(batch) * seq;
   using K = SavedTensors::Kind;
   using Keep = SavedTensors::Keep;
   fc1_out_ = saved.add(N * fc1_.local_out(), K::Activation, Keep::UnlessFull);
   act_out_ = saved.add(N * local_ffn_, K::Activation, Keep::UnlessFull);
+  const Keep grads = deferred_weights ? Keep::Always : Keep::Never;
+  d_fc1_ = saved.add(N * fc1_.local_out(), K::Statistic, grads);
+  d_fc2_ = saved.add(N * cfg_.hidden_size, K::Statistic, grads);
 }
 
 bool Mlp::bias_in_activation() const { return !cfg_.gated_mlp() && fc1_.bias() >= 0; }
@@ -89,19 +93,32 @@ const float* Mlp::forward(const StepContext& ctx, const SavedTensors& saved, con
 }
 
 const float* Mlp::backward(const StepContext& ctx, const SavedTensors& saved, const float* d_out, const float* x_full) {
+  const float* dx = backward_input(ctx, saved, d_out);
+  backward_weight(ctx, saved, x_full);
+  return dx;
+}
+
+const float* Mlp::backward_input(const StepContext& ctx, const SavedTensors& saved, const float* d_out) {
   const int N = ctx.mb->rows();
   const bool sp = tp_.sequence_parallel && tp_.active();
   const float* fc1 = saved.at(fc1_out_, ctx.slot).f32();
-  const float* act = saved.at(act_out_, ctx.slot).f32();
-  const float* d_fc2 = fc2_.gather_output_grad(d_out, ws_->partial.f32(), N);
+  float* d_fc2 = saved.at(d_fc2_, ctx.slot).f32();  // every row of the output gradient
+  if (fc2_.gather_output_grad(d_out, d_fc2, N) == d_out)
+    std::memcpy(d_fc2, d_out, sizeof(float) * size_t(N) * size_t(cfg_.hidden_size));
   float* dact = ws_->dffn.f32();
-  fc2_.backward(d_fc2, act, dact, N);
-  // Non-gated activations run in place; SwiGLU widens [N, F] into fc1's [N, 2F].
-  float* dfc1 = cfg_.gated_mlp() ? ws_->dfc1.f32() : dact;
+  fc2_.backward_input(d_fc2, dact, N);
+  float* dfc1 = saved.at(d_fc1_, ctx.slot).f32();  // SwiGLU widens [N, F] into fc1's [N, 2F]
   activation_backward(dact, fc1, dfc1, N);
-  float* dx_partial = sp ? ws_->dnorm.f32() : ws_->partial.f32();  // d_fc2 may still live in partial under SP
-  fc1_.backward(dfc1, x_full, dx_partial, N, /*accumulate_bias=*/!bias_in_activation());
+  float* dx_partial = sp ? ws_->dnorm.f32() : ws_->partial.f32();
+  fc1_.backward_input(dfc1, dx_partial, N);
   return fc1_.reduce_input_grad(dx_partial, ws_->tmp.f32(), N, cfg_.hidden_size);
+}
+
+void Mlp::backward_weight(const StepContext& ctx, const SavedTensors& saved, const float* x_full) const {
+  const int N = ctx.mb->rows();
+  fc2_.backward_weight(saved.at(d_fc2_, ctx.slot).f32(), saved.at(act_out_, ctx.slot).f32(), N);
+  // A gated MLP's gate and up biases were added by the linear; a GELU's inside the activation (its gradient there).
+  fc1_.backward_weight(saved.at(d_fc1_, ctx.slot).f32(), x_full, N, /*accumulate_bias=*/!bias_in_activation());
 }
 
 }  // namespace loom

@@ -46,6 +46,25 @@ void ColumnParallelLinear::backward(const float* dy, const float* x_full, float*
                     int(local_out()), /*accumulate_dx=*/p > 0);
 }
 
+void ColumnParallelLinear::backward_input(const float* dy, float* dx_partial, int N) const {
+  if (parts_.size() == 1) {
+    linear_backward_input(params(0), dy, dx_partial, N);
+    return;
+  }
+  for (size_t p = 0; p < parts_.size(); p++)
+    linear_backward_input(params(int(p)), dy + p * size_t(local_part_), dx_partial, N, int(local_out()),
+                          /*accumulate_dx=*/p > 0);
+}
+
+void ColumnParallelLinear::backward_weight(const float* dy, const float* x_full, int N, bool accumulate_bias) const {
+  if (parts_.size() == 1) {
+    linear_backward_weight(params(0), dy, x_full, N, accumulate_bias);
+    return;
+  }
+  for (size_t p = 0; p < parts_.size(); p++)
+    linear_backward_weight(params(int(p)), dy + p * size_t(local_part_), x_full, N, accumulate_bias, int(local_out()));
+}
+
 const float* ColumnParallelLinear::reduce_input_grad(float* partial, float* local, int N, int64_t in) const {
   if (!tp_.active()) return partial;
   if (tp_.sequence_parallel) {
@@ -94,6 +113,14 @@ const float* RowParallelLinear::gather_output_grad(const float* local, float* fu
 
 void RowParallelLinear::backward(const float* dy, const float* x, float* dx, int N) const {
   linear_backward(params(), dy, x, dx, N, /*accumulate_bias=*/false);
+}
+
+void RowParallelLinear::backward_input(const float* dy, float* dx, int N) const {
+  linear_backward_input(params(), dy, dx, N);
+}
+
+void RowParallelLinear::backward_weight(const float* dy, const float* x, int N) const {
+  linear_backward_weight(params(), dy, x, N, /*accumulate_bias=*/false);
 }
 
 }  // namespace loom

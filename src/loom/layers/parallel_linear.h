@@ -36,6 +36,9 @@ class ColumnParallelLinear {
   void forward(const float* x_full, float* y, int N, bool add_bias = true) const;
   // dW += dy^T x; db += colsum(dy) when accumulate_bias; dx_partial [N, in] = dy W (this rank's part).
   void backward(const float* dy, const float* x_full, float* dx_partial, int N, bool accumulate_bias = true) const;
+  // Its halves (backward runs both): dx_partial only; dW (and db) only.
+  void backward_input(const float* dy, float* dx_partial, int N) const;
+  void backward_weight(const float* dy, const float* x_full, int N, bool accumulate_bias = true) const;
   // Sums the partial input gradient over the group: in place (all-reduce), or this rank's rows into
   // `local` (sequence parallel). Returns where the result is.
   const float* reduce_input_grad(float* partial, float* local, int N, int64_t in) const;
@@ -70,6 +73,9 @@ class RowParallelLinear {
   const float* gather_output_grad(const float* local, float* full, int N) const;
   // dW += dy^T x; dx [N, in_local] = dy W.
   void backward(const float* dy, const float* x, float* dx, int N) const;
+  // Its halves (backward runs both): dx only; dW only.
+  void backward_input(const float* dy, float* dx, int N) const;
+  void backward_weight(const float* dy, const float* x, int N) const;
   LinearParams params() const;
 
  private:

@@ -1,6 +1,7 @@
 #include "loom/layers/self_attention.h"
 
 #include <cmath>
+#include <cstring>
 
 #include "loom/core/error.h"
 #include "loom/core/rng.h"
@@ -47,13 +48,16 @@ void SelfAttention::init_params(uint64_t seed) const {
   if (proj_.bias() >= 0) init_constant(store_->at(proj_.bias()), 0.f);
 }
 
-void SelfAttention::declare(SavedTensors& saved, int batch, int seq) {
+void SelfAttention::declare(SavedTensors& saved, int batch, int seq, bool deferred_weights) {
   const int64_t N = int64_t(batch) * seq, d = cfg_.head_dim();
   using K = SavedTensors::Kind;
   using Keep = SavedTensors::Keep;
   qkv_out_ = saved.add(N * qkv_.local_out(), K::Activation, Keep::UnlessFull);
   core_out_ = saved.add(N * local_heads_ * d, K::Activation, Keep::WithoutRecompute);
   lse_ = saved.add(int64_t(batch) * local_heads_ * seq, K::Statistic, Keep::WithoutRecompute);
+  const Keep grads = deferred_weights ? Keep::Always : Keep::Never;
+  d_qkv_ = saved.add(N * qkv_.local_out(), K::Statistic, grads);
+  d_proj_ = saved.add(N * cfg_.hidden_size, K::Statistic, grads);
 }
 
 cpu::AttentionShape SelfAttention::shape(const MicroBatch& mb) const {
@@ -114,20 +118,34 @@ void SelfAttention::recompute_core(const StepContext& ctx, const SavedTensors& s
 
 const float* SelfAttention::backward(const StepContext& ctx, const SavedTensors& saved, const float* d_out,
                                      const float* x_full) {
+  const float* dx = backward_input(ctx, saved, d_out);
+  backward_weight(ctx, saved, x_full);
+  return dx;
+}
+
+const float* SelfAttention::backward_input(const StepContext& ctx, const SavedTensors& saved, const float* d_out) {
   const MicroBatch& mb = *ctx.mb;
   const int N = mb.rows();
   const float* qkv = saved.at(qkv_out_, ctx.slot).f32();
   const float* core = saved.at(core_out_, ctx.slot).f32();
   const float* lse = saved.at(lse_, ctx.slot).f32();
-  float* dfull = ws_->partial.f32();  // [N, h]: every row of the output gradient, then x's partial gradient
-  const float* d_proj = proj_.gather_output_grad(d_out, dfull, N);
+  float* d_proj = saved.at(d_proj_, ctx.slot).f32();  // every row of the output gradient
+  if (proj_.gather_output_grad(d_out, d_proj, N) == d_out)
+    std::memcpy(d_proj, d_out, sizeof(float) * size_t(N) * size_t(cfg_.hidden_size));
   float* dcore = ws_->dnorm.f32();
-  proj_.backward(d_proj, core, dcore, N);
-  float* dqkv = ws_->dqkv.f32();
+  proj_.backward_input(d_proj, dcore, N);
+  float* dqkv = saved.at(d_qkv_, ctx.slot).f32();
   cpu::attention_backward(dcore, qkv, core, lse, dqkv, shape(mb), cfg_.attention_dropout, dropout_key(ctx));
   rope(mb, dqkv, true);
-  qkv_.backward(dqkv, x_full, dfull, N, /*accumulate_bias=*/true);
+  float* dfull = ws_->partial.f32();  // x's partial gradient over every row
+  qkv_.backward_input(dqkv, dfull, N);
   return qkv_.reduce_input_grad(dfull, ws_->tmp.f32(), N, cfg_.hidden_size);
+}
+
+void SelfAttention::backward_weight(const StepContext& ctx, const SavedTensors& saved, const float* x_full) const {
+  const int N = ctx.mb->rows();
+  proj_.backward_weight(saved.at(d_proj_, ctx.slot).f32(), saved.at(core_out_, ctx.slot).f32(), N);
+  qkv_.backward_weight(saved.at(d_qkv_, ctx.slot).f32(), x_full, N, /*accumulate_bias=*/true);
 }
 
 }  // namespace loom

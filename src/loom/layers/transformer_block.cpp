@@ -64,10 +64,10 @@ void TransformerBlock::allocate(int batch, int seq, int slots) {
   const K residual = cfg_.fp32_residual ? K::Statistic : K::Activation;
   if (half_activations()) input_ = saved_.add(Nl * h, residual, Keep::Always);
   declare_norm(norm1_, batch, seq);
-  attention_.declare(saved_, batch, seq);
+  attention_.declare(saved_, batch, seq, deferred_weights_);
   x1_ = saved_.add(Nl * h, residual, Keep::UnlessFull);
   declare_norm(norm2_, batch, seq);
-  mlp_.declare(saved_, batch, seq);
+  mlp_.declare(saved_, batch, seq, deferred_weights_);
   saved_.allocate(slots);
   input_views_.assign(size_t(slots), Tensor());
   if (recompute_ == Recompute::Full && !ws_->recompute_out.defined()) ws_->recompute_out = Tensor({Nl, h});
@@ -133,7 +133,7 @@ void TransformerBlock::forward_into(const StepContext& ctx, const Tensor& in, fl
                                 dropout_key(ctx, kMlpOutput), first);
 }
 
-void TransformerBlock::backward(const StepContext& ctx, const Tensor& dout, Tensor& din) {
+void TransformerBlock::backward_input(const StepContext& ctx, const Tensor& dout, Tensor& din) {
   const MicroBatch& mb = *ctx.mb;
   const int N = mb.rows(), Nl = tp_.local_rows(N), h = cfg_.hidden_size;
   const uint64_t first = uint64_t(tp_.first_row(N)) * uint64_t(h);
@@ -158,7 +158,7 @@ void TransformerBlock::backward(const StepContext& ctx, const Tensor& dout, Tens
   // MLP branch: out = x1 + dropout(fc2(act) + b_fc2)
   cpu::bias_dropout_add_backward(dout.f32(), dlocal, bias_grad(mlp_.fc2().bias()), Nl, h, p_hidden,
                                  dropout_key(ctx, kMlpOutput), first);
-  const float* dln2 = mlp_.backward(ctx, saved_, dlocal, saved_.at(norm2_.full, ctx.slot).f32());
+  const float* dln2 = mlp_.backward_input(ctx, saved_, dlocal);
   if (post_ln()) {  // out = Norm2(x1) + ...: the residual's gradient joins the MLP's at Norm2's output
     add_into(dlocal, dln2, dout.f32(), int64_t(Nl) * h);
     std::memset(dres, 0, local_bytes);
@@ -171,7 +171,7 @@ void TransformerBlock::backward(const StepContext& ctx, const Tensor& dout, Tens
   // Attention branch: x1 = x + dropout(proj(attn) + b_proj)
   cpu::bias_dropout_add_backward(dres, dlocal, bias_grad(attention_.proj().bias()), Nl, h, p_hidden,
                                  dropout_key(ctx, kAttentionOutput), first);
-  const float* dln1 = attention_.backward(ctx, saved_, dlocal, saved_.at(norm1_.full, ctx.slot).f32());
+  const float* dln1 = attention_.backward_input(ctx, saved_, dlocal);
   if (post_ln()) {  // x1 = Norm1(x) + ...
     add_into(dres, dln1, dres, int64_t(Nl) * h);
     std::memset(din.f32(), 0, local_bytes);
@@ -180,6 +180,13 @@ void TransformerBlock::backward(const StepContext& ctx, const Tensor& dout, Tens
     std::memcpy(din.f32(), dres, local_bytes);
     norm_backward(norm1_, ctx, dln1, input.f32(), din.f32());
   }
+}
+
+void TransformerBlock::backward_weight(const StepContext& ctx) {
+  // What backward_input left: the linears' inputs (saved, or rebuilt into the working set by the
+  // backward_input just before) and their output gradients.
+  mlp_.backward_weight(ctx, saved_, saved_.at(norm2_.full, ctx.slot).f32());
+  attention_.backward_weight(ctx, saved_, saved_.at(norm1_.full, ctx.slot).f32());
 }
 
 }  // namespace loom

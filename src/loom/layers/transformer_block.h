@@ -31,7 +31,8 @@ class TransformerBlock : public Layer {
   std::string name() const override { return "decoder.layers." + std::to_string(index_); }
   void allocate(int batch, int seq, int slots) override;
   void forward(const StepContext& ctx, const Tensor& in, Tensor& out) override;
-  void backward(const StepContext& ctx, const Tensor& dout, Tensor& din) override;
+  void backward_input(const StepContext& ctx, const Tensor& dout, Tensor& din) override;
+  void backward_weight(const StepContext& ctx) override;  // the attention's and MLP's linears
   void init_params(uint64_t seed) override;
 
  private:

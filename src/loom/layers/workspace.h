@@ -20,8 +20,6 @@ struct Workspace {
   Tensor dres;    // [local rows, hidden] gradient of the mid-block residual stream
   Tensor dnorm;   // [rows, max(hidden, attention width)] gradient of a norm output / attention output
   Tensor dffn;    // [rows, ffn]          gradient of the MLP's inner activation
-  Tensor dfc1;    // [rows, 2*ffn]        gradient of a gated MLP's fc1 output (gate and up halves)
-  Tensor dqkv;    // [rows, qkv width]    gradient of the fused QKV activation
   Tensor logits;  // [chunk, vocab]   output-layer logits, a chunk of rows at a time
   int logit_chunk_rows = 0;
   // bf16 GEMM operands (--bf16): a linear's input, its output gradient and its weight (or the output

@@ -135,8 +135,6 @@ GptModel::GptModel(const GptConfig& cfg, int batch, int seq, int slots, TensorPa
   ws_.dres = Tensor({Nl, h});
   ws_.dnorm = Tensor({N, std::max(h, lattn)});
   ws_.dffn = Tensor({N, lf});
-  if (cfg.gated_mlp()) ws_.dfc1 = Tensor({N, lfc1});
-  ws_.dqkv = Tensor({N, lqkv});
   ws_.logit_chunk_rows = int(std::min<int64_t>(kLogitChunkRows, N));
   ws_.logits = Tensor({int64_t(ws_.logit_chunk_rows), int64_t(cfg.padded_vocab_size / T)});
   grad_a_ = Tensor({Nl, h});
@@ -150,7 +148,10 @@ GptModel::GptModel(const GptConfig& cfg, int batch, int seq, int slots, TensorPa
     for (auto& t : passing_) t = Tensor({Nl, h});
   if (!stage_.embedding)
     for (int s = 0; s < slots; s++) input_.push_back(Tensor({Nl, h}));
-  for (auto& layer : layers_) layer->allocate(batch, seq, slots);
+  for (auto& layer : layers_) {
+    layer->defer_weight_grads(stage_.defer_weight_grads);
+    layer->allocate(batch, seq, slots);
+  }
   activation_bytes_ = memory_stats().allocated - allocated_before_activations;
   for (size_t i = 0; i < layers_.size(); i++) {
     std::string label = layers_[i]->name();
@@ -194,8 +195,8 @@ void GptModel::forward(const StepContext& ctx) {
     Tensor in = i > 0 ? boundary(ctx.slot, i - 1, Nl) : stage_.embedding ? unused : input_[ctx.slot].slice_rows(0, Nl);
     Tensor out = i < boundaries_ ? boundary(ctx.slot, i, Nl) : unused;
     const auto t0 = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-    // The output layer computes its weight gradient in the forward (fused cross-entropy).
-    const bool grads = ctx.training && stage_.head && i + 1 == layers_.size();
+    // The output layer computes its weight gradient in the forward (fused cross-entropy), unless deferred.
+    const bool grads = ctx.training && stage_.head && i + 1 == layers_.size() && !stage_.defer_weight_grads;
     store_.acquire(int(i), grads);
     layers_[i]->forward(ctx, in, out);
     store_.release(int(i), grads);
@@ -252,8 +253,7 @@ void GptModel::backward(const StepContext& ctx, const std::function<void(int)>& 
     std::memcpy(dout.f32(), output_grad->f32(), sizeof(float) * size_t(Nl) * size_t(cfg_.hidden_size));
   }
   for (size_t i = layers_.size(); i-- > 0;) {
-    // The output weight's gradient was formed in the forward (fused cross-entropy): not touched here.
-    const int skip = stage_.head && i + 1 == layers_.size() ? output_weight_ : -1;
+    const int skip = head_weight_skip(i);
     store_.acquire(int(i), true, skip);
     layers_[i]->backward(ctx, dout, din);
     store_.release(int(i), true, skip);
@@ -262,6 +262,40 @@ void GptModel::backward(const StepContext& ctx, const std::function<void(int)>& 
     std::swap(dout, din);
   }
   input_grad_ = dout;  // after the last swap: what layer 0 wrote
+}
+
+int GptModel::head_weight_skip(size_t i) const {
+  // The output weight's gradient was formed in the forward (fused cross-entropy): not touched by the
+  // backward, unless deferred to the head's weight half.
+  return stage_.head && i + 1 == layers_.size() && !stage_.defer_weight_grads ? output_weight_ : -1;
+}
+
+void GptModel::backward_input(const StepContext& ctx, const Tensor* output_grad) {
+  const int Nl = tp_.local_rows(ctx.mb->rows());
+  Tensor dout = grad_a_.slice_rows(0, Nl), din = grad_b_.slice_rows(0, Nl);
+  if (!stage_.head) {
+    if (!output_grad) throw std::logic_error("a stage without the head needs the gradient of its output");
+    std::memcpy(dout.f32(), output_grad->f32(), sizeof(float) * size_t(Nl) * size_t(cfg_.hidden_size));
+  }
+  for (size_t i = layers_.size(); i-- > 0;) {
+    const int skip = head_weight_skip(i);
+    store_.acquire(int(i), true, skip);
+    layers_[i]->backward_input(ctx, dout, din);
+    store_.release(int(i), true, skip);
+    if (i > 0 || !stage_.embedding) cpu::round_to_dtype(din.f32(), long(din.numel()), cfg_.activation_dtype);
+    std::swap(dout, din);
+  }
+  input_grad_ = dout;
+}
+
+void GptModel::backward_weight(const StepContext& ctx, const std::function<void(int)>& after_layer) {
+  if (!stage_.defer_weight_grads) throw std::logic_error("backward_weight on a model that does not defer it");
+  for (size_t i = layers_.size(); i-- > 0;) {
+    store_.acquire(int(i), true);
+    layers_[i]->backward_weight(ctx);
+    store_.release(int(i), true);
+    if (after_layer) after_layer(int(i));
+  }
 }
 
 void GptModel::logits(const std::vector<int>& rows, float* out) {

@@ -28,6 +28,9 @@ struct StageSpec {
   bool embedding = true;
   bool head = true;
   int flat_multiple = 16;  // pad the flat parameter buffer to a multiple of this (16 x data-parallel size for ZeRO)
+  // Zero-bubble pipelines: the layers keep what their weight halves read per slot, so backward_weight
+  // may run after later micro-batches' passes (Layer::defer_weight_grads).
+  bool defer_weight_grads = false;
 };
 
 // The chunks pipeline rank `rank` of P holds, with V virtual stages each (Megatron's layout: chunk c of
@@ -79,6 +82,13 @@ class GptModel {
   // without the head takes the gradient of its output in `output_grad` (from the next stage).
   void backward(const StepContext& ctx, const std::function<void(int)>& after_layer = {},
                 const Tensor* output_grad = nullptr);
+  // The backward's halves (each layer's backward_input, then backward_weight, is backward): the input
+  // gradients of every layer in reverse (stage_input_grad() after), and later, on a model built with
+  // StageSpec::defer_weight_grads, the weight gradients of the same micro-batch (ctx.slot). The weight
+  // halves of a model's micro-batches must run in micro-batch order for 1F1B's accumulation order.
+  void backward_input(const StepContext& ctx, const Tensor* output_grad = nullptr);
+  // `after_layer(i)` (if set) runs once layer i's weight half is done (a pipeline drives its transfers there).
+  void backward_weight(const StepContext& ctx, const std::function<void(int)>& after_layer = {});
   // Logits [rows.size(), padded vocab] at the given rows after a forward with ctx.training == false and
   // no loss outputs (generation, one process).
   void logits(const std::vector<int>& rows, float* out);
@@ -135,6 +145,7 @@ class GptModel {
   int64_t activation_bytes_ = 0;
   int64_t gemm_operand_bytes_ = 0;  // layers that write a boundary: all but the head
   Tensor boundary(int slot, size_t i, int rows);
+  int head_weight_skip(size_t layer) const;  // the parameter layer's backward leaves alone (-1: none)
   std::vector<Tensor> input_;                // [slot]: received input (stages without the embedding)
   Tensor grad_a_, grad_b_;                   // ping-pong gradients of the residual stream
   Tensor input_grad_;                        // view of the buffer holding the last backward's input gradient

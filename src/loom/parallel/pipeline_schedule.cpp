@@ -11,8 +11,28 @@ PipelineSchedule parse_pipeline_schedule(const std::string& name) {
   if (name == "1f1b") return PipelineSchedule::OneFOneB;
   if (name == "interleaved") return PipelineSchedule::Interleaved;
   if (name == "dynamic") return PipelineSchedule::Dynamic;
-  fail("unknown pipeline schedule '" + name + "' (gpipe, 1f1b, interleaved or dynamic)");
+  if (name == "zero-bubble") return PipelineSchedule::ZeroBubble;
+  fail("unknown pipeline schedule '" + name + "' (gpipe, 1f1b, interleaved, dynamic or zero-bubble)");
 }
+
+namespace {
+
+// ZB-H1 (see the header): F, B and W of one stage, each kind in micro-batch order.
+std::vector<PipeOp> zero_bubble_h1_ops(int P, int rank, int M) {
+  std::vector<PipeOp> ops;
+  int f = 0, b = 0, w = 0;
+  auto F = [&] { ops.push_back({true, f++, 0}); };
+  auto B = [&] { ops.push_back({false, b++, 0}); };
+  auto W = [&] { ops.push_back({false, w++, 0, true}); };
+  for (int i = 0; i < P - rank - 1 && f < M; i++) F();
+  for (int i = 0; i < rank && f < M; i++) F(), B();
+  while (f < M) F(), B(), W();
+  while (b < M) B(), W();
+  while (w < M) W();
+  return ops;
+}
+
+}  // namespace
 
 std::vector<PipeOp> pipeline_ops(PipelineSchedule kind, int P, int rank, int M, int V) {
   std::vector<PipeOp> ops;
@@ -21,6 +41,7 @@ std::vector<PipeOp> pipeline_ops(PipelineSchedule kind, int P, int rank, int M, 
     for (int m = 0; m < M; m++) ops.push_back({false, m, 0});
     return ops;
   }
+  if (kind == PipelineSchedule::ZeroBubble) return zero_bubble_h1_ops(P, rank, M);
   if (kind == PipelineSchedule::Dynamic) kind = V > 1 ? PipelineSchedule::Interleaved : PipelineSchedule::OneFOneB;
   if (kind == PipelineSchedule::OneFOneB) {
     const int warmup = std::min(P - rank - 1, M), remaining = M - warmup;
@@ -65,10 +86,11 @@ std::vector<PipeOp> pipeline_forward_ops(int P, int M, int V) {
 }
 
 int max_in_flight(const std::vector<PipeOp>& ops, int chunk) {
+  const bool has_w = std::any_of(ops.begin(), ops.end(), [](const PipeOp& op) { return op.weight; });
   int live = 0, most = 0;
   for (const auto& op : ops) {
     if (op.chunk != chunk) continue;
-    live += op.forward ? 1 : -1;
+    live += op.forward ? 1 : (op.weight || !has_w) ? -1 : 0;
     most = std::max(most, live);
   }
   return most;
@@ -78,7 +100,7 @@ std::string describe(const std::vector<PipeOp>& ops) {
   std::string s;
   for (const auto& op : ops) {
     if (!s.empty()) s += ' ';
-    s += (op.forward ? "F" : "B") + std::to_string(op.micro) + "." + std::to_string(op.chunk);
+    s += (op.forward ? "F" : op.weight ? "W" : "B") + std::to_string(op.micro) + "." + std::to_string(op.chunk);
   }
   return s;
 }

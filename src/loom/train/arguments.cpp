@@ -113,8 +113,9 @@ void TrainArgs::register_flags(ArgParser& p) {
                 "layers per virtual stage (interleaved schedule)");
   p.add_opt_int("--virtual-pipeline-model-parallel-size", &virtual_pipeline_model_parallel_size,
                 "model chunks per pipeline rank (interleaved schedule)");
-  p.add_choice("--pipeline-schedule", &pipeline_schedule, {"gpipe", "1f1b", "interleaved", "dynamic"},
-               "pipeline schedule (default 1f1b; interleaved with virtual stages; dynamic: run what has arrived)");
+  p.add_choice("--pipeline-schedule", &pipeline_schedule, {"gpipe", "1f1b", "interleaved", "dynamic", "zero-bubble"},
+               "pipeline schedule (default 1f1b; interleaved with virtual stages; dynamic: run what has arrived; "
+               "zero-bubble: ZB-H1, weight gradients deferred into the bubbles)");
   p.add_flag("--use-dpp", &use_dpp, "MegatronDPP's name for --pipeline-schedule dynamic");
   p.add_opt_int("--pipeline-max-in-flight", &pipeline_max_in_flight,
                 "dynamic schedule: micro-batches in flight per stage (default: what 1F1B / interleaved hold)");
@@ -412,6 +413,14 @@ void TrainArgs::validate(const ArgParser& p, bool need_data) {
   require(loss_scale_window > 0 && hysteresis > 0, "--loss-scale-window and --hysteresis must be positive");
   if (use_distributed_optimizer && zero_stage == 0) zero_stage = 1;
   require(zero_stage >= 0 && zero_stage <= 3, "--zero-stage must be 0, 1, 2 or 3");
+  if (pipeline_schedule == "zero-bubble") {  // what its deferred weight gradients keep per micro-batch
+    const std::string zb = "--pipeline-schedule zero-bubble ";
+    require(pipeline_model_parallel_size > 1, zb + "needs --pipeline-model-parallel-size > 1");
+    require(!fp16 && !bf16, zb + "runs in fp32 only (not with --fp16 or --bf16)");
+    require(recompute_granularity.empty() || recompute_granularity == "None",
+            zb + "cannot be combined with activation recompute");
+    require(zero_stage < 2, zb + "cannot be combined with ZeRO-2/3 (--zero-stage " + std::to_string(zero_stage) + ")");
+  }
   require(offload_optimizer != "nvme" || !offload_path.empty(), "--offload-optimizer nvme needs --offload-path");
   require(offload_optimizer != "nvme" || optimizer != "sgd",
           "--offload-optimizer nvme streams Adam's and LAMB's moments: it does not take --optimizer sgd");

@@ -101,7 +101,9 @@ std::vector<std::unique_ptr<GptModel>> build_model_chunks(const TrainArgs& a, co
     int slots = 1;
     if (pl.size > 1)
       for (int M : counts) slots = std::max(slots, PipelineRunner::slots_needed(pl, M, int(c)));
-    models.push_back(std::make_unique<GptModel>(cfg, a.micro_batch_size, a.seq_length, slots, tp, specs[c], storage));
+    StageSpec spec = specs[c];
+    spec.defer_weight_grads = PipelineRunner::splits_backward(pl);
+    models.push_back(std::make_unique<GptModel>(cfg, a.micro_batch_size, a.seq_length, slots, tp, spec, storage));
   }
   return models;
 }

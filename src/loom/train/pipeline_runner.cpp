@@ -163,7 +163,8 @@ void PipelineRunner::backward_pass(const PipeOp& op, Iteration& it, bool posted)
   {
     TimerScope t(timers_, "backward-compute");
     const double t0 = now_us();
-    model.backward(c, {}, dout);
+    if (splits_backward(l_)) model.backward_input(c, dout);
+    else model.backward(c, {}, dout);
     const double t1 = now_us();
     it.busy_us += t1 - t0 + delay_.after_pass(l_.rank, t1 - t0);
     trace("B" + std::to_string(op.micro) + "." + std::to_string(op.chunk), t0, now_us());
@@ -178,6 +179,7 @@ void PipelineRunner::backward_pass(const PipeOp& op, Iteration& it, bool posted)
     pending = l_.pp->isend(g.f32(), size_t(g.numel()), dist::DType::F32, prev, tag(op.micro, dst_chunk, 1));
   }
   executed_.push_back(op);
+  if (splits_backward(l_)) return;  // in flight until its W
   if (op.chunk == 0) in_flight_--;
   live_[size_t(op.chunk)]--;
 }
@@ -199,6 +201,7 @@ double PipelineRunner::run(bool training, const std::function<void(int, BatchBuf
   auto run_ops = [&](const std::vector<PipeOp>& ops) {
     for (const PipeOp& op : ops) {
       if (op.forward) forward_pass(op, it, false);
+      else if (op.weight) weight_pass(op, it);
       else backward_pass(op, it, false);
     }
   };

@@ -3,7 +3,9 @@
 // chunks in the order of a schedule (loom/parallel/pipeline_schedule.h), receiving activations from the
 // previous stage and gradients from the next, sending them on with non-blocking sends. Every message
 // carries a tag naming its micro-batch and chunk. The dynamic schedule (loom/parallel/dynamic_schedule.h)
-// instead posts its receives ahead and runs whatever has arrived (pipeline_runner_dynamic.cpp).
+// instead posts its receives ahead and runs whatever has arrived (pipeline_runner_dynamic.cpp). The
+// zero-bubble schedule runs each backward as B (input gradient, sent upstream at once) and, later, W
+// (weight gradients, pipeline_runner_zero_bubble.cpp) on chunks built with StageSpec::defer_weight_grads.
 // Optionally records a Chrome trace of every pass and transfer, and measures each stage's idle time.
 #include <cstdint>
 #include <memory>
@@ -48,6 +50,8 @@ class PipelineRunner {
   void set_tracing(bool on) { tracing_ = on; }
   const std::vector<std::string>& trace_events() const { return events_; }
   static int slots_needed(const PipelineLayout& layout, int num_micro, int chunk);
+  // Whether the schedule runs the weight gradients apart (its chunks need StageSpec::defer_weight_grads).
+  static bool splits_backward(const PipelineLayout& layout) { return layout.schedule == PipelineSchedule::ZeroBubble; }
   // The dynamic schedule's cap on micro-batches in flight on this stage.
   static int in_flight_cap(const PipelineLayout& layout, int num_micro);
   // Collective over the pipeline group: stage 0 writes every stage's events as one Chrome trace
@@ -76,7 +80,8 @@ class PipelineRunner {
   double now_us() const;
   // One pass. With `posted`, its input (activation or gradient) came through the posted receive.
   void forward_pass(const PipeOp& op, Iteration& it, bool posted);
-  void backward_pass(const PipeOp& op, Iteration& it, bool posted);
+  void backward_pass(const PipeOp& op, Iteration& it, bool posted);  // B only under zero-bubble
+  void weight_pass(const PipeOp& op, Iteration& it);                  // zero-bubble's W
   void run_dynamic(Iteration& it);
   void post_activation_recv(int micro, int chunk);
   void post_gradient_recv(int micro, int chunk);

@@ -29,10 +29,12 @@ void lm_head_cross_entropy(const float* x, const float* W, const int32_t* labels
   const bool bf16 = scratch.w16 != nullptr;
   const bool wt = scratch.w_transposed;
   if (wt && bf16) throw std::invalid_argument("lm_head_cross_entropy: a transposed W takes fp32 GEMMs");
+  if (scratch.keep && (wt || bf16)) throw std::invalid_argument("lm_head_cross_entropy: kept gradients take fp32 GEMMs");
   if (bf16) to_bf16_rows(W, V, C, C, scratch.w16);  // once per call, shared by every chunk
   for (int n0 = 0; n0 < N; n0 += chunk) {
     const int rows = std::min(chunk, N - n0);
     const float* xc = x + size_t(n0) * C;
+    if (scratch.keep) L = scratch.keep + size_t(n0) * V;
     if (bf16) {
       to_bf16_rows(xc, rows, C, C, scratch.x16);
       gemm_bf16(false, true, rows, V, C, 1.0f, scratch.x16, C, scratch.w16, C, 0.0f, L, V);
@@ -89,8 +91,17 @@ void lm_head_cross_entropy(const float* x, const float* W, const int32_t* labels
       gemm(true, false, C, V, rows, 1.0f, xc, C, L, V, 1.0f, dW, V);
     } else if (grad) {
       gemm(false, false, rows, C, V, 1.0f, L, V, W, C, 0.0f, dx + size_t(n0) * C, C);
-      gemm(true, false, V, C, rows, 1.0f, L, V, xc, C, 1.0f, dW, C);
+      if (dW) gemm(true, false, V, C, rows, 1.0f, L, V, xc, C, 1.0f, dW, C);
     }
+  }
+}
+
+void lm_head_weight_grad(const float* x, const float* dlogits, float* dW, int N, int V, int C, int chunk_rows) {
+  if (N <= 0 || V <= 0) return;
+  const int chunk = std::max(1, std::min(chunk_rows, N));
+  for (int n0 = 0; n0 < N; n0 += chunk) {
+    const int rows = std::min(chunk, N - n0);
+    gemm(true, false, V, C, rows, 1.0f, dlogits + size_t(n0) * V, V, x + size_t(n0) * C, C, 1.0f, dW, C);
   }
 }
 

@@ -18,6 +18,9 @@ struct LmHeadScratch {
   // W is C x V (logits = x @ W, as open_clip's text_projection [width, vocab]) instead of V x C, and dW
   // is C x V too. fp32 GEMMs only (w16 must be null).
   bool w_transposed = false;
+  // Keep every row's logit gradient (N x V, rows n0.. of each chunk computed in place at keep + n0 V)
+  // for lm_head_weight_grad, instead of chunk by chunk in `logits`. fp32 GEMMs, W not transposed.
+  float* keep = nullptr;
 };
 
 // Vocabulary-parallel cross-entropy (Megatron's): W is this rank's shard, rows [vocab_start,
@@ -33,12 +36,17 @@ struct VocabParallel {
 };
 
 // loss[r] = logsumexp(logits[r]) - logits[r][labels[r]] for every row (unscaled, per token).
-// If dx is non-null: dx (N x C) is overwritten, dW (V x C) accumulates; row_scale[r] multiplies the
+// If dx is non-null: dx (N x C) is overwritten, dW (V x C) accumulates (unless null: the logit gradients
+// are then kept, see LmHeadScratch::keep); row_scale[r] multiplies the
 // gradient of row r (loss mask / number of tokens / micro-batches / loss scale: the caller's choice).
 // vp (may be null): vocabulary-parallel shard, see VocabParallel.
 void lm_head_cross_entropy(const float* x, const float* W, const int32_t* labels, const float* row_scale,
                            float* loss, float* dx, float* dW, int N, int V, int C, LmHeadScratch scratch,
                            const VocabParallel* vp = nullptr);
+
+// The weight gradient the call above left out: dW (V x C) += dlogits^T x over the same chunks of rows,
+// in the same order, so the bits are those of the fused call.
+void lm_head_weight_grad(const float* x, const float* dlogits, float* dW, int N, int V, int C, int chunk_rows);
 
 // Plain logits for generation: logits (N x V) = x @ W^T.
 void lm_head_logits(const float* x, const float* W, float* logits, int N, int V, int C);
