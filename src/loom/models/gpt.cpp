@@ -244,14 +244,19 @@ std::vector<int> split_by_cost(const std::vector<double>& costs, int P) {
   return counts;
 }
 
-void GptModel::backward(const StepContext& ctx, const std::function<void(int)>& after_layer,
-                        const Tensor* output_grad) {
+void GptModel::start_backward(const StepContext& ctx, const Tensor* output_grad, Tensor& dout, Tensor& din) {
   const int Nl = tp_.local_rows(ctx.mb->rows());
-  Tensor dout = grad_a_.slice_rows(0, Nl), din = grad_b_.slice_rows(0, Nl);
+  dout = grad_a_.slice_rows(0, Nl), din = grad_b_.slice_rows(0, Nl);
   if (!stage_.head) {
     if (!output_grad) throw std::logic_error("a stage without the head needs the gradient of its output");
     std::memcpy(dout.f32(), output_grad->f32(), sizeof(float) * size_t(Nl) * size_t(cfg_.hidden_size));
   }
+}
+
+void GptModel::backward(const StepContext& ctx, const std::function<void(int)>& after_layer,
+                        const Tensor* output_grad) {
+  Tensor dout, din;
+  start_backward(ctx, output_grad, dout, din);
   for (size_t i = layers_.size(); i-- > 0;) {
     const int skip = head_weight_skip(i);
     store_.acquire(int(i), true, skip);
@@ -271,18 +276,15 @@ int GptModel::head_weight_skip(size_t i) const {
 }
 
 void GptModel::backward_input(const StepContext& ctx, const Tensor* output_grad) {
-  const int Nl = tp_.local_rows(ctx.mb->rows());
-  Tensor dout = grad_a_.slice_rows(0, Nl), din = grad_b_.slice_rows(0, Nl);
-  if (!stage_.head) {
-    if (!output_grad) throw std::logic_error("a stage without the head needs the gradient of its output");
-    std::memcpy(dout.f32(), output_grad->f32(), sizeof(float) * size_t(Nl) * size_t(cfg_.hidden_size));
-  }
+  Tensor dout, din;
+  start_backward(ctx, output_grad, dout, din);
   for (size_t i = layers_.size(); i-- > 0;) {
     const int skip = head_weight_skip(i);
     store_.acquire(int(i), true, skip);
     layers_[i]->backward_input(ctx, dout, din);
     store_.release(int(i), true, skip);
-    if (i > 0 || !stage_.embedding) cpu::round_to_dtype(din.f32(), long(din.numel()), cfg_.activation_dtype);
+    // The residual stream's dtype, as backward() rounds it (fp32 with --fp32-residual-connection).
+    if (i > 0 || !stage_.embedding) cpu::round_to_dtype(din.f32(), long(din.numel()), cfg_.residual_dtype());
     std::swap(dout, din);
   }
   input_grad_ = dout;

@@ -146,6 +146,8 @@ class GptModel {
   int64_t gemm_operand_bytes_ = 0;  // layers that write a boundary: all but the head
   Tensor boundary(int slot, size_t i, int rows);
   int head_weight_skip(size_t layer) const;  // the parameter layer's backward leaves alone (-1: none)
+  // dout: the gradient of this stage's output (the head forms its own in the forward); din: scratch.
+  void start_backward(const StepContext& ctx, const Tensor* output_grad, Tensor& dout, Tensor& din);
   std::vector<Tensor> input_;                // [slot]: received input (stages without the embedding)
   Tensor grad_a_, grad_b_;                   // ping-pong gradients of the residual stream
   Tensor input_grad_;                        // view of the buffer holding the last backward's input gradient
