@@ -6,7 +6,8 @@ open_clip's AttentionalPooler (nn.MultiheadAttention itself is torch's).
   1. A small tower (2 blocks, width 64, 4 heads, 32 px images, patch 8 -> 16 patches, 4 pooler queries,
      E 32) with random weights (every bias and norm nonzero), random images and random upstream gradients
      of both outputs: latent and tokens, and every parameter's gradient, within 1e-5 relative
-     (||a - b|| / ||b||) of the reference in float64; once without and once with full recompute.
+     (||a - b|| / ||b||) of the reference in float64, or where float32 PyTorch is itself further than that
+     from float64, within 3x its distance; once without and once with full recompute.
      The largest error (about 5e-6, attn_pool_contrastive's query and ln_q) is fp32's own: PyTorch in
      float32 is as far from float64 there (one query over 4 keys that share the key bias, whose
      contribution to the query gradient cancels exactly only in exact arithmetic).
@@ -37,6 +38,7 @@ CONFIG = {"image_size": 32, "patch_size": 8, "width": 64, "layers": 2, "heads": 
           "rope_pt_grid": 16, "pooler_queries": 4, "pooler_heads": 4, "embed_dim": 32, "batch": 3,
           "recompute": 0}
 TOL = 1e-5
+FP32_FACTOR = 3.0  # where fp32 itself is further than TOL from float64: within 3x PyTorch fp32's distance
 TINY = 1e-30
 
 
@@ -206,22 +208,30 @@ def check_tower(driver, tmp, recompute, verbose):
                  "--out", os.path.join(tmp, "out.safetensors")])
     out = st.load_file(os.path.join(tmp, "out.safetensors"))
 
+    # The same model in float32 PyTorch: fp32's own distance from float64 on each tensor, the yardstick where
+    # cancellation makes it exceed TOL (the summation order, hence that distance, depends on the BLAS kernel:
+    # OpenBLAS's Haswell/Zen kernels 5.4e-6 on attn_pool_contrastive's ln_q, its SkylakeX kernels 1.2e-5).
+    model32 = Visual(cfg, rope_dtype=torch.float32).float()
+    model32.load_state_dict(model.state_dict())  # the same (fp32-representable) values, cast
+    latent32, tokens32 = model32(images.float())
+    ((latent32 * d_latent.float()).sum() + (tokens32 * d_tokens.float()).sum()).backward()
     latent, tokens = model(images)
     ((latent * d_latent).sum() + (tokens * d_tokens).sum()).backward()
-    errs = [("latent", rel(out["latent"], latent.detach().numpy())),
-            ("tokens", rel(out["tokens"], tokens.detach().numpy()))]
-    for n, p in model.named_parameters():
-        errs.append(("grad.visual." + n, rel(out["grad.visual." + n], p.grad.numpy())))
+    errs = [("latent", rel(out["latent"], latent.detach().numpy()), rel(latent32.detach().numpy(), latent.detach().numpy())),
+            ("tokens", rel(out["tokens"], tokens.detach().numpy()), rel(tokens32.detach().numpy(), tokens.detach().numpy()))]
+    for (n, p), p32 in zip(model.named_parameters(), model32.parameters()):
+        errs.append(("grad.visual." + n, rel(out["grad.visual." + n], p.grad.numpy()), rel(p32.grad.numpy(), p.grad.numpy())))
     ok = True
     label = "recompute" if recompute else "no recompute"
     worst = max(errs, key=lambda e: e[1])
-    for n, e in errs:
-        bad = not (math.isfinite(e) and e <= TOL)
+    for n, e, e32 in errs:
+        tol = max(TOL, FP32_FACTOR * e32)  # within 1e-5, or no further from float64 than PyTorch's fp32 allows
+        bad = not (math.isfinite(e) and e <= tol)
         ok &= not bad
-        if verbose or bad:
-            print(f"  {label:<12} {n:<58} {e:.3e} {'FAIL' if bad else 'ok'}")
+        if verbose or bad or tol > TOL:
+            print(f"  {label:<12} {n:<58} {e:.3e} (PyTorch fp32 {e32:.3e}, tol {tol:.1e}) {'FAIL' if bad else 'ok'}")
     print(f"tower ({label}): {len(errs)} tensors ({len(names)} gradients), worst {worst[0]} {worst[1]:.3e} "
-          f"(tol {TOL:.0e}): {'ok' if ok else 'FAIL'}")
+          f"(tol {TOL:.0e}, or {FP32_FACTOR:g}x PyTorch fp32): {'ok' if ok else 'FAIL'}")
     return ok
 
 

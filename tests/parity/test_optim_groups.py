@@ -113,7 +113,10 @@ def warmup_cosine(groups, step, warmup=WARMUP, total=TOTAL):
         else:
             e = step - warmup
             es = total - warmup
-            lr = 0.5 * (1 + np.cos(np.pi * e / es)) * base_lr
+            # EVA-CLIP writes np.cos; numpy's AVX-512 cos (SVML) is up to 1 ulp from the C library's on
+            # machines where numpy dispatches it, so EVA-CLIP's own lrs differ by an ulp between machines.
+            # math.cos is the C library's cos, the one Loom calls: the lrs must then be equal exactly.
+            lr = 0.5 * (1 + math.cos(math.pi * e / es)) * base_lr
         g["lr"] = float(g["lr_scale"] * lr)
 
 
