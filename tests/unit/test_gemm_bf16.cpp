@@ -3,8 +3,10 @@
 // fallback agree with it; results are bitwise independent of the thread count.
 #include <gtest/gtest.h>
 #include <omp.h>
+#include <oneapi/dnnl/dnnl.hpp>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -95,6 +97,18 @@ TEST(GemmBf16, BitwiseIndependentOfThreadCount) {
     ASSERT_EQ(0, std::memcmp(one.data(), two.data(), one.size() * 4)) << c.M << "x" << c.N << "x" << c.K;
   }
   omp_set_num_threads(threads);
+}
+
+TEST(GemmBf16, DispatchStopsAtAvx512Bf16) {
+  // On a CPU with AMX, oneDNN would pick AMX kernels, whose rounding made a PP2 bf16 run drift 1.1e-3 from
+  // one process; the matmuls must stay on AVX-512 BF16 (gemm_bf16.cpp), whatever the CPU offers above it.
+  if (std::getenv("DNNL_MAX_CPU_ISA") || std::getenv("ONEDNN_MAX_CPU_ISA")) GTEST_SKIP() << "ISA set by the environment";
+  if (!loom::cpu::bf16_gemm_native()) GTEST_SKIP() << "no AVX-512 BF16 on this CPU";
+  std::vector<uint16_t> a(64 * 64, 0x3f80), b(64 * 64, 0x3f80);  // ones
+  std::vector<float> c(64 * 64);
+  loom::cpu::gemm_bf16(false, false, 64, 64, 64, 1.0f, a.data(), 64, b.data(), 64, 0.0f, c.data(), 64);
+  EXPECT_EQ(c[0], 64.0f);
+  EXPECT_EQ(int(dnnl::get_effective_cpu_isa()), int(dnnl::cpu_isa::avx512_core_bf16));
 }
 
 TEST(GemmBf16, ToBf16RowsRoundsEachRow) {
