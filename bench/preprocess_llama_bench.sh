@@ -7,6 +7,8 @@
 # .bin/.idx); start-up (loading the vocabulary) is excluded for both. MB/CPU-second divides by the
 # process's whole CPU time instead (start-up included), which other load on the machine hardly
 # disturbs: the per-core figure. Best of RUNS (default 3) runs each.
+# On this corpus loom's whole run is about 0.25 CPU-seconds, so start-up weighs: loading Llama 3's
+# tokenizer.json (6.6 MB) costs about 0.15 of them, the rank file about 0.1 (see README's benchmark table).
 #
 #   bash bench/preprocess_llama_bench.sh [build dir]      (default: build)
 set -euo pipefail

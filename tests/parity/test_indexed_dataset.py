@@ -381,6 +381,17 @@ def test_gpt_samples(tmp, kjv_prefix, kjv_seqs):
     out3, log3 = probe_build(tmp, "A3", dict(cfg, dump=list(range(1280))))
     check("do not match the dataset" in log3, "A: a stale cache file is detected and rebuilt")
     compare_split("A3", ref, "valid", out3, cp, 1280, 1024, 1234, indices=list(range(1280)))
+    # A cache whose sample-idx keeps its shape, bounds and order but moves one sample's start by a token
+    # (fuzz_npy: such maps were loaded and ended training with an internal error at that sample).
+    victim = map_files(cp, "valid", 1280, 1024, 1234)[1]
+    rows = np.load(victim)
+    i = next(i for i in range(1, len(rows)) if rows[i][1] >= 1)
+    rows[i][1] -= 1
+    np.save(victim, rows)
+    out4, log4 = probe_build(tmp, "A4", dict(cfg, dump=list(range(1280))))
+    check("do not match the dataset (sample %d of sample-idx has 1024 tokens, expected 1025)" % (i - 1) in log4,
+          "A: a cached sample of the wrong length is detected and rebuilt")
+    compare_split("A4", ref, "valid", out4, cp, 1280, 1024, 1234, indices=list(range(1280)))
 
     # B: a Python-written dataset with empty documents, int32 ids, '/' split, tiny sequences; Loom must
     # also reuse index maps that numpy wrote (what Megatron leaves next to its data).

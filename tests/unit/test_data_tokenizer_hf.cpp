@@ -168,6 +168,34 @@ TEST(DataTokenizerHf, LongWordLoopFollowsTheMergeOrder) {
   }
 }
 
+// The loops of bpe_merge_lowest_first (rescan, one heap, a heap per rank for huge words) give the same ids,
+// on a table whose merges make pairs of lower rank (so the order of merging matters) and on GPT-2's.
+TEST(DataTokenizerHf, LowestFirstLoopsAgree) {
+  BpeMergeTable table;
+  table.init(kMergesOutOfOrder.size());
+  const auto t = load(tiny_tokenizer(false, false, kMergesOutOfOrder));
+  auto* bl = dynamic_cast<const ByteLevelBpeTokenizer*>(t.get());
+  ASSERT_NE(bl, nullptr);
+  for (size_t r = 0; r < kMergesOutOfOrder.size(); r++) {
+    const auto& [a, b] = kMergesOutOfOrder[r];
+    table.put(bl->token_id(a), bl->token_id(b), int32_t(r), bl->token_id(a + b));
+  }
+  std::mt19937 rng(5);
+  for (int trial = 0; trial < 200; trial++) {
+    std::string w;
+    const int n = 1 + int(rng() % (trial < 150 ? 60 : 5000));
+    for (int i = 0; i < n; i++) w += "helowrdhhll"[rng() % 11];
+    std::vector<int32_t> symbols, want, got;
+    for (char c : w) symbols.push_back(bl->token_id(std::string(1, c)));
+    for (int algorithm = 1; algorithm <= 3; algorithm++) {
+      std::vector<int32_t> s = symbols, ids;
+      bpe_merge_lowest_first(table, s, ids, algorithm);
+      if (algorithm == 1) want = ids;
+      ASSERT_EQ(ids, want) << "algorithm " << algorithm << " on " << w;
+    }
+  }
+}
+
 TEST(DataTokenizerHf, AddedTokensAreDecodedAndCountedButNotMatched) {
   const auto t = load(tiny_tokenizer(false, false));
   EXPECT_EQ(t->vocab_size(), 302);  // len(tokenizer): highest id + 1
@@ -258,6 +286,32 @@ TEST(DataTokenizerHf, MalformedFilesNameTheFileAndTheProblem) {
   const std::string missing = user_error([] { load_hf_tokenizer("/nonexistent/tokenizer.json"); });
   EXPECT_NE(missing.find("cannot open tokenizer file '/nonexistent/tokenizer.json'"), std::string::npos) << missing;
   EXPECT_NE(user_error([] { load_hf_tokenizer(""); }).find("--tokenizer-model"), std::string::npos);
+}
+
+// model.vocab and model.merges are read by SAX (hf_tokenizer_json.h); a file with duplicate keys is read
+// again as a DOM, which keeps the last value of a key, as json::parse (and Python's json) do.
+TEST(DataTokenizerHf, DuplicateKeysMeanTheLastValue) {
+  const std::string good = tiny_tokenizer(false, true).dump();
+  auto load_text = [](const std::string& text) {
+    TempFile f("tokenizer.json", text);
+    return load_hf_tokenizer(f.path());
+  };
+  auto replaced = [&](const std::string& from, const std::string& to) {
+    std::string t = good;
+    const size_t at = t.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    return t.replace(at, from.size(), to);
+  };
+  const std::vector<int32_t> want = {259, 262, 263};
+  EXPECT_EQ(load_text(good)->encode("hello world"), want);
+  // A first vocabulary and a first merges list that would fail, then the real ones.
+  EXPECT_EQ(load_text(replaced("\"vocab\":{", "\"vocab\":{\"x\":0},\"vocab\":{"))->encode("hello world"), want);
+  EXPECT_EQ(load_text(replaced("\"merges\":[", "\"merges\":[\"zz q\"],\"merges\":["))->encode("hello world"), want);
+  // A token listed twice: its first id (5, byte 5's) is replaced by the second.
+  EXPECT_EQ(load_text(replaced("\"vocab\":{", "\"vocab\":{\"hello\":5,"))->encode("hello world"), want);
+  // A second "model" wins too: here it has no vocabulary.
+  const std::string msg = user_error([&] { load_text(good.substr(0, good.size() - 1) + ",\"model\":{\"type\":\"BPE\"}}"); });
+  EXPECT_NE(msg.find("model.vocab is missing"), std::string::npos) << msg;
 }
 
 TEST(DataTokenizerHf, FactoryAndDirectory) {

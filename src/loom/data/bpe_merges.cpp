@@ -43,35 +43,96 @@ void merge_scan(const BpeMergeTable& merges, std::vector<int32_t>& word, std::ve
   out.insert(out.end(), word.begin(), word.begin() + long(n));
 }
 
-// Hugging Face tokenizers' Word::merge_all: a min-heap of (rank, left position) over a linked list of
+// The candidates of merge_heap: (rank, left position), smallest first, in one binary heap.
+class OneHeap {
+ public:
+  OneHeap(const BpeMergeTable&, size_t n) {
+    heap_.clear();
+    heap_.reserve(n);
+  }
+  ~OneHeap() {
+    if (heap_.capacity() > (size_t(1) << 16)) heap_ = {};  // a huge word's buffer is not kept
+  }
+  void push(int32_t rank, int32_t pos) {
+    heap_.push_back((uint64_t(uint32_t(rank)) << 32) | uint32_t(pos));
+    std::push_heap(heap_.begin(), heap_.end(), std::greater<>());
+  }
+  bool pop(int32_t& rank, int32_t& pos) {
+    if (heap_.empty()) return false;
+    std::pop_heap(heap_.begin(), heap_.end(), std::greater<>());
+    rank = int32_t(heap_.back() >> 32);
+    pos = int32_t(uint32_t(heap_.back()));
+    heap_.pop_back();
+    return true;
+  }
+
+ private:
+  static thread_local std::vector<uint64_t> heap_;
+};
+thread_local std::vector<uint64_t> OneHeap::heap_;
+
+// The same order from a min-heap of positions per rank and a two-level bitmap of the non-empty ranks.
+class HeapPerRank {
+ public:
+  HeapPerRank(const BpeMergeTable& merges, size_t) : bucket_(size_t(merges.rank_limit)) {
+    words_.assign((bucket_.size() + 63) / 64, 0);
+    tops_.assign((words_.size() + 63) / 64, 0);
+  }
+  void push(int32_t rank, int32_t pos) {
+    std::vector<int32_t>& b = bucket_[size_t(rank)];
+    b.push_back(pos);
+    std::push_heap(b.begin(), b.end(), std::greater<>());
+    const auto r = size_t(rank);
+    words_[r >> 6] |= uint64_t(1) << (r & 63);
+    tops_[r >> 12] |= uint64_t(1) << ((r >> 6) & 63);
+    if (r >> 12 < first_top_) first_top_ = r >> 12;
+  }
+  bool pop(int32_t& rank, int32_t& pos) {
+    while (first_top_ < tops_.size() && tops_[first_top_] == 0) first_top_++;
+    if (first_top_ == tops_.size()) return false;
+    const size_t w = (first_top_ << 6) + size_t(__builtin_ctzll(tops_[first_top_]));
+    const size_t r = (w << 6) + size_t(__builtin_ctzll(words_[w]));
+    std::vector<int32_t>& b = bucket_[r];
+    std::pop_heap(b.begin(), b.end(), std::greater<>());
+    rank = int32_t(r);
+    pos = b.back();
+    b.pop_back();
+    if (b.empty()) {
+      if (b.capacity() > 1024) b = {};  // a rank done with gives its memory back
+      words_[w] &= ~(uint64_t(1) << (r & 63));
+      if (words_[w] == 0) tops_[w >> 6] &= ~(uint64_t(1) << (w & 63));
+    }
+    return true;
+  }
+
+ private:
+  std::vector<std::vector<int32_t>> bucket_;  // rank -> heap of left positions
+  std::vector<uint64_t> words_, tops_;        // bit r: bucket r is non-empty; bit w: words_[w] != 0
+  size_t first_top_ = 0;                       // tops_ below it are 0
+};
+
+// Hugging Face tokenizers' Word::merge_all: a min-queue of (rank, left position) over a linked list of
 // symbols. An entry is stale when its pair has changed since it was pushed; the pair now at that
 // position is then looked up again and the entry skipped unless it has the same rank (in which case it
 // is the same pair: symbols only grow to the right, so a different pair there is a longer one).
+template <class Queue>
 void merge_heap(const BpeMergeTable& merges, std::vector<int32_t>& id, std::vector<int32_t>& out) {
+  if (id.size() > size_t(std::numeric_limits<int32_t>::max()))
+    fail("a pre-token of " + std::to_string(id.size()) + " bytes is too long to tokenize (limit 2 GiB)");
   const size_t n = id.size();
   thread_local std::vector<int32_t> next, prev;
-  thread_local std::vector<uint64_t> heap;
   next.resize(n);
   prev.resize(n);
-  heap.clear();
-  auto entry = [](int32_t rank, size_t pos) { return (uint64_t(uint32_t(rank)) << 32) | uint64_t(pos); };
+  Queue queue(merges, n);
   for (size_t i = 0; i < n; i++) {
     prev[i] = int32_t(i) - 1;
     next[i] = i + 1 < n ? int32_t(i + 1) : -1;
     if (i + 1 < n)
-      if (const BpeMergeTable::Slot* s = merges.get(id[i], id[i + 1])) heap.push_back(entry(s->rank, i));
+      if (const BpeMergeTable::Slot* s = merges.get(id[i], id[i + 1])) queue.push(s->rank, int32_t(i));
   }
-  std::make_heap(heap.begin(), heap.end(), std::greater<>());
-  auto push = [&](int32_t rank, size_t pos) {
-    heap.push_back(entry(rank, pos));
-    std::push_heap(heap.begin(), heap.end(), std::greater<>());
-  };
-  while (!heap.empty()) {
-    std::pop_heap(heap.begin(), heap.end(), std::greater<>());
-    const uint64_t top = heap.back();
-    heap.pop_back();
-    const auto rank = int32_t(top >> 32);
-    const auto p = size_t(uint32_t(top));
+  int32_t rank = 0, pos = 0;
+  while (queue.pop(rank, pos)) {
+    const auto p = size_t(pos);
     if (id[p] < 0 || next[p] < 0) continue;
     const auto q = size_t(next[p]);
     const BpeMergeTable::Slot* s = merges.get(id[p], id[q]);
@@ -81,15 +142,14 @@ void merge_heap(const BpeMergeTable& merges, std::vector<int32_t>& id, std::vect
     next[p] = next[q];
     if (next[q] >= 0) prev[size_t(next[q])] = int32_t(p);
     if (prev[p] >= 0)
-      if (const BpeMergeTable::Slot* l = merges.get(id[size_t(prev[p])], id[p])) push(l->rank, size_t(prev[p]));
+      if (const BpeMergeTable::Slot* l = merges.get(id[size_t(prev[p])], id[p])) queue.push(l->rank, prev[p]);
     if (next[p] >= 0)
-      if (const BpeMergeTable::Slot* r = merges.get(id[p], id[size_t(next[p])])) push(r->rank, p);
+      if (const BpeMergeTable::Slot* r = merges.get(id[p], id[size_t(next[p])])) queue.push(r->rank, int32_t(p));
   }
   for (int32_t p = 0; p >= 0; p = next[size_t(p)]) out.push_back(id[size_t(p)]);
-  if (n > (size_t(1) << 16)) {  // a huge word's 16 bytes per byte are not kept for the thread's lifetime
+  if (n > (size_t(1) << 16)) {  // a huge word's 8 bytes per byte are not kept for the thread's lifetime
     next = {};
     prev = {};
-    heap = {};
   }
 }
 
@@ -139,13 +199,21 @@ void merge_all_heap(const BpeMergeTable& merges, std::vector<int32_t>& id, std::
     prev[size_t(i)] = i - 1;
     next[size_t(i)] = i + 1 < n ? i + 1 : -1;
   }
-  std::unordered_map<int32_t, std::vector<int32_t>> buckets;  // rank -> left positions
+  // rank -> left positions: a map for most words, indexed by rank for a huge one (no hashing per pair;
+  // the table of rank_limit empty vectors is small beside such a word)
+  std::unordered_map<int32_t, std::vector<int32_t>> bucket_map;
+  std::vector<std::vector<int32_t>> bucket_vec;
+  const bool by_index = id.size() > (size_t(1) << 16);
+  if (by_index) bucket_vec.resize(size_t(merges.rank_limit));
+  auto bucket = [&](int32_t rank) -> std::vector<int32_t>& {
+    return by_index ? bucket_vec[size_t(rank)] : bucket_map[rank];
+  };
   std::priority_queue<int32_t, std::vector<int32_t>, std::greater<int32_t>> ranks;
   auto queue_pair = [&](int32_t p) {
     if (p < 0 || next[size_t(p)] < 0) return;
     const BpeMergeTable::Slot* s = merges.get(id[size_t(p)], id[size_t(next[size_t(p)])]);
     if (!s) return;
-    std::vector<int32_t>& b = buckets[s->rank];
+    std::vector<int32_t>& b = bucket(s->rank);
     if (b.empty()) ranks.push(s->rank);
     b.push_back(p);
   };
@@ -154,9 +222,12 @@ void merge_all_heap(const BpeMergeTable& merges, std::vector<int32_t>& id, std::
   while (!ranks.empty()) {
     const int32_t rank = ranks.top();
     ranks.pop();
-    auto it = buckets.find(rank);
-    pass.swap(it->second);
-    buckets.erase(it);
+    std::vector<int32_t>& b = bucket(rank);
+    pass.swap(b);
+    if (by_index)
+      std::vector<int32_t>().swap(b);  // what the map's erase frees
+    else
+      bucket_map.erase(rank);
     std::sort(pass.begin(), pass.end());
     pass.erase(std::unique(pass.begin(), pass.end()), pass.end());
     merged_at.clear();
@@ -183,12 +254,16 @@ void merge_all_heap(const BpeMergeTable& merges, std::vector<int32_t>& id, std::
 
 }  // namespace
 
-void bpe_merge_lowest_first(const BpeMergeTable& merges, std::vector<int32_t>& symbols, std::vector<int32_t>& out) {
+void bpe_merge_lowest_first(const BpeMergeTable& merges, std::vector<int32_t>& symbols, std::vector<int32_t>& out,
+                            int algorithm) {
   if (symbols.empty()) return;
-  if (symbols.size() <= 48)
+  if (algorithm == 0) algorithm = symbols.size() <= 48 ? 1 : symbols.size() <= (size_t(1) << 16) ? 2 : 3;
+  if (algorithm == 1)
     merge_scan(merges, symbols, out);
+  else if (algorithm == 2)
+    merge_heap<OneHeap>(merges, symbols, out);
   else
-    merge_heap(merges, symbols, out);
+    merge_heap<HeapPerRank>(merges, symbols, out);
 }
 
 bool merges_make_only_higher_pairs(const BpeMergeTable& merges, size_t vocab_size) {

@@ -64,8 +64,7 @@ ByteLevelBpeTokenizer::ByteLevelBpeTokenizer(ByteLevelBpeSpec spec) : spec_(std:
 ByteLevelBpeTokenizer::~ByteLevelBpeTokenizer() = default;
 
 int32_t ByteLevelBpeTokenizer::token_id(std::string_view bytes) const {
-  auto it = spec_.vocab.find(bytes);
-  return it == spec_.vocab.end() ? -1 : it->second;
+  return spec_.vocab.find(bytes);
 }
 
 void ByteLevelBpeTokenizer::encode_piece(std::string_view piece, std::vector<int32_t>& out) const {
@@ -82,7 +81,7 @@ void ByteLevelBpeTokenizer::encode_piece(std::string_view piece, std::vector<int
   }
   const size_t first = out.size();
   if (spec_.ignore_merges) {
-    if (auto it = spec_.vocab.find(piece); it != spec_.vocab.end()) out.push_back(it->second);
+    if (const int32_t id = spec_.vocab.find(piece); id >= 0) out.push_back(id);
   }
   if (out.size() == first) {
     if (piece.size() > size_t(std::numeric_limits<int32_t>::max()))

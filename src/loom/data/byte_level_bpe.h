@@ -18,7 +18,7 @@
 //     does this: its ids are the whole word's BPE. Pieces over 64 bytes take an O(n log n) loop: when the
 //     merges only make pairs of higher rank (merges_make_only_higher_pairs, true of trained files) the
 //     rank-bucket pass GPT-2's loop uses (the same ids; 16 bytes of memory per input byte, given back
-//     afterwards), otherwise a heap of (rank, position).
+//     afterwards), otherwise a heap of (rank, position) (over 64k symbols, a heap of positions per rank).
 // Added/special tokens written in the text are ordinary text, as the interface requires.
 #include <array>
 #include <cstdint>
@@ -26,22 +26,17 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "loom/data/bpe_merges.h"
+#include "loom/data/string_id_map.h"
 #include "loom/data/tokenizer.h"
 
 namespace loom::data {
 
 class RegexSplitter;
 
-// Hashing std::string keys by std::string_view, so lookups need no temporary string.
-struct StringViewHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-};
-using BytesToId = std::unordered_map<std::string, int32_t, StringViewHash, std::equal_to<>>;
+using BytesToId = StringIdMap;
 
 struct ByteLevelBpeSpec {
   std::string type;                   // Megatron's --tokenizer-type name

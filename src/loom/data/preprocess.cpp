@@ -19,6 +19,7 @@
 
 #include "loom/core/error.h"
 #include "loom/data/indexed_dataset.h"
+#include "loom/data/jsonl_line.h"
 #include "loom/util/progress.h"
 
 namespace loom::data {
@@ -69,6 +70,8 @@ void process(Job& job, const PreprocessConfig& cfg, const Tokenizer& tok) {
   job.keys.assign(cfg.json_keys.size(), Job::KeyOutput{});
   const std::string_view data(job.data);
   int64_t line_no = job.first_line;
+  JsonlFields fields;                   // a line of string values, read in place (jsonl_line.h)
+  std::vector<std::string_view> texts;  // the values of cfg.json_keys, in the line or in `doc`
   for (size_t pos = 0; pos < data.size(); line_no++) {
     const size_t nl = data.find('\n', pos);
     const size_t end = nl == std::string_view::npos ? data.size() : nl;
@@ -83,28 +86,41 @@ void process(Job& job, const PreprocessConfig& cfg, const Tokenizer& tok) {
       if (bad("malformed JSON (empty line)")) return;
       continue;
     }
-    nlohmann::json doc;
-    try {
-      doc = nlohmann::json::parse(line.begin(), line.end());
-    } catch (const nlohmann::json::exception& e) {
-      if (bad("malformed JSON (" + clean_message(e.what()) + ")")) return;
-      continue;
-    }
-    if (!doc.is_object()) {
-      if (bad(std::string("malformed JSON (expected an object, found ") + doc.type_name() + ")")) return;
-      continue;
-    }
     // Check every key before tokenising any, so a skipped line contributes to no output.
     std::string problem;
-    for (const auto& key : cfg.json_keys) {
-      auto it = doc.find(key);
-      if (it == doc.end()) {
-        problem = "missing key '" + key + "'";
-        break;
+    texts.clear();
+    nlohmann::json doc;
+    if (read_string_object(line, fields)) {
+      for (const auto& key : cfg.json_keys) {
+        const std::string_view* v = fields.find(key);
+        if (!v) {
+          problem = "missing key '" + key + "'";
+          break;
+        }
+        texts.push_back(*v);
       }
-      if (!it->is_string()) {
-        problem = "key '" + key + "' is not a string (found " + it->type_name() + ")";
-        break;
+    } else {
+      try {
+        doc = nlohmann::json::parse(line.begin(), line.end());
+      } catch (const nlohmann::json::exception& e) {
+        if (bad("malformed JSON (" + clean_message(e.what()) + ")")) return;
+        continue;
+      }
+      if (!doc.is_object()) {
+        if (bad(std::string("malformed JSON (expected an object, found ") + doc.type_name() + ")")) return;
+        continue;
+      }
+      for (const auto& key : cfg.json_keys) {
+        auto it = doc.find(key);
+        if (it == doc.end()) {
+          problem = "missing key '" + key + "'";
+          break;
+        }
+        if (!it->is_string()) {
+          problem = "key '" + key + "' is not a string (found " + it->type_name() + ")";
+          break;
+        }
+        texts.push_back(it->get_ref<const std::string&>());
       }
     }
     if (!problem.empty()) {
@@ -114,7 +130,7 @@ void process(Job& job, const PreprocessConfig& cfg, const Tokenizer& tok) {
     for (size_t k = 0; k < cfg.json_keys.size(); k++) {
       auto& out = job.keys[k];
       const size_t before = out.ids.size();
-      tok.encode(doc[cfg.json_keys[k]].get_ref<const std::string&>(), out.ids);
+      tok.encode(texts[k], out.ids);
       const size_t n = out.ids.size() - before;
       if (n == 0) {
         out.empty++;  // Megatron: no sentence ids -> no EOD and no document

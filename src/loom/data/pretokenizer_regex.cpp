@@ -9,6 +9,9 @@
 #include <tuple>
 #include <utility>
 
+#include "loom/data/llama3_split_ascii.h"
+#include "loom/data/tiktoken_tokenizer.h"
+
 namespace loom::data {
 
 // JavaScript's \s (WhiteSpace + LineTerminator, ECMA-262), as a character-class body.
@@ -145,6 +148,7 @@ MatchState& match_state() {
 struct RegexSplitter::Code {
   pcre2_code* code = nullptr;
   bool jit = false;
+  bool llama3_ascii = false;  // the pattern is Llama 3's: ASCII text is split by llama3_split_ascii()
   ~Code() { pcre2_code_free(code); }
 
   // The first match at or after `pos`: (start, end), or (npos, npos).
@@ -174,11 +178,16 @@ RegexSplitter::RegexSplitter(const std::string& pattern) : code_(std::make_uniqu
                                 reinterpret_cast<const char*>(msg));
   }
   code_->jit = pcre2_jit_compile(code_->code, PCRE2_JIT_COMPLETE) == 0;
+  code_->llama3_ascii = pattern == js_compatible_pattern(kLlama3SplitPattern);
 }
 
 RegexSplitter::~RegexSplitter() = default;
 
 size_t RegexSplitter::next(std::string_view s, size_t pos) const {
+  if (code_->llama3_ascii) {
+    const size_t end = llama3_split_ascii(s, pos);
+    if (end != kSplitUndecided) return end;
+  }
   auto [start, end] = code_->find(s, pos, 0);
   if (start == pos && end == pos) {  // an empty match is no piece: look for a non-empty one
     std::tie(start, end) = code_->find(s, pos, PCRE2_NOTEMPTY_ATSTART);

@@ -1,5 +1,7 @@
 #include "loom/data/tiktoken_tokenizer.h"
 
+#include <algorithm>
+#include <array>
 #include <limits>
 
 #include "loom/core/error.h"
@@ -73,6 +75,8 @@ std::unique_ptr<Tokenizer> load_tiktoken_tokenizer(const std::string& path) {
   ByteLevelBpeSpec spec;
   spec.type = "TikTokenizer";
   std::vector<int64_t> rank_line;  // rank -> line number, to report duplicates
+  // Start-up time: no rehashing of Llama 3's 128k ranks (capped: a file of blank lines is no vocabulary).
+  spec.vocab.reserve(std::min(line_count, size_t(1) << 20));
   std::string bytes;
   size_t line_no = 0;
   for (size_t start = 0; start < text.size();) {
@@ -90,25 +94,27 @@ std::unique_ptr<Tokenizer> load_tiktoken_tokenizer(const std::string& path) {
       i = j;
     }
     if (parts.empty()) continue;  // blank lines are skipped, as load_tiktoken_bpe does
-    const std::string where = "tokenizer file '" + path + "' line " + std::to_string(line_no) + ": ";
+    auto where = [&] { return "tokenizer file '" + path + "' line " + std::to_string(line_no) + ": "; };  // on errors only
     const char* hint = spec.vocab.empty() ? " (is this a SentencePiece model? use --tokenizer-type SentencePieceTokenizer)" : "";
-    if (parts.size() != 2) fail(where + "expected '<base64 token> <rank>'" + hint);
-    if (!base64_decode(parts[0], bytes) || bytes.empty()) fail(where + "the token is not base64" + hint);
+    if (parts.size() != 2) fail(where() + "expected '<base64 token> <rank>'" + hint);
+    if (!base64_decode(parts[0], bytes) || bytes.empty()) fail(where() + "the token is not base64" + hint);
     int64_t rank = 0;
     for (char c : parts[1]) {
       if (c < '0' || c > '9' || rank > std::numeric_limits<int32_t>::max() / 10)
-        fail(where + "the rank '" + std::string(parts[1]) + "' is not a non-negative integer");
+        fail(where() + "the rank '" + std::string(parts[1]) + "' is not a non-negative integer");
       rank = rank * 10 + (c - '0');
     }
-    if (!spec.vocab.emplace(bytes, int32_t(rank)).second) fail(where + "the token is listed twice");
+    if (!spec.vocab.insert(bytes, int32_t(rank))) fail(where() + "the token is listed twice");
     // Ranks are 0..n-1 over the file's lines: a larger one is wrong before it costs a table that large.
     if (size_t(rank) >= line_count)
-      fail(where + "rank " + std::to_string(rank) + " is beyond the file's " + std::to_string(line_count) +
+      fail(where() + "rank " + std::to_string(rank) + " is beyond the file's " + std::to_string(line_count) +
            " lines (the ranks must be 0..n-1)");
     if (size_t(rank) >= rank_line.size()) rank_line.resize(size_t(rank) + 1, 0);
     if (rank_line[size_t(rank)] != 0)
-      fail(where + "rank " + std::to_string(rank) + " is also on line " + std::to_string(rank_line[size_t(rank)]));
+      fail(where() + "rank " + std::to_string(rank) + " is also on line " + std::to_string(rank_line[size_t(rank)]));
     rank_line[size_t(rank)] = int64_t(line_no);
+    if (size_t(rank) >= spec.id_bytes.size()) spec.id_bytes.resize(size_t(rank) + 1);
+    spec.id_bytes[size_t(rank)] = bytes;
   }
   const size_t n = spec.vocab.size();
   if (n == 0) fail("tokenizer file '" + path + "': no ranks (expected lines '<base64 token> <rank>')");
@@ -118,28 +124,54 @@ std::unique_ptr<Tokenizer> load_tiktoken_tokenizer(const std::string& path) {
   const std::vector<std::string> specials = llama3_special_tokens();
   spec.id_bytes.resize(n + specials.size());
   spec.id_known.assign(n + specials.size(), true);
-  for (const auto& [b, id] : spec.vocab) spec.id_bytes[size_t(id)] = b;
   for (size_t i = 0; i < specials.size(); i++) spec.id_bytes[n + i] = specials[i];
   for (int b = 0; b < 256; b++) {
-    auto it = spec.vocab.find(std::string(1, char(b)));
-    if (it == spec.vocab.end())
+    const char c = char(b);
+    spec.byte_id[size_t(b)] = spec.vocab.find(std::string_view(&c, 1));
+    if (spec.byte_id[size_t(b)] < 0)
       fail("tokenizer file '" + path + "': no rank for byte " + std::to_string(b) + " (tiktoken needs all 256)");
-    spec.byte_id[size_t(b)] = it->second;
   }
   // The pairs BPE can ever look up are two tokens whose concatenation is a token; their rank is that
   // token's (what tiktoken looks up on the concatenated bytes).
   size_t pairs = 0;
   for (const auto& s : spec.id_bytes) pairs += s.empty() ? 0 : s.size() - 1;
   spec.merges.init(pairs);
+  // Start-up time: the lookups of a token's cuts are hashed and prefetched before any is made, so their
+  // cache misses overlap (the whole loop waited for one miss after another).
+  constexpr size_t kMaxPrefetched = 64;
+  uint64_t left_hash[kMaxPrefetched], right_hash[kMaxPrefetched];
+  // The merge table's slots likewise: pairs wait here, their slot prefetched, and are put in order.
+  constexpr size_t kPending = 32;
+  std::array<std::pair<int32_t, int32_t>, kPending> pending_pair;
+  std::array<int32_t, kPending> pending_id;
+  size_t pending = 0;
+  auto flush = [&] {
+    for (size_t i = 0; i < pending; i++)
+      spec.merges.put(pending_pair[i].first, pending_pair[i].second, pending_id[i], pending_id[i]);
+    pending = 0;
+  };
   for (size_t id = 0; id < n; id++) {
     const std::string_view t = spec.id_bytes[id];
+    const size_t prefetched = std::min(t.size(), kMaxPrefetched);
+    for (size_t cut = 1; cut < prefetched; cut++) {
+      left_hash[cut] = StringIdMap::hash(t.substr(0, cut));
+      right_hash[cut] = StringIdMap::hash(t.substr(cut));
+      spec.vocab.prefetch(left_hash[cut]);
+      spec.vocab.prefetch(right_hash[cut]);
+    }
     for (size_t cut = 1; cut < t.size(); cut++) {
-      auto l = spec.vocab.find(t.substr(0, cut));
-      if (l == spec.vocab.end()) continue;
-      auto r = spec.vocab.find(t.substr(cut));
-      if (r != spec.vocab.end()) spec.merges.put(l->second, r->second, int32_t(id), int32_t(id));
+      const bool have = cut < prefetched;
+      const int32_t l = have ? spec.vocab.find(t.substr(0, cut), left_hash[cut]) : spec.vocab.find(t.substr(0, cut));
+      if (l < 0) continue;
+      const int32_t r = have ? spec.vocab.find(t.substr(cut), right_hash[cut]) : spec.vocab.find(t.substr(cut));
+      if (r < 0) continue;
+      spec.merges.prefetch(l, r);
+      pending_pair[pending] = {l, r};
+      pending_id[pending++] = int32_t(id);
+      if (pending == kPending) flush();
     }
   }
+  flush();
   spec.ignore_merges = true;
   spec.pattern = js_compatible_pattern(kLlama3SplitPattern);
   spec.meta_llama3_chunking = true;
