@@ -65,7 +65,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   else
     fuzz::write_file(index, parts[1]);
   fuzz::expect_user_errors_only([&] {
-    const GptConfig c = import_hf_llama(dir, fuzz::scratch_path("hf_out.safetensors"), 8);
+    const ModelConfig c = import_hf_llama(dir, fuzz::scratch_path("hf_out.safetensors"), 8);
     if (c.num_layers != 1) std::abort();  // the tensors hold exactly one layer
   });
   return 0;

@@ -69,8 +69,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzz::write_file(base + "_shuffle_idx.npy", parts[2]);
   fuzz::expect_user_errors_only([&] {
     const data::NpyArray a(base + "_doc_idx.npy");
-    int64_t sum = 0;
-    for (int64_t i = 0; i < a.size() && i < 4096; i++) sum += a.at(i);
+    uint64_t sum = 0;  // unsigned: the values are the input's, and the target's own sum must not overflow
+    for (int64_t i = 0; i < a.size() && i < 4096; i++) sum += uint64_t(a.at(i));
     if (sum == 42) std::fputc('\0', stderr);
   });
   // build_gpt_datasets() may rewrite the maps; the next input writes its own again.

@@ -287,6 +287,34 @@ def main():
         "label_key": "label"}, ensure_ascii=False))
     write(out, "fuzz_zero_shot_classes", "lines", "tench\ngoldfish\r\n\n  \ngreat white shark\n")
 
+    # CoCa state.json (fuzz_coca_state): what save_coca_checkpoint writes for the target's fixed shape, with
+    # model.safetensors' size and CRC-32 (zlib's, as file_crc32) matching the bytes after the separator.
+    import zlib
+    shape = {"image_size": 32, "patch_size": 8, "vision_width": 16, "vision_layers": 1, "vision_heads": 2,
+             "vision_mlp_hidden": 32, "rope_pt_grid": 0, "text_width": 16, "text_layers": 1, "text_heads": 2,
+             "text_mlp_hidden": 32, "text_context_length": 8, "text_vocab_size": 64, "decoder_layers": 1,
+             "pooler_queries": 4, "pooler_heads": 2, "embed_dim": 8}
+    weights = safetensors([("w", "F32", [2], struct.pack("<2f", 1.0, -2.0))])
+    files = {"model.safetensors": {"crc32": zlib.crc32(weights), "bytes": len(weights)}}
+    state = {"format": "loom-coca-checkpoint", "version": 1, "epoch": 2, "step": 40, "batch_in_epoch": 3,
+             "optimizer_steps": 38, "loader": {"epoch": 2, "position": 96, "seed": 0}, "shape": shape, "files": files}
+    write(out, "fuzz_coca_state", "fp32", json.dumps(state, indent=1).encode() + SEP + weights)
+    state_scaler = dict(state, loss_scaler={"scale": 65536.0, "growth_tracker": 12, "hysteresis_tracker": 2})
+    write(out, "fuzz_coca_state", "fp16_scaler", json.dumps(state_scaler).encode() + SEP + weights)
+
+    # Subcommand command lines (fuzz_subcommand_args): the subcommand, then one argument per line.
+    write(out, "fuzz_subcommand_args", "preprocess", "\n".join([
+        "preprocess", "--input", "data/corpus/kjv.jsonl", "--output-prefix", "out/kjv", "--json-keys", "text", "title",
+        "--vocab-file", "data/gpt2/vocab.json", "--merge-file=data/gpt2/merges.txt", "--append-eod", "--workers", "2",
+        "--tokenizer-type", "GPT2BPETokenizer", "--dataset-impl", "mmap", "--skip-bad-lines"]))
+    write(out, "fuzz_subcommand_args", "make_images", "\n".join([
+        "make-images", "--output", "/nonexistent/shapes", "--num-train", "2000", "--num-val=500", "--image-size", "64",
+        "--seed", "1", "--jpeg-quality", "90", "--overwrite"]))
+    write(out, "fuzz_subcommand_args", "generate", "\n".join([
+        "generate", "--load", "runs/demo", "--prompt", "In the beginning", "--max-new-tokens", "80", "--temperature",
+        "0.7", "--top-k=0", "--top-p", "0.9", "--seed", "7", "--no-stop-at-eod", "--tokenizer-type", "GPT2BPETokenizer",
+        "--vocab-file", "v.json", "--merge-file", "m.txt", "--tokenizer-model", "t.json", "--threads", "2"]))
+
 
 if __name__ == "__main__":
     main()

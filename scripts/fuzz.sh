@@ -36,7 +36,9 @@ done
 command -v clang++-14 >/dev/null || { echo "scripts/fuzz.sh: clang++-14 is missing (scripts/install-deps.sh installs it)" >&2; exit 2; }
 
 if [ "$do_build" = 1 ]; then
-  cmake -S . -B "$build" -DLOOM_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=Debug -DLOOM_NATIVE=OFF >/dev/null
+  # Build type "Fuzz": none of CMake's own flags (Release's -DNDEBUG would drop the asserts); fuzz/CMakeLists.txt
+  # gives -O2 -g -fno-omit-frame-pointer with the sanitizers.
+  cmake -S . -B "$build" -DLOOM_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=Fuzz -DLOOM_NATIVE=OFF >/dev/null
   cmake --build "$build" -j "$jobs" --target fuzz_all
 fi
 if [ ${#targets[@]} -eq 0 ]; then

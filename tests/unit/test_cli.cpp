@@ -88,3 +88,31 @@ TEST(Cli, StoreFalseFlagsShowUnderTheirDest) {
   EXPECT_FALSE(scale);
   EXPECT_EQ(p.dump().front(), (std::pair<std::string, std::string>{"log_loss_scale_to_tensorboard", "False"}));
 }
+
+TEST(Cli, ShownIsTheDumpsValueAndFirstRegistrationWins) {
+  // ArgParser::shown answers what dump() would show under a name (MegatronCompat::apply reads single values
+  // with it); a name registered twice (a flag and another's dest) shows the first one's value in both.
+  ArgParser p("loom test", "test");
+  int64_t layers = 4;
+  std::string impl = "infer", other = "x";
+  bool flag = true;
+  p.add_int("--num-layers", &layers, "");
+  p.add_string("--data-impl", &impl, "");
+  p.add_no_flag("--no-thing", &flag, "", "thing");
+  p.add_string("--thing", &other, "");
+  p.add_alias("--layers", "--num-layers");
+  EXPECT_TRUE(parse(p, {"--layers", "7", "--data-impl=mmap"}));
+  EXPECT_TRUE(p.was_set("--num-layers"));
+  EXPECT_TRUE(p.was_set("--layers"));
+  EXPECT_FALSE(p.was_set("--thing"));
+  EXPECT_TRUE(p.has("--layers"));
+  EXPECT_FALSE(p.has("--nope"));
+  for (const auto& [name, value] : p.dump()) EXPECT_EQ(p.shown(name), value) << name;
+  EXPECT_EQ(p.shown("num_layers"), "7");
+  EXPECT_EQ(p.shown("data_impl"), "mmap");
+  EXPECT_EQ(p.shown("thing"), "True");
+  EXPECT_EQ(p.shown("num-layers"), std::nullopt);
+  EXPECT_EQ(p.shown("nope"), std::nullopt);
+  using Dump = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(p.dump(), (Dump{{"data_impl", "mmap"}, {"num_layers", "7"}, {"thing", "True"}}));
+}

@@ -12,9 +12,13 @@
 #include <vector>
 
 #include "loom/ckpt/checkpoint_reader.h"
+#include "loom/ckpt/coca_state.h"
 #include "loom/ckpt/hf_llama.h"
 #include "loom/ckpt/safetensors.h"
 #include "loom/core/error.h"
+#include "loom/data/gpt_data.h"
+#include "loom/data/indexed_dataset.h"
+#include "loom/data/make_images_args.h"
 #include "loom/data/numpy_compat.h"
 #include "loom/data/tiktoken_tokenizer.h"
 #include "loom/data/tokenizer.h"
@@ -199,6 +203,23 @@ TEST(FuzzRegressions, CheckpointShardMustFitItsTensor) {
   for (int i = 0; i < 12; i++) EXPECT_EQ(half[size_t(i)], float(13 + i));
 }
 
+// fuzz_checkpoint: a float where the metadata needs an integer (a shape of 3.3e124) was cast to int64_t by
+// nlohmann's get<>(), undefined behaviour (UBSan); now a malformed-metadata error (input kept in
+// fuzz/regressions/fuzz_checkpoint).
+TEST(FuzzRegressions, CheckpointIntegersMustBeIntegers) {
+  std::vector<float> dst(24);
+  for (const char* bad : {R"([{"file": "s.safetensors", "shape": [3.33333e+124, 6], "dim": 0, "offset": 0}])",
+                          R"([{"file": "s.safetensors", "shape": [4, 6], "dim": 0.5, "offset": 0}])",
+                          R"([{"file": "s.safetensors", "shape": [4, 6], "dim": 4294967296, "offset": 0}])",
+                          R"([{"file": "s.safetensors", "shape": [4, 6], "dim": -1, "offset": 1e30}])",
+                          R"([{"file": "s.safetensors", "shape": 4, "dim": -1, "offset": 0}])"}) {
+    TinyCheckpoint c(bad);
+    loom::CheckpointReader r(c.dir);
+    const std::string e = user_error([&] { r.read("model/w", {4, 6}, -1, 0, {4, 6}, dst.data()); });
+    EXPECT_NE(e.find("malformed checkpoint metadata"), std::string::npos) << bad << ": " << e;
+  }
+}
+
 // fuzz_checkpoint: overlapping shard records whose areas add up to the tensor's loaded with part of
 // it never written (zeros, or whatever the buffer held).
 TEST(FuzzRegressions, CheckpointShardsMustNotOverlap) {
@@ -234,4 +255,160 @@ TEST(FuzzRegressions, SentencePieceTrieExceptionIsAUserError) {
   const std::string e = user_error([&] { loom::data::make_tokenizer(c); });
   EXPECT_NE(e.find("tokenizer file '" + f.path() + "': not a SentencePiece model ("), std::string::npos) << e;
   EXPECT_NE(e.find("zero-length key"), std::string::npos) << e;
+}
+
+namespace {
+
+// fuzz_coca_state's input (state.json SEP model.safetensors) written into a tag directory, and the shape
+// the target checks it against.
+struct CocaTag {
+  explicit CocaTag(const std::string& input_file) {
+    std::ifstream in(std::string(LOOM_SOURCE_DIR) + "/fuzz/" + input_file, std::ios::binary);
+    const std::string input((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t sep = input.find("\n--8<--\n");
+    EXPECT_NE(sep, std::string::npos) << input_file;
+    dir = ::testing::TempDir() + "/" + std::to_string(::getpid()) + "_coca_epoch_1";
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir + "/state.json", std::ios::binary) << input.substr(0, sep);
+    std::ofstream(dir + "/model.safetensors", std::ios::binary) << input.substr(sep + 8);
+  }
+  ~CocaTag() { std::filesystem::remove_all(dir); }
+  static nlohmann::json shape() {
+    return {{"image_size", 32},   {"patch_size", 8},       {"vision_width", 16},     {"vision_layers", 1},
+            {"vision_heads", 2},  {"vision_mlp_hidden", 32}, {"rope_pt_grid", 0},    {"text_width", 16},
+            {"text_layers", 1},   {"text_heads", 2},       {"text_mlp_hidden", 32},  {"text_context_length", 8},
+            {"text_vocab_size", 64}, {"decoder_layers", 1}, {"pooler_queries", 4},  {"pooler_heads", 2},
+            {"embed_dim", 8}};
+  }
+  std::string error() const {
+    return user_error([&] { loom::read_coca_state(dir, shape()); });
+  }
+  std::string dir;
+};
+
+}  // namespace
+
+// fuzz_coca_state's seed: every counter, the loss scaler and the loader's position as saved.
+TEST(FuzzRegressions, CocaStateSeedReadsAsSaved) {
+  CocaTag t("corpus/fuzz_coca_state/fp16_scaler");
+  const loom::CocaTrainState st = loom::read_coca_state(t.dir, CocaTag::shape());
+  EXPECT_EQ(st.epoch, 2);
+  EXPECT_EQ(st.step, 40);
+  EXPECT_EQ(st.batch_in_epoch, 3);
+  EXPECT_EQ(st.optimizer_steps, 38);
+  EXPECT_TRUE(st.has_scaler);
+  EXPECT_EQ(st.scaler.scale, 65536.0f);
+  EXPECT_EQ(st.scaler.growth_tracker, 12);
+  EXPECT_EQ(st.scaler.hysteresis_tracker, 2);
+  EXPECT_EQ(st.loader, nlohmann::json({{"epoch", 2}, {"position", 96}, {"seed", 0}}));
+  auto shape = CocaTag::shape();
+  shape["embed_dim"] = 16;
+  EXPECT_EQ(user_error([&] { loom::read_coca_state(t.dir, shape); }),
+            "checkpoint " + t.dir + " was trained with embed_dim = 8, this run has 16");
+}
+
+// Reviewing state.json's reader for fuzz_coca_state: the counters and the loss scaler were read after the
+// JSON error handler, so a non-object loss_scaler escaped as nlohmann's type_error, a float counter beyond
+// int64 was cast (undefined behaviour), and a "files" entry naming the directory itself made file_size
+// throw std::filesystem_error.
+TEST(FuzzRegressions, CocaStateBadValuesAreUserErrors) {
+  {
+    CocaTag t("regressions/fuzz_coca_state/loss_scaler_not_an_object");
+    EXPECT_EQ(t.error(), t.dir + "/state.json: loss_scaler is not an object");
+  }
+  {
+    CocaTag t("regressions/fuzz_coca_state/epoch_float_out_of_range");
+    EXPECT_EQ(t.error(), t.dir + "/state.json: epoch 1e+300 is not an integer");
+  }
+  {
+    CocaTag t("regressions/fuzz_coca_state/file_is_the_directory");
+    EXPECT_EQ(t.error(), "checkpoint " + t.dir + " lacks .");
+  }
+}
+
+// Reviewing make-images' checks for fuzz_subcommand_args: --num-train + --num-val was summed in int64, so
+// 9223372036854775807 + 1 overflowed (undefined behaviour; UBSan stopped the target on the kept input).
+TEST(FuzzRegressions, MakeImagesCountsDoNotOverflow) {
+  std::ifstream in(std::string(LOOM_SOURCE_DIR) + "/fuzz/regressions/fuzz_subcommand_args/num_images_sum_overflows");
+  std::vector<std::string> args;
+  for (std::string line; std::getline(in, line);) args.push_back(line);
+  ASSERT_EQ(args.size(), 7u);
+  ASSERT_EQ(args[0], "make-images");
+  std::vector<char*> argv;
+  for (size_t i = 1; i < args.size(); i++) argv.push_back(args[i].data());
+  loom::data::SyntheticImagesConfig cfg;
+  ASSERT_TRUE(loom::data::parse_make_images_args(int(argv.size()), argv.data(), cfg));
+  EXPECT_EQ(cfg.num_train, 9223372036854775807);
+  EXPECT_EQ(user_error([&] { loom::data::check_synthetic_images_config(cfg); }),
+            "--num-train + --num-val must be at most 100000000");
+  cfg.num_train = 99'999'999;
+  cfg.num_val = 2;
+  EXPECT_EQ(user_error([&] { loom::data::check_synthetic_images_config(cfg); }),
+            "--num-train + --num-val must be at most 100000000");
+}
+
+// fuzz_npy: cached index maps of the right shapes, in bounds and in document order, whose sample-idx gives
+// one sample too few tokens were loaded, and reading that sample ended the run with std::runtime_error
+// ("internal" error). check_maps now counts every sample's tokens, so such maps are rebuilt: the samples
+// equal those of a fresh build. The dataset and cache names are fuzz_npy's.
+TEST(FuzzRegressions, CachedSampleOfTheWrongLengthIsRebuilt) {
+  const std::string dir = ::testing::TempDir() + "/" + std::to_string(::getpid()) + "_npy_maps";
+  std::filesystem::create_directories(dir);
+  const std::string prefix = dir + "/maps";
+  {
+    loom::data::IndexedDatasetWriter w(prefix, loom::data::kDtypeUint16);
+    int32_t next = 0;
+    for (int d = 0; d < 5; d++) {
+      std::vector<int32_t> ids(size_t(3 + 2 * d));
+      for (auto& v : ids) v = next++;
+      w.add_item(ids.data(), ids.size());
+      w.end_document();
+    }
+    w.finalize();
+  }
+  loom::data::GptDataConfig c;
+  c.data_path = {prefix};
+  c.split = "1,0,0";
+  c.seq_length = 8;
+  c.seed = 1234;
+  c.train_samples = 6;
+  c.quiet = true;
+  auto samples = [&] {
+    const loom::data::GptDatasets sets = loom::data::build_gpt_datasets(c);
+    std::vector<int32_t> all;
+    std::vector<int32_t> tokens(9);
+    for (int64_t i = 0; i < sets.train->size(); i++) {
+      sets.train->get(i, tokens.data());
+      all.insert(all.end(), tokens.begin(), tokens.end());
+    }
+    return all;
+  };
+  const std::vector<int32_t> fresh = samples();
+  std::ifstream in(std::string(LOOM_SOURCE_DIR) + "/fuzz/regressions/fuzz_npy/sample_of_wrong_length", std::ios::binary);
+  const std::string input((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string sep = "\n--8<--\n";
+  const size_t a = input.find(sep), b = input.find(sep, a + sep.size());
+  ASSERT_NE(b, std::string::npos);
+  const std::string base = prefix + "_train_indexmap_6ns_8sl_1234s";
+  std::ofstream(base + "_doc_idx.npy", std::ios::binary) << input.substr(0, a);
+  std::ofstream(base + "_sample_idx.npy", std::ios::binary) << input.substr(a + sep.size(), b - a - sep.size());
+  std::ofstream(base + "_shuffle_idx.npy", std::ios::binary) << input.substr(b + sep.size());
+  EXPECT_EQ(samples(), fresh);
+  std::filesystem::remove_all(dir);
+}
+
+// fuzz_hf_tokenizer (long run): a 4.4 kB tokenizer.json giving one vocabulary entry id 243333337 sized the
+// id table for it (7.8 GB). Ids far beyond the file's entries are refused before any table is sized.
+TEST(FuzzRegressions, HfTokenizerIdFarBeyondTheFileIsRejectedFirst) {
+  std::ifstream in(std::string(LOOM_SOURCE_DIR) + "/fuzz/regressions/fuzz_hf_tokenizer/id_allocates_7gb", std::ios::binary);
+  const std::string input((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t sep = input.find("\n--8<--\n");
+  ASSERT_NE(sep, std::string::npos);
+  TempFile f("tokenizer.json", input.substr(0, sep));
+  loom::data::TokenizerConfig c;
+  c.type = "HuggingFaceTokenizer";
+  c.tokenizer_model = f.path();
+  const std::string e = user_error([&] { loom::data::make_tokenizer(c); });
+  EXPECT_NE(e.find("tokenizer file '" + f.path() + "': id 243333337 is beyond the file's "), std::string::npos) << e;
+  EXPECT_NE(e.find("by more than 65536 (ids must be 0..n-1)"), std::string::npos) << e;
 }

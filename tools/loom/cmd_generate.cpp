@@ -11,47 +11,27 @@
 #include <filesystem>
 #include "loom/core/error.h"
 #include "loom/data/tokenizer.h"
+#include "loom/generate/generate_args.h"
 #include "loom/generate/sampler.h"
-#include "loom/util/cli.h"
 
 namespace loom::cmd {
 
 int generate(int argc, char** argv) {
-  std::string load, prompt, vocab_file, merge_file, tokenizer_type, tokenizer_model;
-  double temperature = 0.8, top_p = 0.0;
-  int top_k = 40, max_new_tokens = 100, threads = 0;
-  int64_t seed = 1234;
-  bool stop_at_eod = true;
-  ArgParser p("loom generate", "Sample text from weights written by 'loom train --save'.");
-  p.add_string("--load", &load, "checkpoint directory or .safetensors file");
-  p.add_string("--prompt", &prompt, "text to continue");
-  p.add_int("--max-new-tokens", &max_new_tokens, "tokens to generate");
-  p.add_float("--temperature", &temperature, "softmax temperature (0: greedy)");
-  p.add_int("--top-k", &top_k, "sample among the k most likely tokens (0: all)");
-  p.add_float("--top-p", &top_p, "sample from the smallest set with this much probability (0: off)");
-  p.add_int("--seed", &seed, "random seed of the sampler");
-  p.add_no_flag("--no-stop-at-eod", &stop_at_eod, "keep going past an end-of-document token");
-  p.add_string("--vocab-file", &vocab_file, "GPT-2 vocab.json (default: the one recorded at training)");
-  p.add_string("--merge-file", &merge_file, "GPT-2 merges.txt (default: the one recorded at training)");
-  p.add_string("--tokenizer-type", &tokenizer_type, "tokenizer (default: the one recorded at training)");
-  p.add_string("--tokenizer-model", &tokenizer_model, "tokenizer file (default: the one recorded at training)");
-  p.add_int("--threads", &threads, "compute threads");
-  p.add_example("loom generate --load runs/demo --prompt 'In the beginning' --max-new-tokens 80");
-  p.add_example("loom generate --load runs/demo/iter_0000400/model.safetensors --prompt 'And God said' --top-p 0.9");
-  if (!p.parse(argc, argv)) return 0;
-  require(!load.empty(), "--load is required");
-  require(!prompt.empty(), "--prompt is required and must not be empty");
-  require(max_new_tokens >= 0, "--max-new-tokens must not be negative");
-  require(temperature >= 0, "--temperature must not be negative");
-  require(top_k >= 0, "--top-k must not be negative");
-  require(top_p >= 0 && top_p <= 1, "--top-p must be within [0, 1]");
+  GenerateArgs a;
+  if (!parse_generate_args(argc, argv, a)) return 0;
+  std::string load = a.load, prompt = a.prompt, vocab_file = a.vocab_file, merge_file = a.merge_file,
+              tokenizer_type = a.tokenizer_type, tokenizer_model = a.tokenizer_model;
+  const double temperature = a.temperature, top_p = a.top_p;
+  const int top_k = a.top_k, max_new_tokens = a.max_new_tokens, threads = a.threads;
+  const int64_t seed = a.seed;
+  const bool stop_at_eod = a.stop_at_eod;
   if (threads > 0) omp_set_num_threads(threads);
 
   // A checkpoint directory written by 'loom train --save', or a weights file.
   const bool is_file = std::filesystem::is_regular_file(load);
   const std::string file = is_file ? load : checkpoint_iteration_dir(load);
   std::map<std::string, std::string> meta = is_file ? SafetensorsFile(file).metadata() : checkpoint_info(file);
-  GptConfig cfg = gpt_config_from_metadata(meta, is_file ? file : file + "/metadata.json");
+  ModelConfig cfg = model_config_from_metadata(meta, is_file ? file : file + "/metadata.json");
   if (tokenizer_type.empty()) tokenizer_type = meta.count("tokenizer_type") ? meta["tokenizer_type"] : "GPT2BPETokenizer";
   if (vocab_file.empty()) vocab_file = meta.count("vocab_file") ? meta["vocab_file"] : "";
   if (merge_file.empty()) merge_file = meta.count("merge_file") ? meta["merge_file"] : "";
@@ -66,7 +46,7 @@ int generate(int argc, char** argv) {
               std::to_string(cfg.vocab_size));
 
   cfg.hidden_dropout = cfg.attention_dropout = 0;
-  GptModel model(cfg, 1, cfg.seq_length);
+  DecoderModel model(cfg, 1, cfg.seq_length);
   if (is_file)
     load_weights(file, model.params());
   else

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "loom/ckpt/safetensors.h"
@@ -16,6 +17,28 @@ using nlohmann::json;
 
 namespace loom {
 namespace {
+
+// nlohmann's get<integer>() of a float, or of a number beyond the type, is a C++ cast: undefined behaviour
+// (fuzz_checkpoint: a shape of 3.3e124). The metadata's integers are checked before they are taken; a bad
+// one is a json exception like any other malformed field.
+template <class T>
+T integer(const json& v) {
+  const bool fits = v.is_number_unsigned() ? v.get<uint64_t>() <= uint64_t(std::numeric_limits<T>::max())
+                    : v.is_number_integer()
+                        ? v.get<int64_t>() >= int64_t(std::numeric_limits<T>::min()) &&
+                              (uint64_t(std::numeric_limits<T>::max()) > uint64_t(INT64_MAX) ||
+                               v.get<int64_t>() <= int64_t(std::numeric_limits<T>::max()))
+                        : false;
+  if (!fits) throw json::type_error::create(302, "expected an integer in range, found " + v.dump(), &v);
+  return v.is_number_unsigned() ? T(v.get<uint64_t>()) : T(v.get<int64_t>());
+}
+
+std::vector<int64_t> integers(const json& v) {
+  if (!v.is_array()) throw json::type_error::create(302, "expected a list of integers, found " + v.dump(), &v);
+  std::vector<int64_t> out;
+  for (const json& x : v) out.push_back(integer<int64_t>(x));
+  return out;
+}
 
 // A rectangle of a tensor seen as 2-D [rows, cols] (1-D tensors are one column).
 struct Region {
@@ -96,10 +119,10 @@ SafetensorsFile& CheckpointReader::file(const std::string& name) {
     const std::string path = (fs::path(dir_) / name).string();
     const auto& rec = meta_->at("files").at(name);
     if (!fs::is_regular_file(path)) fail("checkpoint shard " + path + " is missing");
-    if (fs::file_size(path) != rec.at("bytes").get<uint64_t>())
+    if (fs::file_size(path) != integer<uint64_t>(rec.at("bytes")))
       fail("checkpoint shard " + path + " has " + std::to_string(fs::file_size(path)) + " bytes, expected " +
-           std::to_string(rec.at("bytes").get<uint64_t>()) + " (truncated?)");
-    if (file_crc32(path) != rec.at("crc32").get<uint32_t>())
+           std::to_string(integer<uint64_t>(rec.at("bytes"))) + " (truncated?)");
+    if (file_crc32(path) != integer<uint32_t>(rec.at("crc32")))
       fail("checkpoint shard " + path + " fails its CRC-32 check (corrupted)");
     f = std::make_unique<SafetensorsFile>(path);
   }
@@ -112,7 +135,7 @@ void CheckpointReader::read(const std::string& key, const std::vector<int64_t>& 
     const json& tensors = meta_->at("tensors");
     if (!tensors.contains(key)) fail(meta_path_ + ": the checkpoint has no tensor '" + key + "'");
     const json& rec = tensors[key];
-    const auto global = rec.at("global_shape").get<std::vector<int64_t>>();
+    const auto global = integers(rec.at("global_shape"));
     int64_t rows_kept = global_shape.empty() ? 1 : global_shape[0];  // rows of the model's tensor read from here
     if (global != global_shape) {
       const bool repad = keep_rows > 0 && global.size() == 2 && global_shape.size() == 2 &&
@@ -136,9 +159,9 @@ void CheckpointReader::read(const std::string& key, const std::vector<int64_t>& 
       filled += want_cols;
     }
     for (const auto& sh : rec.at("shards")) {
-      const auto shape = sh.at("shape").get<std::vector<int64_t>>();
-      const int dim = sh.at("dim").get<int>();
-      const int64_t at = sh.at("offset").get<int64_t>();
+      const auto shape = integers(sh.at("shape"));
+      const int dim = integer<int>(sh.at("dim"));
+      const int64_t at = integer<int64_t>(sh.at("offset"));
       // A stored slice is the whole tensor (dim -1) or a run of its rows (0) or columns (1) inside it;
       // anything else would be read outside the shard's data.
       bool fits = shape.size() == global.size() && dim >= -1 && dim <= 1 && dim < int(global.size());

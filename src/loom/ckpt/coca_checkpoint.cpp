@@ -6,6 +6,7 @@
 #include <sstream>
 #include <vector>
 
+#include "loom/ckpt/coca_state.h"
 #include "loom/ckpt/safetensors.h"
 #include "loom/core/error.h"
 #include "loom/dist/communicator.h"
@@ -19,8 +20,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-constexpr int kFormatVersion = 1;
 
 // The shape fields a checkpoint must match (every one changes which parameters exist or what they mean).
 json shape_json(const CocaConfig& c) {
@@ -101,7 +100,7 @@ void save_coca_checkpoint(const std::string& checkpoints_dir, const std::string&
       const uint32_t opt_crc = write_safetensors((fs::path(tmp) / "optimizer.safetensors").string(), opt);
       json s;
       s["format"] = "loom-coca-checkpoint";
-      s["version"] = kFormatVersion;
+      s["version"] = kCocaCheckpointFormatVersion;
       s["epoch"] = state.epoch;
       s["step"] = state.step;
     s["batch_in_epoch"] = state.batch_in_epoch;
@@ -134,34 +133,7 @@ void save_coca_checkpoint(const std::string& checkpoints_dir, const std::string&
 CocaTrainState load_coca_checkpoint(const std::string& path, CocaModel& model, AdamW* optimizer) {
   const std::string dir = resolve_coca_checkpoint(path);
   if (dir.empty()) fail("no CoCa checkpoint at " + path + " (no state.json and no 'latest' file)");
-  const std::string state_path = (fs::path(dir) / "state.json").string();
-  json s;
-  try {
-    s = json::parse(read_text(state_path));
-  } catch (const json::exception& e) {
-    fail(state_path + ": malformed JSON: " + e.what());
-  }
-  try {
-    if (s.at("format") != "loom-coca-checkpoint" || s.at("version").get<int>() != kFormatVersion)
-      fail(state_path + ": not a loom CoCa checkpoint of format version " + std::to_string(kFormatVersion));
-    const json want = shape_json(model.config()), have = s.at("shape");
-    for (const auto& [key, value] : want.items())
-      if (!have.contains(key) || have[key] != value)
-        fail("checkpoint " + dir + " was trained with " + key + " = " + (have.contains(key) ? have[key].dump() : "?") +
-             ", this run has " + value.dump());
-    for (const auto& [file, rec] : s.at("files").items()) {
-      const std::string p = (fs::path(dir) / file).string();
-      std::error_code ec;
-      if (!fs::exists(p, ec)) fail("checkpoint " + dir + " lacks " + file);
-      if (fs::file_size(p) != rec.at("bytes").get<uint64_t>())
-        fail(p + " has " + std::to_string(fs::file_size(p)) + " bytes, the checkpoint recorded " +
-             rec.at("bytes").dump() + " (truncated or replaced)");
-      if (file_crc32(p) != rec.at("crc32").get<uint32_t>())
-        fail(p + " is corrupt (CRC-32 differs from the recorded one)");
-    }
-  } catch (const json::exception& e) {
-    fail(state_path + ": " + e.what());
-  }
+  CocaTrainState st = read_coca_state(dir, shape_json(model.config()));
 
   ParamStore& ps = model.params();
   const SafetensorsFile weights((fs::path(dir) / "model.safetensors").string());
@@ -177,18 +149,6 @@ CocaTrainState load_coca_checkpoint(const std::string& path, CocaModel& model, A
   ps.commit_full();
   ps.release_full();
 
-  CocaTrainState st;
-  st.epoch = s.value("epoch", int64_t(0));
-  st.step = s.value("step", int64_t(0));
-  st.batch_in_epoch = s.value("batch_in_epoch", int64_t(0));
-  st.optimizer_steps = s.value("optimizer_steps", int64_t(0));
-  if (s.contains("loss_scaler")) {
-    st.has_scaler = true;
-    st.scaler.scale = s["loss_scaler"].value("scale", 1.0f);
-    st.scaler.growth_tracker = s["loss_scaler"].value("growth_tracker", int64_t(0));
-    st.scaler.hysteresis_tracker = s["loss_scaler"].value("hysteresis_tracker", int64_t(0));
-  }
-  st.loader = s.value("loader", json::object());
   if (optimizer) {
     const SafetensorsFile opt((fs::path(dir) / "optimizer.safetensors").string());
     std::vector<float> m(size_t(ps.numel()), 0.f), v(size_t(ps.numel()), 0.f);

@@ -172,6 +172,21 @@ std::string check_maps(const NpyArray& doc, const NpyArray& sample, const NpyArr
     if (p < 0 || p >= doc.size() || o < 0 || o >= std::max<int64_t>(1, ds.sequence_length(doc.at(p))))
       return "sample-idx row " + std::to_string(i) + " points outside the documents";
     if (i > 0 && p < sample.at(2 * i - 2)) return "sample-idx is not in document order";
+    // Every sample spans seq_length + 1 tokens (GptSplit::get's count, which otherwise ends the run with
+    // an internal error mid-training). Rows are in document order, so the sums walk the documents once.
+    if (i > 0) {
+      const int64_t pf = sample.at(2 * i - 2), of = sample.at(2 * i - 1);
+      int64_t total = 0;
+      if (pf == p) {
+        total = o - of + 1;
+      } else {
+        total = ds.sequence_length(doc.at(pf)) - of + o + 1;
+        for (int64_t k = pf + 1; k < p; k++) total += ds.sequence_length(doc.at(k));
+      }
+      if (total != int64_t(seq_length) + 1)
+        return "sample " + std::to_string(i - 1) + " of sample-idx has " + std::to_string(total) + " tokens, expected " +
+               std::to_string(seq_length + 1);
+    }
   }
   for (int64_t i = 0; i < shuffle.size(); i++) {
     const int64_t s = shuffle.at(i);

@@ -186,7 +186,9 @@ void check_synthetic_images_config(const SyntheticImagesConfig& cfg) {
   require(!cfg.output.empty(), "the following arguments are required: --output (see 'loom make-images --help')");
   require(cfg.num_train >= 1, "--num-train must be at least 1 (got " + std::to_string(cfg.num_train) + ")");
   require(cfg.num_val >= 0, "--num-val must not be negative (got " + std::to_string(cfg.num_val) + ")");
-  require(cfg.num_train + cfg.num_val <= 100'000'000, "--num-train + --num-val must be at most 100000000");
+  // Compared without adding: the sum of two int64 flags can overflow (undefined behaviour).
+  require(cfg.num_train <= 100'000'000 && cfg.num_val <= 100'000'000 - cfg.num_train,
+          "--num-train + --num-val must be at most 100000000");
   require(cfg.image_size >= 32 && cfg.image_size <= 4096,
           "--image-size must be in 32..4096 (got " + std::to_string(cfg.image_size) + ")");
   require(cfg.jpeg_quality >= 1 && cfg.jpeg_quality <= 100,

@@ -7,6 +7,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace loom {
@@ -46,6 +47,8 @@ class ArgParser {
   // (name with underscores, value as Python would print it), sorted case-insensitively like Megatron; a
   // name given by two spellings (set_dest) appears once, with the first one's value.
   std::vector<std::pair<std::string, std::string>> dump() const;
+  // The value dump() shows under `name` (nullopt when it has no such line), without building the dump.
+  std::optional<std::string> shown(const std::string& name) const;
 
  private:
   struct Option {
@@ -63,6 +66,12 @@ class ArgParser {
   std::string program_, summary_;
   std::vector<Option> options_;
   std::vector<std::pair<std::string, std::string>> aliases_;  // (alias, target)
+  // Lookup by name (the first registration of a name wins, as the linear search did): `loom train`
+  // registers some 700 flags and looks each up a few times (set_dest, hide_from_help, was_set), which was
+  // quadratic and made one parse take milliseconds.
+  std::unordered_map<std::string, size_t> option_index_;                 // flag -> options_ index
+  std::unordered_map<std::string, std::string> alias_index_;             // alias -> target
+  const Option* find(const std::string& flag) const;
   std::vector<std::string> examples_;
 };
 
