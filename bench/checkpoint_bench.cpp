@@ -17,7 +17,7 @@ static double since(Clock::time_point t) { return std::chrono::duration<double>(
 int main(int argc, char** argv) {
   if (argc < 2) return 2;
   const std::string dir = argv[1];
-  GptConfig c;  // GPT-2 124M
+  ModelConfig c;  // GPT-2 124M
   c.num_layers = 12;
   c.hidden_size = 768;
   c.num_attention_heads = 12;
@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
   c.padded_vocab_size = 50304;
   auto world = dist::Communicator::world();
   parallel::ProcessGrid grid(world, 1);
-  GptModel model(c, 1, 1);
+  DecoderModel model(c, 1, 1);
   model.init(1);
   AdamW opt(model.params(), {});
   const double bytes = double(model.params().numel()) * 4 * 3;  // weights + two moments

@@ -12,7 +12,7 @@
 
 #include "loom/core/allocator.h"
 #include "loom/core/rng.h"
-#include "loom/models/gpt.h"
+#include "loom/models/decoder_model.h"
 #include "loom/optim/adamw.h"
 #include "loom/optim/lr_scheduler.h"
 #include "loom/train/trainer.h"
@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
     }
   }
   if (threads > 0) omp_set_num_threads(threads);
-  GptConfig c;
+  ModelConfig c;
   c.num_layers = layers;
   c.hidden_size = hidden;
   c.num_attention_heads = heads;
@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "--precision must be fp32 or bf16\n");
     return 2;
   }
-  GptModel model(c, mb, seq, 1, {}, {}, storage);
+  DecoderModel model(c, mb, seq, 1, {}, {}, storage);
   model.init(1234);
   AdamW opt(model.params(), {});
   opt.reset_main_weights();
@@ -102,11 +102,11 @@ int main(int argc, char** argv) {
   double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const int64_t allocs = memory_stats().num_allocs - allocs_before;
   const double tokens = double(steps) * mb * seq;
-  const double flops = gpt_flops_per_iteration(c, mb) * steps;
+  const double flops = decoder_flops_per_iteration(c, mb) * steps;
   std::printf("{\"impl\": \"loom\", \"tokens_per_s\": %.2f, \"step_ms\": %.2f, \"tflops\": %.5f, \"loss\": %.5f, "
               "\"params\": %lld, \"threads\": %d, \"tensor_allocs_in_timed_steps\": %lld, \"fwd_ms\": %.2f, "
               "\"bwd_ms\": %.2f, \"opt_ms\": %.2f, \"precision\": \"%s\"}\n",
-              tokens / sec, 1000.0 * sec / steps, flops / sec / 1e12, loss, (long long)gpt_total_params(c),
+              tokens / sec, 1000.0 * sec / steps, flops / sec / 1e12, loss, (long long)decoder_total_params(c),
               omp_get_max_threads(), (long long)allocs, timers.elapsed_ms("forward-compute") / steps,
               timers.elapsed_ms("backward-compute") / steps, timers.elapsed_ms("optimizer") / steps, precision.c_str());
   return 0;

@@ -16,7 +16,7 @@
 #include "loom/core/allocator.h"
 #include "loom/core/rng.h"
 #include "loom/dist/communicator.h"
-#include "loom/models/gpt.h"
+#include "loom/models/decoder_model.h"
 #include "loom/parallel/data_parallel.h"
 #include "loom/parallel/process_grid.h"
 #include "loom/train/pipeline_runner.h"
@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
   parallel::ProcessGrid grid(world, tp_size, 1, pp_size);
   TensorParallel tp{grid.tensor(), grid.tp_rank(), grid.tp_size(), sp != 0};
 
-  GptConfig c;
+  ModelConfig c;
   c.num_layers = layers;
   c.hidden_size = 32;
   c.num_attention_heads = 4;
@@ -92,12 +92,12 @@ int main(int argc, char** argv) {
   const int dp = grid.dp_size();
   const int M = global_batch / (micro * dp);
   PipelineLayout pl{grid.pipeline(), grid.pp_rank(), pp_size, vpp, parse_pipeline_schedule(schedule), max_in_flight};
-  std::vector<std::unique_ptr<GptModel>> models;
+  std::vector<std::unique_ptr<DecoderModel>> models;
   std::vector<std::unique_ptr<AdamW>> optims;
   std::vector<std::unique_ptr<GradReducer>> reducers;
-  std::vector<GptModel*> chunks;
+  std::vector<DecoderModel*> chunks;
   std::vector<AdamW*> opts;
-  const auto specs = gpt_pipeline_chunks(layers, pp_size, vpp, grid.pp_rank());
+  const auto specs = decoder_pipeline_chunks(layers, pp_size, vpp, grid.pp_rank());
   for (size_t i = 0; i < specs.size(); i++) {
     const int slots = pp_size > 1 ? PipelineRunner::slots_needed(pl, M, int(i)) : 1;
     StageSpec spec = specs[i];
@@ -109,7 +109,7 @@ int main(int argc, char** argv) {
       storage.shard_grads = zero >= 2;
       storage.shard_weights = zero >= 3;
     }
-    models.push_back(std::make_unique<GptModel>(c, micro, c.seq_length, slots, tp, spec, storage));
+    models.push_back(std::make_unique<DecoderModel>(c, micro, c.seq_length, slots, tp, spec, storage));
     models.back()->init(42);
     AdamWOptions ao{0.9, 0.95, 1e-8, 0.1};
     if (lamb) ao.kind = OptimizerKind::Lamb;

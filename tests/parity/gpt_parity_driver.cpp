@@ -16,7 +16,7 @@
 #include "loom/ckpt/model_weights.h"
 #include "loom/ckpt/safetensors.h"
 #include "loom/core/error.h"
-#include "loom/models/gpt.h"
+#include "loom/models/decoder_model.h"
 #include "loom/optim/adamw.h"
 #include "loom/optim/lr_scheduler.h"
 #include "loom/train/trainer.h"
@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
     std::ifstream cf(config);
     if (!cf) fail("cannot open " + config);
     nlohmann::json j = nlohmann::json::parse(cf);
-    // The model's shape and architecture in the keys of Loom's weights metadata (gpt_config_metadata):
+    // The model's shape and architecture in the keys of Loom's weights metadata (model_config_metadata):
     // GPT's defaults for whatever the file leaves out (normalization, activation, position_embedding_type,
     // num_query_groups, kv_channels, add_bias_linear, tie_embeddings, rotary_*, rope_*); vocab_size
     // defaults to the padded size.
@@ -57,13 +57,13 @@ int main(int argc, char** argv) {
       meta[it.key()] = it->is_string() ? it->get<std::string>() : it->is_boolean() ? (it->get<bool>() ? "1" : "0")
                                                                                    : it->dump();
     if (!meta.count("vocab_size")) meta["vocab_size"] = meta["padded_vocab_size"];
-    GptConfig c = gpt_config_from_metadata(meta, config);
+    ModelConfig c = model_config_from_metadata(meta, config);
     c.hidden_dropout = 0;
     c.attention_dropout = 0;
     const int mb = j.at("micro_batch_size"), gbs = j.at("global_batch_size"), steps = j.at("steps");
     const int T = c.seq_length, M = gbs / mb;
 
-    GptModel model(c, mb, T);
+    DecoderModel model(c, mb, T);
     load_weights(weights, model.params(), &c);
     AdamWOptions ao;
     ao.beta1 = j.at("adam_beta1");

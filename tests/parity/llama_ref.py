@@ -254,7 +254,7 @@ def loom_name(c, hf_name):
 
 def loom_arch(c):
     """The architecture keys of the parity driver's config JSON for this HF config (the keys of Loom's weights
-    metadata, gpt_config_metadata)."""
+    metadata, model_config_metadata)."""
     a = {
         "normalization": "RMSNorm",
         "activation": "swiglu",

@@ -23,12 +23,12 @@ int main(int argc, char** argv) {
     const std::string src = argv[1];
     const bool is_file = std::filesystem::is_regular_file(src);
     const std::string it = is_file ? src : checkpoint_iteration_dir(src);
-    GptConfig cfg = gpt_config_from_metadata(is_file ? SafetensorsFile(src).metadata() : checkpoint_info(it), it);
+    ModelConfig cfg = model_config_from_metadata(is_file ? SafetensorsFile(src).metadata() : checkpoint_info(it), it);
     cfg.hidden_dropout = cfg.attention_dropout = 0;
     std::vector<int32_t> tokens;
     for (int i = 3; i < argc; i++) tokens.push_back(std::atoi(argv[i]));
     const int T = int(tokens.size());
-    GptModel model(cfg, 1, T);
+    DecoderModel model(cfg, 1, T);
     if (is_file) load_weights(src, model.params(), &cfg);
     else load_checkpoint(it, model, nullptr, {false, true});
     std::vector<int32_t> positions(static_cast<size_t>(T));

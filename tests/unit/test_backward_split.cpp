@@ -14,7 +14,7 @@
 
 #include "loom/core/rng.h"
 #include "loom/kernels/cpu/cross_entropy.h"
-#include "loom/models/gpt.h"
+#include "loom/models/decoder_model.h"
 #include "loom/train/batch.h"
 
 using namespace loom;
@@ -23,9 +23,9 @@ namespace {
 
 enum class Arch { Gpt, Llama, GptPostLn, LlamaBiases };
 
-GptConfig config(Arch arch) {
+ModelConfig config(Arch arch) {
   const bool llama = arch == Arch::Llama || arch == Arch::LlamaBiases;
-  GptConfig c;
+  ModelConfig c;
   c.num_layers = 2;
   c.hidden_size = 32;
   c.num_attention_heads = 4;
@@ -60,9 +60,9 @@ struct Run {
 // Runs kMicro micro-batches through one stage: deferred, all forwards, all B, then all W; otherwise each
 // micro-batch's forward and ordinary backward in turn.
 Run run(Arch arch, StageSpec spec, bool deferred) {
-  const GptConfig cfg = config(arch);
+  const ModelConfig cfg = config(arch);
   spec.defer_weight_grads = deferred;
-  GptModel model(cfg, kBatch, cfg.seq_length, kMicro, {}, spec);
+  DecoderModel model(cfg, kBatch, cfg.seq_length, kMicro, {}, spec);
   model.init(11);
   Rng r(5);
   for (auto& p : model.params().all())  // non-trivial norms and biases

@@ -9,7 +9,7 @@
 
 #include "loom/core/allocator.h"
 #include "loom/core/rng.h"
-#include "loom/models/gpt.h"
+#include "loom/models/decoder_model.h"
 #include "loom/optim/adamw.h"
 #include "loom/optim/lr_scheduler.h"
 #include "loom/train/trainer.h"
@@ -18,8 +18,8 @@ using namespace loom;
 
 namespace {
 
-GptConfig tiny(float dropout) {
-  GptConfig c;
+ModelConfig tiny(float dropout) {
+  ModelConfig c;
   c.num_layers = 2;
   c.hidden_size = 16;
   c.num_attention_heads = 2;
@@ -35,8 +35,8 @@ GptConfig tiny(float dropout) {
 }
 
 struct Fixture {
-  GptConfig cfg;
-  GptModel model;
+  ModelConfig cfg;
+  DecoderModel model;
   BatchBuffer buffer;
   Fixture(float dropout, int batch) : cfg(tiny(dropout)), model(cfg, batch, cfg.seq_length), buffer(batch, cfg.seq_length) {
     model.init(7);
@@ -65,8 +65,8 @@ struct Fixture {
 
 }  // namespace
 
-TEST(GptConfig, ParameterCountsOfTheReferenceLogs) {
-  GptConfig c;
+TEST(ModelConfig, ParameterCountsOfTheReferenceLogs) {
+  ModelConfig c;
   c.num_layers = 4;
   c.hidden_size = 1024;
   c.num_attention_heads = 16;
@@ -75,38 +75,38 @@ TEST(GptConfig, ParameterCountsOfTheReferenceLogs) {
   c.vocab_size = 50257;
   c.padded_vocab_size = int(padded_vocab(50257, 128, 1));
   EXPECT_EQ(c.padded_vocab_size, 50304);
-  EXPECT_EQ(gpt_total_params(c), 102946816);  // reference log 001
+  EXPECT_EQ(decoder_total_params(c), 102946816);  // reference log 001
   c.num_layers = 48;
   c.hidden_size = 1600;
   c.num_attention_heads = 25;
   c.ffn_hidden_size = 6400;
-  EXPECT_EQ(gpt_total_params(c), 1557686400);  // reference log 002
+  EXPECT_EQ(decoder_total_params(c), 1557686400);  // reference log 002
   EXPECT_EQ(padded_vocab(50257, 128, 2), 50432);  // reference log 004 (TP 2): 175 dummy tokens
 }
 
-TEST(GptModel, StoreHoldsExactlyTheCountedParameters) {
-  GptConfig c = tiny(0);
-  GptModel m(c, 1, c.seq_length);
+TEST(DecoderModel, StoreHoldsExactlyTheCountedParameters) {
+  ModelConfig c = tiny(0);
+  DecoderModel m(c, 1, c.seq_length);
   int64_t n = 0;
   for (auto& p : m.params().all()) n += p.numel();
-  EXPECT_EQ(n, gpt_total_params(c));
+  EXPECT_EQ(n, decoder_total_params(c));
   EXPECT_EQ(m.params().all().size(), size_t(2 + 12 * c.num_layers + 2));
 }
 
-TEST(GptModel, TensorParallelShardHoldsMegatronsPerRankCount) {
-  GptConfig c = tiny(0);
+TEST(DecoderModel, TensorParallelShardHoldsMegatronsPerRankCount) {
+  ModelConfig c = tiny(0);
   c.num_attention_heads = 4;  // divisible by every T below
   for (int T : {2, 4}) {
     for (int rank = 0; rank < T; rank++) {
-      GptModel m(c, 1, c.seq_length, 1, TensorParallel{nullptr, rank, T, false});  // no communication needed to build
-      EXPECT_EQ(m.num_params_on_rank(), gpt_total_params(c, T));
+      DecoderModel m(c, 1, c.seq_length, 1, TensorParallel{nullptr, rank, T, false});  // no communication needed to build
+      EXPECT_EQ(m.num_params_on_rank(), decoder_total_params(c, T));
       // Every shard is a slice of the full tensor of the one-process model.
       for (const auto& p : m.params().all()) EXPECT_EQ(shape_numel(p.global_shape()), p.numel() * (p.split.dim < 0 ? 1 : T)) << p.name;
     }
   }
 }
 
-TEST(GptModel, GradientsMatchFiniteDifferencesWithDropout) {
+TEST(DecoderModel, GradientsMatchFiniteDifferencesWithDropout) {
   for (float dropout : {0.0f, 0.2f}) {
     Fixture f(dropout, 2);
     const uint64_t key = 12345;
@@ -137,7 +137,7 @@ TEST(GptModel, GradientsMatchFiniteDifferencesWithDropout) {
   }
 }
 
-TEST(GptModel, DropoutIsReproducibleAndOffInEvaluation) {
+TEST(DecoderModel, DropoutIsReproducibleAndOffInEvaluation) {
   Fixture f(0.3f, 2);
   const double a = f.loss(true, 1, false), b = f.loss(true, 1, false), c = f.loss(true, 2, false);
   EXPECT_EQ(a, b);  // same stream, same masks
@@ -153,12 +153,12 @@ TEST(Trainer, StepAllocatesNothingAndLossFalls) {
   for (auto [weights, grads] : {std::pair{DType::F32, DType::F32}, std::pair{DType::BF16, DType::F32},
                                 std::pair{DType::F16, DType::F16}}) {
     SCOPED_TRACE(std::string(dtype_name(weights)) + " weights, " + dtype_name(grads) + " gradients");
-    GptConfig c = tiny(0.1f);
+    ModelConfig c = tiny(0.1f);
     c.activation_dtype = weights;  // as --bf16/--fp16 set it: half activations (and bf16 GEMMs)
     ParamStorage storage;
     storage.weights = weights;
     storage.grads = grads;
-    GptModel model(c, 2, c.seq_length, 1, {}, {}, storage);
+    DecoderModel model(c, 2, c.seq_length, 1, {}, {}, storage);
     model.init(1);
     AdamW opt(model.params(), {0.9, 0.95, 1e-8, 0.0});
     opt.reset_main_weights();
@@ -189,15 +189,15 @@ TEST(Trainer, StepAllocatesNothingAndLossFalls) {
 
 namespace {
 // Bytes a model allocates beyond its parameters and gradients: its activations and scratch.
-int64_t activation_bytes(const GptConfig& c, int batch, int slots = 1) {
+int64_t activation_bytes(const ModelConfig& c, int batch, int slots = 1) {
   const int64_t before = memory_stats().allocated;
-  GptModel m(c, batch, c.seq_length, slots);
+  DecoderModel m(c, batch, c.seq_length, slots);
   return memory_stats().allocated - before - 2 * 4 * m.params().numel();
 }
 
 // Parameter gradients after one forward and backward of a fixed micro-batch.
-std::vector<float> one_step_grads(const GptConfig& c, double* loss = nullptr) {
-  GptModel model(c, 2, c.seq_length);
+std::vector<float> one_step_grads(const ModelConfig& c, double* loss = nullptr) {
+  DecoderModel model(c, 2, c.seq_length);
   model.init(3);
   BatchBuffer buf(2, c.seq_length);
   for (size_t i = 0; i < buf.samples().size(); i++) buf.samples()[i] = int32_t((i * 5 + 1) % c.vocab_size);
@@ -216,8 +216,8 @@ std::vector<float> one_step_grads(const GptConfig& c, double* loss = nullptr) {
 }
 
 // The GPT-2 124M block structure (12 layers, h 768) at seq 256 and a small vocabulary.
-GptConfig gpt2_blocks() {
-  GptConfig big;
+ModelConfig gpt2_blocks() {
+  ModelConfig big;
   big.num_layers = 12;
   big.hidden_size = 768;
   big.num_attention_heads = 12;
@@ -232,12 +232,12 @@ GptConfig gpt2_blocks() {
 // recomputed forward must reproduce), and with dropout on.
 TEST(Recompute, GradientsBitwiseIdenticalAndFullRecomputeSavesMemory) {
   for (DType act : {DType::F32, DType::BF16, DType::F16}) {
-    GptConfig base = tiny(0.1f);
+    ModelConfig base = tiny(0.1f);
     base.num_layers = 3;
     base.activation_dtype = act;
     std::vector<float> reference;
     for (std::string g : {"", "selective", "full"}) {
-      GptConfig c = base;
+      ModelConfig c = base;
       c.recompute_granularity = g;
       const std::vector<float> grads = one_step_grads(c);
       if (g.empty())
@@ -248,7 +248,7 @@ TEST(Recompute, GradientsBitwiseIdenticalAndFullRecomputeSavesMemory) {
     }
   }
   // Activations with full recompute are below a third of those without.
-  GptConfig big = gpt2_blocks();
+  ModelConfig big = gpt2_blocks();
   const int64_t plain = activation_bytes(big, 4);
   big.recompute_granularity = "full";
   const int64_t full = activation_bytes(big, 4);
@@ -259,7 +259,7 @@ TEST(Recompute, GradientsBitwiseIdenticalAndFullRecomputeSavesMemory) {
 // for the backward halves (only normalisation and attention statistics stay fp32, plus the output layer's
 // few fp32 rows); gradients stay close to fp32 ones; and evaluation rounds exactly as training does.
 TEST(HalfActivations, StoredInTwoBytesWithGradientsCloseToFp32) {
-  GptConfig big = gpt2_blocks();
+  ModelConfig big = gpt2_blocks();
   const int64_t f32_slot = activation_bytes(big, 2, 2) - activation_bytes(big, 2, 1);
   const int64_t f32_total = activation_bytes(big, 2, 1);
   for (DType act : {DType::BF16, DType::F16}) {
@@ -275,7 +275,7 @@ TEST(HalfActivations, StoredInTwoBytesWithGradientsCloseToFp32) {
     EXPECT_LT(ratio, 0.52);
   }
 
-  GptConfig c = tiny(0.f);
+  ModelConfig c = tiny(0.f);
   double f32_loss = 0;
   const std::vector<float> ref = one_step_grads(c, &f32_loss);
   for (DType act : {DType::BF16, DType::F16}) {
@@ -292,9 +292,9 @@ TEST(HalfActivations, StoredInTwoBytesWithGradientsCloseToFp32) {
     EXPECT_NEAR(loss, f32_loss, 5e-3 * f32_loss) << dtype_name(act);
     // The evaluation forward (nothing stashed) sees the same rounded values as the training one.
     Fixture f(0.f, 2);
-    GptConfig fc = f.cfg;
+    ModelConfig fc = f.cfg;
     fc.activation_dtype = act;
-    GptModel m(fc, 2, fc.seq_length);
+    DecoderModel m(fc, 2, fc.seq_length);
     m.init(7);
     auto run = [&](bool training) {
       double ls = 0, ms = 0;

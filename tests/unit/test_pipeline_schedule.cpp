@@ -90,21 +90,21 @@ TEST(PipelineSchedule, EveryPassOnceAndActivationsBounded) {
   }
 }
 
-#include "loom/models/gpt.h"
+#include "loom/models/decoder_model.h"
 
 TEST(PipelineSplit, EvenAndExplicitFirstLast) {
-  auto s = gpt_pipeline_chunks(8, 4, 1, 1);
+  auto s = decoder_pipeline_chunks(8, 4, 1, 1);
   ASSERT_EQ(s.size(), 1u);
   EXPECT_EQ(s[0].first_block, 2);
   EXPECT_EQ(s[0].num_blocks, 2);
   EXPECT_FALSE(s[0].embedding);
-  EXPECT_THROW(gpt_pipeline_chunks(9, 4, 1, 0), UserError);
-  auto f = gpt_pipeline_chunks(9, 4, 1, 3, 3, 2);  // 3 + (2, 2) + 2
+  EXPECT_THROW(decoder_pipeline_chunks(9, 4, 1, 0), UserError);
+  auto f = decoder_pipeline_chunks(9, 4, 1, 3, 3, 2);  // 3 + (2, 2) + 2
   EXPECT_EQ(f[0].first_block, 7);
   EXPECT_EQ(f[0].num_blocks, 2);
   EXPECT_TRUE(f[0].head);
   // Virtual stages: chunk c of rank r holds virtual stage c * P + r.
-  auto v = gpt_pipeline_chunks(8, 2, 2, 1);
+  auto v = decoder_pipeline_chunks(8, 2, 2, 1);
   ASSERT_EQ(v.size(), 2u);
   EXPECT_EQ(v[0].first_block, 2);
   EXPECT_EQ(v[1].first_block, 6);

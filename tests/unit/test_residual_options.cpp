@@ -8,15 +8,15 @@
 #include <cstring>
 
 #include "loom/core/allocator.h"
-#include "loom/models/gpt.h"
+#include "loom/models/decoder_model.h"
 #include "loom/train/batch.h"
 
 using namespace loom;
 
 namespace {
 
-GptConfig small(float dropout) {
-  GptConfig c;
+ModelConfig small(float dropout) {
+  ModelConfig c;
   c.num_layers = 3;
   c.hidden_size = 16;
   c.num_attention_heads = 2;
@@ -30,14 +30,14 @@ GptConfig small(float dropout) {
   return c;
 }
 
-int64_t activation_bytes(const GptConfig& c, int batch, int slots) {
+int64_t activation_bytes(const ModelConfig& c, int batch, int slots) {
   const int64_t before = memory_stats().allocated;
-  GptModel m(c, batch, c.seq_length, slots);
+  DecoderModel m(c, batch, c.seq_length, slots);
   return memory_stats().allocated - before - 2 * 4 * m.params().numel();
 }
 
-std::vector<float> one_step_grads(const GptConfig& c, double* loss = nullptr) {
-  GptModel model(c, 2, c.seq_length);
+std::vector<float> one_step_grads(const ModelConfig& c, double* loss = nullptr) {
+  DecoderModel model(c, 2, c.seq_length);
   model.init(3);
   BatchBuffer buf(2, c.seq_length);
   for (size_t i = 0; i < buf.samples().size(); i++) buf.samples()[i] = int32_t((i * 5 + 1) % c.vocab_size);
@@ -66,7 +66,7 @@ double relative_difference(const std::vector<float>& a, const std::vector<float>
 // With --fp32-residual-connection each block keeps its input and its attention-half sum x1 in 4 bytes per
 // micro-batch instead of 2: exactly 2 tensors x (batch x seq x hidden) x 2 more bytes per block and slot.
 TEST(Fp32Residual, BlocksKeepTheResidualStreamInFourBytes) {
-  GptConfig c = small(0.f);
+  ModelConfig c = small(0.f);
   c.hidden_size = 64;
   c.num_attention_heads = 4;
   c.ffn_hidden_size = 128;
@@ -92,7 +92,7 @@ TEST(Fp32Residual, BlocksKeepTheResidualStreamInFourBytes) {
 // The residual stream is no longer rounded: the gradients change from plain half precision and stay close
 // to fp32; recompute still changes nothing (the recomputed forward reproduces the same unrounded sums).
 TEST(Fp32Residual, UnroundedStreamCloseToFp32AndRecomputeBitwiseIdentical) {
-  GptConfig c = small(0.1f);
+  ModelConfig c = small(0.1f);
   double f32_loss = 0;
   const std::vector<float> ref = one_step_grads(c, &f32_loss);
   for (DType act : {DType::BF16, DType::F16}) {
@@ -109,7 +109,7 @@ TEST(Fp32Residual, UnroundedStreamCloseToFp32AndRecomputeBitwiseIdentical) {
     EXPECT_LT(rel, act == DType::BF16 ? 2e-2 : 3e-3) << dtype_name(act);
     EXPECT_NEAR(loss, f32_loss, 5e-3 * f32_loss) << dtype_name(act);
     for (std::string g : {"selective", "full"}) {
-      GptConfig r = c;
+      ModelConfig r = c;
       r.recompute_granularity = g;
       const std::vector<float> grads = one_step_grads(r);
       EXPECT_EQ(0, std::memcmp(grads.data(), res32.data(), grads.size() * 4)) << g << " " << dtype_name(act);
@@ -121,7 +121,7 @@ TEST(Fp32Residual, UnroundedStreamCloseToFp32AndRecomputeBitwiseIdentical) {
 // recompute bitwise identical in fp32, bf16 and fp16 with dropout on, for GPT and Llama settings.
 TEST(PostLayerNormResidual, DifferentModelAndRecomputeBitwiseIdentical) {
   for (bool llama : {false, true}) {
-    GptConfig base = small(0.1f);
+    ModelConfig base = small(0.1f);
     if (llama) {
       base.normalization = NormKind::RMSNorm;
       base.activation = ActivationKind::SwiGlu;
@@ -130,7 +130,7 @@ TEST(PostLayerNormResidual, DifferentModelAndRecomputeBitwiseIdentical) {
       base.tie_embeddings = false;
     }
     for (DType act : {DType::F32, DType::BF16, DType::F16}) {
-      GptConfig c = base;
+      ModelConfig c = base;
       c.activation_dtype = act;
       double pre_loss = 0, post_loss = 0;
       one_step_grads(c, &pre_loss);
@@ -138,7 +138,7 @@ TEST(PostLayerNormResidual, DifferentModelAndRecomputeBitwiseIdentical) {
       const std::vector<float> post = one_step_grads(c, &post_loss);
       EXPECT_GT(std::fabs(post_loss - pre_loss), 1e-3) << (llama ? "llama " : "gpt ") << dtype_name(act);
       for (std::string g : {"selective", "full"}) {
-        GptConfig r = c;
+        ModelConfig r = c;
         r.recompute_granularity = g;
         const std::vector<float> grads = one_step_grads(r);
         EXPECT_EQ(0, std::memcmp(grads.data(), post.data(), grads.size() * 4))

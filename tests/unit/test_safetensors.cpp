@@ -8,7 +8,7 @@
 #include "loom/ckpt/model_weights.h"
 #include "loom/ckpt/safetensors.h"
 #include "loom/core/error.h"
-#include "loom/models/gpt.h"
+#include "loom/models/decoder_model.h"
 
 using namespace loom;
 namespace fs = std::filesystem;
@@ -81,26 +81,26 @@ TEST(Safetensors, RoundTripAndDamage) {
 }
 
 TEST(Safetensors, ModelWeightsRefuseAnotherShape) {
-  GptConfig c;
+  ModelConfig c;
   c.num_layers = 1;
   c.hidden_size = 8;
   c.num_attention_heads = 2;
   c.ffn_hidden_size = 16;
   c.seq_length = c.max_position_embeddings = 4;
   c.vocab_size = c.padded_vocab_size = 16;
-  GptModel m(c, 1, 4);
+  DecoderModel m(c, 1, 4);
   m.init(3);
   const std::string p = tmp_path("model.safetensors");
-  save_weights(p, m.params(), gpt_config_metadata(c));
-  GptModel same(c, 1, 4);
+  save_weights(p, m.params(), model_config_metadata(c));
+  DecoderModel same(c, 1, 4);
   load_weights(p, same.params());
   EXPECT_EQ(0, std::memcmp(same.params().values(), m.params().values(), size_t(m.params().numel()) * 4));
-  GptConfig other = c;
+  ModelConfig other = c;
   other.hidden_size = 12;
   other.ffn_hidden_size = 24;
-  GptModel wrong(other, 1, 4);
+  DecoderModel wrong(other, 1, 4);
   const std::string err = error_of([&] { load_weights(p, wrong.params()); });
   EXPECT_NE(err.find("has shape [16, 8] but the model needs [16, 12]"), std::string::npos) << err;
-  EXPECT_EQ(gpt_config_from_metadata(SafetensorsFile(p).metadata(), p).hidden_size, 8);
+  EXPECT_EQ(model_config_from_metadata(SafetensorsFile(p).metadata(), p).hidden_size, 8);
   fs::remove(p);
 }

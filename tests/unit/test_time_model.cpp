@@ -7,7 +7,7 @@
 #include <functional>
 
 #include "loom/core/error.h"
-#include "loom/models/gpt_config.h"
+#include "loom/models/decoder_counts.h"
 #include "loom/plan/collective_model.h"
 #include "loom/plan/layout_search.h"
 #include "loom/plan/time_model.h"
@@ -76,7 +76,7 @@ TEST(TimeModel, DataParallelReductionAndOptimizer) {
   const loom::Hardware hw = flat();
   PlanLayout l;
   l.dp = 4, l.global_batch = 8;
-  const double params = double(loom::gpt_total_params(c, 1));
+  const double params = double(loom::decoder_total_params(c, 1));
   const loom::Link link{1e10, 1e-5};
   auto p = loom::predict_step(c, l, hw);
   EXPECT_DOUBLE_EQ(row(p, "data-parallel gradient reduction"), loom::all_reduce_time(4 * params, 4, link));

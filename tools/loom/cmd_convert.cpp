@@ -22,8 +22,8 @@ namespace loom::cmd {
 namespace {
 
 // The Hugging Face architecture of a Loom model: Llama, GPT-2, or a UserError.
-void export_hf(const GptModel& model, const std::string& dir) {
-  const GptConfig& c = model.config();
+void export_hf(const DecoderModel& model, const std::string& dir) {
+  const ModelConfig& c = model.config();
   if (c.apply_residual_connection_post_layernorm)
     fail("this model takes its residuals after the norms (--apply-residual-connection-post-layernorm): no Hugging "
          "Face form; use --to safetensors");
@@ -100,7 +100,7 @@ int convert(int argc, char** argv) {
     require(load.empty(), "--from hf and --load are two directions: give one");
     require(divisible_by > 0, "--make-vocab-size-divisible-by must be positive");
     check_output(output, /*is_dir=*/false, overwrite);
-    const GptConfig c = import_hf_llama(hf_dir, output, divisible_by);
+    const ModelConfig c = import_hf_llama(hf_dir, output, divisible_by);
     std::printf("wrote %s (Llama: %d layers, hidden %d, %d heads, %d query groups, vocabulary %d padded to %d, %s) "
                 "from %s\n",
                 output.c_str(), c.num_layers, c.hidden_size, c.num_attention_heads, c.query_groups(), c.vocab_size,
@@ -110,8 +110,8 @@ int convert(int argc, char** argv) {
   require(!load.empty(), "--load is required (or --from hf DIR)");
   check_output(output, /*is_dir=*/to != "safetensors", overwrite);
   const std::string it = checkpoint_iteration_dir(load);
-  const GptConfig cfg = gpt_config_from_metadata(checkpoint_info(it), it + "/metadata.json");
-  GptModel model(cfg, 1, 1);  // activations for one token: only the weights matter here
+  const ModelConfig cfg = model_config_from_metadata(checkpoint_info(it), it + "/metadata.json");
+  DecoderModel model(cfg, 1, 1);  // activations for one token: only the weights matter here
   if (to == "loom") {
     // Offline resharding: read every slice into one full model and optimizer, write one shard.
     const auto info = checkpoint_info(it);

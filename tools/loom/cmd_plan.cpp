@@ -9,8 +9,8 @@
 #include "loom/core/error.h"
 #include "loom/models/family.h"
 #include "loom/train/coca_args.h"
-#include "loom/models/gpt.h"
-#include "loom/models/gpt_config.h"
+#include "loom/models/decoder_model.h"
+#include "loom/models/decoder_counts.h"
 #include "loom/plan/hardware.h"
 #include "loom/plan/layout_search.h"
 #include "loom/plan/log_compare.h"
@@ -30,7 +30,7 @@ namespace {
 // blocks over stages and virtual chunks: the word (and learned position) embeddings with the first stage's
 // first chunk; the final norm and an untied output layer with the last stage's last chunk, which also holds
 // the tied output layer's copy of the word embedding when it lacks the embedding itself (PP > 1).
-int64_t stage_params(const TrainArgs& a, const GptConfig& c, int rank) {
+int64_t stage_params(const TrainArgs& a, const ModelConfig& c, int rank) {
   const int T = a.tensor_model_parallel_size;
   const int64_t word = int64_t(c.padded_vocab_size) / T * c.hidden_size;
   int64_t n = 0;
@@ -59,7 +59,7 @@ void print_prediction(const StepPrediction& p, const Hardware& hw, int world) {
               p.step_seconds * 1e3, p.tflops_per_gpu, p.tokens_per_s_per_gpu);
 }
 
-int run_search(const TrainArgs& a, const ArgParser& p, const PlanArgs& pa, const GptConfig& cfg, const Hardware& hw) {
+int run_search(const TrainArgs& a, const ArgParser& p, const PlanArgs& pa, const ModelConfig& cfg, const Hardware& hw) {
   SearchSpace sp;
   sp.gpus = pa.gpus;
   sp.base = layout_from_args(a);
@@ -121,7 +121,7 @@ int plan(int argc, char** argv) {
   const Hardware hw = pa.hardware.empty() ? Hardware{} : pa.device();
   const MeasuredRun measured = pa.compare_log.empty() ? MeasuredRun{} : read_training_log(pa.compare_log);
   if (pa.search) {
-    const GptConfig scfg = a.model_config(a.vocab_size ? *a.vocab_size : TrainArgs::kGpt2Vocab);
+    const ModelConfig scfg = a.model_config(a.vocab_size ? *a.vocab_size : TrainArgs::kGpt2Vocab);
     return run_search(a, p, pa, scfg, hw);
   }
   const bool fp16 = a.fp16, bf16 = a.bf16;
@@ -129,7 +129,7 @@ int plan(int argc, char** argv) {
   const std::string recompute_granularity = a.recompute_granularity;
   const int T = a.tensor_model_parallel_size, PP = a.pipeline_model_parallel_size;
   a.validate_layout(world_size > 0 ? world_size : T * PP * a.context_parallel_size);
-  const GptConfig cfg = a.model_config(a.vocab_size ? *a.vocab_size : TrainArgs::kGpt2Vocab);
+  const ModelConfig cfg = a.model_config(a.vocab_size ? *a.vocab_size : TrainArgs::kGpt2Vocab);
   const ModelFamily& family = model_family(a.model);
   std::printf(" > padded vocab (size: %d) with %d dummy tokens (new size: %d)\n", cfg.vocab_size,
               cfg.padded_vocab_size - cfg.vocab_size, cfg.padded_vocab_size);

@@ -91,7 +91,7 @@ CheckpointSaver::~CheckpointSaver() {
   if (writer_.joinable()) writer_.join();
 }
 
-void CheckpointSaver::save(const TrainState& state, const std::vector<const GptModel*>& chunks,
+void CheckpointSaver::save(const TrainState& state, const std::vector<const DecoderModel*>& chunks,
                            const std::vector<const AdamW*>& optimizers, const SaveOptions& opt) {
   finish();
   auto p = std::make_unique<Pending>();
@@ -249,7 +249,7 @@ void CheckpointSaver::finish() {
   pending_.reset();
 }
 
-TrainState load_checkpoint(const std::string& dir, const std::vector<GptModel*>& chunks,
+TrainState load_checkpoint(const std::string& dir, const std::vector<DecoderModel*>& chunks,
                            const std::vector<AdamW*>& optimizers, const LoadOptions& opt) {
   CheckpointReader reader(checkpoint_iteration_dir(dir));
   const json& meta = reader.meta();

@@ -17,7 +17,7 @@
 #include <thread>
 
 #include "loom/ckpt/checkpoint_reader.h"
-#include "loom/models/gpt.h"
+#include "loom/models/decoder_model.h"
 #include "loom/optim/adamw.h"
 #include "loom/optim/loss_scaler.h"
 #include "loom/optim/lr_scheduler.h"
@@ -56,7 +56,7 @@ class CheckpointSaver {
   // Collective over the world. Snapshots the state now; with async the files are written while
   // training goes on.
   // `chunks` are this rank's model chunks (one without virtual pipeline stages), `optimizers` theirs.
-  void save(const TrainState& state, const std::vector<const GptModel*>& chunks,
+  void save(const TrainState& state, const std::vector<const DecoderModel*>& chunks,
             const std::vector<const AdamW*>& optimizers, const SaveOptions& opt);
   // Waits for a background save to be committed (collective).
   void finish();
@@ -78,10 +78,10 @@ struct LoadOptions {
 // Loads the newest checkpoint of `dir` (or the iteration directory `dir` itself) into this rank's model
 // and optimizer, reading the slices its layout needs. Verifies checksums and shapes; every problem is a
 // UserError naming the file.
-TrainState load_checkpoint(const std::string& dir, const std::vector<GptModel*>& chunks,
+TrainState load_checkpoint(const std::string& dir, const std::vector<DecoderModel*>& chunks,
                            const std::vector<AdamW*>& optimizers, const LoadOptions& opt);
-inline TrainState load_checkpoint(const std::string& dir, GptModel& model, AdamW* optimizer, const LoadOptions& opt) {
-  return load_checkpoint(dir, std::vector<GptModel*>{&model}, std::vector<AdamW*>{optimizer}, opt);
+inline TrainState load_checkpoint(const std::string& dir, DecoderModel& model, AdamW* optimizer, const LoadOptions& opt) {
+  return load_checkpoint(dir, std::vector<DecoderModel*>{&model}, std::vector<AdamW*>{optimizer}, opt);
 }
 
 // iteration_dir(), checkpoint_iteration_dir() and checkpoint_info(): checkpoint_reader.h.

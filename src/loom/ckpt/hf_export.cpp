@@ -22,8 +22,8 @@ std::vector<float> transposed(const Param& p) {
 
 }  // namespace
 
-void export_hf_gpt2(const GptModel& model, const std::string& dir) {
-  const GptConfig& c = model.config();
+void export_hf_gpt2(const DecoderModel& model, const std::string& dir) {
+  const ModelConfig& c = model.config();
   if (model.tensor_parallel().active()) throw std::logic_error("export needs the full model on one process");
   const int64_t h = c.hidden_size, H = c.num_attention_heads, D = c.head_dim(), V = c.vocab_size;
   auto param = [&](const std::string& name) -> const Param& {

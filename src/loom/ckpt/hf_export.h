@@ -6,12 +6,12 @@
 // tokenizer's (as transformers' own Megatron converter does).
 #include <string>
 
-#include "loom/models/gpt.h"
+#include "loom/models/decoder_model.h"
 
 namespace loom {
 
 // `model` must hold full tensors (one process, no tensor parallelism). Writes DIR/config.json and
 // DIR/model.safetensors (atomically each); creates DIR.
-void export_hf_gpt2(const GptModel& model, const std::string& dir);
+void export_hf_gpt2(const DecoderModel& model, const std::string& dir);
 
 }  // namespace loom

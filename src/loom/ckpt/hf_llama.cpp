@@ -66,7 +66,7 @@ struct HfConfig {
   }
 };
 
-GptConfig parse_llama_config(const std::string& path, int divisible_by) {
+ModelConfig parse_llama_config(const std::string& path, int divisible_by) {
   const json j = read_json(path, "a Hugging Face model directory holds config.json");
   if (!j.is_object()) fail(path + ": malformed JSON: not an object");
   HfConfig h{j, path};
@@ -89,7 +89,7 @@ GptConfig parse_llama_config(const std::string& path, int divisible_by) {
   if (h.has("partial_rotary_factor") && h.number(j, "partial_rotary_factor", "") != 1.0)
     fail(path + ": partial_rotary_factor other than 1 is not supported");
 
-  GptConfig c;
+  ModelConfig c;
   c.num_layers = int(h.integer("num_hidden_layers"));
   c.hidden_size = int(h.integer("hidden_size"));
   c.num_attention_heads = int(h.integer("num_attention_heads"));
@@ -272,10 +272,10 @@ double shortest(float v) {
 
 }  // namespace
 
-GptConfig import_hf_llama(const std::string& dir, const std::string& output, int divisible_by) {
+ModelConfig import_hf_llama(const std::string& dir, const std::string& output, int divisible_by) {
   if (!fs::is_directory(dir)) fail("--from hf: " + dir + " is not a directory (a Hugging Face model: config.json + safetensors)");
   if (fs::is_directory(output)) fail("--output " + output + " is a directory; give the .safetensors file to write");
-  const GptConfig c = parse_llama_config((fs::path(dir) / "config.json").string(), divisible_by);
+  const ModelConfig c = parse_llama_config((fs::path(dir) / "config.json").string(), divisible_by);
   HfTensors hf(dir);
   const int64_t h = c.hidden_size, f = c.ffn_hidden_size, V = c.vocab_size, Vp = c.padded_vocab_size;
   const int64_t H = c.num_attention_heads, G = c.query_groups(), D = c.head_dim(), r = H / G;
@@ -331,18 +331,18 @@ GptConfig import_hf_llama(const std::string& dir, const std::string& output, int
 
   std::vector<TensorEntry> entries;
   for (const auto& a : out) entries.push_back({a.name, a.dtype, a.shape, a.data.data(), a.data.size()});
-  auto meta = gpt_config_metadata(c);
+  auto meta = model_config_metadata(c);
   meta["source"] = "hf " + fs::absolute(dir).string();
   write_safetensors(output, entries, meta);  // to a temporary name, renamed when complete
   return c;
 }
 
-bool is_llama_config(const GptConfig& c) {
+bool is_llama_config(const ModelConfig& c) {
   return c.normalization == NormKind::RMSNorm && c.gated_mlp() && c.position_embedding == PositionKind::Rope;
 }
 
-void export_hf_llama(const GptModel& model, const std::string& dir) {
-  const GptConfig& c = model.config();
+void export_hf_llama(const DecoderModel& model, const std::string& dir) {
+  const ModelConfig& c = model.config();
   if (model.tensor_parallel().active()) throw std::logic_error("export needs the full model on one process");
   if (!is_llama_config(c))
     fail("this model is not a Llama (RMSNorm, SwiGLU and RoPE): no Hugging Face Llama form");

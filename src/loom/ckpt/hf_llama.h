@@ -17,25 +17,25 @@
 // rotate-half computes the same attention.
 #include <string>
 
-#include "loom/models/gpt.h"
+#include "loom/models/decoder_model.h"
 
 namespace loom {
 
 // Reads DIR/config.json and DIR/model.safetensors (or the shards of DIR/model.safetensors.index.json) and
 // writes `output`: one safetensors file of full Loom-named tensors (the HF tensors' dtype kept: bf16, fp16 or
-// fp32) with the model's shape in its metadata (gpt_config_metadata), the vocabulary padded with zero rows
+// fp32) with the model's shape in its metadata (model_config_metadata), the vocabulary padded with zero rows
 // to a multiple of `divisible_by`. `loom train --load FILE` reads it into any parallel layout. Every
 // problem (missing file or tensor, wrong shape, malformed JSON, an architecture or RoPE type Loom does not
 // have) is a UserError naming the file and tensor; the output is written under a temporary name and
 // renamed, so it is never half-written. Returns the model's configuration.
-GptConfig import_hf_llama(const std::string& dir, const std::string& output, int divisible_by = 128);
+ModelConfig import_hf_llama(const std::string& dir, const std::string& output, int divisible_by = 128);
 
 // True when the model is a Llama (RMSNorm, SwiGLU, RoPE), which export_hf_llama writes.
-bool is_llama_config(const GptConfig& cfg);
+bool is_llama_config(const ModelConfig& cfg);
 
 // `model` must hold full tensors (one process). Writes DIR/model.safetensors and then DIR/config.json
 // (each atomically; config.json last, so a directory with it is complete); creates DIR. UserError when
 // the model has no HF Llama form (linear biases, partial rotary).
-void export_hf_llama(const GptModel& model, const std::string& dir);
+void export_hf_llama(const DecoderModel& model, const std::string& dir);
 
 }  // namespace loom

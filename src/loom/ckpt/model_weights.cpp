@@ -10,7 +10,7 @@
 
 namespace loom {
 
-std::map<std::string, std::string> gpt_config_metadata(const GptConfig& c) {
+std::map<std::string, std::string> model_config_metadata(const ModelConfig& c) {
   std::map<std::string, std::string> m = {{"format", "loom-gpt"},
           {"num_layers", std::to_string(c.num_layers)},
           {"hidden_size", std::to_string(c.hidden_size)},
@@ -47,7 +47,7 @@ std::map<std::string, std::string> gpt_config_metadata(const GptConfig& c) {
   return m;
 }
 
-GptConfig gpt_config_from_metadata(const std::map<std::string, std::string>& meta, const std::string& path) {
+ModelConfig model_config_from_metadata(const std::map<std::string, std::string>& meta, const std::string& path) {
   auto get = [&](const char* key) -> long {
     auto it = meta.find(key);
     if (it == meta.end()) fail(path + ": not a loom GPT weights file (metadata lacks '" + key + "')");
@@ -57,7 +57,7 @@ GptConfig gpt_config_from_metadata(const std::map<std::string, std::string>& met
       fail(path + ": metadata '" + key + "' is not a number");
     }
   };
-  GptConfig c;
+  ModelConfig c;
   c.num_layers = int(get("num_layers"));
   c.hidden_size = int(get("hidden_size"));
   c.num_attention_heads = int(get("num_attention_heads"));
@@ -113,8 +113,8 @@ GptConfig gpt_config_from_metadata(const std::map<std::string, std::string>& met
   return c;
 }
 
-ModelDifference model_difference(const std::map<std::string, std::string>& recorded, const GptConfig& model) {
-  const auto current = gpt_config_metadata(model);
+ModelDifference model_difference(const std::map<std::string, std::string>& recorded, const ModelConfig& model) {
+  const auto current = model_config_metadata(model);
   // Numbers as the metadata keeps them ("0.000010", "500000.000000") shown as %g: 1e-05, 500000.
   auto shown = [](const std::string& v) {
     char* end = nullptr;
@@ -240,10 +240,10 @@ void save_weights(const std::string& path, const ParamStore& params, const std::
 }
 
 
-void load_weights(const std::string& path, ParamStore& params, const GptConfig* model) {
+void load_weights(const std::string& path, ParamStore& params, const ModelConfig* model) {
   SafetensorsFile file(path);
   if (model && file.metadata().count("format") && file.metadata().at("format") == "loom-gpt") {
-    gpt_config_from_metadata(file.metadata(), path);  // a damaged record is refused as such
+    model_config_from_metadata(file.metadata(), path);  // a damaged record is refused as such
     const ModelDifference d = model_difference(file.metadata(), *model);
     if (!d.flag.empty())
       fail(path + " holds another model (" + d.flag + ": file " + d.recorded + ", flags " + d.current +

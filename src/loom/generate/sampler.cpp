@@ -46,9 +46,9 @@ int32_t sample_token(const float* logits, int vocab, const SamplingOptions& opt,
   return idx.back();
 }
 
-void generate(GptModel& model, std::vector<int32_t>& tokens, const SamplingOptions& opt,
+void generate(DecoderModel& model, std::vector<int32_t>& tokens, const SamplingOptions& opt,
               const std::function<void(int32_t)>& on_token) {
-  const GptConfig& c = model.config();
+  const ModelConfig& c = model.config();
   require(!tokens.empty(), "generation needs at least one prompt token");
   Rng rng(stream_key(opt.seed, 0x6E4));
   std::vector<int32_t> window, positions;

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "loom/core/rng.h"
-#include "loom/models/gpt.h"
+#include "loom/models/decoder_model.h"
 
 namespace loom {
 
@@ -24,7 +24,7 @@ int32_t sample_token(const float* logits, int vocab, const SamplingOptions& opt,
 
 // Extends `tokens` by up to max_new_tokens; the model sees at most its seq_length last tokens.
 // `on_token` (may be empty) is called with each new token as it is produced.
-void generate(GptModel& model, std::vector<int32_t>& tokens, const SamplingOptions& opt,
+void generate(DecoderModel& model, std::vector<int32_t>& tokens, const SamplingOptions& opt,
               const std::function<void(int32_t)>& on_token);
 
 }  // namespace loom

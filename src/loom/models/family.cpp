@@ -3,7 +3,7 @@
 #include <cstring>
 
 #include "loom/core/error.h"
-#include "loom/models/gpt.h"
+#include "loom/models/decoder_model.h"
 
 namespace loom {
 
@@ -12,10 +12,10 @@ namespace {
 const std::vector<ModelFamily>& families() {
   static const std::vector<ModelFamily> all = {
       {"gpt", "Megatron GPT: LayerNorm, learned positions, GELU, biases, tied output layer", {},
-       gpt_total_params, transformer_layer_params, gpt_flops_per_iteration, gpt_layer_costs, 5},
+       decoder_total_params, transformer_layer_params, decoder_flops_per_iteration, decoder_layer_costs, 5},
       {"llama", "Llama: RMSNorm, RoPE, SwiGLU, no linear biases (GQA, scaling and tying by flags)",
        {"--normalization", "RMSNorm", "--swiglu", "--position-embedding-type", "rope", "--disable-bias-linear"},
-       gpt_total_params, transformer_layer_params, gpt_flops_per_iteration, gpt_layer_costs, 8},
+       decoder_total_params, transformer_layer_params, decoder_flops_per_iteration, decoder_layer_costs, 8},
   };
   return all;
 }

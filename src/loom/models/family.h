@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "loom/models/gpt_config.h"
+#include "loom/models/decoder_counts.h"
 
 namespace loom {
 

@@ -8,7 +8,7 @@
 
 namespace loom {
 
-GradReducer::GradReducer(GptModel& model, std::shared_ptr<dist::Communicator> dp, int64_t bucket_elements,
+GradReducer::GradReducer(DecoderModel& model, std::shared_ptr<dist::Communicator> dp, int64_t bucket_elements,
                          bool overlap)
     : model_(model), dp_(std::move(dp)), overlap_(overlap && model.params().grads_direct()) {
   auto& params = model_.params().all();

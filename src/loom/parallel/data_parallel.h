@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "loom/dist/communicator.h"
-#include "loom/models/gpt.h"
+#include "loom/models/decoder_model.h"
 
 namespace loom {
 
@@ -19,7 +19,7 @@ class GradReducer {
   // backward pass instead of after it.
   // Half-precision gradients are reduced in fp32 chunks after the backward (no overlap). Under ZeRO-2/3
   // the store reduce-scatters each layer's gradients itself and this reducer does nothing.
-  GradReducer(GptModel& model, std::shared_ptr<dist::Communicator> dp, int64_t bucket_elements, bool overlap);
+  GradReducer(DecoderModel& model, std::shared_ptr<dist::Communicator> dp, int64_t bucket_elements, bool overlap);
 
   // Call before the last micro-batch's backward; its layer hook is after_layer().
   void begin_last_backward();
@@ -41,7 +41,7 @@ class GradReducer {
   };
   void start(Bucket& b);
 
-  GptModel& model_;
+  DecoderModel& model_;
   std::shared_ptr<dist::Communicator> dp_;
   bool overlap_;
   bool in_backward_ = false;

@@ -279,7 +279,7 @@ StepPrediction predict_step(const ModelConfig& c0, const PlanLayout& l, const Ha
   p.layer_forward_seconds = layer.forward();
   p.embedding_forward_seconds = embedding_cost(x).forward();
   p.head_forward_seconds = head_cost(x).forward();
-  p.model_flops = gpt_flops_per_iteration(c, l.global_batch);
+  p.model_flops = decoder_flops_per_iteration(c, l.global_batch);
   p.tflops_per_gpu = p.model_flops / p.step_seconds / l.world() / 1e12;
   p.tokens_per_s_per_gpu = double(l.global_batch) * c.seq_length / p.step_seconds / l.world();
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "loom/models/gpt_config.h"
+#include "loom/models/decoder_counts.h"
 #include "loom/parallel/pipeline_schedule.h"
 #include "loom/plan/hardware.h"
 #include "loom/plan/memory_report.h"

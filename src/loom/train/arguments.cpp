@@ -505,8 +505,8 @@ int TrainArgs::virtual_pipeline_size() const {
 
 PipelineSchedule TrainArgs::schedule() const { return parse_pipeline_schedule(pipeline_schedule.empty() ? "1f1b" : pipeline_schedule); }
 
-GptConfig TrainArgs::model_config(int64_t vocab_size) const {
-  GptConfig c;
+ModelConfig TrainArgs::model_config(int64_t vocab_size) const {
+  ModelConfig c;
   c.num_layers = num_layers;
   c.hidden_size = hidden_size;
   c.num_attention_heads = num_attention_heads;

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "loom/models/gpt_config.h"
+#include "loom/models/decoder_counts.h"
 #include "loom/parallel/pipeline_schedule.h"
 #include "loom/train/batch_rampup.h"
 #include "loom/train/coca_optimizer_args.h"
@@ -114,7 +114,7 @@ struct TrainArgs {
   void validate(const ArgParser& p, bool need_data = true);
   // Checks that need the world size (divisibility of the layout); throws UserError.
   void validate_layout(int world_size);
-  GptConfig model_config(int64_t vocab_size) const;
+  ModelConfig model_config(int64_t vocab_size) const;
   int virtual_pipeline_size() const;
   PipelineSchedule schedule() const;
   // The GPT-2 vocabulary size, for commands that plan without reading the tokenizer files.

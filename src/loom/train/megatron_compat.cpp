@@ -172,14 +172,13 @@ void MegatronCompat::register_flags(ArgParser& p) {
 
 void MegatronCompat::apply(TrainArgs& a, const ArgParser& p) const {
   // Refused features: given at a value other than Megatron's default. Value flags are compared through the
-  // argument dump, which shows what the parser stored.
-  std::map<std::string, std::string> shown;
-  for (auto& [name, value] : p.dump()) shown.emplace(name, value);
+  // argument dump, which shows what the parser stored (ArgParser::shown: one value, not the
+  // whole sorted dump, which cost most of a parse).
   for (const MegatronFlag& f : megatron_flag_table()) {
     if (f.cls != FlagClass::Refused || !p.was_set(f.flag)) continue;
     bool at_default = false;
     if (f.kind == FlagKind::Value || f.kind == FlagKind::Values) {
-      const std::string v = shown.count(f.dest) ? shown.at(f.dest) : "";
+      const std::string v = p.shown(f.dest).value_or("");
       const std::string def = f.megatron_default;
       at_default = same_value(v, def);
       if (!at_default && f.kind == FlagKind::Values && def.size() >= 2 && def.front() == '[') {
@@ -200,8 +199,8 @@ void MegatronCompat::apply(TrainArgs& a, const ArgParser& p) const {
   require(!(override_lr_scheduler && use_checkpoint_lr_scheduler),
           "--override-lr-scheduler and --use-checkpoint-lr-scheduler: give only one (the command line's learning-rate "
           "schedule or the checkpoint's)");
-  if (shown.count("data_impl")) {
-    const std::string impl = shown.at("data_impl");
+  if (const auto shown_impl = p.shown("data_impl")) {
+    const std::string impl = *shown_impl;
     require(impl == "mmap" || impl == "infer" || impl == "None",
             "--data-impl " + impl + ": Megatron's " + impl + " IndexedDataset format is not supported by Loom (it reads mmap)");
   }

@@ -9,7 +9,7 @@
 #include "loom/core/error.h"
 #include "loom/dist/communicator.h"
 #include "loom/kernels/cpu/gemm_bf16.h"
-#include "loom/models/gpt.h"
+#include "loom/models/decoder_model.h"
 #include "loom/optim/adamw.h"
 #include "loom/parallel/process_grid.h"
 #include "loom/train/arguments.h"
@@ -45,7 +45,7 @@ std::string host_name() {
 // What a checkpoint save holds besides the tensors (CheckpointSaver::save): the moments gathered whole
 // (std::vector, every rank), the fp32 main weights gathered when the stored weights are not them, and
 // the writer's copies of everything it writes.
-int64_t save_staging_bytes(const TrainArgs& a, const parallel::ProcessGrid& grid, const GptModel& m) {
+int64_t save_staging_bytes(const TrainArgs& a, const parallel::ProcessGrid& grid, const DecoderModel& m) {
   if (a.save.empty()) return 0;
   int64_t numel = 0;
   for (const auto& p : m.params().all()) numel += p.numel();
@@ -70,7 +70,7 @@ int64_t RankMemoryPrediction::peak() const {
   return std::max(construction_peak, training) + index_maps + baseline_rss;
 }
 
-RankMemoryPrediction predict_rank_memory(const TrainArgs& a, const GptConfig& cfg, const parallel::ProcessGrid& grid,
+RankMemoryPrediction predict_rank_memory(const TrainArgs& a, const ModelConfig& cfg, const parallel::ProcessGrid& grid,
                                          const PipelineLayout& pl, const TensorParallel& tp) {
   RankMemoryPrediction m;
   if (cfg.activation_dtype == DType::BF16) warm_up_bf16_gemm();
@@ -83,11 +83,11 @@ RankMemoryPrediction predict_rank_memory(const TrainArgs& a, const GptConfig& cf
     const int64_t before = memory_stats().allocated;
     reset_peak_memory();
     auto models = build_model_chunks(a, cfg, specs, pl, tp, param_storage(a, grid));
-    std::vector<GptModel*> chunks;
+    std::vector<DecoderModel*> chunks;
     for (const auto& c : models) chunks.push_back(c.get());
     auto optimizers = build_optimizers(a, chunks, tp);
     for (size_t c = 0; c < chunks.size(); c++) {
-      const GptModel& g = *chunks[c];
+      const DecoderModel& g = *chunks[c];
       m.weights += g.params().weight_bytes();
       m.grads += g.params().grad_bytes();
       m.working += g.params().working_bytes() + g.gemm_operand_bytes();
@@ -108,7 +108,7 @@ RankMemoryPrediction predict_rank_memory(const TrainArgs& a, const GptConfig& cf
   return m;
 }
 
-int64_t predict_stage_activation_bytes(const TrainArgs& a, const GptConfig& cfg, int pp_rank) {
+int64_t predict_stage_activation_bytes(const TrainArgs& a, const ModelConfig& cfg, int pp_rank) {
   const PipelineLayout pl{nullptr, pp_rank, a.pipeline_model_parallel_size, a.virtual_pipeline_size(), a.schedule(),
                           int(a.pipeline_max_in_flight.value_or(0))};
   TensorParallel tp;
@@ -161,7 +161,7 @@ NodeVerdict judge(const std::vector<int64_t>& hosts, const std::vector<double>& 
 
 }  // namespace
 
-RankMemoryPrediction check_memory_fits(const TrainArgs& a, const GptConfig& cfg, const parallel::ProcessGrid& grid,
+RankMemoryPrediction check_memory_fits(const TrainArgs& a, const ModelConfig& cfg, const parallel::ProcessGrid& grid,
                                        const PipelineLayout& pl, const TensorParallel& tp) {
   const RankMemoryPrediction m = predict_rank_memory(a, cfg, grid, pl, tp);
   auto world = grid.world();
@@ -182,7 +182,7 @@ RankMemoryPrediction check_memory_fits(const TrainArgs& a, const GptConfig& cfg,
     std::string flags;
     bool applies;
     TrainArgs args;
-    GptConfig cfg;
+    ModelConfig cfg;
   };
   std::vector<Variant> variants;
   auto add = [&](const std::string& flags, bool applies, auto change) {
@@ -193,16 +193,16 @@ RankMemoryPrediction check_memory_fits(const TrainArgs& a, const GptConfig& cfg,
   // In order of how little they change: a higher ZeRO stage (not always smaller here: sharded states
   // need fp32 working copies of the largest layer), full recompute, then both.
   const bool can_recompute = a.recompute_granularity != "full";
-  auto full = [](TrainArgs& b, GptConfig& c) {
+  auto full = [](TrainArgs& b, ModelConfig& c) {
     b.recompute_granularity = c.recompute_granularity = "full";
     b.recompute_method = c.recompute_method = "uniform";
   };
   for (int recompute = 0; recompute < 2; recompute++) {
     if (recompute && !can_recompute) break;
-    if (recompute) add("--recompute-granularity full", true, [&](TrainArgs& b, GptConfig& c) { full(b, c); });
+    if (recompute) add("--recompute-granularity full", true, [&](TrainArgs& b, ModelConfig& c) { full(b, c); });
     for (int z = a.zero_stage + 1; z <= 3 && grid.dp_size() > 1; z++)
       add("--zero-stage " + std::to_string(z) + (recompute ? " --recompute-granularity full" : ""), true,
-          [&](TrainArgs& b, GptConfig& c) {
+          [&](TrainArgs& b, ModelConfig& c) {
             b.zero_stage = z;
             if (recompute) full(b, c);
           });

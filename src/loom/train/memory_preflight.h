@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "loom/models/gpt_config.h"
+#include "loom/models/decoder_counts.h"
 
 namespace loom {
 
@@ -43,7 +43,7 @@ struct RankMemoryPrediction {
 };
 
 // This rank's prediction (collective-free: it builds only local objects). `cfg` is the run's model.
-RankMemoryPrediction predict_rank_memory(const TrainArgs& a, const GptConfig& cfg, const parallel::ProcessGrid& grid,
+RankMemoryPrediction predict_rank_memory(const TrainArgs& a, const ModelConfig& cfg, const parallel::ProcessGrid& grid,
                                          const PipelineLayout& pl, const TensorParallel& tp);
 
 
@@ -51,14 +51,14 @@ RankMemoryPrediction predict_rank_memory(const TrainArgs& a, const GptConfig& cf
 // tensor-parallel rank: that rank's chunks built under AddressSpaceOnly, as the preflight builds them, by one
 // process with no communicator (activations depend on TP, SP, PP, the schedule, recompute and the dtype,
 // not on data parallelism or ZeRO). `loom plan` uses it to predict Loom's own runs.
-int64_t predict_stage_activation_bytes(const TrainArgs& a, const GptConfig& cfg, int pp_rank);
+int64_t predict_stage_activation_bytes(const TrainArgs& a, const ModelConfig& cfg, int pp_rank);
 
 // (available_memory_bytes() in util/system_memory.h is what a node can give.)
 
 // Collective over the world: sums the ranks' predicted peaks per node (ranks sharing a host name) and
 // fails on every rank with one line when a node cannot hold its ranks, naming the figures and the
 // cheapest changes that would fit (ZeRO stage, full recompute, more nodes). Returns this rank's prediction.
-RankMemoryPrediction check_memory_fits(const TrainArgs& a, const GptConfig& cfg, const parallel::ProcessGrid& grid,
+RankMemoryPrediction check_memory_fits(const TrainArgs& a, const ModelConfig& cfg, const parallel::ProcessGrid& grid,
                                        const PipelineLayout& pl, const TensorParallel& tp);
 
 // "[Rank r] predicted memory (MB) | model states: ... | activations: ... | peak: ..." (the dry run's line).

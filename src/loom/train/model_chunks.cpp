@@ -40,12 +40,12 @@ std::vector<double> read_layer_costs(const std::string& path, int num_layers) {
 
 DType param_dtype(const TrainArgs& a) { return a.fp16 ? DType::F16 : a.bf16 ? DType::BF16 : DType::F32; }
 
-std::vector<StageSpec> megatron_stage_specs(const TrainArgs& a, const GptConfig& cfg, int pp_rank) {
-  return gpt_pipeline_chunks(cfg.num_layers, a.pipeline_model_parallel_size, a.virtual_pipeline_size(), pp_rank,
+std::vector<StageSpec> megatron_stage_specs(const TrainArgs& a, const ModelConfig& cfg, int pp_rank) {
+  return decoder_pipeline_chunks(cfg.num_layers, a.pipeline_model_parallel_size, a.virtual_pipeline_size(), pp_rank,
                              a.decoder_first_pipeline_num_layers, a.decoder_last_pipeline_num_layers);
 }
 
-std::vector<StageSpec> rank_stage_specs(const TrainArgs& a, const GptConfig& cfg, const PipelineLayout& pl,
+std::vector<StageSpec> rank_stage_specs(const TrainArgs& a, const ModelConfig& cfg, const PipelineLayout& pl,
                                         const RankPrinter& out) {
   if (a.pipeline_split == "even") return megatron_stage_specs(a, cfg, pl.rank);
   const ModelFamily& family = model_family(a.model);
@@ -90,20 +90,20 @@ ParamStorage param_storage(const TrainArgs& a, const parallel::ProcessGrid& grid
   return storage;
 }
 
-std::vector<std::unique_ptr<GptModel>> build_model_chunks(const TrainArgs& a, const GptConfig& cfg,
+std::vector<std::unique_ptr<DecoderModel>> build_model_chunks(const TrainArgs& a, const ModelConfig& cfg,
                                                           const std::vector<StageSpec>& specs,
                                                           const PipelineLayout& pl, const TensorParallel& tp,
                                                           const ParamStorage& storage) {
   // A ramp-up runs fewer micro-batches early on: the slots hold what the most demanding count needs.
   const std::vector<int> counts = a.batch_rampup().micro_batch_counts();
-  std::vector<std::unique_ptr<GptModel>> models;
+  std::vector<std::unique_ptr<DecoderModel>> models;
   for (size_t c = 0; c < specs.size(); c++) {
     int slots = 1;
     if (pl.size > 1)
       for (int M : counts) slots = std::max(slots, PipelineRunner::slots_needed(pl, M, int(c)));
     StageSpec spec = specs[c];
     spec.defer_weight_grads = PipelineRunner::splits_backward(pl);
-    models.push_back(std::make_unique<GptModel>(cfg, a.micro_batch_size, a.seq_length, slots, tp, spec, storage));
+    models.push_back(std::make_unique<DecoderModel>(cfg, a.micro_batch_size, a.seq_length, slots, tp, spec, storage));
   }
   return models;
 }

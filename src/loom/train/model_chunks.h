@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "loom/layers/param_store.h"
-#include "loom/models/gpt.h"
+#include "loom/models/decoder_model.h"
 #include "loom/train/pipeline_runner.h"
 
 namespace loom {
@@ -21,11 +21,11 @@ DType param_dtype(const TrainArgs& a);
 
 // Megatron's layout of the blocks over pipeline stages and virtual chunks (--pipeline-split even):
 // the chunks of pipeline rank `pp_rank`.
-std::vector<StageSpec> megatron_stage_specs(const TrainArgs& a, const GptConfig& cfg, int pp_rank);
+std::vector<StageSpec> megatron_stage_specs(const TrainArgs& a, const ModelConfig& cfg, int pp_rank);
 
 // The chunks of this rank: Megatron's layout, or with --pipeline-split cost one contiguous run of blocks
 // per stage balanced by measured (--pipeline-split-costs) or modelled costs, the split printed.
-std::vector<StageSpec> rank_stage_specs(const TrainArgs& a, const GptConfig& cfg, const PipelineLayout& pl,
+std::vector<StageSpec> rank_stage_specs(const TrainArgs& a, const ModelConfig& cfg, const PipelineLayout& pl,
                                         const RankPrinter& out);
 
 // How the parameters are held (see ParamStorage): half-precision weights, the gradient dtype, ZeRO's
@@ -33,7 +33,7 @@ std::vector<StageSpec> rank_stage_specs(const TrainArgs& a, const GptConfig& cfg
 ParamStorage param_storage(const TrainArgs& a, const parallel::ProcessGrid& grid);
 
 // One model per chunk, each with activations for the micro-batches its pipeline schedule keeps in flight.
-std::vector<std::unique_ptr<GptModel>> build_model_chunks(const TrainArgs& a, const GptConfig& cfg,
+std::vector<std::unique_ptr<DecoderModel>> build_model_chunks(const TrainArgs& a, const ModelConfig& cfg,
                                                           const std::vector<StageSpec>& specs,
                                                           const PipelineLayout& pl, const TensorParallel& tp,
                                                           const ParamStorage& storage);

@@ -5,17 +5,17 @@
 #include <string>
 
 #include "loom/ckpt/checkpoint.h"
-#include "loom/models/gpt.h"
+#include "loom/models/decoder_model.h"
 #include "loom/optim/lr_schedule_resume.h"
 #include "loom/train/arguments.h"
 #include "loom/train/run_logging.h"
 
 namespace loom {
 
-std::vector<std::unique_ptr<AdamW>> build_optimizers(const TrainArgs& a, const std::vector<GptModel*>& chunks,
+std::vector<std::unique_ptr<AdamW>> build_optimizers(const TrainArgs& a, const std::vector<DecoderModel*>& chunks,
                                                      const TensorParallel& tp) {
   std::vector<std::unique_ptr<AdamW>> opts;
-  for (GptModel* m : chunks) {
+  for (DecoderModel* m : chunks) {
     AdamWOptions ao{a.adam_beta1, a.adam_beta2, a.adam_eps, a.weight_decay};
     ao.kind = a.optimizer == "lamb" ? OptimizerKind::Lamb : a.optimizer == "sgd" ? OptimizerKind::Sgd : OptimizerKind::AdamW;
     ao.sgd_momentum = a.sgd_momentum;

@@ -11,14 +11,14 @@
 
 namespace loom {
 
-class GptModel;
+class DecoderModel;
 struct RankPrinter;
 struct TrainState;
 struct TensorParallel;
 struct TrainArgs;
 
 // One optimizer per chunk, over its parameters (LAMB's trust ratios summed over `tp`'s shards).
-std::vector<std::unique_ptr<AdamW>> build_optimizers(const TrainArgs& a, const std::vector<GptModel*>& chunks,
+std::vector<std::unique_ptr<AdamW>> build_optimizers(const TrainArgs& a, const std::vector<DecoderModel*>& chunks,
                                                      const TensorParallel& tp);
 
 // --offload-optimizer nvme: the moments (and with half-precision `weights` the fp32 main weights) go to

@@ -22,7 +22,7 @@ int PipelineRunner::slots_needed(const PipelineLayout& l, int num_micro, int chu
   return std::max(1, max_in_flight(pipeline_ops(l.schedule, l.size, l.rank, num_micro, l.virtual_size), chunk));
 }
 
-PipelineRunner::PipelineRunner(std::vector<GptModel*> chunks, PipelineLayout layout, int micro_batch, int seq,
+PipelineRunner::PipelineRunner(std::vector<DecoderModel*> chunks, PipelineLayout layout, int micro_batch, int seq,
                                int num_micro, Timers& timers, PipelineDelay delay)
     : chunks_(std::move(chunks)), l_(std::move(layout)), micro_batch_(micro_batch), seq_(seq), num_micro_(num_micro),
       timers_(timers), delay_(delay) {
@@ -38,7 +38,7 @@ PipelineRunner::PipelineRunner(std::vector<GptModel*> chunks, PipelineLayout lay
   peak_live_.assign(size_t(V), 0);
   std::vector<int> slots;
   for (int c = 0; c < V; c++) {
-    GptModel& model = *chunks_[size_t(c)];
+    DecoderModel& model = *chunks_[size_t(c)];
     const int64_t rows = model.tensor_parallel().local_rows(micro_batch * seq), h = model.config().hidden_size;
     for (int s = 0; s < model.slots(); s++) {
       grad_in_[size_t(c)].push_back(Tensor({rows, h}));
@@ -75,7 +75,7 @@ double PipelineRunner::now_us() const {
 }
 
 size_t PipelineRunner::stage_floats(int chunk) const {
-  const GptModel& model = *chunks_[size_t(chunk)];
+  const DecoderModel& model = *chunks_[size_t(chunk)];
   return size_t(model.tensor_parallel().local_rows(micro_batch_ * seq_)) * size_t(model.config().hidden_size);
 }
 
@@ -89,7 +89,7 @@ void PipelineRunner::trace(const std::string& name, double t0, double t1) {
 
 void PipelineRunner::forward_pass(const PipeOp& op, Iteration& it, bool posted) {
   const int P = l_.size, next = (l_.rank + 1) % P, prev = (l_.rank + P - 1) % P;
-  GptModel& model = *chunks_[size_t(op.chunk)];
+  DecoderModel& model = *chunks_[size_t(op.chunk)];
   const int s = slot(op);
   StepContext& c = ctx_[size_t(op.micro) * size_t(l_.virtual_size) + size_t(op.chunk)];
   if (!loaded_[size_t(op.micro)]) {
@@ -144,7 +144,7 @@ void PipelineRunner::forward_pass(const PipeOp& op, Iteration& it, bool posted) 
 
 void PipelineRunner::backward_pass(const PipeOp& op, Iteration& it, bool posted) {
   const int P = l_.size, next = (l_.rank + 1) % P, prev = (l_.rank + P - 1) % P;
-  GptModel& model = *chunks_[size_t(op.chunk)];
+  DecoderModel& model = *chunks_[size_t(op.chunk)];
   const int s = slot(op);
   const StepContext& c = ctx_[size_t(op.micro) * size_t(l_.virtual_size) + size_t(op.chunk)];
   const Tensor* dout = nullptr;

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "loom/dist/communicator.h"
-#include "loom/models/gpt.h"
+#include "loom/models/decoder_model.h"
 #include "loom/parallel/dynamic_schedule.h"
 #include "loom/parallel/pipeline_schedule.h"
 #include "loom/train/batch.h"
@@ -33,7 +33,7 @@ struct PipelineLayout {
 class PipelineRunner {
  public:
   // chunks[c] is this rank's model chunk c; every chunk must have slots >= slots_needed.
-  PipelineRunner(std::vector<GptModel*> chunks, PipelineLayout layout, int micro_batch, int seq, int num_micro,
+  PipelineRunner(std::vector<DecoderModel*> chunks, PipelineLayout layout, int micro_batch, int seq, int num_micro,
                  Timers& timers, PipelineDelay delay = PipelineDelay::from_environment());
 
   // Runs the schedule. load(m, buffer) fills micro-batch m's samples; rng(m) its dropout stream.
@@ -88,7 +88,7 @@ class PipelineRunner {
   bool ready(const PipeOp& op);  // its input has arrived and its slot's last send is done (polls)
   PipeOp agree(const PipeOp& op) const;  // tensor-parallel rank 0's choice, on every rank of the stage
 
-  std::vector<GptModel*> chunks_;
+  std::vector<DecoderModel*> chunks_;
   PipelineLayout l_;
   int micro_batch_, seq_, num_micro_;
   Timers& timers_;

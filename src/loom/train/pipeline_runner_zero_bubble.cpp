@@ -10,7 +10,7 @@
 namespace loom {
 
 void PipelineRunner::weight_pass(const PipeOp& op, Iteration& it) {
-  GptModel& model = *chunks_[size_t(op.chunk)];
+  DecoderModel& model = *chunks_[size_t(op.chunk)];
   const StepContext& c = ctx_[size_t(op.micro) * size_t(l_.virtual_size) + size_t(op.chunk)];
   {
     TimerScope t(timers_, "backward-compute");

@@ -5,7 +5,7 @@
 #include <map>
 
 #include "loom/ckpt/model_weights.h"
-#include "loom/models/gpt.h"
+#include "loom/models/decoder_model.h"
 #include "loom/optim/adamw.h"
 #include "loom/optim/loss_scaler.h"
 #include "loom/optim/lr_scheduler.h"
@@ -18,9 +18,9 @@ namespace loom {
 namespace {
 
 // The "args" recorded with the weights: the model's shape, the tokenizer files, the training position.
-std::map<std::string, std::string> weights_metadata(const GptConfig& cfg, const TrainArgs& a, int64_t iteration,
+std::map<std::string, std::string> weights_metadata(const ModelConfig& cfg, const TrainArgs& a, int64_t iteration,
                                                     int64_t consumed) {
-  auto meta = gpt_config_metadata(cfg);
+  auto meta = model_config_metadata(cfg);
   meta["model"] = a.model;
   meta["tokenizer_type"] = a.tokenizer_type;
   for (const auto& [key, path] : {std::pair{"vocab_file", &a.vocab_file}, std::pair{"merge_file", &a.merge_file},
@@ -33,11 +33,11 @@ std::map<std::string, std::string> weights_metadata(const GptConfig& cfg, const 
 
 }  // namespace
 
-TrainState initialize_or_load(const TrainArgs& a, const std::vector<GptModel*>& chunks,
+TrainState initialize_or_load(const TrainArgs& a, const std::vector<DecoderModel*>& chunks,
                               const std::vector<AdamW*>& opts, const RankPrinter& out) {
   TrainState resumed;
   if (a.load.empty()) {
-    for (GptModel* m : chunks) m->init(uint64_t(a.seed));
+    for (DecoderModel* m : chunks) m->init(uint64_t(a.seed));
     for (AdamW* o : opts) o->reset_main_weights();
   } else if (std::filesystem::is_regular_file(a.load)) {  // pretrained weights (e.g. loom convert output)
     out.print_rank_0(" loading weights from " + a.load);
@@ -62,14 +62,14 @@ TrainState initialize_or_load(const TrainArgs& a, const std::vector<GptModel*>& 
   return resumed;
 }
 
-RunCheckpointer::RunCheckpointer(const TrainArgs& a, const GptConfig& cfg, const parallel::ProcessGrid& grid)
+RunCheckpointer::RunCheckpointer(const TrainArgs& a, const ModelConfig& cfg, const parallel::ProcessGrid& grid)
     : a_(a), cfg_(cfg) {
   if (!a.save.empty()) saver_ = std::make_unique<CheckpointSaver>(a.save, grid);
 }
 
 RunCheckpointer::~RunCheckpointer() = default;
 
-void RunCheckpointer::save(const RunProgress& progress, const std::vector<GptModel*>& chunks,
+void RunCheckpointer::save(const RunProgress& progress, const std::vector<DecoderModel*>& chunks,
                            const std::vector<AdamW*>& opts, const LrScheduler& scheduler, const GradScaler* scaler,
                            Timers& timers, const RankPrinter& out) {
   if (!saver_ || last_saved_ == progress.iteration) return;
@@ -81,7 +81,7 @@ void RunCheckpointer::save(const RunProgress& progress, const std::vector<GptMod
   so.async = a_.async_save;
   so.info = weights_metadata(cfg_, a_, progress.iteration, progress.consumed_train_samples);
   TimerScope t(timers, "save-checkpoint");
-  std::vector<const GptModel*> cm(chunks.begin(), chunks.end());
+  std::vector<const DecoderModel*> cm(chunks.begin(), chunks.end());
   std::vector<const AdamW*> co(opts.begin(), opts.end());
   TrainState st;
   st.iteration = progress.iteration;

@@ -6,12 +6,12 @@
 #include <vector>
 
 #include "loom/ckpt/checkpoint.h"
-#include "loom/models/gpt_config.h"
+#include "loom/models/decoder_counts.h"
 
 namespace loom {
 
 class AdamW;
-class GptModel;
+class DecoderModel;
 class GradScaler;
 class LrScheduler;
 class Timers;
@@ -32,23 +32,23 @@ struct RunProgress {
 // weights (e.g. 'loom convert' output); with a checkpoint directory, its weights, optimizer and training
 // state (as --no-load-optim and --finetune say). Prints Megatron's loading lines; returns the state to
 // resume from (all zero unless a checkpoint was loaded).
-TrainState initialize_or_load(const TrainArgs& a, const std::vector<GptModel*>& chunks,
+TrainState initialize_or_load(const TrainArgs& a, const std::vector<DecoderModel*>& chunks,
                               const std::vector<AdamW*>& opts, const RankPrinter& out);
 
 // --save: writes the run's state (at most once per iteration; nothing without --save).
 class RunCheckpointer {
  public:
-  RunCheckpointer(const TrainArgs& a, const GptConfig& cfg, const parallel::ProcessGrid& grid);
+  RunCheckpointer(const TrainArgs& a, const ModelConfig& cfg, const parallel::ProcessGrid& grid);
   ~RunCheckpointer();
   // Collective over the world; timed as "save-checkpoint".
-  void save(const RunProgress& progress, const std::vector<GptModel*>& chunks, const std::vector<AdamW*>& opts,
+  void save(const RunProgress& progress, const std::vector<DecoderModel*>& chunks, const std::vector<AdamW*>& opts,
             const LrScheduler& scheduler, const GradScaler* scaler, Timers& timers, const RankPrinter& out);
   // Waits for an --async-save to be committed (collective).
   void finish();
 
  private:
   const TrainArgs& a_;
-  GptConfig cfg_;
+  ModelConfig cfg_;
   std::unique_ptr<CheckpointSaver> saver_;
   int64_t last_saved_ = -1;
 };

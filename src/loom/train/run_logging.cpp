@@ -13,7 +13,7 @@
 #include "loom/core/allocator.h"
 #include "loom/core/error.h"
 #include "loom/dist/communicator.h"
-#include "loom/models/gpt.h"
+#include "loom/models/decoder_model.h"
 #include "loom/optim/adamw.h"
 #include "loom/parallel/process_grid.h"
 #include "loom/train/arguments.h"
@@ -50,7 +50,7 @@ void RankPrinter::print_rank_last(const std::string& line) const {
 }
 
 void print_setup_lines(const RankPrinter& out, const ArgParser& p, const TrainArgs& a,
-                       const parallel::ProcessGrid& grid, const GptConfig& cfg) {
+                       const parallel::ProcessGrid& grid, const ModelConfig& cfg) {
   out.print_rank_0(grid.layout().describe());
   out.print_rank_0(std::string("using ") + (a.fp16 ? "float16" : a.bf16 ? "bfloat16" : "float32") + " for parameters ...");
   auto dump = p.dump();
@@ -137,7 +137,7 @@ std::string interval_iteration_line(const IntervalStats& s, const TrainArgs& a, 
   return format_iteration_line(l);
 }
 
-void print_memory_lines(int rank, int64_t iteration, bool first_replica, const std::vector<GptModel*>& chunks,
+void print_memory_lines(int rank, int64_t iteration, bool first_replica, const std::vector<DecoderModel*>& chunks,
                         const std::vector<AdamW*>& opts) {
   const MemoryStats m = memory_stats();
   auto [rss, max_rss] = resident_mb();
@@ -157,18 +157,18 @@ void print_memory_lines(int rank, int64_t iteration, bool first_replica, const s
               format_model_states_line(rank, w / 1048576.0, g / 1048576.0, o / 1048576.0, work / 1048576.0).c_str());
   double act = 0;
   int in_flight = 0;
-  for (GptModel* c : chunks) act += double(c->activation_bytes()), in_flight = std::max(in_flight, c->slots());
+  for (DecoderModel* c : chunks) act += double(c->activation_bytes()), in_flight = std::max(in_flight, c->slots());
   std::printf("%s\n", format_activations_line(rank, in_flight, act / 1048576.0).c_str());
 }
 
-void LayerProfile::report(int64_t step, const std::vector<GptModel*>& chunks) {
+void LayerProfile::report(int64_t step, const std::vector<DecoderModel*>& chunks) {
   if (!enabled_) return;
   std::string text;
   char line[160];
   std::snprintf(line, sizeof line, "[rank:%d stage:%d] transformer-block(module) forward time (no send/recv) - step %lld\n",
                 rank_, grid_.pp_rank(), (long long)step);
   text += line;
-  for (GptModel* m : chunks)
+  for (DecoderModel* m : chunks)
     for (const auto& t : m->take_profile()) {
       if (!t.calls) continue;
       const bool block = t.label != "embed" && t.label != "lm_head";

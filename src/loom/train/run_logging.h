@@ -9,13 +9,13 @@
 #include <utility>
 #include <vector>
 
-#include "loom/models/gpt_config.h"
+#include "loom/models/decoder_counts.h"
 
 namespace loom {
 
 class AdamW;
 class ArgParser;
-class GptModel;
+class DecoderModel;
 class Trainer;
 struct StepResult;
 struct TrainArgs;
@@ -33,7 +33,7 @@ struct RankPrinter {
 // The lines before the data is built: the layout, the parameter dtype, the argument block, the number
 // of micro-batches, the tokenizer with its padded vocabulary, the seed.
 void print_setup_lines(const RankPrinter& out, const ArgParser& p, const TrainArgs& a,
-                       const parallel::ProcessGrid& grid, const GptConfig& cfg);
+                       const parallel::ProcessGrid& grid, const ModelConfig& cfg);
 
 // One log interval's figures. As Megatron, a skipped iteration adds neither loss nor grad norm.
 struct IntervalStats {
@@ -80,7 +80,7 @@ std::pair<double, double> resident_mb();
 
 // After the first logged interval: the memory line (first data-parallel replica only), then on every
 // rank what its model states and activations occupy.
-void print_memory_lines(int rank, int64_t iteration, bool first_replica, const std::vector<GptModel*>& chunks,
+void print_memory_lines(int rank, int64_t iteration, bool first_replica, const std::vector<DecoderModel*>& chunks,
                         const std::vector<AdamW*>& opts);
 
 // --profile-layers: the forward time of every layer of this rank's chunks each log interval, as the
@@ -92,7 +92,7 @@ class LayerProfile {
   LayerProfile(bool enabled, int rank, const parallel::ProcessGrid& grid, int block_modules)
       : enabled_(enabled), rank_(rank), grid_(grid), block_modules_(block_modules) {}
   // The table of interval ending at `step` (printed by the first data- and tensor-parallel rank of each stage).
-  void report(int64_t step, const std::vector<GptModel*>& chunks);
+  void report(int64_t step, const std::vector<DecoderModel*>& chunks);
   // --profile-layers-output (nothing when `path` is empty): the average forward ms per call of every
   // layer, all stages merged by stage 0 into one JSON file (collective over the pipeline group).
   void write_costs(const std::string& path) const;

@@ -9,10 +9,10 @@
 
 namespace loom {
 
-Trainer::Trainer(GptModel& model, AdamW& optimizer, LrScheduler& scheduler, TrainStepOptions opt, Timers& timers)
-    : Trainer(std::vector<GptModel*>{&model}, std::vector<AdamW*>{&optimizer}, scheduler, std::move(opt), timers) {}
+Trainer::Trainer(DecoderModel& model, AdamW& optimizer, LrScheduler& scheduler, TrainStepOptions opt, Timers& timers)
+    : Trainer(std::vector<DecoderModel*>{&model}, std::vector<AdamW*>{&optimizer}, scheduler, std::move(opt), timers) {}
 
-Trainer::Trainer(std::vector<GptModel*> chunks, std::vector<AdamW*> optimizers, LrScheduler& scheduler,
+Trainer::Trainer(std::vector<DecoderModel*> chunks, std::vector<AdamW*> optimizers, LrScheduler& scheduler,
                  TrainStepOptions opt, Timers& timers)
     : chunks_(std::move(chunks)), opts_(std::move(optimizers)), model_(*chunks_.at(0)), sched_(scheduler),
       o_(std::move(opt)), timers_(timers), buffer_(o_.micro_batch, o_.seq) {
@@ -32,7 +32,7 @@ void Trainer::all_reduce_embedding_grads() {
   // output layer is its own parameter (Megatron's share_embeddings_and_output_weights false): nothing to sum.
   if (!o_.embedding || o_.embedding->size() < 2 || !chunks_.front()->config().tie_embeddings) return;
   TimerScope t(timers_, "backward-embedding-all-reduce");
-  GptModel* m = nullptr;
+  DecoderModel* m = nullptr;
   int param = -1;
   if (o_.pipeline.rank == 0) {
     m = chunks_.front();
@@ -103,7 +103,7 @@ std::optional<std::pair<double, double>> Trainer::optimizer_step() {
     for (GradReducer* r : o_.reducers) r->finish();
   }
   all_reduce_embedding_grads();
-  for (GptModel* m : chunks_) m->reduce_partial_replica_grads();
+  for (DecoderModel* m : chunks_) m->reduce_partial_replica_grads();
   TimerScope t(timers_, "optimizer");
   float unscale = 1.0f;
   if (o_.scaler) {
@@ -112,7 +112,7 @@ std::optional<std::pair<double, double>> Trainer::optimizer_step() {
     // itself is applied as the optimizer reads the gradients.
     TimerScope u(timers_, "optimizer-unscale-and-check-inf");
     int64_t found = 0;
-    for (GptModel* m : chunks_) {
+    for (DecoderModel* m : chunks_) {
       const ParamStore& ps = m->params();
       for (const Segment& seg : ps.grad_segments())
         if (cpu::has_inf_or_nan(ps.grad_data(seg), ps.storage().grads, long(seg.count))) found = 1;
@@ -127,7 +127,7 @@ std::optional<std::pair<double, double>> Trainer::optimizer_step() {
   {
     TimerScope c(timers_, "optimizer-clip-main-grad");
     double sq = 0;
-    for (GptModel* m : chunks_) sq += m->local_grad_sum_squares();
+    for (DecoderModel* m : chunks_) sq += m->local_grad_sum_squares();
     // ZeRO-2/3: each rank holds different slices; their sums add up over the group.
     sq = sum_over_model(sq, !model_.params().grads_whole());
     // The norm of the unscaled gradients (a power-of-two scale factors out of the sum exactly).
@@ -139,7 +139,7 @@ std::optional<std::pair<double, double>> Trainer::optimizer_step() {
   if (o_.log_num_zeros) {
     // Megatron's count_zeros_fp32 over the main gradients: every parameter once (as the norm).
     int64_t z = 0;
-    for (GptModel* m : chunks_) z += m->local_grad_zeros();
+    for (DecoderModel* m : chunks_) z += m->local_grad_zeros();
     num_zeros_ = sum_over_model(double(z), !model_.params().grads_whole());
   }
   const double lr = sched_.lr();
@@ -156,7 +156,7 @@ std::optional<std::pair<double, double>> Trainer::optimizer_step() {
 }
 
 StepResult Trainer::train_step(const SampleSet& data, int64_t consumed, int64_t iteration, int num_micro) {
-  for (GptModel* m : chunks_) m->params().zero_grads();
+  for (DecoderModel* m : chunks_) m->params().zero_grads();
   const int M = num_micro < 0 ? o_.num_micro_batches : num_micro;
   const float grad_scale = loss_scale() / float(M);
   double loss = 0;
@@ -185,7 +185,7 @@ StepResult Trainer::train_step(const SampleSet& data, int64_t consumed, int64_t 
   if (o_.log_params_norm) {
     // Megatron's calc_params_l2_norm, every iteration (after the update, or of the unchanged weights).
     double sq = 0;
-    for (GptModel* m : chunks_) sq += m->local_param_sum_squares();
+    for (DecoderModel* m : chunks_) sq += m->local_param_sum_squares();
     r.params_norm = std::sqrt(sum_over_model(sq, model_.params().storage().shard_weights));
   }
   return r;

@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "loom/models/gpt.h"
+#include "loom/models/decoder_model.h"
 #include <optional>
 
 #include "loom/optim/adamw.h"
@@ -62,9 +62,9 @@ struct StepResult {
 
 class Trainer {
  public:
-  Trainer(GptModel& model, AdamW& optimizer, LrScheduler& scheduler, TrainStepOptions opt, Timers& timers);
+  Trainer(DecoderModel& model, AdamW& optimizer, LrScheduler& scheduler, TrainStepOptions opt, Timers& timers);
   // Pipeline parallelism: this rank's model chunks (virtual stages) and one optimizer per chunk.
-  Trainer(std::vector<GptModel*> chunks, std::vector<AdamW*> optimizers, LrScheduler& scheduler, TrainStepOptions opt,
+  Trainer(std::vector<DecoderModel*> chunks, std::vector<AdamW*> optimizers, LrScheduler& scheduler, TrainStepOptions opt,
           Timers& timers);
 
   // One iteration on samples [consumed, consumed + global batch) of `data`, the global batch being
@@ -95,9 +95,9 @@ class Trainer {
   uint64_t dropout_stream(int64_t iteration, int micro) const;
   void all_reduce_embedding_grads();
 
-  std::vector<GptModel*> chunks_;
+  std::vector<DecoderModel*> chunks_;
   std::vector<AdamW*> opts_;
-  GptModel& model_;  // chunks_[0]
+  DecoderModel& model_;  // chunks_[0]
   LrScheduler& sched_;
   TrainStepOptions o_;
   Timers& timers_;

@@ -8,7 +8,7 @@
 #include "loom/data/tokenizer.h"
 #include "loom/models/family.h"
 #include "loom/dist/communicator.h"
-#include "loom/models/gpt.h"
+#include "loom/models/decoder_model.h"
 #include "loom/optim/adamw.h"
 #include "loom/optim/loss_scaler.h"
 #include "loom/optim/lr_scheduler.h"
@@ -121,7 +121,7 @@ void TrainingRun::build_model() {
   optimizers_ = build_optimizers(a_, chunks_, tp_);
   for (const auto& o : optimizers_) opts_.push_back(o.get());
   int64_t params_on_rank = 0;
-  for (GptModel* m : chunks_) params_on_rank += m->num_params_on_rank();
+  for (DecoderModel* m : chunks_) params_on_rank += m->num_params_on_rank();
   if (grid_->dp_rank() == 0) {  // as Megatron: every model-parallel rank of the first data-parallel replica
     std::printf("%s\n", format_param_count_line(grid_->tp_rank(), grid_->pp_rank(), params_on_rank).c_str());
     std::fflush(stdout);
@@ -158,7 +158,7 @@ void TrainingRun::build_trainer() {
   so.batch.eod_mask_loss = a_.eod_mask_loss;
   so.batch.reset_position_ids = a_.reset_position_ids;
   so.batch.reset_attention_mask = a_.reset_attention_mask;
-  for (GptModel* m : chunks_) {
+  for (DecoderModel* m : chunks_) {
     // Overlap needs the last micro-batch's backward to run layer by layer for one chunk: no pipeline.
     reducers_.push_back(std::make_unique<GradReducer>(*m, grid_->data(), *a_.ddp_bucket_size,
                                                       a_.overlap_grad_reduce && pl_.size == 1));
@@ -176,7 +176,7 @@ void TrainingRun::build_trainer() {
   so.world = world_;
   trainer_ = std::make_unique<Trainer>(chunks_, opts_, *scheduler_, so, timers_);
   if (!a_.pipeline_trace.empty() && trainer_->pipeline()) trainer_->pipeline()->set_tracing(true);
-  for (GptModel* m : chunks_) m->set_profiling(a_.profile_layers);
+  for (DecoderModel* m : chunks_) m->set_profiling(a_.profile_layers);
   profile_ = std::make_unique<LayerProfile>(a_.profile_layers, out_.rank, *grid_, model_family(a_.model).block_modules);
 }
 

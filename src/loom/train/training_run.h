@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "loom/models/gpt_config.h"
+#include "loom/models/decoder_counts.h"
 #include "loom/parallel/tensor_parallel.h"
 #include "loom/train/batch_rampup.h"
 #include "loom/train/pipeline_runner.h"
@@ -25,7 +25,7 @@ class AdamW;
 class ArgParser;
 class DeepSpeedLog;
 class ExitConditions;
-class GptModel;
+class DecoderModel;
 class GradReducer;
 class GradScaler;
 class LrScheduler;
@@ -79,15 +79,15 @@ class TrainingRun {
   std::unique_ptr<parallel::ProcessGrid> grid_;
   TensorParallel tp_;
   std::unique_ptr<data::Tokenizer> tokenizer_;
-  GptConfig cfg_;
+  ModelConfig cfg_;
   int64_t gbs_ = 0;
   std::optional<BatchRampup> ramp_;  // the global batch and micro-batches of each iteration
   BatchSizes batch_;                 // the last iteration's (Megatron's calculator state)
   TrainingData data_;
   PipelineLayout pl_;
-  std::vector<std::unique_ptr<GptModel>> models_;
+  std::vector<std::unique_ptr<DecoderModel>> models_;
   std::vector<std::unique_ptr<AdamW>> optimizers_;
-  std::vector<GptModel*> chunks_;
+  std::vector<DecoderModel*> chunks_;
   std::vector<AdamW*> opts_;
   std::unique_ptr<GradScaler> scaler_;
   std::unique_ptr<LrScheduler> scheduler_;

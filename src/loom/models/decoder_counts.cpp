@@ -1,6 +1,6 @@
-#include "loom/models/gpt_config.h"
+#include "loom/models/decoder_counts.h"
 
-#include "loom/models/gpt.h"  // gpt_layer_costs: pure arithmetic, here so that config users need not link the model
+#include "loom/models/decoder_model.h"  // decoder_layer_costs: pure arithmetic, here so that config users need not link the model
 
 namespace loom {
 
@@ -30,12 +30,12 @@ int64_t output_params(const TransformerConfig& c, int tensor_parallel) {
   return (c.norm_has_bias() ? 2 : 1) * h + (c.tie_embeddings ? 0 : int64_t(c.padded_vocab_size) / tensor_parallel * h);
 }
 
-int64_t gpt_total_params(const TransformerConfig& c, int tensor_parallel) {
+int64_t decoder_total_params(const TransformerConfig& c, int tensor_parallel) {
   return int64_t(c.num_layers) * transformer_layer_params(c, tensor_parallel) + embedding_params(c, tensor_parallel) +
          output_params(c, tensor_parallel);
 }
 
-double gpt_flops_per_iteration(const TransformerConfig& c, int64_t batch) {
+double decoder_flops_per_iteration(const TransformerConfig& c, int64_t batch) {
   // 12 = 3 (forward, weight-gradient and data-gradient GEMMs) x 2 (GEMMs come in pairs) x 2 (multiply-add).
   double h = c.hidden_size, s = c.seq_length, L = c.num_layers;
   // QKV (queries, then keys and values per group), projection, and the two score GEMMs; in units of the
@@ -48,7 +48,7 @@ double gpt_flops_per_iteration(const TransformerConfig& c, int64_t batch) {
   return 12.0 * double(batch) * s * L * h * h * (attention + mlp + logit);
 }
 
-std::vector<double> gpt_layer_costs(const GptConfig& c) {
+std::vector<double> decoder_layer_costs(const ModelConfig& c) {
   const double h = c.hidden_size, s = c.seq_length, f = c.ffn_hidden_size, V = c.padded_vocab_size;
   std::vector<double> costs;
   costs.push_back(2.0 * h);  // embedding: a lookup per token, no GEMM

@@ -8,9 +8,6 @@
 
 namespace loom {
 
-// The decoder families (GPT, Llama) are one model built from a ModelConfig.
-using GptConfig = ModelConfig;
-
 // Megatron's _vocab_size_with_padding.
 int64_t padded_vocab(int64_t vocab, int64_t divisible_by, int64_t tensor_parallel);
 
@@ -22,10 +19,10 @@ int64_t transformer_layer_params(const TransformerConfig& c, int tensor_parallel
 int64_t embedding_params(const TransformerConfig& c, int tensor_parallel = 1);
 // Final norm, plus the output layer when untied, of the last stage.
 int64_t output_params(const TransformerConfig& c, int tensor_parallel = 1);
-int64_t gpt_total_params(const TransformerConfig& c, int tensor_parallel = 1);
+int64_t decoder_total_params(const TransformerConfig& c, int tensor_parallel = 1);
 
 // Megatron's num_floating_point_operations for one iteration of `batch` sequences (forward+backward),
 // with its grouped-query and gated-MLP terms.
-double gpt_flops_per_iteration(const TransformerConfig& c, int64_t batch);
+double decoder_flops_per_iteration(const TransformerConfig& c, int64_t batch);
 
 }  // namespace loom

@@ -1,5 +1,7 @@
 #pragma once
-// Megatron's GPT as an ordered list of layers: [embedding, block 0 .. block L-1, output head].
+// The decoder language model of the GPT and Llama families (one ModelConfig describes either; Llama is
+// GPT plus flags, as in Megatron-Core) as an ordered list of layers: [embedding, block 0 .. block L-1,
+// output head].
 // The model owns the parameters (one ParamStore), the residual-stream activations between layers for
 // each micro-batch slot, and the scratch the layers share. A pipeline stage will own a slice of the list.
 #include <functional>
@@ -10,7 +12,7 @@
 #include "loom/layers/lm_head.h"
 #include "loom/layers/param_store.h"
 #include "loom/layers/workspace.h"
-#include "loom/models/gpt_config.h"
+#include "loom/models/decoder_counts.h"
 #include "loom/parallel/tensor_parallel.h"
 
 namespace loom {
@@ -37,7 +39,7 @@ struct StageSpec {
 // rank r holds the blocks of virtual stage c x P + r; the embedding is on rank 0 chunk 0, the head on rank
 // P-1 chunk V-1). first/last_stage_layers (0: even split) are Megatron's
 // --decoder-first/last-pipeline-num-layers. Throws UserError when the blocks do not divide.
-std::vector<StageSpec> gpt_pipeline_chunks(int num_layers, int P, int V, int rank, int first_stage_layers = 0,
+std::vector<StageSpec> decoder_pipeline_chunks(int num_layers, int P, int V, int rank, int first_stage_layers = 0,
                                            int last_stage_layers = 0);
 
 // An automatic split (--pipeline-split cost): `costs` are the forward costs of [embedding, block 0 ..
@@ -47,16 +49,16 @@ std::vector<StageSpec> gpt_pipeline_chunks(int num_layers, int P, int V, int ran
 std::vector<int> split_by_cost(const std::vector<double>& costs, int P);
 // Modelled costs for split_by_cost: training FLOPs per token of each layer (the output layer's
 // vocabulary GEMMs included), the embedding as a memory-bound pass.
-std::vector<double> gpt_layer_costs(const GptConfig& cfg);
+std::vector<double> decoder_layer_costs(const ModelConfig& cfg);
 
-class GptModel {
+class DecoderModel {
  public:
   // Activations are reserved for micro-batches of up to batch x seq tokens in `slots` slots.
   // storage: how the parameters are held (half precision, ZeRO sharding); see ParamStorage.
-  GptModel(const GptConfig& cfg, int batch, int seq, int slots = 1, TensorParallel tp = {}, StageSpec stage = {},
+  DecoderModel(const ModelConfig& cfg, int batch, int seq, int slots = 1, TensorParallel tp = {}, StageSpec stage = {},
            ParamStorage storage = {});
 
-  const GptConfig& config() const { return cfg_; }
+  const ModelConfig& config() const { return cfg_; }
   const TensorParallel& tensor_parallel() const { return tp_; }
   const StageSpec& stage() const { return stage_; }
   int slots() const { return int(hidden_.size()); }
@@ -127,7 +129,7 @@ class GptModel {
   std::vector<LayerTime> take_profile();
 
  private:
-  GptConfig cfg_;
+  ModelConfig cfg_;
   TensorParallel tp_;
   StageSpec stage_;
   ParamStore store_;

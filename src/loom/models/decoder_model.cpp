@@ -1,4 +1,4 @@
-#include "loom/models/gpt.h"
+#include "loom/models/decoder_model.h"
 
 #include <algorithm>
 #include <chrono>
@@ -23,7 +23,7 @@ namespace {
 constexpr int kLogitChunkRows = 512;
 }  // namespace
 
-std::vector<StageSpec> gpt_pipeline_chunks(int L, int P, int V, int rank, int first, int last) {
+std::vector<StageSpec> decoder_pipeline_chunks(int L, int P, int V, int rank, int first, int last) {
   if (P < 1 || V < 1 || rank < 0 || rank >= P) throw std::logic_error("bad pipeline layout");
   std::vector<StageSpec> chunks;
   if (V > 1) {
@@ -59,7 +59,7 @@ std::vector<StageSpec> gpt_pipeline_chunks(int L, int P, int V, int rank, int fi
   return chunks;
 }
 
-GptModel::GptModel(const GptConfig& cfg, int batch, int seq, int slots, TensorParallel tp, StageSpec stage,
+DecoderModel::DecoderModel(const ModelConfig& cfg, int batch, int seq, int slots, TensorParallel tp, StageSpec stage,
                    ParamStorage storage)
     : cfg_(cfg), tp_(std::move(tp)), stage_(stage) {
   store_.configure(std::move(storage));
@@ -167,7 +167,7 @@ GptModel::GptModel(const GptConfig& cfg, int batch, int seq, int slots, TensorPa
   if (store_.storage().grads != DType::F32) grad_staging_ = Tensor({int64_t(1) << 18});
 }
 
-void GptModel::init(uint64_t seed) {
+void DecoderModel::init(uint64_t seed) {
   // Layer by layer, so a half-precision or sharded model never holds all its weights in fp32.
   for (size_t i = 0; i < layers_.size(); i++) {
     store_.acquire(int(i), false);
@@ -181,13 +181,13 @@ void GptModel::init(uint64_t seed) {
   }
 }
 
-Tensor GptModel::boundary(int slot, size_t i, int rows) {
+Tensor DecoderModel::boundary(int slot, size_t i, int rows) {
   auto& h = hidden_[size_t(slot)];
   const Tensor& t = i + h.size() >= boundaries_ ? h[i + h.size() - boundaries_] : passing_[i % 2];
   return t.slice_rows(0, rows);
 }
 
-void GptModel::forward(const StepContext& ctx) {
+void DecoderModel::forward(const StepContext& ctx) {
   const int Nl = tp_.local_rows(ctx.mb->rows());
   const DType act = cfg_.residual_dtype();  // the residual stream's (fp32 with --fp32-residual-connection)
   Tensor unused;
@@ -208,7 +208,7 @@ void GptModel::forward(const StepContext& ctx) {
   }
 }
 
-std::vector<GptModel::LayerTime> GptModel::take_profile() {
+std::vector<DecoderModel::LayerTime> DecoderModel::take_profile() {
   std::vector<LayerTime> out = profile_;
   for (auto& p : profile_) p.total_ms = 0, p.calls = 0;
   return out;
@@ -244,7 +244,7 @@ std::vector<int> split_by_cost(const std::vector<double>& costs, int P) {
   return counts;
 }
 
-void GptModel::start_backward(const StepContext& ctx, const Tensor* output_grad, Tensor& dout, Tensor& din) {
+void DecoderModel::start_backward(const StepContext& ctx, const Tensor* output_grad, Tensor& dout, Tensor& din) {
   const int Nl = tp_.local_rows(ctx.mb->rows());
   dout = grad_a_.slice_rows(0, Nl), din = grad_b_.slice_rows(0, Nl);
   if (!stage_.head) {
@@ -253,7 +253,7 @@ void GptModel::start_backward(const StepContext& ctx, const Tensor* output_grad,
   }
 }
 
-void GptModel::backward(const StepContext& ctx, const std::function<void(int)>& after_layer,
+void DecoderModel::backward(const StepContext& ctx, const std::function<void(int)>& after_layer,
                         const Tensor* output_grad) {
   Tensor dout, din;
   start_backward(ctx, output_grad, dout, din);
@@ -269,13 +269,13 @@ void GptModel::backward(const StepContext& ctx, const std::function<void(int)>& 
   input_grad_ = dout;  // after the last swap: what layer 0 wrote
 }
 
-int GptModel::head_weight_skip(size_t i) const {
+int DecoderModel::head_weight_skip(size_t i) const {
   // The output weight's gradient was formed in the forward (fused cross-entropy): not touched by the
   // backward, unless deferred to the head's weight half.
   return stage_.head && i + 1 == layers_.size() && !stage_.defer_weight_grads ? output_weight_ : -1;
 }
 
-void GptModel::backward_input(const StepContext& ctx, const Tensor* output_grad) {
+void DecoderModel::backward_input(const StepContext& ctx, const Tensor* output_grad) {
   Tensor dout, din;
   start_backward(ctx, output_grad, dout, din);
   for (size_t i = layers_.size(); i-- > 0;) {
@@ -290,7 +290,7 @@ void GptModel::backward_input(const StepContext& ctx, const Tensor* output_grad)
   input_grad_ = dout;
 }
 
-void GptModel::backward_weight(const StepContext& ctx, const std::function<void(int)>& after_layer) {
+void DecoderModel::backward_weight(const StepContext& ctx, const std::function<void(int)>& after_layer) {
   if (!stage_.defer_weight_grads) throw std::logic_error("backward_weight on a model that does not defer it");
   for (size_t i = layers_.size(); i-- > 0;) {
     store_.acquire(int(i), true);
@@ -300,14 +300,14 @@ void GptModel::backward_weight(const StepContext& ctx, const std::function<void(
   }
 }
 
-void GptModel::logits(const std::vector<int>& rows, float* out) {
+void DecoderModel::logits(const std::vector<int>& rows, float* out) {
   if (tp_.active()) throw std::logic_error("generation runs on one process");
   if (!head_ || !stage_.embedding) throw std::logic_error("generation needs the whole model");
   store_.acquire(int(layers_.size()) - 1, false);
   head_->logits(hidden_[0].back(), rows, out);
 }
 
-double GptModel::local_grad_sum_squares() const {
+double DecoderModel::local_grad_sum_squares() const {
   const DType gt = store_.storage().grads;
   double s = 0;
   for (const Segment& seg : store_.grad_segments()) {
@@ -318,7 +318,7 @@ double GptModel::local_grad_sum_squares() const {
   return s;
 }
 
-int64_t GptModel::local_grad_zeros() const {
+int64_t DecoderModel::local_grad_zeros() const {
   const DType gt = store_.storage().grads;
   int64_t z = 0;
   for (const Segment& seg : store_.grad_segments()) {
@@ -329,7 +329,7 @@ int64_t GptModel::local_grad_zeros() const {
   return z;
 }
 
-double GptModel::local_param_sum_squares() const {
+double DecoderModel::local_param_sum_squares() const {
   const DType wt = store_.storage().weights;
   double s = 0;
   auto add = [&](const Segment& seg) {
@@ -345,7 +345,7 @@ double GptModel::local_param_sum_squares() const {
   return s;
 }
 
-void GptModel::reduce_partial_replica_grads() {
+void DecoderModel::reduce_partial_replica_grads() {
   if (!partial_grads_.defined() || !tp_.active()) return;
   // Packed into one buffer: one all-reduce for all the small LayerNorm and bias gradients.
   const DType gt = store_.storage().grads;
@@ -365,13 +365,13 @@ void GptModel::reduce_partial_replica_grads() {
     }
 }
 
-void GptModel::all_reduce_param_grad(int param, dist::Communicator& group) {
+void DecoderModel::all_reduce_param_grad(int param, dist::Communicator& group) {
   for (const Segment& seg : store_.grad_segments())
     if (seg.param == param)
       all_reduce_in_fp32(group, store_.grad_data(seg), store_.storage().grads, seg.count, grad_staging_);
 }
 
-int64_t GptModel::num_params_on_rank() const {
+int64_t DecoderModel::num_params_on_rank() const {
   int64_t n = 0;
   for (const auto& p : store_.all()) n += p.numel();
   return n;
