@@ -5,13 +5,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "loom/ckpt/model_weights.h"
 #include "loom/ckpt/checkpoint_reader.h"
 #include "loom/ckpt/safetensors.h"
 #include "loom/core/error.h"
+#include "loom/data/files.h"
 #include "loom/dist/communicator.h"
 #include "loom/parallel/process_grid.h"
 #include "loom/util/tmp_cleanup.h"
@@ -29,12 +29,6 @@ std::string shard_name(int tp, int pp) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "shard_tp%02d_pp%03d", tp, pp);
   return buf;
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) fail("cannot open " + path + ": " + std::strerror(errno));
-  return std::string(std::istreambuf_iterator<char>(f), {});
 }
 
 struct TensorRecord {
@@ -219,7 +213,7 @@ void CheckpointSaver::finish() {
       json files = json::object(), tensors = json::object();
       for (const auto& entry : fs::directory_iterator(tmp)) {
         if (entry.path().extension() != ".json") continue;
-        json side = json::parse(read_text(entry.path().string()));
+        json side = json::parse(data::read_whole_file(entry.path().string(), "checkpoint shard record"));
         const std::string file = side["file"];
         // The CRC was computed over the bytes as they were written (and fsync'ed); loading verifies it.
         files[file] = {{"crc32", side["crc32"].get<uint32_t>()}, {"bytes", fs::file_size(fs::path(tmp) / file)}};

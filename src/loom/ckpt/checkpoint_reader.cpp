@@ -10,6 +10,7 @@
 
 #include "loom/ckpt/safetensors.h"
 #include "loom/core/error.h"
+#include "loom/data/files.h"
 #include "loom/core/tensor.h"
 
 namespace fs = std::filesystem;
@@ -54,12 +55,6 @@ Region region_of(const std::vector<int64_t>& global, int dim, int64_t offset, co
   return r;
 }
 
-std::string read_text(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) fail("cannot open " + path + ": " + std::strerror(errno));
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
-
 }  // namespace
 
 std::string iteration_dir(const std::string& dir, int64_t iteration) {
@@ -95,7 +90,7 @@ std::map<std::string, std::string> checkpoint_info(const std::string& iteration_
   const std::string path = (fs::path(iteration_dir) / "metadata.json").string();
   json meta;
   try {
-    meta = json::parse(read_text(path));
+    meta = json::parse(data::read_whole_file(path, "checkpoint metadata"));
     return meta.at("args").get<std::map<std::string, std::string>>();
   } catch (const json::exception& e) {
     fail(path + ": malformed checkpoint metadata: " + e.what());
@@ -105,7 +100,7 @@ std::map<std::string, std::string> checkpoint_info(const std::string& iteration_
 CheckpointReader::CheckpointReader(std::string iteration_dir)
     : dir_(std::move(iteration_dir)), meta_path_((fs::path(dir_) / "metadata.json").string()), meta_(std::make_unique<json>()) {
   try {
-    *meta_ = json::parse(read_text(meta_path_));
+    *meta_ = json::parse(data::read_whole_file(meta_path_, "checkpoint metadata"));
   } catch (const json::exception& e) {
     fail(meta_path_ + ": malformed checkpoint metadata: " + e.what());
   }

@@ -2,13 +2,12 @@
 
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <vector>
 
 #include "loom/ckpt/coca_state.h"
 #include "loom/ckpt/safetensors.h"
 #include "loom/core/error.h"
+#include "loom/data/files.h"
 #include "loom/dist/communicator.h"
 #include "loom/models/coca/coca_model.h"
 #include "loom/optim/adamw.h"
@@ -42,14 +41,6 @@ json shape_json(const CocaConfig& c) {
           {"embed_dim", c.embed_dim}};
 }
 
-std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) fail("cannot read " + path);
-  std::ostringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
 // One flat-layout vector (ParamStore offsets) as full tensors under `prefix` + name.
 std::vector<TensorEntry> entries(const ParamStore& ps, const std::vector<float>& flat, const std::string& prefix,
                                  std::vector<std::string>& names) {
@@ -69,7 +60,7 @@ std::string resolve_coca_checkpoint(const std::string& path) {
   if (fs::exists(fs::path(path) / "state.json", ec)) return path;
   const fs::path latest = fs::path(path) / "latest";
   if (fs::exists(latest, ec)) {
-    std::string tag = read_text(latest.string());
+    std::string tag = data::read_whole_file(latest.string(), "checkpoint tag file");
     while (!tag.empty() && (tag.back() == '\n' || tag.back() == ' ')) tag.pop_back();
     return (fs::path(path) / tag).string();
   }

@@ -3,12 +3,11 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <limits>
-#include <sstream>
 
 #include "loom/ckpt/safetensors.h"
 #include "loom/core/error.h"
+#include "loom/data/files.h"
 
 namespace loom {
 
@@ -16,14 +15,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) fail("cannot read " + path);
-  std::ostringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
 
 // nlohmann's get<int64_t>() / get<uint32_t>() cast whatever number is there: a float outside the type's
 // range is undefined behaviour and an integer outside it wraps. The saver writes integers; anything else
@@ -50,7 +41,7 @@ CocaTrainState read_coca_state(const std::string& dir, const json& want_shape) {
   const std::string state_path = (fs::path(dir) / "state.json").string();
   json s;
   try {
-    s = json::parse(read_text(state_path));
+    s = json::parse(data::read_whole_file(state_path, "CoCa checkpoint state"));
   } catch (const json::exception& e) {
     fail(state_path + ": malformed JSON: " + e.what());
   }
