@@ -11,7 +11,7 @@ namespace {
 
 using namespace loom;
 
-data::TokenizerConfig tok;
+std::unique_ptr<data::Tokenizer> tok;  // loaded once: preprocess() with a loaded tokenizer
 int32_t eod = -1;
 
 void run(const std::string& input, bool skip_bad_lines) {
@@ -19,11 +19,10 @@ void run(const std::string& input, bool skip_bad_lines) {
   cfg.input = input;
   cfg.output_prefix = fuzz::scratch_path("pp_out");
   cfg.json_keys = {"text", "title"};
-  cfg.tokenizer = tok;
   cfg.append_eod = true;
   cfg.skip_bad_lines = skip_bad_lines;
   fuzz::expect_user_errors_only([&] {
-    const data::PreprocessResult r = data::preprocess(cfg);
+    const data::PreprocessResult r = data::preprocess(cfg, *tok);
     for (const auto& o : r.outputs) {
       const data::IndexedDataset ds(o.prefix);
       if (ds.size() != o.documents || uint64_t(ds.total_tokens()) != o.tokens) std::abort();
@@ -44,9 +43,11 @@ void run(const std::string& input, bool skip_bad_lines) {
 // ASan, which must not count towards the first input's time limit).
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   const fuzz::Gpt2Files f = fuzz::tiny_gpt2(300);
-  tok.vocab_file = fuzz::write_scratch("pp_vocab.json", f.vocab_json);
-  tok.merge_file = fuzz::write_scratch("pp_merges.txt", f.merges_txt);
-  eod = data::make_tokenizer(tok)->eod();
+  data::TokenizerConfig tc;
+  tc.vocab_file = fuzz::write_scratch("pp_vocab.json", f.vocab_json);
+  tc.merge_file = fuzz::write_scratch("pp_merges.txt", f.merges_txt);
+  tok = data::make_tokenizer(tc);
+  eod = tok->eod();
   return 0;
 }
 

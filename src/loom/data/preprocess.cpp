@@ -246,7 +246,9 @@ std::string preprocess_output_prefix(const std::string& output_prefix, const std
   return output_prefix + "_" + key + "_document";
 }
 
-PreprocessResult preprocess(const PreprocessConfig& cfg) {
+namespace {
+
+PreprocessResult run_preprocess(const PreprocessConfig& cfg, const Tokenizer* preloaded) {
   require(!cfg.input.empty(), "the following arguments are required: --input");
   require(!cfg.output_prefix.empty(), "the following arguments are required: --output-prefix");
   require(!cfg.json_keys.empty(), "--json-keys needs at least one key");
@@ -264,7 +266,12 @@ PreprocessResult preprocess(const PreprocessConfig& cfg) {
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> in(std::fopen(cfg.input.c_str(), "rb"), std::fclose);
   if (!in) fail("cannot open input '" + cfg.input + "': " + std::strerror(errno));
 
-  const auto tok = make_tokenizer(cfg.tokenizer);
+  std::unique_ptr<Tokenizer> loaded;
+  const Tokenizer* tok = preloaded;
+  if (!tok) {
+    loaded = make_tokenizer(cfg.tokenizer);
+    tok = loaded.get();
+  }
   if (cfg.append_eod && tok->eod() < 0)
     fail("--append-eod: the " + tok->type() + " has no end-of-document token");
   const uint8_t dtype = best_fitting_dtype(tok->vocab_size());
@@ -292,7 +299,11 @@ PreprocessResult preprocess(const PreprocessConfig& cfg) {
   if (cfg.progress) progress.emplace("preprocess", uint64_t(st.st_size), "documents");
   {
     Pool pool(cfg.workers, [&](Job& job) { process(job, cfg, *tok); });
-    LineReader reader(in.get(), cfg.input, size_t(1) << 20);
+    // Batches of 1 MiB; a smaller file is read in one (a 1 MiB buffer per call is most of the work of
+    // preprocessing a small file, as the fuzz target does a million times).
+    const size_t chunk = S_ISREG(st.st_mode) ? std::clamp<size_t>(size_t(st.st_size) + 1, 4096, size_t(1) << 20)
+                                             : size_t(1) << 20;
+    LineReader reader(in.get(), cfg.input, chunk);
     std::deque<std::shared_ptr<Job>> inflight;
     const size_t max_inflight = size_t(2 * cfg.workers + 2);
     bool eof = false;
@@ -368,6 +379,14 @@ PreprocessResult preprocess(const PreprocessConfig& cfg) {
     std::fflush(log);
   }
   return result;
+}
+
+}  // namespace
+
+PreprocessResult preprocess(const PreprocessConfig& cfg) { return run_preprocess(cfg, nullptr); }
+
+PreprocessResult preprocess(const PreprocessConfig& cfg, const Tokenizer& tokenizer) {
+  return run_preprocess(cfg, &tokenizer);
 }
 
 }  // namespace loom::data

@@ -46,6 +46,9 @@ struct PreprocessResult {
 };
 
 PreprocessResult preprocess(const PreprocessConfig& config);
+// The same with a tokenizer already loaded (config.tokenizer is not read; start-up is then only opening the
+// outputs): for callers that preprocess many inputs with one tokenizer, as fuzz/fuzz_preprocess.cpp does.
+PreprocessResult preprocess(const PreprocessConfig& config, const Tokenizer& tokenizer);
 
 // "<prefix>_<key>_document", Megatron's output naming for document-level data.
 std::string preprocess_output_prefix(const std::string& output_prefix, const std::string& key);

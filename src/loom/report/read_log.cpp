@@ -1,7 +1,9 @@
 #include "loom/report/read_log.h"
 
+#include <sys/stat.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -26,7 +28,11 @@ RunTable read_log(const std::string& path) {
   // gzread passes plain files through unchanged, so one reader serves both.
   std::unique_ptr<gzFile_s, int (*)(gzFile)> f(gzopen(path.c_str(), "rb"), gzclose);
   if (!f) fail(path + ": cannot open: " + std::strerror(errno ? errno : EIO));
-  gzbuffer(f.get(), 1 << 20);
+  // 1 MiB reads for large logs; a small one needs no more than its size (zlib allocates the buffer and twice it
+  // for output whatever the file holds, which was most of the work of reading a short log).
+  struct stat st {};
+  const size_t file_bytes = ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) ? size_t(st.st_size) : size_t(1) << 20;
+  gzbuffer(f.get(), unsigned(std::clamp<size_t>(file_bytes, 8192, size_t(1) << 20)));
   MegatronParser megatron;
   DeepSpeedParser deepspeed;
   EvaClipParser eva;
