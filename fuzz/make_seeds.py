@@ -314,6 +314,29 @@ def main():
         "generate", "--load", "runs/demo", "--prompt", "In the beginning", "--max-new-tokens", "80", "--temperature",
         "0.7", "--top-k=0", "--top-p", "0.9", "--seed", "7", "--no-stop-at-eod", "--tokenizer-type", "GPT2BPETokenizer",
         "--vocab-file", "v.json", "--merge-file", "m.txt", "--tokenizer-model", "t.json", "--threads", "2"]))
+    write(out, "fuzz_subcommand_args", "convert", "\n".join([
+        "convert", "--load", "runs/demo/checkpoints", "--to", "safetensors", "--output", "runs/demo/model.safetensors",
+        "--overwrite"]))
+    write(out, "fuzz_subcommand_args", "convert_from_hf", "\n".join([
+        "convert", "--from", "hf", "models/Llama-3.2-1B", "--output", "llama.safetensors",
+        "--make-vocab-size-divisible-by", "64"]))
+    write(out, "fuzz_subcommand_args", "report", "\n".join([
+        "report", "a.log", "b.log.gz", "--csv", "ab.csv", "--html=ab.html"]))
+    write(out, "fuzz_subcommand_args", "plan", "\n".join([
+        "plan", "--model-preset", "gpt2-1.5b", "--micro-batch-size", "8", "--global-batch-size", "64", "--fp16",
+        "--tensor-model-parallel-size", "2", "--pipeline-model-parallel-size", "2", "--world-size", "8",
+        "--recompute-granularity", "full", "--hardware", "A100-80G", "--unfused-attention"]))
+    write(out, "fuzz_subcommand_args", "plan_search", "\n".join([
+        "plan", "--model-preset", "llama3-8b", "--global-batch-size", "512", "--bf16", "--hardware", "H100-SXM",
+        "--search", "--gpus", "64", "--top", "3"]))
+    write(out, "fuzz_subcommand_args", "coca_plan", "\n".join([
+        "coca-plan", "--model-preset", "coca-b16", "--world-size", "4", "--zero-stage", "1", "--precision", "amp"]))
+    write(out, "fuzz_subcommand_args", "coca_train", "\n".join([
+        "coca-train", "--model", "coca", "--train-data", "train.jsonl", "--val-data", "val.jsonl", "--image-size", "64",
+        "--patch-size", "8", "--vision-width", "128", "--vision-layers", "2", "--vision-heads", "4", "--epochs", "5",
+        "--batch-size", "16", "--enable-deepspeed", "--zero-stage", "1", "--precision", "amp", "--optimizer", "lamb",
+        "--grad-checkpointing", "--visual-lr", "2e-4", "--text-lr", "2e-5", "--visual-ld", "0.75", "--warmup", "20",
+        "--grad-clip-norm", "5", "--zeroshot-frequency", "1"]))
 
 
 if __name__ == "__main__":

@@ -68,6 +68,7 @@ grep -q " more than the 22.80 GiB usable" <<<"$ERR" || fail "the fits-nowhere me
 expect_error "V100-32G has no bf16 arithmetic" "$LOOM" plan "${MODEL[@]}" --bf16 --hardware V100-32G
 expect_error "--search needs --gpus N (N > 0)" "$LOOM" plan "${MODEL[@]}" --hardware A100-80G --search
 expect_error "--search needs --hardware" "$LOOM" plan "${MODEL[@]}" --search --gpus 8
+expect_error "--world-size must not be negative" "$LOOM" plan "${MODEL[@]}" --world-size -2
 expect_error "cannot open --compare-log $TMP/nolog" "$LOOM" plan "${MODEL[@]}" --hardware A100-80G --compare-log "$TMP/nolog"
 expect_error "loom bench needs --calibrate" "$LOOM" bench
 expect_error "--largest-gemm must be at least 128" "$LOOM" bench --calibrate --largest-gemm 64

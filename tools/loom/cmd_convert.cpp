@@ -1,19 +1,18 @@
 // `loom convert`: checkpoints into other formats (Hugging Face GPT-2 and Llama, full weights, one shard),
 // and Hugging Face Llama models into Loom's weights.
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "loom/ckpt/checkpoint.h"
+#include "loom/ckpt/convert_args.h"
 #include "loom/ckpt/hf_export.h"
 #include "loom/ckpt/hf_llama.h"
 #include "loom/ckpt/model_weights.h"
 #include "loom/core/error.h"
 #include "loom/dist/communicator.h"
 #include "loom/parallel/process_grid.h"
-#include "loom/util/cli.h"
 #include "loom/util/progress.h"
 #include "loom/util/output_path.h"
 
@@ -54,62 +53,26 @@ void check_output(const std::string& output, bool is_dir, bool overwrite) {
 }  // namespace
 
 int convert(int argc, char** argv) {
-  std::string load, output, to = "hf", from, hf_dir;
-  int divisible_by = 128;
-  bool overwrite = false;
-  // `--from hf DIR`: the directory follows the format; taken out before the flags are parsed.
-  std::vector<char*> args(argv, argv + argc);
-  for (size_t i = 0; i + 2 < args.size(); i++)
-    if (std::strcmp(args[i], "--from") == 0 && std::strncmp(args[i + 2], "--", 2) != 0) {
-      hf_dir = args[i + 2];
-      args.erase(args.begin() + long(i) + 2);
-      break;
-    }
-  ArgParser p("loom convert",
-              "Convert a checkpoint written by 'loom train --save' (any parallel layout) to another format, or a "
-              "Hugging Face Llama (--from hf DIR) into a weights file for 'loom train --load'.");
-  p.add_string("--load", &load, "checkpoint directory (newest iteration) or iteration directory");
-  p.add_choice("--to", &to, {"hf", "safetensors", "loom"},
-               "hf: Hugging Face (GPT-2 or Llama, from the model: config.json + model.safetensors); safetensors: "
-               "full Megatron-named weights; loom: the checkpoint resharded offline into one shard (optimizer and "
-               "training state kept)");
-  p.add_choice("--from", &from, {"hf"},
-               "hf DIR: a Hugging Face LlamaForCausalLM directory (config.json, model.safetensors or "
-               "model.safetensors.index.json with its shards; bf16/fp16/fp32), written as one .safetensors of "
-               "Loom-named full weights that 'loom train --load FILE' reads into any parallel layout");
-  p.add_int("--make-vocab-size-divisible-by", &divisible_by,
-            "--from hf: pad the vocabulary with zero rows to a multiple of this (other layouts re-pad on load)");
-  p.add_string("--output", &output, "directory (hf, loom) or file (safetensors, --from hf) to write; it must not exist "
-               "yet (a directory may be empty) unless --overwrite");
-  p.add_flag("--overwrite", &overwrite, "replace an existing --output file, or write into a non-empty --output directory");
-  p.add_example("loom convert --load runs/demo/checkpoints --to hf --output runs/demo/hf");
-  p.add_example("loom convert --load runs/demo/checkpoints --to safetensors --output runs/demo/model.safetensors");
-  p.add_example("loom convert --load runs/tp2pp2 --to loom --output runs/consolidated");
-  p.add_example("loom convert --from hf models/Llama-3.2-1B --output runs/llama.safetensors   "
-                "(then: loom train --model-preset llama3.2-1b ... --load runs/llama.safetensors)");
-  if (!p.parse(int(args.size()), args.data())) return 0;
+  ConvertArgs a;
+  if (!parse_convert_args(argc, argv, a)) return 0;
   set_report_file_writes(true);  // large files read and written show their progress (util/progress.h)
-  require(!output.empty(), "--output is required");
   {  // before reading the model: the right kind of place, writable
-    const bool to_file = !from.empty() || to == "safetensors";
-    const std::string why = to_file ? output_file_problem(output) : output_dir_problem(output);
-    require(why.empty(), "--output " + output + ": " + why);
+    const std::string why = a.output_is_file() ? output_file_problem(a.output) : output_dir_problem(a.output);
+    require(why.empty(), "--output " + a.output + ": " + why);
   }
-  if (!from.empty()) {
-    require(!hf_dir.empty(), "--from hf needs the model directory: --from hf DIR");
-    require(load.empty(), "--from hf and --load are two directions: give one");
-    require(divisible_by > 0, "--make-vocab-size-divisible-by must be positive");
-    check_output(output, /*is_dir=*/false, overwrite);
-    const ModelConfig c = import_hf_llama(hf_dir, output, divisible_by);
+  const std::string& output = a.output;
+  if (!a.from.empty()) {
+    check_output(output, /*is_dir=*/false, a.overwrite);
+    const ModelConfig c = import_hf_llama(a.hf_dir, output, a.divisible_by);
     std::printf("wrote %s (Llama: %d layers, hidden %d, %d heads, %d query groups, vocabulary %d padded to %d, %s) "
                 "from %s\n",
                 output.c_str(), c.num_layers, c.hidden_size, c.num_attention_heads, c.query_groups(), c.vocab_size,
-                c.padded_vocab_size, c.tie_embeddings ? "tied" : "untied", hf_dir.c_str());
+                c.padded_vocab_size, c.tie_embeddings ? "tied" : "untied", a.hf_dir.c_str());
     return 0;
   }
-  require(!load.empty(), "--load is required (or --from hf DIR)");
-  check_output(output, /*is_dir=*/to != "safetensors", overwrite);
-  const std::string it = checkpoint_iteration_dir(load);
+  const std::string& to = a.to;
+  check_output(output, /*is_dir=*/!a.output_is_file(), a.overwrite);
+  const std::string it = checkpoint_iteration_dir(a.load);
   const ModelConfig cfg = model_config_from_metadata(checkpoint_info(it), it + "/metadata.json");
   DecoderModel model(cfg, 1, 1);  // activations for one token: only the weights matter here
   if (to == "loom") {

@@ -106,8 +106,6 @@ int plan(int argc, char** argv) {
   p.add_example("loom plan --num-layers 16 --hidden-size 2048 --num-attention-heads 32 --seq-length 2048 "
                 "--tensor-model-parallel-size 2 --pipeline-model-parallel-size 4 "
                 "--num-layers-per-virtual-pipeline-stage 1 --micro-batch-size 2 --global-batch-size 16 --fp16");
-  int world_size = 0;
-  p.add_int("--world-size", &world_size, "processes to plan for (default tensor x pipeline x context parallel size)");
   PlanArgs pa;
   pa.register_flags(p);
   p.add_example("loom plan --model-preset llama3-8b --global-batch-size 512 --bf16 --hardware H100-SXM --search --gpus 64");
@@ -128,7 +126,7 @@ int plan(int argc, char** argv) {
   const bool distributed_optimizer = a.zero_stage >= 1;
   const std::string recompute_granularity = a.recompute_granularity;
   const int T = a.tensor_model_parallel_size, PP = a.pipeline_model_parallel_size;
-  a.validate_layout(world_size > 0 ? world_size : T * PP * a.context_parallel_size);
+  a.validate_layout(pa.world_size > 0 ? pa.world_size : T * PP * a.context_parallel_size);
   const ModelConfig cfg = a.model_config(a.vocab_size ? *a.vocab_size : TrainArgs::kGpt2Vocab);
   const ModelFamily& family = model_family(a.model);
   std::printf(" > padded vocab (size: %d) with %d dummy tokens (new size: %d)\n", cfg.vocab_size,

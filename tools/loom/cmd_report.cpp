@@ -15,7 +15,7 @@
 #include "loom/report/html_report.h"
 #include "loom/report/metrics_table.h"
 #include "loom/report/read_log.h"
-#include "loom/util/cli.h"
+#include "loom/report/report_args.h"
 
 namespace loom::cmd {
 
@@ -73,34 +73,10 @@ std::string run_name(const std::string& path) {
 }  // namespace
 
 int report(int argc, char** argv) {
-  std::string csv, html;
-  ArgParser p("loom report",
-              "loom report LOG [LOG ...] [--csv OUT.csv] [--html OUT.html]\n\nRead training logs - Megatron-LM (2021 and Megatron-Core formats), DeepSpeed, EVA-CLIP, the\n"
-              "automatic pipeline splitter and Loom's own, plain or gzip - into one table of metrics per logged\n"
-              "iteration (loss per loss name, lr, loss scale, grad norm, skipped iterations, step time,\n"
-              "tokens/s or samples/s, TFLOP/s, memory, validation loss, timers: whatever each log has, blank\n"
-              "where it has not). Values are copied digit for digit from the log. Writes the table as CSV and\n"
-              "a self-contained HTML page with one chart per metric, the runs overlaid.");
-  p.add_string("--csv", &csv, "write the table here (columns: run, iteration, then the metrics)");
-  p.add_string("--html", &html, "write the page of charts here (no scripts or external resources)");
-  p.add_example("loom report runs/a/train.log runs/b/train.log --csv runs/ab.csv --html runs/ab.html");
-  p.add_example("loom report megatron.log deepspeed.log.gz --html compare.html");
-  // Logs are the arguments that are neither a flag nor a flag's value.
-  std::vector<std::string> logs;
-  std::vector<char*> flags;
-  for (int i = 0; i < argc; i++) {
-    const std::string a = argv[i];
-    if (a.rfind("-", 0) == 0) {
-      flags.push_back(argv[i]);
-      if ((a == "--csv" || a == "--html") && i + 1 < argc) flags.push_back(argv[++i]);
-    } else {
-      logs.push_back(a);
-    }
-  }
-  if (!p.parse(int(flags.size()), flags.data())) return 0;
-  if (logs.empty()) fail("no log given (usage: loom report LOG [LOG ...] --csv OUT.csv --html OUT.html)");
-  if (csv.empty() && html.empty()) fail("nothing to write: give --csv and/or --html");
-  if (!csv.empty() && csv == html) fail("--csv and --html name the same file " + csv);
+  report::ReportArgs a;
+  if (!report::parse_report_args(argc, argv, a)) return 0;
+  const std::vector<std::string>& logs = a.logs;
+  const std::string &csv = a.csv, &html = a.html;
   for (const auto& l : logs) check_input(l);
   if (!csv.empty()) check_output("--csv", csv, logs);
   if (!html.empty()) check_output("--html", html, logs);

@@ -5,6 +5,7 @@
 namespace loom {
 
 void PlanArgs::register_flags(ArgParser& p) {
+  p.add_int("--world-size", &world_size, "processes to plan for (default tensor x pipeline x context parallel size)");
   p.add_string("--hardware", &hardware,
                "device to predict for: V100-16G, V100-32G, A100-40G, A100-80G, H100-SXM, H200, RTX4090, A40, L40S, "
                "or a FILE.json (as 'loom bench --calibrate' writes); prints the time per iteration and where it goes");
@@ -24,6 +25,7 @@ void PlanArgs::validate() const {
   require(!search || gpus > 0, "--search needs --gpus N (N > 0)");
   require(search || gpus == 0, "--gpus is for --search (use --world-size for one layout)");
   require(top > 0, "--top must be positive");
+  require(world_size >= 0, "--world-size must not be negative");
   require(compare_log.empty() || !hardware.empty(), "--compare-log needs --hardware");
 }
 

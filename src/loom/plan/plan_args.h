@@ -1,6 +1,6 @@
 #pragma once
-// The flags of `loom plan` beyond `loom train`'s: the device (--hardware), the layout search (--search,
-// --gpus, --top) and the comparison with a run's log (--compare-log).
+// The flags of `loom plan` beyond `loom train`'s: the processes (--world-size), the device (--hardware), the
+// layout search (--search, --gpus, --top) and the comparison with a run's log (--compare-log).
 #include <string>
 
 #include "loom/plan/time_model.h"
@@ -10,6 +10,7 @@
 namespace loom {
 
 struct PlanArgs {
+  int world_size = 0;    // 0: tensor x pipeline x context parallel size
   std::string hardware;  // built-in name or FILE.json; empty: no time prediction
   bool search = false;
   int gpus = 0;
