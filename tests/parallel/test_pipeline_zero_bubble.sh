@@ -1,6 +1,6 @@
 # The zero-bubble pipeline schedule (--pipeline-schedule zero-bubble, ZB-H1: each backward split into B and
 # a deferred W) under mpirun gives BITWISE the losses, grad norms and final weights of 1F1B, dropout on,
-# for GPT and Llama: PP 2 and 4, with TP 2, and with a straggler injected (LOOM_PIPELINE_DELAY). Memory:
+# for GPT and Llama: PP 2 and 4, with TP 2, in bf16, and with a straggler injected (LOOM_PIPELINE_DELAY). Memory:
 # every stage holds P micro-batches from forward to W (1F1B's first stage's count), within its slots.
 source "$(dirname "$0")/layout_lib.sh"
 LAYOUT_EXTRA=(--layers 8 --dropout 0.1 --iters 3 --global-batch 16)
@@ -30,6 +30,16 @@ same gpt_pp4_1f1b gpt_pp4_zb gpt_pp4_zb_slow
 run gpt_tp2_sp_pp2_1f1b 4 --pp 2 --tp 2 --sp 1
 run gpt_tp2_sp_pp2_zb 4 --pp 2 --tp 2 --sp 1 --schedule zero-bubble
 same gpt_tp2_sp_pp2_1f1b gpt_tp2_sp_pp2_zb
+# Half precision (bf16 weights, activations and GEMMs; W reads the output gradients its B kept in the
+# activation stash, and the output layer's bf16 logit gradients).
+for arch in gpt llama; do
+  run ${arch}_bf16_pp2_1f1b 2 --arch $arch --pp 2 --precision bf16
+  LOOM_PIPELINE_DELAY=$SLOW_1 run ${arch}_bf16_pp2_zb 2 --arch $arch --pp 2 --precision bf16 --schedule zero-bubble
+  same ${arch}_bf16_pp2_1f1b ${arch}_bf16_pp2_zb
+done
+run gpt_bf16_tp2_sp_pp2_1f1b 4 --pp 2 --tp 2 --sp 1 --precision bf16
+run gpt_bf16_tp2_sp_pp2_zb 4 --pp 2 --tp 2 --sp 1 --precision bf16 --schedule zero-bubble
+same gpt_bf16_tp2_sp_pp2_1f1b gpt_bf16_tp2_sp_pp2_zb
 
 # Memory: a micro-batch is in flight from its forward to its W, P of them on every stage, never more
 # than its chunk's slots.

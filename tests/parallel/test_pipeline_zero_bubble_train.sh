@@ -1,6 +1,6 @@
 # `loom train --pipeline-schedule zero-bubble` end to end under mpirun: a PP2 run stopped and resumed under
 # the zero-bubble schedule, with a straggler injected, logs the same steps and writes the same final
-# checkpoint bytes as the straight 1F1B run; its trace has W passes; the combinations it does not run
+# checkpoint bytes as the straight 1F1B run, and so do --fp16 and --bf16 runs; its trace has W passes; the combinations it does not run
 # are one `loom: error:` line and exit 2.
 source "$(dirname "$0")/loom_mpi_lib.sh"
 ARGS=(--num-layers 2 --hidden-size 64 --num-attention-heads 4 --seq-length 32 --micro-batch-size 1 --global-batch-size 8
@@ -8,7 +8,10 @@ ARGS=(--num-layers 2 --hidden-size 64 --num-attention-heads 4 --seq-length 32 --
       --eval-interval 3 --eval-iters 1 --split 90,5,5 --train-iters 6 --pipeline-model-parallel-size 2
       --data-path "$TMP/small_text_document" --vocab-file "$VOCAB" --merge-file "$MERGES")
 MPI=(timeout -k 5 300 "$MPIRUN" --allow-run-as-root --oversubscribe)
+ZB=(--pipeline-schedule zero-bubble)
 steps() { grep -oE 'iteration +[0-9]+/.*grad norm: [0-9.]+' "$1" | sed -E 's/elapsed time per iteration \(ms\): [0-9.]+ \| throughput per GPU \(TFLOP\/s\/GPU\): [0-9.]+ \| tokens per second per GPU: [0-9.]+ \| //'; }
+# Every iteration line without its timings (fp16's first iterations skip their step: no grad norm).
+iters() { grep -E ' iteration +[0-9]+/' "$1" | sed -E 's/^.*( iteration +[0-9]+\/)/\1/; s/elapsed time per iteration \(ms\): [0-9.]+ \| throughput per GPU \(TFLOP\/s\/GPU\): [0-9.]+ \| tokens per second per GPU: [0-9.]+ \| //'; }
 evals() { grep -oE 'validation loss at iteration [0-9]+( on [a-z]+ set)? \| lm loss value: [0-9.E+-]+' "$1"; }
 
 "${MPI[@]}" -np 2 "$LOOM" train "${ARGS[@]}" --save "$TMP/fixed" > "$TMP/fixed.log" 2>&1 || fail "1F1B run"
@@ -24,6 +27,23 @@ diff <(evals "$TMP/fixed.log") <(cat "$TMP/a.log" "$TMP/b.log" | evals /dev/stdi
   || fail "validation losses differ"
 for f in shard_tp00_pp000 shard_tp00_pp001; do
   cmp -s "$TMP/fixed/iter_0000006/$f.safetensors" "$TMP/zb/iter_0000006/$f.safetensors" || fail "final $f differs"
+done
+# Half precision: --fp16 (dynamic loss scale, fp16 gradients) and --bf16 (bf16 GEMMs) log the same steps and
+# write the same checkpoint bytes as their 1F1B runs.
+for prec in fp16 bf16; do
+  P=(--$prec)
+  [ $prec = fp16 ] && P+=(--initial-loss-scale 1024)  # steps taken from the first iteration (and their grad norms)
+  "${MPI[@]}" -np 2 "$LOOM" train "${ARGS[@]}" "${P[@]}" --save "$TMP/${prec}_1f1b" > "$TMP/${prec}_1f1b.log" 2>&1 \
+    || fail "$prec 1F1B run"
+  LOOM_PIPELINE_DELAY="stage=0,prob=0.4,ms=2" "${MPI[@]}" -np 2 "$LOOM" train "${ARGS[@]}" "${P[@]}" "${ZB[@]}" \
+    --save "$TMP/${prec}_zb" > "$TMP/${prec}_zb.log" 2>&1 || fail "$prec zero-bubble run"
+  [ "$(steps "$TMP/${prec}_1f1b.log" | wc -l)" = 6 ] || fail "$prec: expected 6 logged steps with their grad norms"
+  diff <(iters "$TMP/${prec}_1f1b.log") <(iters "$TMP/${prec}_zb.log") > "$TMP/diff" \
+    || { fail "$prec zero-bubble differs from 1F1B"; head -5 "$TMP/diff"; }
+  for f in shard_tp00_pp000 shard_tp00_pp001; do
+    cmp -s "$TMP/${prec}_1f1b/iter_0000006/$f.safetensors" "$TMP/${prec}_zb/iter_0000006/$f.safetensors" \
+      || fail "$prec: final $f differs"
+  done
 done
 grep -qE '^ > pipeline idle fraction per stage \(training iterations after the first\): 0: 0\.[0-9]{3} 1: 0\.[0-9]{3}$' \
   "$TMP/b.log" || fail "no idle fraction line"
@@ -42,11 +62,8 @@ bad() {  # expected-message np args...
   [ "$(grep -c '^loom: error: ' "$TMP/bad.err")" -eq 1 ] && grep -qxF "loom: error: $msg" "$TMP/bad.err" \
     || { fail "expected the one line '$msg'"; cat "$TMP/bad.err"; }
 }
-ZB=(--pipeline-schedule zero-bubble)
 bad "--pipeline-schedule zero-bubble needs --pipeline-model-parallel-size > 1" 1 "${ARGS[@]}" "${ZB[@]}" \
   --pipeline-model-parallel-size 1
-bad "--pipeline-schedule zero-bubble runs in fp32 only (not with --fp16 or --bf16)" 2 "${ARGS[@]}" "${ZB[@]}" --fp16
-bad "--pipeline-schedule zero-bubble runs in fp32 only (not with --fp16 or --bf16)" 2 "${ARGS[@]}" "${ZB[@]}" --bf16
 bad "--pipeline-schedule zero-bubble cannot be combined with activation recompute" 2 "${ARGS[@]}" "${ZB[@]}" \
   --recompute-granularity full --recompute-method uniform
 bad "--pipeline-schedule zero-bubble cannot be combined with activation recompute" 2 "${ARGS[@]}" "${ZB[@]}" \

@@ -14,6 +14,7 @@
 
 #include "loom/core/rng.h"
 #include "loom/kernels/cpu/cross_entropy.h"
+#include "loom/kernels/cpu/precision.h"
 #include "loom/models/decoder_model.h"
 #include "loom/train/batch.h"
 
@@ -59,14 +60,20 @@ struct Run {
 
 // Runs kMicro micro-batches through one stage: deferred, all forwards, all B, then all W; otherwise each
 // micro-batch's forward and ordinary backward in turn.
-Run run(Arch arch, StageSpec spec, bool deferred) {
-  const ModelConfig cfg = config(arch);
+// precision: F32, or BF16 / F16 as --bf16 / --fp16 build the model (half weights and activations; --fp16 also
+// half gradients).
+Run run(Arch arch, StageSpec spec, bool deferred, DType precision = DType::F32) {
+  ModelConfig cfg = config(arch);
+  cfg.activation_dtype = precision;
   spec.defer_weight_grads = deferred;
-  DecoderModel model(cfg, kBatch, cfg.seq_length, kMicro, {}, spec);
+  ParamStorage storage;
+  storage.weights = precision;
+  if (precision == DType::F16) storage.grads = DType::F16;
+  DecoderModel model(cfg, kBatch, cfg.seq_length, kMicro, {}, spec, storage);
   model.init(11);
   Rng r(5);
-  for (auto& p : model.params().all())  // non-trivial norms and biases
-    if (p.shape.size() == 1)
+  for (auto& p : model.params().all())  // non-trivial norms and biases (fp32 weights; half ones keep the init)
+    if (p.shape.size() == 1 && p.value.dtype() == DType::F32)
       for (int64_t i = 0; i < p.numel(); i++) p.value.f32()[i] += 0.2f * r.normal();
   const int64_t rows = int64_t(kBatch) * cfg.seq_length, h = cfg.hidden_size;
   std::vector<BatchBuffer> buffers;
@@ -117,13 +124,19 @@ Run run(Arch arch, StageSpec spec, bool deferred) {
       keep_input_grad();
     }
   }
-  for (const auto& p : model.params().all()) out.grads.emplace_back(p.grad.f32(), p.grad.f32() + p.numel());
+  // The stored gradients, widened to fp32 (exact) whatever their type.
+  const ParamStore& store = model.params();
+  for (const Segment& seg : store.grad_segments()) {
+    std::vector<float> g(size_t(seg.count));
+    cpu::to_f32(store.grad_data(seg), store.storage().grads, g.data(), long(seg.count));
+    out.grads.push_back(std::move(g));
+  }
   out.losses = loss;
   return out;
 }
 
-void expect_same(Arch arch, const StageSpec& spec, const std::string& what) {
-  const Run a = run(arch, spec, false), b = run(arch, spec, true);
+void expect_same(Arch arch, const StageSpec& spec, const std::string& what, DType precision = DType::F32) {
+  const Run a = run(arch, spec, false, precision), b = run(arch, spec, true, precision);
   ASSERT_EQ(a.grads.size(), b.grads.size());
   int nonzero = 0;
   for (size_t i = 0; i < a.grads.size(); i++) {
@@ -154,6 +167,19 @@ TEST(BackwardSplit, DeferredWeightPassesEqualTheFusedBackwardBitwise) {
     expect_same(arch, StageSpec{0, 2, false, false}, name + " middle stage (blocks only)");
     expect_same(arch, StageSpec{1, 1, false, true}, name + " last stage (block 1, output layer)");
   }
+}
+
+// --bf16 and --fp16: half weights and activations (the deferred output gradients kept in the activation
+// stash), bf16 GEMMs, fp16 gradients; the output layer keeps its logit gradients narrowed to bf16 for W.
+TEST(BackwardSplit, DeferredWeightPassesEqualTheFusedBackwardInHalfPrecision) {
+  const std::pair<Arch, std::string> archs[] = {{Arch::Gpt, "gpt"}, {Arch::Llama, "llama"}};
+  for (DType precision : {DType::BF16, DType::F16})
+    for (const auto& [arch, name] : archs) {
+      const std::string what = name + (precision == DType::BF16 ? " bf16" : " fp16");
+      expect_same(arch, StageSpec{0, 1, true, false}, what + " first stage", precision);
+      expect_same(arch, StageSpec{0, 2, false, false}, what + " middle stage", precision);
+      expect_same(arch, StageSpec{1, 1, false, true}, what + " last stage", precision);
+    }
 }
 
 TEST(BackwardSplit, OutputLayerWeightGradientFromKeptLogitGradients) {

@@ -99,8 +99,12 @@ void LmHead::backward_weight(const StepContext& ctx) {
   if (!deferred_weights_) return;  // formed in the forward
   const Saved& s = saved_[ctx.slot];
   const Param& w = store_.at(out_w_);
-  cpu::lm_head_weight_grad(s.normed_full.f32(), s.dlogits.f32(), w.grad.f32(), ctx.mb->rows(), int(w.shape[0]),
-                           cfg_.hidden_size, ws_->logit_chunk_rows);
+  if (ws_->bf16_w.defined())
+    cpu::lm_head_weight_grad_bf16(s.normed_full.f32(), s.dlogits.f32(), w.grad.f32(), ctx.mb->rows(),
+                                  int(w.shape[0]), cfg_.hidden_size, ws_->logit_chunk_rows, ws_->bf16_in.u16());
+  else
+    cpu::lm_head_weight_grad(s.normed_full.f32(), s.dlogits.f32(), w.grad.f32(), ctx.mb->rows(), int(w.shape[0]),
+                             cfg_.hidden_size, ws_->logit_chunk_rows);
 }
 
 void LmHead::logits(const Tensor& in, const std::vector<int>& rows, float* out) {

@@ -105,10 +105,14 @@ const float* Mlp::backward_input(const StepContext& ctx, const SavedTensors& sav
   float* d_fc2 = saved.at(d_fc2_, ctx.slot).f32();  // every row of the output gradient
   if (fc2_.gather_output_grad(d_out, d_fc2, N) == d_out)
     std::memcpy(d_fc2, d_out, sizeof(float) * size_t(N) * size_t(cfg_.hidden_size));
+  // Deferred weight gradients under half precision: d_fc2 and dfc1 are the shared working set's, so the
+  // stash keeps this micro-batch's copy for backward_weight (nothing to do otherwise).
+  saved.keep(d_fc2_, d_fc2, int64_t(N) * cfg_.hidden_size, ctx.slot);
   float* dact = ws_->dffn.f32();
   fc2_.backward_input(d_fc2, dact, N);
   float* dfc1 = saved.at(d_fc1_, ctx.slot).f32();  // SwiGLU widens [N, F] into fc1's [N, 2F]
   activation_backward(dact, fc1, dfc1, N);
+  saved.keep(d_fc1_, dfc1, int64_t(N) * fc1_.local_out(), ctx.slot);
   float* dx_partial = sp ? ws_->dnorm.f32() : ws_->partial.f32();
   fc1_.backward_input(dfc1, dx_partial, N);
   return fc1_.reduce_input_grad(dx_partial, ws_->tmp.f32(), N, cfg_.hidden_size);

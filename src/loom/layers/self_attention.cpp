@@ -132,11 +132,15 @@ const float* SelfAttention::backward_input(const StepContext& ctx, const SavedTe
   float* d_proj = saved.at(d_proj_, ctx.slot).f32();  // every row of the output gradient
   if (proj_.gather_output_grad(d_out, d_proj, N) == d_out)
     std::memcpy(d_proj, d_out, sizeof(float) * size_t(N) * size_t(cfg_.hidden_size));
+  // Deferred weight gradients under half precision: d_proj and dqkv are the shared working set's, so the
+  // stash keeps this micro-batch's copy for backward_weight (nothing to do otherwise).
+  saved.keep(d_proj_, d_proj, int64_t(N) * cfg_.hidden_size, ctx.slot);
   float* dcore = ws_->dnorm.f32();
   proj_.backward_input(d_proj, dcore, N);
   float* dqkv = saved.at(d_qkv_, ctx.slot).f32();
   cpu::attention_backward(dcore, qkv, core, lse, dqkv, shape(mb), cfg_.attention_dropout, dropout_key(ctx));
   rope(mb, dqkv, true);
+  saved.keep(d_qkv_, dqkv, int64_t(N) * qkv_.local_out(), ctx.slot);
   float* dfull = ws_->partial.f32();  // x's partial gradient over every row
   qkv_.backward_input(dqkv, dfull, N);
   return qkv_.reduce_input_grad(dfull, ws_->tmp.f32(), N, cfg_.hidden_size);

@@ -184,7 +184,10 @@ void TransformerBlock::backward_input(const StepContext& ctx, const Tensor& dout
 
 void TransformerBlock::backward_weight(const StepContext& ctx) {
   // What backward_input left: the linears' inputs (saved, or rebuilt into the working set by the
-  // backward_input just before) and their output gradients.
+  // backward_input just before) and their output gradients. Deferred under half precision, later
+  // micro-batches' backward_input have widened their own activations into the shared working set since:
+  // widen this one's again (the same values, so the bits of the fused backward).
+  if (deferred_weights_ && half_activations()) saved_.restore(ctx.slot);
   mlp_.backward_weight(ctx, saved_, saved_.at(norm2_.full, ctx.slot).f32());
   attention_.backward_weight(ctx, saved_, saved_.at(norm1_.full, ctx.slot).f32());
 }

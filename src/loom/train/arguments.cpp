@@ -416,7 +416,6 @@ void TrainArgs::validate(const ArgParser& p, bool need_data) {
   if (pipeline_schedule == "zero-bubble") {  // what its deferred weight gradients keep per micro-batch
     const std::string zb = "--pipeline-schedule zero-bubble ";
     require(pipeline_model_parallel_size > 1, zb + "needs --pipeline-model-parallel-size > 1");
-    require(!fp16 && !bf16, zb + "runs in fp32 only (not with --fp16 or --bf16)");
     require(recompute_granularity.empty() || recompute_granularity == "None",
             zb + "cannot be combined with activation recompute");
     require(zero_stage < 2, zb + "cannot be combined with ZeRO-2/3 (--zero-stage " + std::to_string(zero_stage) + ")");

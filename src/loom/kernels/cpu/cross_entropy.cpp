@@ -29,7 +29,7 @@ void lm_head_cross_entropy(const float* x, const float* W, const int32_t* labels
   const bool bf16 = scratch.w16 != nullptr;
   const bool wt = scratch.w_transposed;
   if (wt && bf16) throw std::invalid_argument("lm_head_cross_entropy: a transposed W takes fp32 GEMMs");
-  if (scratch.keep && (wt || bf16)) throw std::invalid_argument("lm_head_cross_entropy: kept gradients take fp32 GEMMs");
+  if (scratch.keep && wt) throw std::invalid_argument("lm_head_cross_entropy: kept gradients take an untransposed W");
   if (bf16) to_bf16_rows(W, V, C, C, scratch.w16);  // once per call, shared by every chunk
   for (int n0 = 0; n0 < N; n0 += chunk) {
     const int rows = std::min(chunk, N - n0);
@@ -85,7 +85,7 @@ void lm_head_cross_entropy(const float* x, const float* W, const int32_t* labels
     if (grad && bf16) {
       const uint16_t* L16 = reinterpret_cast<const uint16_t*>(L);
       gemm_bf16(false, false, rows, C, V, 1.0f, L16, 2 * V, scratch.w16, C, 0.0f, dx + size_t(n0) * C, C);
-      gemm_bf16(true, false, V, C, rows, 1.0f, L16, 2 * V, scratch.x16, C, 1.0f, dW, C);
+      if (dW) gemm_bf16(true, false, V, C, rows, 1.0f, L16, 2 * V, scratch.x16, C, 1.0f, dW, C);
     } else if (grad && wt) {
       gemm(false, true, rows, C, V, 1.0f, L, V, W, V, 0.0f, dx + size_t(n0) * C, C);
       gemm(true, false, C, V, rows, 1.0f, xc, C, L, V, 1.0f, dW, V);
@@ -102,6 +102,18 @@ void lm_head_weight_grad(const float* x, const float* dlogits, float* dW, int N,
   for (int n0 = 0; n0 < N; n0 += chunk) {
     const int rows = std::min(chunk, N - n0);
     gemm(true, false, V, C, rows, 1.0f, dlogits + size_t(n0) * V, V, x + size_t(n0) * C, C, 1.0f, dW, C);
+  }
+}
+
+void lm_head_weight_grad_bf16(const float* x, const float* dlogits, float* dW, int N, int V, int C, int chunk_rows,
+                              uint16_t* x16) {
+  if (N <= 0 || V <= 0) return;
+  const int chunk = std::max(1, std::min(chunk_rows, N));
+  for (int n0 = 0; n0 < N; n0 += chunk) {
+    const int rows = std::min(chunk, N - n0);
+    to_bf16_rows(x + size_t(n0) * C, rows, C, C, x16);  // as the fused call rounded this chunk
+    const uint16_t* L16 = reinterpret_cast<const uint16_t*>(dlogits + size_t(n0) * V);
+    gemm_bf16(true, false, V, C, rows, 1.0f, L16, 2 * V, x16, C, 1.0f, dW, C);
   }
 }
 

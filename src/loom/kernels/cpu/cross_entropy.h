@@ -19,7 +19,8 @@ struct LmHeadScratch {
   // is C x V too. fp32 GEMMs only (w16 must be null).
   bool w_transposed = false;
   // Keep every row's logit gradient (N x V, rows n0.. of each chunk computed in place at keep + n0 V)
-  // for lm_head_weight_grad, instead of chunk by chunk in `logits`. fp32 GEMMs, W not transposed.
+  // for lm_head_weight_grad (bf16 GEMMs: each row narrowed in place, for lm_head_weight_grad_bf16) instead
+  // of chunk by chunk in `logits`. W not transposed.
   float* keep = nullptr;
 };
 
@@ -47,6 +48,10 @@ void lm_head_cross_entropy(const float* x, const float* W, const int32_t* labels
 // The weight gradient the call above left out: dW (V x C) += dlogits^T x over the same chunks of rows,
 // in the same order, so the bits are those of the fused call.
 void lm_head_weight_grad(const float* x, const float* dlogits, float* dW, int N, int V, int C, int chunk_rows);
+// The same for a call with bf16 GEMMs: `dlogits` holds the kept rows narrowed to bf16 in place (row stride
+// 2V bf16 values); each chunk of x is rounded to bf16 into `x16` (chunk_rows x C) again, as the fused call did.
+void lm_head_weight_grad_bf16(const float* x, const float* dlogits, float* dW, int N, int V, int C, int chunk_rows,
+                              uint16_t* x16);
 
 // Plain logits for generation: logits (N x V) = x @ W^T.
 void lm_head_logits(const float* x, const float* W, float* logits, int N, int V, int C);
