@@ -1,5 +1,6 @@
-# `loom plan` on a calibrated machine predicts Loom's own activations: for 8 layouts (1 rank, DP2, TP2,
-# TP2+SP with selective recompute, PP2 1F1B, PP2 interleaved, DP2 ZeRO-3, bf16, full recompute) the
+# `loom plan` on a calibrated machine predicts Loom's own activations: for 11 layouts (1 rank, DP2, TP2,
+# TP2+SP with selective recompute, PP2 1F1B, PP2 interleaved, PP2 zero-bubble, PP2 dynamic, DP2 ZeRO-3,
+# bf16, full recompute) the
 # prediction equals the activations line `mpirun loom train` prints (the largest rank's), and the
 # model states stay within 1% of the model-states line.
 source "$(dirname "$0")/loom_mpi_lib.sh"
@@ -34,6 +35,8 @@ check tp2 2 --tensor-model-parallel-size 2
 check tp2_sp_selective 2 --tensor-model-parallel-size 2 --sequence-parallel --recompute-granularity selective
 check pp2_1f1b 2 --pipeline-model-parallel-size 2
 check pp2_interleaved 2 --pipeline-model-parallel-size 2 --num-layers-per-virtual-pipeline-stage 1
+check pp2_zero_bubble 2 --pipeline-model-parallel-size 2 --pipeline-schedule zero-bubble
+check pp2_dynamic 2 --pipeline-model-parallel-size 2 --pipeline-schedule dynamic
 check dp2_zero3 2 --zero-stage 3
 check bf16 1 --bf16
 check full_recompute 1 --recompute-granularity full

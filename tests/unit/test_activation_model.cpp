@@ -79,6 +79,9 @@ TEST(ActivationModel, InFlightMicroBatches) {
   // Reference log 004's last rank (P 4, V 4, rank 3): (V - 1) P + 1 = 13 chunk-micro-batches.
   EXPECT_DOUBLE_EQ(loom::in_flight_stage_equivalents(2, 4, 3, 8, 4), 13.0 / 4.0);
   EXPECT_THROW(loom::in_flight_stage_equivalents(1, 4, 4, 8, 1), loom::UserError);
+  // Zero-bubble: P on every rank (each micro-batch holds its slot until its W), bounded by M.
+  for (int r = 0; r < 4; r++) EXPECT_EQ(loom::in_flight_stage_equivalents(3, 4, r, 8, 1), 4);
+  EXPECT_EQ(loom::in_flight_stage_equivalents(3, 4, 3, 2, 1), 2);
 }
 
 TEST(ActivationModel, Stage) {
@@ -90,6 +93,13 @@ TEST(ActivationModel, Stage) {
   EXPECT_DOUBLE_EQ(loom::predicted_activation_bytes(in), 6 * 3 * sbh * 34 / 2 + 3 * sbh / 2);
   in.first_stage = false, in.last_stage = true;
   EXPECT_DOUBLE_EQ(loom::predicted_activation_bytes(in), 6 * 3 * sbh * 34 / 2 + 8 * s_ * b_ * 50304 / 2);
+  // Zero-bubble's deferred W keeps per micro-batch in flight the fp32 output gradients of QKV (3h wide
+  // with as many groups as heads), the projection (h), fc1 (4h) and fc2 (h), every token row, split by
+  // TP but QKV and fc1, and the last stage's fp32 logit gradients (v / t wide).
+  const double plain = loom::predicted_activation_bytes(in);
+  in.deferred_weight_grads = true;
+  EXPECT_DOUBLE_EQ(loom::predicted_activation_bytes(in) - plain,
+                   6 * 3 * 4 * s_ * b_ * (3 * h_ / 2 + 2 * h_ + 4 * h_ / 2) + 3 * 4 * s_ * b_ * 50304 / 2);
 }
 
 }  // namespace

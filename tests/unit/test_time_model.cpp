@@ -145,6 +145,32 @@ TEST(TimeModel, InterleavingDividesTheBubble) {
   EXPECT_GT(b1, 0);
 }
 
+TEST(TimeModel, ZeroBubbleFillsTheBubbleWithWeightGradients) {
+  // ZB-H1: every stage but the slowest adds F + B - W to the step instead of F + B + W. At one GEMM rate a
+  // layer's weight-gradient GEMMs take as long as its forward GEMMs, 24 N h^2 FLOPs (QKV 3, projection 1,
+  // fc1 4, fc2 4); the last stage (the 50304-word output layer) is the slowest, and the other three hold
+  // two layers each.
+  const loom::ModelConfig c = gpt();
+  loom::Hardware hw = flat();
+  hw.intra_node_latency = 0, hw.intra_node_bandwidth = 1e30;
+  PlanLayout l;
+  l.pp = 4, l.global_batch = 8;
+  const loom::StepPrediction a = loom::predict_step(c, l, hw);
+  l.schedule = loom::PipelineSchedule::ZeroBubble;
+  const loom::StepPrediction z = loom::predict_step(c, l, hw);
+  const double N = 1024, h = 1024, layer_wgrad = 24 * N * h * h / 1e12;
+  EXPECT_NEAR(row(a, "pipeline bubble") - row(z, "pipeline bubble"), 2 * 3 * 2 * layer_wgrad, 1e-9);
+  EXPECT_GT(row(z, "pipeline bubble"), 0);
+  EXPECT_NEAR(a.step_seconds - z.step_seconds, 2 * 3 * 2 * layer_wgrad, 1e-9);
+  // Memory: 4 micro-batches on the last stage instead of 1F1B's 1, with their kept output gradients.
+  EXPECT_GT(z.activation_bytes, a.activation_bytes);
+  EXPECT_NE(loom::layout_flags(l, c.num_layers).find(" --pipeline-schedule zero-bubble"), std::string::npos);
+  l.recompute = RecomputeGranularity::kFull;
+  EXPECT_EQ(loom::layout_problem(c, l), "the zero-bubble schedule runs without recompute");
+  l.recompute = RecomputeGranularity::kNone, l.pp = 1;
+  EXPECT_EQ(loom::layout_problem(c, l), "the zero-bubble schedule needs PP > 1");
+}
+
 TEST(TimeModel, LayoutProblems) {
   const loom::ModelConfig c = gpt();
   PlanLayout l;
@@ -167,6 +193,19 @@ TEST(LayoutSearch, FixedFlagsAndErrors) {
   const auto r = loom::search_layouts(c, sp, a100);
   ASSERT_FALSE(r.fitting.empty());
   for (const auto& k : r.fitting) EXPECT_EQ(k.layout.tp, 2);
+  // Without --pipeline-schedule, pipelines of one virtual stage are tried under 1F1B and zero-bubble.
+  int zb = 0, f1b = 0;
+  for (const auto& k : r.fitting) {
+    zb += k.layout.schedule == loom::PipelineSchedule::ZeroBubble;
+    f1b += k.layout.schedule == loom::PipelineSchedule::OneFOneB && k.layout.pp > 1;
+    EXPECT_TRUE(k.layout.schedule != loom::PipelineSchedule::ZeroBubble || (k.layout.pp > 1 && k.layout.vpp == 1));
+  }
+  EXPECT_GT(zb, 0);
+  EXPECT_GT(f1b, 0);
+  sp.schedule = loom::PipelineSchedule::OneFOneB;  // fixed: no zero-bubble layout
+  for (const auto& k : loom::search_layouts(c, sp, a100).fitting)
+    EXPECT_NE(k.layout.schedule, loom::PipelineSchedule::ZeroBubble);
+  sp.schedule.reset();
   for (size_t i = 1; i < r.fitting.size(); i++)
     EXPECT_LE(r.fitting[i - 1].prediction.step_seconds, r.fitting[i].prediction.step_seconds);
   // 7 GPUs: TP 7 splits no head count, PP 7 no layer count, DP 7 no batch of 64.

@@ -71,6 +71,7 @@ int run_search(const TrainArgs& a, const ArgParser& p, const PlanArgs& pa, const
   if (p.was_set("--zero-stage") || p.was_set("--use-distributed-optimizer")) sp.zero_stage = a.zero_stage;
   if (p.was_set("--sequence-parallel")) sp.sequence_parallel = true;
   if (p.was_set("--recompute-granularity") || p.was_set("--recompute-activations")) sp.recompute = sp.base.recompute;
+  if (p.was_set("--pipeline-schedule") || p.was_set("--use-dpp")) sp.schedule = sp.base.schedule;
   const SearchResult r = search_layouts(cfg, sp, hw);
   std::printf(" > searched %lld layouts of %d x %s for global batch %lld: %zu fit\n", (long long)r.evaluated, pa.gpus,
               hw.name.c_str(), (long long)sp.base.global_batch, r.fitting.size());

@@ -52,6 +52,14 @@ double predicted_activation_bytes(const StageActivationInput& in) {
     bytes += sb * double(s.hidden) / (s.sequence_parallel ? t : 1.0) * in.in_flight;
   // fp32 logits of the vocabulary shard and the cross-entropy's softmax (one micro-batch at a time).
   if (in.last_stage) bytes += 2.0 * 4.0 * sb * double(in.padded_vocab) / t;
+  if (in.deferred_weight_grads) {
+    const double g = s.query_groups > 0 ? double(s.query_groups) : double(s.heads);
+    const double d = s.kv_channels > 0 ? double(s.kv_channels) : double(s.hidden) / double(s.heads);
+    const double ffn = s.ffn_hidden > 0 ? double(s.ffn_hidden) : 4.0 * double(s.hidden);
+    const double qkv = double(s.heads) * d + 2.0 * g * d, fc1 = (s.gated_mlp ? 2.0 : 1.0) * ffn;
+    bytes += double(in.layers) * 4.0 * sb * (qkv / t + 2.0 * double(s.hidden) + fc1 / t) * in.in_flight;
+    if (in.last_stage) bytes += 4.0 * sb * double(in.padded_vocab) / t * in.in_flight;
+  }
   return bytes;
 }
 
@@ -59,6 +67,7 @@ double in_flight_stage_equivalents(int schedule, int P, int rank, int M, int V) 
   require(P > 0 && rank >= 0 && rank < P && M > 0 && V > 0, "activation model: schedule sizes");
   if (schedule == 0) return double(M);
   if (schedule == 1) return double(std::min(P - rank, M));
+  if (schedule == 3) return double(std::min(P, M));
   const int chunks = std::min(M * V, (P - rank - 1) * 2 + (V - 1) * P + 1);
   return double(chunks) / double(V);
 }

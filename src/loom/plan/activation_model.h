@@ -56,13 +56,19 @@ struct StageActivationInput {
   double in_flight = 1;      // micro-batches held at once, in whole-stage units (in_flight_stage_equivalents)
   bool first_stage = true, last_stage = true;
   int64_t padded_vocab = 0;  // for the logits (last stage)
+  // Zero-bubble: every micro-batch in flight also keeps, until its deferred W, the fp32 gradients of the
+  // linears' outputs (QKV, projection, fc1, fc2: every token row, 4 s b (qkv/t + 2 h + fc1/t) bytes a
+  // layer) and on the last stage its logit gradients (4 s b v / t).
+  bool deferred_weight_grads = false;
 };
 double predicted_activation_bytes(const StageActivationInput& in);
 
 // Micro-batches the schedule keeps in flight on pipeline rank `rank` of P, with M micro-batches and V
 // virtual chunks, in units of one micro-batch through all of the rank's layers (a chunk is 1/V of them):
 // GPipe M; 1F1B min(P - rank, M) (warm-up forwards + 1); interleaved min(M V, (P - rank - 1) 2 +
-// (V - 1) P + 1) / V, which for rank 0 is Megatron's P (1 + (P - 1) / (P V)).
-double in_flight_stage_equivalents(int schedule /*0 gpipe, 1 1f1b, 2 interleaved*/, int P, int rank, int M, int V);
+// (V - 1) P + 1) / V, which for rank 0 is Megatron's P (1 + (P - 1) / (P V)); zero-bubble (ZB-H1)
+// min(P, M) on every rank (a micro-batch holds its slot until its deferred W).
+double in_flight_stage_equivalents(int schedule /*0 gpipe, 1 1f1b, 2 interleaved, 3 zero-bubble*/, int P, int rank,
+                                   int M, int V);
 
 }  // namespace loom

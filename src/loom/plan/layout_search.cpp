@@ -20,6 +20,18 @@ std::vector<T> fixed_or(const std::optional<T>& fixed, std::vector<T> all) {
   return fixed ? std::vector<T>{*fixed} : all;
 }
 
+// The schedules a layout of PP x VPP is tried with: the one fixed by --pipeline-schedule (interleaved stands
+// for 1F1B without virtual stages), else interleaved with virtual stages, 1F1B and zero-bubble without.
+std::vector<PipelineSchedule> schedules(const SearchSpace& sp, int pp, int vpp) {
+  if (sp.schedule) {
+    if (*sp.schedule == PipelineSchedule::Interleaved && vpp == 1) return {PipelineSchedule::OneFOneB};
+    return {*sp.schedule};
+  }
+  if (vpp > 1) return {PipelineSchedule::Interleaved};
+  if (pp > 1) return {PipelineSchedule::OneFOneB, PipelineSchedule::ZeroBubble};
+  return {PipelineSchedule::OneFOneB};
+}
+
 std::string gib(double bytes) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.2f GiB", bytes / 1073741824.0);
@@ -50,12 +62,11 @@ SearchResult search_layouts(const ModelConfig& c, const SearchSpace& sp, const H
             for (RecomputeGranularity rc :
                  fixed_or(sp.recompute, {RecomputeGranularity::kNone, RecomputeGranularity::kSelective,
                                          RecomputeGranularity::kFull})) {
-              for (int zero : fixed_or(sp.zero_stage, dp > 1 ? std::vector<int>{0, 1, 2, 3} : std::vector<int>{0})) {
+              for (int zero : fixed_or(sp.zero_stage, dp > 1 ? std::vector<int>{0, 1, 2, 3} : std::vector<int>{0}))
+              for (PipelineSchedule sched : schedules(sp, pp, vpp)) {
                 PlanLayout l = sp.base;
                 l.tp = tp, l.pp = pp, l.vpp = vpp, l.dp = dp, l.micro_batch = mb;
-                l.sequence_parallel = seq, l.recompute = rc, l.zero_stage = zero;
-                if (vpp > 1) l.schedule = PipelineSchedule::Interleaved;
-                else if (l.schedule == PipelineSchedule::Interleaved) l.schedule = PipelineSchedule::OneFOneB;
+                l.sequence_parallel = seq, l.recompute = rc, l.zero_stage = zero, l.schedule = sched;
                 if (!layout_problem(c, l).empty()) continue;
                 RankedLayout r{l, predict_step(c, l, hw)};
                 out.evaluated++;

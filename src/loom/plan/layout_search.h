@@ -15,6 +15,8 @@ struct SearchSpace {
   std::optional<int> tp, pp, vpp, micro_batch, zero_stage;
   std::optional<bool> sequence_parallel;
   std::optional<RecomputeGranularity> recompute;
+  // Unset: 1F1B and zero-bubble are tried with one virtual stage, interleaved with more.
+  std::optional<PipelineSchedule> schedule;
   PlanLayout base;  // global batch, dtype, bytes, schedule preferences, overlap, offload
   // Memory a rank may use: the device's memory times this (the rest: CUDA context, allocator slack).
   double usable_fraction = 0.95;

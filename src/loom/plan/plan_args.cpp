@@ -47,7 +47,7 @@ PlanLayout layout_from_args(const TrainArgs& a) {
                 : a.recompute_granularity == "full"    ? RecomputeGranularity::kFull
                                                        : RecomputeGranularity::kNone;
   l.zero_stage = a.zero_stage;
-  l.schedule = l.vpp > 1 ? PipelineSchedule::Interleaved : a.schedule();
+  l.schedule = l.vpp > 1 && a.schedule() != PipelineSchedule::Dynamic ? PipelineSchedule::Interleaved : a.schedule();
   const bool half = a.fp16 || a.bf16;
   l.dtype = a.fp16 ? ComputeDType::kFp16 : a.bf16 ? ComputeDType::kBf16 : ComputeDType::kFp32;
   l.activation_bytes = half ? 2 : 4;

@@ -15,6 +15,7 @@ struct StageCost {
   double fwd_gemm = 0, fwd_attention = 0, fwd_memory = 0;
   double bwd_gemm = 0, bwd_attention = 0, bwd_memory = 0;
   double recompute = 0, tp_comm = 0, p2p = 0;
+  double wgrad_gemm = 0;  // the part of bwd_gemm that forms weight gradients (zero-bubble's deferred W)
   double forward() const { return fwd_gemm + fwd_attention + fwd_memory; }
   double backward() const { return bwd_gemm + bwd_attention + bwd_memory + recompute; }
   double total() const { return forward() + backward() + tp_comm + p2p; }
@@ -37,7 +38,8 @@ struct Ctx {
   }
   // Forward GEMM (m, n, k) = X[m, k] W^T[k, n]; its backward: dX = dY W (m, k, n), dW = dY^T X (n, k, m).
   double fwd(const Gemm& g) const { return gemm(g); }
-  double bwd(const Gemm& g) const { return gemm({g.m, g.k, g.n}) + gemm({g.n, g.k, g.m}); }
+  double bwd(const Gemm& g) const { return gemm({g.m, g.k, g.n}) + wgrad(g); }
+  double wgrad(const Gemm& g) const { return gemm({g.n, g.k, g.m}); }
   double memory(double bytes) const { return bytes / (hw.memory_bandwidth * hw.memory_efficiency); }
 };
 
@@ -57,7 +59,7 @@ StageCost layer_cost(const Ctx& x) {
   StageCost s;
   const Gemm gemms[] = {{N, c.qkv_width() / T, h}, {N, h, c.attention_width() / T},
                         {N, c.fc1_width() / T, h}, {N, h, c.ffn_hidden_size / T}};
-  for (const Gemm& g : gemms) s.fwd_gemm += x.fwd(g), s.bwd_gemm += x.bwd(g);
+  for (const Gemm& g : gemms) s.fwd_gemm += x.fwd(g), s.bwd_gemm += x.bwd(g), s.wgrad_gemm += x.wgrad(g);
 
   // Core attention of this rank's heads.
   const int64_t heads = c.num_attention_heads / T, d = c.head_dim(), sq = c.seq_length;
@@ -104,6 +106,7 @@ void add(StageCost& a, const StageCost& b, double times) {
   a.fwd_gemm += times * b.fwd_gemm, a.fwd_attention += times * b.fwd_attention, a.fwd_memory += times * b.fwd_memory;
   a.bwd_gemm += times * b.bwd_gemm, a.bwd_attention += times * b.bwd_attention, a.bwd_memory += times * b.bwd_memory;
   a.recompute += times * b.recompute, a.tp_comm += times * b.tp_comm, a.p2p += times * b.p2p;
+  a.wgrad_gemm += times * b.wgrad_gemm;
 }
 
 // The embedding (first stage) and the final norm, output layer and cross-entropy (last stage).
@@ -124,7 +127,7 @@ StageCost head_cost(const Ctx& x) {
   const double Nh = double(N) * x.c.hidden_size, e = l.activation_bytes;
   StageCost s;
   const Gemm logits{N, v, x.c.hidden_size};
-  s.fwd_gemm = x.fwd(logits), s.bwd_gemm = x.bwd(logits);
+  s.fwd_gemm = x.fwd(logits), s.bwd_gemm = x.bwd(logits), s.wgrad_gemm = x.wgrad(logits);
   // Final norm; fp32 logits: the softmax reads them and writes its probabilities, the backward reads
   // those and writes the gradient.
   const double logit_bytes = double(N) * double(v) * 4.0;
@@ -177,7 +180,13 @@ std::string layout_problem(const ModelConfig& c, const PlanLayout& l) {
   if (l.sequence_parallel && (l.tp == 1 || c.seq_length % l.tp)) return "sequence parallelism needs TP > 1 dividing the sequence";
   if (c.num_layers % (l.pp * l.vpp))
     return "PP " + s(l.pp) + " x VPP " + s(l.vpp) + " does not divide the " + s(c.num_layers) + " layers";
-  if (l.vpp > 1 && (l.pp == 1 || l.schedule != PipelineSchedule::Interleaved)) return "virtual stages need the interleaved schedule";
+  if (l.vpp > 1 && (l.pp == 1 || (l.schedule != PipelineSchedule::Interleaved && l.schedule != PipelineSchedule::Dynamic)))
+    return "virtual stages need the interleaved or dynamic schedule";
+  if (l.schedule == PipelineSchedule::ZeroBubble) {  // what loom train runs it with
+    if (l.pp == 1) return "the zero-bubble schedule needs PP > 1";
+    if (l.recompute != RecomputeGranularity::kNone) return "the zero-bubble schedule runs without recompute";
+    if (l.zero_stage >= 2) return "the zero-bubble schedule runs with ZeRO 0 or 1";
+  }
   if (l.global_batch % (int64_t(l.micro_batch) * l.dp))
     return "micro-batch " + s(l.micro_batch) + " x DP " + s(l.dp) + " does not divide the global batch " + s(l.global_batch);
   if (l.vpp > 1 && l.num_micro_batches() % l.pp)
@@ -219,8 +228,16 @@ StepPrediction predict_step(const ModelConfig& c0, const PlanLayout& l, const Ha
   }
   const StageCost& S = stages[size_t(slow)];
   // 1F1B and GPipe: M micro-batches through the slowest stage plus the fill and drain of the others;
-  // interleaving cuts the fill and drain by V (Narayanan et al. 2021).
-  const double pipeline = M * S.total() + (sum - S.total()) / V;
+  // interleaving cuts the fill and drain by V (Narayanan et al. 2021). Zero-bubble (ZB-H1, Qi et al. 2023):
+  // each other stage adds F + B - W instead of F + B + W, its deferred weight gradients filling the
+  // cool-down (the dynamic schedule without stragglers: its 1F1B or interleaved order's).
+  double fill = (sum - S.total()) / V;
+  if (l.schedule == PipelineSchedule::ZeroBubble) {
+    fill = 0;
+    for (int r = 0; r < P; r++)
+      if (r != slow) fill += std::max(0.0, stages[size_t(r)].total() - 2.0 * stages[size_t(r)].wgrad_gemm);
+  }
+  const double pipeline = M * S.total() + fill;
 
   // Data parallelism and ZeRO, on the most loaded stage.
   int64_t params = 0;
@@ -294,7 +311,10 @@ StepPrediction predict_step(const ModelConfig& c0, const PlanLayout& l, const Ha
   m.tensor_parallel = l.tp, m.pipeline_parallel = l.pp, m.data_parallel = l.dp, m.micro_batch_size = l.micro_batch;
   const TheoreticalMemory tm = theoretical_memory(m);
   p.model_state_bytes = tm.most_loaded_shard * model_state_bytes_per_param(half, l.grad_reduce_bytes, l.zero_stage, l.dp, l.offload_optimizer);
-  const int sched = l.schedule == PipelineSchedule::GPipe ? 0 : l.schedule == PipelineSchedule::OneFOneB ? 1 : 2;
+  const int sched = l.schedule == PipelineSchedule::GPipe        ? 0
+                    : l.schedule == PipelineSchedule::ZeroBubble ? 3
+                    : V == 1                                     ? 1   // 1F1B, dynamic at its default cap
+                                                                 : 2;  // interleaved, dynamic with V chunks
   StageActivationInput a;
   a.layer.seq_length = c.seq_length, a.layer.micro_batch = l.micro_batch, a.layer.hidden = c.hidden_size;
   a.layer.heads = c.num_attention_heads, a.layer.query_groups = c.query_groups(), a.layer.kv_channels = c.head_dim();
@@ -310,6 +330,7 @@ StepPrediction predict_step(const ModelConfig& c0, const PlanLayout& l, const Ha
   for (int r : {0, P - 1}) {
     a.first_stage = r == 0, a.last_stage = r == P - 1;
     a.in_flight = in_flight_stage_equivalents(sched, P, r, M, V);
+    a.deferred_weight_grads = l.schedule == PipelineSchedule::ZeroBubble;
     act = std::max(act, predicted_activation_bytes(a));
   }
   p.activation_bytes = act;
@@ -322,6 +343,8 @@ std::string layout_flags(const PlanLayout& l, int num_layers) {
                   std::to_string(l.pp);
   if (l.vpp > 1) f += " --num-layers-per-virtual-pipeline-stage " + std::to_string(num_layers / (l.pp * l.vpp));
   if (l.schedule == PipelineSchedule::GPipe) f += " --pipeline-schedule gpipe";
+  if (l.schedule == PipelineSchedule::ZeroBubble) f += " --pipeline-schedule zero-bubble";
+  if (l.schedule == PipelineSchedule::Dynamic) f += " --pipeline-schedule dynamic";
   f += " --micro-batch-size " + std::to_string(l.micro_batch) + " --global-batch-size " + std::to_string(l.global_batch);
   if (l.sequence_parallel) f += " --sequence-parallel";
   if (l.recompute == RecomputeGranularity::kSelective) f += " --recompute-granularity selective";
