@@ -22,6 +22,7 @@
 #include "loom/data/numpy_compat.h"
 #include "loom/data/tiktoken_tokenizer.h"
 #include "loom/data/tokenizer.h"
+#include "loom/report/read_log.h"
 #include "loom/train/arguments.h"
 #include "test_data_tokenizer_util.h"
 
@@ -411,4 +412,31 @@ TEST(FuzzRegressions, HfTokenizerIdFarBeyondTheFileIsRejectedFirst) {
   const std::string e = user_error([&] { loom::data::make_tokenizer(c); });
   EXPECT_NE(e.find("tokenizer file '" + f.path() + "': id 243333337 is beyond the file's "), std::string::npos) << e;
   EXPECT_NE(e.find("by more than 65536 (ids must be 0..n-1)"), std::string::npos) << e;
+}
+
+// fuzz_training_log (long run): a line "validation loss at iteration |" made MegatronParser read the
+// iteration number 29 characters into its first field, which trimming had left 28 long: a heap read past
+// the string (under ASan: heap-buffer-overflow). Such a line has no iteration and is passed over; the
+// validation line beside it still counts.
+TEST(FuzzRegressions, ValidationLineWithoutIterationIsPassedOver) {
+  TempFile f("run.log",
+             " iteration        1/      10 | consumed samples:            8 | elapsed time per iteration (ms): 100.0 | "
+             "learning rate: 1.000000E-04 | global batch size:     8 | lm loss: 1.000000E+01 | loss scale: 1.0 | "
+             "number of skipped iterations:   0 | number of nan iterations:   0 |\n"
+             " validation loss at iteration |\n"
+             " validation loss at iteration 1 | lm loss value: 9.500000E+00 | lm loss PPL: 1.335973E+04 |\n");
+  const loom::report::RunTable t = loom::report::read_log(f.path());
+  ASSERT_EQ(t.rows().size(), 1u);
+  const auto& row = t.rows().begin()->second;
+  ASSERT_TRUE(row.count("valid_loss[lm loss]"));
+  EXPECT_EQ(row.at("valid_loss[lm loss]").text, "9.500000E+00");
+  std::ifstream in(std::string(LOOM_SOURCE_DIR) + "/fuzz/regressions/fuzz_training_log/validation_line_without_number",
+                   std::ios::binary);
+  const std::string input((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_FALSE(input.empty());
+  TempFile crash("crash.log", input);
+  try {
+    (void)loom::report::read_log(crash.path());
+  } catch (const loom::UserError&) {  // not a recognised log: also fine
+  }
 }

@@ -147,9 +147,13 @@ bool MegatronParser::line(const std::string& text) {
   // and v1's "| LM loss: X | LM PPL: Y".
   if (s.rfind("validation loss at iteration ", 0) == 0) {
     const auto fields = split_fields(s);
+    // The first field is trimmed: "validation loss at iteration |" leaves it 28 characters, no number.
+    constexpr size_t kPrefix = 29;  // "validation loss at iteration "
+    if (fields.empty() || fields[0].size() <= kPrefix) return false;
+    const char* number = fields[0].c_str() + kPrefix;
     char* end = nullptr;
-    const int64_t it = std::strtoll(fields[0].c_str() + 29, &end, 10);
-    if (end == fields[0].c_str() + 29) return false;
+    const int64_t it = std::strtoll(number, &end, 10);
+    if (end == number) return false;
     const std::string prefix = std::string(end).find("test set") != std::string::npos ? "test_" : "valid_";
     for (size_t i = 1; i < fields.size(); i++) {
       std::string key, value;
