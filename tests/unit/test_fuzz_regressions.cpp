@@ -440,3 +440,27 @@ TEST(FuzzRegressions, ValidationLineWithoutIterationIsPassedOver) {
   } catch (const loom::UserError&) {  // not a recognised log: also fine
   }
 }
+
+// fuzz_training_log (second long run): a pipeline-splitter line whose batch count is 66 digits (strtoll's
+// LLONG_MAX) made the iteration number (epoch - 1) x batches + batch overflow int64 (undefined behaviour,
+// UBSan's "signed integer overflow"). Counts whose iteration does not fit mark the line as not the
+// splitter's; the good line beside it still counts.
+TEST(FuzzRegressions, SplitterLineWhoseIterationOverflowsIsPassedOver) {
+  TempFile f("split.log",
+             "| epoch   1 |     2/  323 batches | lr 0.00 | ms/batch 1600.43 | loss  6.84 | ppl   933.51\n"
+             "| epoch   5 |     666666666666666666666666/  323 batches | lr 0.00 | ms/batch 1.00 | loss  6.00\n"
+             "| epoch   3 |     1/  9223372036854775807 batches | lr 0.00 | ms/batch 1.00 | loss  6.00\n");
+  const loom::report::RunTable t = loom::report::read_log(f.path());
+  ASSERT_EQ(t.rows().size(), 1u);
+  EXPECT_EQ(t.rows().begin()->first, 2);
+  EXPECT_EQ(t.rows().begin()->second.at("step_time_ms").text, "1600.43");
+  std::ifstream in(std::string(LOOM_SOURCE_DIR) + "/fuzz/regressions/fuzz_training_log/splitter_iteration_overflows",
+                   std::ios::binary);
+  const std::string input((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_FALSE(input.empty());
+  TempFile crash("crash.log", input);
+  try {
+    (void)loom::report::read_log(crash.path());
+  } catch (const loom::UserError&) {  // not a recognised log: also fine
+  }
+}

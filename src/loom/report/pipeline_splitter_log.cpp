@@ -18,7 +18,11 @@ bool PipelineSplitterParser::line(const std::string& text) {
   const int64_t batch = std::strtoll(b, &end, 10);
   if (end == b || *end != '/') return false;
   const int64_t per_epoch = std::strtoll(end + 1, &end, 10);
-  const int64_t it = (epoch - 1) * per_epoch + batch;
+  // Counts a log could hold: positive, and an iteration number that fits (a corrupt line's 19-digit
+  // counts would overflow the product, undefined behaviour; such a line is not the splitter's).
+  if (epoch < 1 || batch < 0 || per_epoch < 1) return false;
+  int64_t it = 0;
+  if (__builtin_mul_overflow(epoch - 1, per_epoch, &it) || __builtin_add_overflow(it, batch, &it)) return false;
   for (size_t i = 2; i < fields.size(); i++) {
     const auto sp = fields[i].find(' ');
     if (sp == std::string::npos) continue;
