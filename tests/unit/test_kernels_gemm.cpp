@@ -109,35 +109,6 @@ TEST(KernelGemm, DeterministicAcrossThreadCountsAndRegions) {
   }
 }
 
-TEST(KernelGemm, BlockCountNeverChangesBits) {
-  // The fp32 GEMM runs one block per thread (gemm.cpp): 1, 2, 3, 4 and 8 threads cut these shapes into
-  // that many 16-aligned column or row blocks (odd sizes, so blocks end inside OpenBLAS's tiles' rows and
-  // columns of the whole matrix), and every cut must give the bits of the single call.
-  struct Shape {
-    int M, N, K;
-  } shapes[] = {{777, 2100, 333}, {2100, 301, 333}, {301, 2100, 1501}};
-  for (const Shape& sh : shapes) {
-    for (int tr = 0; tr < 4; tr++) {
-      const bool ta = tr & 1, tb = tr & 2;
-      const int lda = ta ? sh.M : sh.K, ldb = tb ? sh.K : sh.N;
-      auto A = random_floats(size_t(sh.M) * sh.K, 30), B = random_floats(size_t(sh.K) * sh.N, 31);
-      const auto C0 = random_floats(size_t(sh.M) * sh.N, 32);
-      std::vector<float> first;
-      for (const int t : {1, 2, 3, 4, 8}) {
-        loom::test::ScopedThreads threads(t);
-        std::vector<float> C = C0;
-        loom::cpu::gemm(ta, tb, sh.M, sh.N, sh.K, 0.75f, A.data(), lda, B.data(), ldb, 0.5f, C.data(), sh.N);
-        if (first.empty()) {  // AllTransposesWithStrides checks the values; this, that no cut moves a bit
-          first = C;
-        } else {
-          EXPECT_TRUE(loom::test::bitwise_equal(first, C))
-              << sh.M << "x" << sh.N << "x" << sh.K << " tr " << tr << " threads " << t;
-        }
-      }
-    }
-  }
-}
-
 TEST(KernelSmallGemm, MatchesReferenceForAllTileShapes) {
   // Every row remainder (tiles of 6 rows) and column remainder (tiles of 16 columns).
   for (int M : {1, 2, 3, 4, 5, 6, 7, 13})

@@ -11,15 +11,10 @@
 namespace loom::cpu {
 
 // Determinism: OpenBLAS's threaded GEMM partitions work by thread count and can round differently from
-// its single-threaded GEMM (it splits K for small M x N: 130 x 97 x 1500 differs at 2 threads). So every
-// GEMM here is cut into column (or row) blocks, each one single-threaded BLAS call: inside our own
-// parallel region (OpenBLAS's OpenMP build then runs on the calling thread), or, when called from
-// sequential code, spread over the threads by a parallel loop of our own. A block's elements are summed
-// over K exactly as the whole single-threaded call sums them, provided its edges are multiples of 16
-// (OpenBLAS cuts K by K alone, and 16-aligned edges keep every element in the same micro-kernel tile
-// position), so the number of blocks does not change a bit (KernelGemm.BlockCountNeverChangesBits): it
-// follows the threads that will run them, one block per thread, since every block packs the other
-// operand again (8 fixed blocks cost 5% more on 2 threads). The result is bitwise the same for any
+// its single-threaded GEMM. So every GEMM here is cut into a fixed grid of column (or row) blocks that
+// depends only on (M, N, K), and each block is one single-threaded BLAS call: inside our own parallel
+// region (OpenBLAS's OpenMP build then runs on the calling thread), or, when called from sequential
+// code, spread over the threads by a parallel loop of our own. The result is bitwise the same for any
 // number of threads, and from inside or outside a parallel region.
 
 namespace {
@@ -51,11 +46,9 @@ void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const fl
     scale_c(M, N, beta, C, ldc);
     return;
   }
-  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-  Split s = split_for(M, N, K);
-  s.blocks = std::min(s.blocks, threads);
-  if (threads == 1) {  // in a parallel region, or one thread: BLAS runs on this thread
-    gemm_block(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, s, 0);
+  const Split s = split_for(M, N, K);
+  if (omp_in_parallel() || omp_get_max_threads() == 1) {
+    for (int i = 0; i < s.blocks; i++) gemm_block(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, s, i);
     return;
   }
   // Even a single block goes through a parallel region, so that BLAS runs it single-threaded.
