@@ -9,14 +9,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace loom;
-  std::vector<std::string> args;  // as cmd_train gets them: the arguments after `loom train`
-  std::string_view in(reinterpret_cast<const char*>(data), size);
-  while (!in.empty() && args.size() < 256) {
-    const size_t nl = in.find('\n');
-    args.emplace_back(in.substr(0, nl));
-    if (nl == std::string_view::npos) break;
-    in.remove_prefix(nl + 1);
-  }
+  std::vector<std::string> args = fuzz::input_lines(data, size, 256);
   std::vector<char*> argv;
   for (auto& s : args) argv.push_back(s.data());
   // --help prints to stdout; keep the fuzzer's output readable.

@@ -20,14 +20,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace loom;
-  std::vector<std::string> lines;
-  std::string_view in(reinterpret_cast<const char*>(data), size);
-  while (!in.empty() && lines.size() < 65) {
-    const size_t nl = in.find('\n');
-    lines.emplace_back(in.substr(0, nl));
-    if (nl == std::string_view::npos) break;
-    in.remove_prefix(nl + 1);
-  }
+  std::vector<std::string> lines = fuzz::input_lines(data, size, 65);
   if (lines.empty()) return 0;
   std::vector<char*> argv;
   bool names_a_path = false;

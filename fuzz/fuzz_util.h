@@ -83,6 +83,19 @@ void expect_user_errors_only(F&& f) {
 }
 
 // A file of the source tree (the bundled GPT-2 vocabulary, ...).
+// The input as lines (a line may be empty), at most `max_lines`: the argument lists of the command-line targets.
+inline std::vector<std::string> input_lines(const uint8_t* data, size_t size, size_t max_lines) {
+  std::vector<std::string> lines;
+  std::string_view in(reinterpret_cast<const char*>(data), size);
+  while (!in.empty() && lines.size() < max_lines) {
+    const size_t nl = in.find('\n');
+    lines.emplace_back(in.substr(0, nl));
+    if (nl == std::string_view::npos) break;
+    in.remove_prefix(nl + 1);
+  }
+  return lines;
+}
+
 inline std::string source_file(const std::string& rel) { return std::string(LOOM_SOURCE_DIR) + "/" + rel; }
 
 }  // namespace loom::fuzz

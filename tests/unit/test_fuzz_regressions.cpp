@@ -28,6 +28,12 @@
 
 namespace {
 
+// The bytes of fuzz/regressions/<target>/<name> (a kept fuzz input).
+std::string regression_input(const std::string& target_and_name) {
+  std::ifstream in(std::string(LOOM_SOURCE_DIR) + "/fuzz/regressions/" + target_and_name, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
 using loom_test::TempFile;
 using loom_test::user_error;
 
@@ -245,8 +251,7 @@ TEST(FuzzRegressions, TiktokenRankBeyondTheFileIsRejectedFirst) {
 // fuzz_sentencepiece: a model whose piece list holds an empty piece made libsentencepiece's trie builder
 // throw Darts::Details::Exception out of LoadFromSerializedProto (std::terminate: no UserError).
 TEST(FuzzRegressions, SentencePieceTrieExceptionIsAUserError) {
-  std::ifstream in(std::string(LOOM_SOURCE_DIR) + "/fuzz/regressions/fuzz_sentencepiece/darts_throws", std::ios::binary);
-  const std::string input((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string input = regression_input("fuzz_sentencepiece/darts_throws");
   const size_t sep = input.find("\n--8<--\n");
   ASSERT_NE(sep, std::string::npos);
   TempFile f("spm.model", input.substr(0, sep));
@@ -385,8 +390,7 @@ TEST(FuzzRegressions, CachedSampleOfTheWrongLengthIsRebuilt) {
     return all;
   };
   const std::vector<int32_t> fresh = samples();
-  std::ifstream in(std::string(LOOM_SOURCE_DIR) + "/fuzz/regressions/fuzz_npy/sample_of_wrong_length", std::ios::binary);
-  const std::string input((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string input = regression_input("fuzz_npy/sample_of_wrong_length");
   const std::string sep = "\n--8<--\n";
   const size_t a = input.find(sep), b = input.find(sep, a + sep.size());
   ASSERT_NE(b, std::string::npos);
@@ -401,8 +405,7 @@ TEST(FuzzRegressions, CachedSampleOfTheWrongLengthIsRebuilt) {
 // fuzz_hf_tokenizer (long run): a 4.4 kB tokenizer.json giving one vocabulary entry id 243333337 sized the
 // id table for it (7.8 GB). Ids far beyond the file's entries are refused before any table is sized.
 TEST(FuzzRegressions, HfTokenizerIdFarBeyondTheFileIsRejectedFirst) {
-  std::ifstream in(std::string(LOOM_SOURCE_DIR) + "/fuzz/regressions/fuzz_hf_tokenizer/id_allocates_7gb", std::ios::binary);
-  const std::string input((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string input = regression_input("fuzz_hf_tokenizer/id_allocates_7gb");
   const size_t sep = input.find("\n--8<--\n");
   ASSERT_NE(sep, std::string::npos);
   TempFile f("tokenizer.json", input.substr(0, sep));
@@ -430,9 +433,7 @@ TEST(FuzzRegressions, ValidationLineWithoutIterationIsPassedOver) {
   const auto& row = t.rows().begin()->second;
   ASSERT_TRUE(row.count("valid_loss[lm loss]"));
   EXPECT_EQ(row.at("valid_loss[lm loss]").text, "9.500000E+00");
-  std::ifstream in(std::string(LOOM_SOURCE_DIR) + "/fuzz/regressions/fuzz_training_log/validation_line_without_number",
-                   std::ios::binary);
-  const std::string input((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string input = regression_input("fuzz_training_log/validation_line_without_number");
   ASSERT_FALSE(input.empty());
   TempFile crash("crash.log", input);
   try {
@@ -454,9 +455,7 @@ TEST(FuzzRegressions, SplitterLineWhoseIterationOverflowsIsPassedOver) {
   ASSERT_EQ(t.rows().size(), 1u);
   EXPECT_EQ(t.rows().begin()->first, 2);
   EXPECT_EQ(t.rows().begin()->second.at("step_time_ms").text, "1600.43");
-  std::ifstream in(std::string(LOOM_SOURCE_DIR) + "/fuzz/regressions/fuzz_training_log/splitter_iteration_overflows",
-                   std::ios::binary);
-  const std::string input((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string input = regression_input("fuzz_training_log/splitter_iteration_overflows");
   ASSERT_FALSE(input.empty());
   TempFile crash("crash.log", input);
   try {
