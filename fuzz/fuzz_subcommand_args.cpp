@@ -1,8 +1,8 @@
-// The command lines of `loom preprocess`, `make-images`, `generate`, `convert`, `report`, `plan` (GPT/Llama and
+// The command lines of `loom preprocess`, `make-images`, `generate`, `convert`, `report`, `bench`, `plan` (GPT/Llama and
 // --model coca) and `train --model coca`: the input's first line names the subcommand, each further line is one
 // argument (a line may be empty). They go through the commands' own parsers and the checks each command makes
 // before its work: parse_preprocess_args; parse_make_images_args with check_synthetic_images_config (it only
-// looks at --output); parse_generate_args; parse_convert_args; parse_report_args; for plan, TrainArgs and
+// looks at --output); parse_generate_args; parse_convert_args; parse_report_args; parse_bench_args; for plan, TrainArgs and
 // PlanArgs as cmd_plan registers them, validate() and the device (--hardware); for CoCa, CocaArgs with the
 // tower-flag check, the DeepSpeed config and validate(). `loom train`'s GPT/Llama flags are fuzz_command_line's.
 // For the commands that read a file here (plan's --hardware FILE, CoCa's --deepspeed-config), an argument with a
@@ -14,6 +14,7 @@
 #include "loom/data/make_images_args.h"
 #include "loom/data/preprocess_args.h"
 #include "loom/generate/generate_args.h"
+#include "loom/plan/bench_args.h"
 #include "loom/plan/plan_args.h"
 #include "loom/report/report_args.h"
 #include "loom/train/coca_args.h"
@@ -49,6 +50,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     } else if (lines[0] == "report") {
       report::ReportArgs a;
       (void)report::parse_report_args(int(argv.size()), argv.data(), a);
+    } else if (lines[0] == "bench") {
+      BenchArgs a;
+      (void)parse_bench_args(int(argv.size()), argv.data(), a);
     } else if (lines[0] == "plan") {  // cmd_plan.cpp up to its first output
       TrainArgs a;
       ArgParser p("loom plan", "fuzz");

@@ -72,4 +72,12 @@ expect_error "--world-size must not be negative" "$LOOM" plan "${MODEL[@]}" --wo
 expect_error "cannot open --compare-log $TMP/nolog" "$LOOM" plan "${MODEL[@]}" --hardware A100-80G --compare-log "$TMP/nolog"
 expect_error "loom bench needs --calibrate" "$LOOM" bench
 expect_error "--largest-gemm must be at least 128" "$LOOM" bench --calibrate --largest-gemm 64
+expect_error "--seconds-per-kernel must be in (0, 5]" "$LOOM" bench --calibrate --seconds-per-kernel 0
+expect_error "--name must not be empty" "$LOOM" bench --calibrate --name ""
+# An --output that cannot be written is refused before anything is measured, and nothing is created.
+expect_error "--output $TMP/nodir/hw.json: " "$LOOM" bench --calibrate --output "$TMP/nodir/hw.json"
+[ ! -e "$TMP/nodir" ] || fail "bench created the missing directory of --output"
+mkdir -p "$TMP/adir"
+expect_error "--output $TMP/adir: " "$LOOM" bench --calibrate --output "$TMP/adir"
+[ -z "$(ls -A "$TMP/adir")" ] || fail "bench wrote into the directory given as --output"
 finish

@@ -19,9 +19,11 @@
 #include "loom/kernels/cpu/attention.h"
 #include "loom/kernels/cpu/gemm.h"
 #include "loom/kernels/cpu/gemm_bf16.h"
+#include "loom/ckpt/safetensors.h"
+#include "loom/plan/bench_args.h"
 #include "loom/plan/collective_model.h"
 #include "loom/plan/hardware.h"
-#include "loom/util/cli.h"
+#include "loom/util/output_path.h"
 
 namespace loom::cmd {
 namespace {
@@ -146,31 +148,24 @@ Link fit_all_reduce(dist::Communicator& w, double budget) {
 }  // namespace
 
 int bench(int argc, char** argv) {
-  bool calibrate = false;
-  std::string output = "loom-hardware.json", name = "calibrated";
-  double budget = 0.25;
-  int largest = 2048;
-  ArgParser p("loom bench", "Measure this machine for 'loom plan --hardware FILE.json' (run under mpirun for the "
-                            "links between ranks).");
-  p.add_flag("--calibrate", &calibrate, "measure GEMMs, attention, memory bandwidth and (under mpirun) collectives");
-  p.add_string("--output", &output, "the hardware file to write");
-  p.add_string("--name", &name, "the name the file gives this machine");
-  p.add_float("--seconds-per-kernel", &budget, "measuring time per kernel and shape");
-  p.add_int("--largest-gemm", &largest, "skip GEMM shapes of more than N^3 multiply-adds (quick, coarser tables)");
-  p.add_example("mpirun -np 2 loom bench --calibrate --output this-machine.json");
-  if (!p.parse(argc, argv)) return 0;
-  require(calibrate, "loom bench needs --calibrate");
-  require(budget > 0 && budget <= 5, "--seconds-per-kernel must be in (0, 5]");
-  require(largest >= 128, "--largest-gemm must be at least 128");
+  BenchArgs a;
+  if (!parse_bench_args(argc, argv, a)) return 0;
+  const double budget = a.seconds_per_kernel;
+  const int largest = a.largest_gemm;
   auto world = dist::Communicator::world();
   const bool root = world->rank() == 0;
-  if (root) {  // fail before measuring when the file cannot be written
-    std::ofstream probe(output, std::ios::app);
-    require(bool(probe), "cannot write --output " + output);
+  // Fail before measuring when the file cannot be written; the check creates nothing.
+  {
+    std::string problem;
+    if (root) {
+      const std::string why = output_file_problem(a.output);
+      if (!why.empty()) problem = "--output " + a.output + ": " + why;
+    }
+    dist::fail_if_any_rank(*world, problem);
   }
 
   Hardware h;
-  h.name = name;
+  h.name = a.name;
   h.gemm_efficiency = 1.0, h.memory_efficiency = 1.0, h.link_efficiency = 1.0;
   for (const Shape& s : kShapes) {
     if (double(s.m) * s.n * s.k > double(largest) * largest * largest) continue;
@@ -247,10 +242,8 @@ int bench(int argc, char** argv) {
   }
   h.inter_node_bandwidth = h.intra_node_bandwidth, h.inter_node_latency = h.intra_node_latency;
   if (root) {
-    std::ofstream f(output);
-    f << hardware_to_json(h);
-    require(bool(f), "cannot write --output " + output);
-    std::printf(" > wrote %s (%d threads per rank)\n", output.c_str(), omp_get_max_threads());
+    write_file_atomic(a.output, hardware_to_json(h));
+    std::printf(" > wrote %s (%d threads per rank)\n", a.output.c_str(), omp_get_max_threads());
   }
   return 0;
 }
