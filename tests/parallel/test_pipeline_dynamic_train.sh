@@ -22,7 +22,7 @@ diff <(steps "$TMP/fixed.log") <(cat "$TMP/a.log" "$TMP/b.log" | steps /dev/stdi
 for f in shard_tp00_pp000 shard_tp00_pp001; do
   cmp -s "$TMP/fixed/iter_0000006/$f.safetensors" "$TMP/dyn/iter_0000006/$f.safetensors" || fail "final $f differs"
 done
-grep -qE '^ > pipeline idle fraction per stage \(training iterations after the first\): 0: 0\.[0-9]{3} 1: 0\.[0-9]{3}$' \
+grep -qE '^ > pipeline idle fraction per stage \(of each training step after the first\): 0: 0\.[0-9]{3} 1: 0\.[0-9]{3}$' \
   "$TMP/b.log" || fail "no idle fraction line"
 
 # --pipeline-split cost over 2 virtual stages (6 blocks over 4 virtual stages, which no even split

@@ -45,8 +45,17 @@ for prec in fp16 bf16; do
       || fail "$prec: final $f differs"
   done
 done
-grep -qE '^ > pipeline idle fraction per stage \(training iterations after the first\): 0: 0\.[0-9]{3} 1: 0\.[0-9]{3}$' \
+grep -qE '^ > pipeline idle fraction per stage \(of each training step after the first\): 0: 0\.[0-9]{3} 1: 0\.[0-9]{3}$' \
   "$TMP/b.log" || fail "no idle fraction line"
+# The printed fractions are of the step (the longest stage's span), as bench/pipeline_bubble.py reads them
+# from the trace's passes.
+/usr/bin/python3 "$SRC/bench/pipeline_bubble.py" "$TMP/trace.json" 2 8 1 > "$TMP/bubble" || fail "pipeline_bubble.py"
+for s in 0 1; do
+  printed=$(grep -oE "^ > pipeline idle fraction per stage .*" "$TMP/b.log" | grep -oE " $s: 0\.[0-9]{3}" | cut -d' ' -f3)
+  traced=$(grep -oE "^stage $s: idle 0\.[0-9]{3} of each step" "$TMP/bubble" | cut -d' ' -f4)
+  awk -v a="$printed" -v b="$traced" 'BEGIN { d = a - b; exit !(a != "" && b != "" && d < 0.05 && d > -0.05) }' \
+    || fail "stage $s: printed idle $printed, the trace's $traced"
+done
 # Each stage ran 8 W passes per iteration, in micro-batch order, after their B.
 for s in 0 1; do
   n=$(grep -oE "\"name\": \"W[0-9]+\\.0\", \"ph\": \"X\", \"pid\": $s," "$TMP/trace.json" | wc -l)

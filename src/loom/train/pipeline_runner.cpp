@@ -232,10 +232,15 @@ double PipelineRunner::run(bool training, const std::function<void(int, BatchBuf
 }
 
 std::vector<double> PipelineRunner::idle_fractions() const {
-  std::vector<double> all(size_t(l_.size));
-  const double mine = span_us_ > 0 ? 1.0 - busy_us_ / span_us_ : 0.0;
-  l_.pp->all_gather(&mine, all.data(), 1);
-  return all;
+  const double mine[2] = {busy_us_, span_us_};
+  std::vector<double> all(2 * size_t(l_.size));
+  l_.pp->all_gather(mine, all.data(), 2);
+  double step = 0;
+  for (int s = 0; s < l_.size; s++) step = std::max(step, all[2 * size_t(s) + 1]);
+  std::vector<double> idle(size_t(l_.size), 0.0);
+  if (step > 0)
+    for (int s = 0; s < l_.size; s++) idle[size_t(s)] = 1.0 - all[2 * size_t(s)] / step;
+  return idle;
 }
 
 void PipelineRunner::write_trace(const std::string& path) const {

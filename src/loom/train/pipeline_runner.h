@@ -62,8 +62,10 @@ class PipelineRunner {
   // most live activations of chunk c (slots in use) at once.
   int peak_in_flight() const { return peak_in_flight_; }
   int peak_live(int chunk) const { return peak_live_[size_t(chunk)]; }
-  // Collective over the pipeline group: every stage's fraction of its training iterations (after the
-  // first) not spent computing (injected delays count as compute: they model a slow device).
+  // Collective over the pipeline group: every stage's fraction of the training steps (after the first) not
+  // spent computing (injected delays count as compute: they model a slow device). The steps' time is the
+  // longest stage's schedule span: a stage done early waits for the slowest at the optimizer step, and that
+  // wait is idle too (1F1B's last stage, done while the first runs its last backward).
   std::vector<double> idle_fractions() const;
   // Training iterations whose passes ran in another order than the fixed schedule of the same shape's
   // (the dynamic schedule adapting to what arrived).

@@ -206,7 +206,7 @@ void write_pipeline_trace(Trainer& trainer, const parallel::ProcessGrid& grid, c
   const std::vector<double> idle = trainer.pipeline()->idle_fractions();
   if (grid.pp_rank() == 0) {
     std::printf(" > pipeline trace written to %s\n", path.c_str());
-    std::printf(" > pipeline idle fraction per stage (training iterations after the first):");
+    std::printf(" > pipeline idle fraction per stage (of each training step after the first):");
     for (size_t s = 0; s < idle.size(); s++) std::printf(" %zu: %.3f", s, idle[s]);
     std::printf("\n");
     std::fflush(stdout);
