@@ -1,7 +1,8 @@
 # The dynamic pipeline schedule (--pipeline-schedule dynamic) under mpirun gives BITWISE the losses, grad
 # norms and final weights of the fixed schedule of the same shape (1F1B, or interleaved with 2 virtual
 # stages), dropout on, for GPT and Llama: PP 2 and 4, with TP 2, and with a straggler injected
-# (LOOM_PIPELINE_DELAY), which changes the order the stages run in but not what they compute. Memory:
+# (LOOM_PIPELINE_DELAY, a slow device or a slow link), which changes the order the stages run in but not what
+# they compute. Memory:
 # each stage's measured peak of micro-batches in flight stays within its cap (default: 1F1B's), also
 # with an explicit smaller cap, and no chunk outgrows its activation slots.
 source "$(dirname "$0")/layout_lib.sh"
@@ -42,6 +43,12 @@ same gpt_pp4_1f1b gpt_pp4_dyn_slow gpt_pp4_dyn_cap2
 run gpt_pp4_vpp2_int 4 --pp 4 --vpp 2 --schedule interleaved
 run gpt_pp4_vpp2_dyn 4 --pp 4 --vpp 2 --schedule dynamic
 same gpt_pp4_vpp2_int gpt_pp4_vpp2_dyn
+# A slow link into stage 1 (link=1: its messages arrive late, its device is not slowed): the dynamic
+# schedule runs what has arrived meanwhile, the fixed one waits; both compute the same.
+SLOW_LINK="stage=1,prob=0.4,ms=3,link=1"
+LOOM_PIPELINE_DELAY=$SLOW_LINK run gpt_pp2_vpp2_dyn_link 2 --pp 2 --vpp 2 --schedule dynamic
+LOOM_PIPELINE_DELAY=$SLOW_LINK run gpt_pp2_vpp2_int_link 2 --pp 2 --vpp 2 --schedule interleaved
+same gpt_pp2_vpp2_int gpt_pp2_vpp2_dyn_link gpt_pp2_vpp2_int_link
 run gpt_tp2_pp2_vpp2_int 4 --pp 2 --tp 2 --vpp 2 --schedule interleaved
 LOOM_PIPELINE_DELAY=$SLOW_0 run gpt_tp2_pp2_vpp2_dyn_slow 4 --pp 2 --tp 2 --vpp 2 --schedule dynamic
 same gpt_tp2_pp2_vpp2_int gpt_tp2_pp2_vpp2_dyn_slow
@@ -68,6 +75,6 @@ done
 for n in gpt_pp2_dyn_cap1 llama_pp2_dyn_cap1 gpt_pp4_dyn_cap2; do
   [ "$(field $n reordered)" -ge 3 ] || { echo "FAIL: $n reordered $(field $n reordered), expected every iteration"; status=1; }
 done
-echo "iterations reordered by the injected delays: $(for n in "$TMP"/*slow.log; do grep -oE 'reordered=[0-9]+' "$n"; done | tr '\n' ' ')"
+echo "iterations reordered by the injected delays: $(for n in "$TMP"/*slow.log "$TMP"/*dyn_link.log; do grep -oE 'reordered=[0-9]+' "$n"; done | tr '\n' ' ')"
 [ $status -eq 0 ] && echo "all dynamic pipeline checks passed"
 exit $status

@@ -28,7 +28,7 @@ PipelineDelay PipelineDelay::parse(const std::string& spec) {
   bool has_stage = false;
   while (std::getline(in, item, ',')) {
     const size_t eq = item.find('=');
-    require(eq != std::string::npos, "LOOM_PIPELINE_DELAY: '" + item + "' is not key=value (stage, prob, ms, frac, seed)");
+    require(eq != std::string::npos, "LOOM_PIPELINE_DELAY: '" + item + "' is not key=value (stage, prob, ms, frac, seed, link)");
     const std::string key = item.substr(0, eq), value = item.substr(eq + 1);
     const double v = number(key, value);
     if (key == "stage") {
@@ -44,12 +44,16 @@ PipelineDelay PipelineDelay::parse(const std::string& spec) {
       d.frac_ = v;
     } else if (key == "seed") {
       d.seed_ = uint64_t(v);
+    } else if (key == "link") {
+      require(v == 0 || v == 1, "LOOM_PIPELINE_DELAY: link=" + value + " is not 0 or 1");
+      d.link_ = v == 1;
     } else {
-      fail("LOOM_PIPELINE_DELAY: unknown key '" + key + "' (stage, prob, ms, frac, seed)");
+      fail("LOOM_PIPELINE_DELAY: unknown key '" + key + "' (stage, prob, ms, frac, seed, link)");
     }
   }
   require(has_stage, "LOOM_PIPELINE_DELAY: no stage= given");
   require((d.ms_ > 0) != (d.frac_ > 0), "LOOM_PIPELINE_DELAY: give one of ms= and frac=");
+  require(!d.link_ || d.ms_ > 0, "LOOM_PIPELINE_DELAY: link=1 takes ms= (a message has no pass time to take frac= of)");
   return d;
 }
 
@@ -59,12 +63,18 @@ PipelineDelay PipelineDelay::from_environment() {
 }
 
 double PipelineDelay::after_pass(int stage, double pass_us) {
-  if (!active_on(stage)) return 0;
+  if (link_ || !active_on(stage)) return 0;
   Rng r(stream_key(seed_, 0xDE1A, uint64_t(stage), passes_++));
   if (!(r.uniform() < prob_)) return 0;
   const double us = ms_ > 0 ? ms_ * 1e3 : frac_ * pass_us;
   std::this_thread::sleep_for(std::chrono::duration<double, std::micro>(us));
   return us;
+}
+
+double PipelineDelay::message_delay_us(int stage, uint64_t run, int micro, int chunk, int kind) const {
+  if (!link_ || !active_on(stage)) return 0;
+  Rng r(stream_key(seed_, 0x11E4, uint64_t(stage), run, (uint64_t(micro) << 24) | (uint64_t(chunk) << 1) | uint64_t(kind)));
+  return r.uniform() < prob_ ? ms_ * 1e3 : 0.0;
 }
 
 }  // namespace loom

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstring>
 #include <stdexcept>
+#include <thread>
 
 #include "loom/ckpt/safetensors.h"
 #include "loom/train/pipeline_iteration.h"
@@ -45,6 +46,8 @@ PipelineRunner::PipelineRunner(std::vector<DecoderModel*> chunks, PipelineLayout
       grad_out_[size_t(c)].push_back(Tensor({rows, h}));
     }
     for (auto* v : {&act_sends_, &grad_sends_, &act_recvs_, &grad_recvs_}) (*v)[size_t(c)].resize(size_t(model.slots()));
+    act_arrive_us_.emplace_back(size_t(model.slots()), -1.0);
+    grad_arrive_us_.emplace_back(size_t(model.slots()), -1.0);
     slots.push_back(model.slots());
   }
   if (l_.schedule == PipelineSchedule::Dynamic)
@@ -68,6 +71,11 @@ void PipelineRunner::prepare_count(int num_micro) {
 
 void PipelineRunner::set_micro_batch_counts(const std::vector<int>& counts) {
   for (int m : counts) prepare_count(m);
+}
+
+void PipelineRunner::wait_for_late_message(int micro, int chunk, int kind) {
+  const double us = delay_.message_delay_us(l_.rank, runs_, micro, chunk, kind);
+  if (us > 0) std::this_thread::sleep_for(std::chrono::duration<double, std::micro>(us));
 }
 
 double PipelineRunner::now_us() const {
@@ -114,6 +122,7 @@ void PipelineRunner::forward_pass(const PipeOp& op, Iteration& it, bool posted) 
       act_recvs_[size_t(op.chunk)][size_t(s)].wait();
     } else {
       l_.pp->recv(model.stage_input(s).f32(), stage_floats(op.chunk), prev, tag(op.micro, op.chunk, 0));
+      wait_for_late_message(op.micro, op.chunk, 0);
       trace("recv F" + std::to_string(op.micro) + "." + std::to_string(op.chunk), t0, now_us());
     }
   } else {
@@ -156,6 +165,7 @@ void PipelineRunner::backward_pass(const PipeOp& op, Iteration& it, bool posted)
       grad_recvs_[size_t(op.chunk)][size_t(s)].wait();
     } else {
       l_.pp->recv(g.f32(), size_t(g.numel()), next, tag(op.micro, op.chunk, 1));
+      wait_for_late_message(op.micro, op.chunk, 1);
       trace("recv B" + std::to_string(op.micro) + "." + std::to_string(op.chunk), t0, now_us());
     }
     dout = &g;
@@ -192,6 +202,7 @@ double PipelineRunner::run(bool training, const std::function<void(int, BatchBuf
                            " micro-batches were not prepared (set_micro_batch_counts)");
   const std::vector<PipeOp>& fixed = fixed_ops_[size_t(cur_micro_)];
   Iteration it{training, load, rng, loss_grad_scale};
+  runs_++;
   executed_.clear();
   std::fill(loaded_.begin(), loaded_.end(), 0);
   std::fill(loss_sum_.begin(), loss_sum_.end(), 0.0);

@@ -88,6 +88,11 @@ class PipelineRunner {
   void post_activation_recv(int micro, int chunk);
   void post_gradient_recv(int micro, int chunk);
   bool ready(const PipeOp& op);  // its input has arrived and its slot's last send is done (polls)
+  // LOOM_PIPELINE_DELAY's slow link (link=1): a received message counts as arrived only its delay after
+  // its receive completed. The blocking receive sleeps that delay; the posted one is not ready until then
+  // (`at`: when, set at the first test that finds it complete; < 0 before).
+  void wait_for_late_message(int micro, int chunk, int kind);
+  bool arrived(dist::Request& recv, double& at, int micro, int chunk, int kind);
   PipeOp agree(const PipeOp& op) const;  // tensor-parallel rank 0's choice, on every rank of the stage
 
   std::vector<DecoderModel*> chunks_;
@@ -103,6 +108,7 @@ class PipelineRunner {
   std::vector<std::vector<Tensor>> grad_out_;   // [chunk][slot] input gradients being sent
   std::vector<std::vector<dist::Request>> act_sends_, grad_sends_;  // [chunk][slot]
   std::vector<std::vector<dist::Request>> act_recvs_, grad_recvs_;  // [chunk][slot] (dynamic)
+  std::vector<std::vector<double>> act_arrive_us_, grad_arrive_us_;  // [chunk][slot] (dynamic, slow link)
   std::unique_ptr<DynamicSchedule> dynamic_;
   int peak_in_flight_ = 0, in_flight_ = 0;
   std::vector<int> live_, peak_live_;  // [chunk]
@@ -113,6 +119,7 @@ class PipelineRunner {
   int cur_micro_ = 0;                           // micro-batches of the iteration being run
   int reordered_ = 0;
   int training_runs_ = 0;
+  uint64_t runs_ = 0;  // every run(), forward-only too: names a message for the slow link's draws
   double busy_us_ = 0, span_us_ = 0;  // training iterations after the first
   bool tracing_ = false;
   std::vector<std::string> events_;

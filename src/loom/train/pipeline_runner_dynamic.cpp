@@ -16,6 +16,7 @@ namespace loom {
 void PipelineRunner::post_activation_recv(int micro, int chunk) {
   if (is_first(chunk) || micro >= cur_micro_) return;
   const int P = l_.size, prev = (l_.rank + P - 1) % P, s = micro % chunks_[size_t(chunk)]->slots();
+  act_arrive_us_[size_t(chunk)][size_t(s)] = -1;
   act_recvs_[size_t(chunk)][size_t(s)] = l_.pp->irecv(chunks_[size_t(chunk)]->stage_input(s).f32(), stage_floats(chunk),
                                                       dist::DType::F32, prev, tag(micro, chunk, 0));
 }
@@ -24,13 +25,25 @@ void PipelineRunner::post_gradient_recv(int micro, int chunk) {
   if (is_last(chunk)) return;
   const int next = (l_.rank + 1) % l_.size, s = micro % chunks_[size_t(chunk)]->slots();
   Tensor& g = grad_in_[size_t(chunk)][size_t(s)];
+  grad_arrive_us_[size_t(chunk)][size_t(s)] = -1;
   grad_recvs_[size_t(chunk)][size_t(s)] = l_.pp->irecv(g.f32(), size_t(g.numel()), dist::DType::F32, next, tag(micro, chunk, 1));
+}
+
+bool PipelineRunner::arrived(dist::Request& recv, double& at, int micro, int chunk, int kind) {
+  if (!recv.test()) return false;
+  if (!delay_.link()) return true;
+  const double now = now_us();
+  if (at < 0) at = now + delay_.message_delay_us(l_.rank, runs_, micro, chunk, kind);
+  return now >= at;
 }
 
 bool PipelineRunner::ready(const PipeOp& op) {
   const size_t c = size_t(op.chunk), s = size_t(slot(op));
-  if (op.forward) return act_sends_[c][s].test() && (is_first(op.chunk) || act_recvs_[c][s].test());
-  return grad_sends_[c][s].test() && (is_last(op.chunk) || grad_recvs_[c][s].test());
+  if (op.forward)
+    return act_sends_[c][s].test() &&
+           (is_first(op.chunk) || arrived(act_recvs_[c][s], act_arrive_us_[c][s], op.micro, op.chunk, 0));
+  return grad_sends_[c][s].test() &&
+         (is_last(op.chunk) || arrived(grad_recvs_[c][s], grad_arrive_us_[c][s], op.micro, op.chunk, 1));
 }
 
 PipeOp PipelineRunner::agree(const PipeOp& op) const {
