@@ -9,6 +9,9 @@ source "$(dirname "$0")/lib.sh"
 VICTIM=2
 
 start_loop() {  # start the job in the background; sets JOB and PIDS (rank -> pid)
+  # The previous job's output goes first: the background job truncates it only once it runs, and a
+  # "ready" still there would be taken for this job's.
+  rm -f "$TMP/out" "$TMP/err"
   "$TIMEOUT" -k 5 60 "${MPI[@]}" -np 4 "$COMM_DRIVER" loop 40 >"$TMP/out" 2>"$TMP/err" &
   JOB=$!
   for _ in $(seq 200); do

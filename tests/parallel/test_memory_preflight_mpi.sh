@@ -36,6 +36,9 @@ check_layout() {  # check_layout NAME RANKS FLAGS...
   m=$(measured <<<"$out")
   p=$(predicted <<<"$dry")
   [ "$(wc -l <<<"$m")" -eq "$np" ] || fail "$name: expected $np ranks' memory lines, got: $m"
+  # The dry run's predictions come from rank 0, one per rank in rank order.
+  [ "$(grep -oE '^\[Rank [0-9]+\] predicted memory' <<<"$dry" | grep -oE '[0-9]+' | tr '\n' ' ')" = "$(seq -s ' ' 0 $((np - 1))) " ] ||
+    fail "$name: the dry run's prediction lines are not one per rank in rank order"
   [ "$m" = "$p" ] || fail "$name: predicted (rank states activations) differ from measured:
 $p
 vs

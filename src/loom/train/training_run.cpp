@@ -132,17 +132,18 @@ void TrainingRun::build_model() {
 // --train-iters 0: the counts and the predicted memory of every rank, nothing built.
 void TrainingRun::print_dry_run(const RankMemoryPrediction& m) {
   dry_run_ = true;
-  // Each rank's lines whole and in turn: what rank 0 still holds (the argument block) goes out first.
+  // Every rank's lines are gathered and printed by rank 0, in rank order: printed by each rank just before
+  // it exits, a line could be lost on its way through mpirun (seen once on a loaded machine: a 2-rank dry
+  // run printed only rank 0's prediction), and the ranks' lines came in any order.
+  const std::string counts = grid_->dp_rank() == 0
+                                 ? format_param_count_line(grid_->tp_rank(), grid_->pp_rank(), m.parameters) + "\n"
+                                 : std::string();
+  const std::vector<std::string> all_counts = dist::gather_strings(*world_, counts, 0);
+  const std::vector<std::string> predictions =
+      dist::gather_strings(*world_, format_predicted_memory_line(out_.rank, m) + "\n", 0);
+  for (const auto* lines : {&all_counts, &predictions})
+    for (const std::string& line : *lines) std::fputs(line.c_str(), stdout);
   std::fflush(stdout);
-  world_->barrier();
-  if (grid_->dp_rank() == 0) {
-    std::printf("%s\n", format_param_count_line(grid_->tp_rank(), grid_->pp_rank(), m.parameters).c_str());
-    std::fflush(stdout);
-  }
-  world_->barrier();
-  std::printf("%s\n", format_predicted_memory_line(out_.rank, m).c_str());
-  std::fflush(stdout);
-  world_->barrier();
   out_.print_rank_0("dry run (--train-iters 0): nothing trained, no model or data built");
 }
 
