@@ -53,7 +53,7 @@ grep -qE '^ > pipeline idle fraction per stage \(of each training step after the
 for s in 0 1; do
   printed=$(grep -oE "^ > pipeline idle fraction per stage .*" "$TMP/b.log" | grep -oE " $s: 0\.[0-9]{3}" | cut -d' ' -f3)
   traced=$(grep -oE "^stage $s: idle 0\.[0-9]{3} of each step" "$TMP/bubble" | cut -d' ' -f4)
-  awk -v a="$printed" -v b="$traced" 'BEGIN { d = a - b; exit !(a != "" && b != "" && d < 0.05 && d > -0.05) }' \
+  awk -v a="$printed" -v b="$traced" 'BEGIN { d = a - b; exit !(a != "" && b != "" && d < 0.03 && d > -0.03) }' \
     || fail "stage $s: printed idle $printed, the trace's $traced"
 done
 # Each stage ran 8 W passes per iteration, in micro-batch order, after their B.

@@ -132,9 +132,10 @@ void PipelineRunner::forward_pass(const PipeOp& op, Iteration& it, bool posted) 
     TimerScope t(timers_, "forward-compute");
     const double t0 = now_us();
     model.forward(c);
-    const double t1 = now_us();
-    it.busy_us += t1 - t0 + delay_.after_pass(l_.rank, t1 - t0);
-    trace("F" + std::to_string(op.micro) + "." + std::to_string(op.chunk), t0, now_us());
+    delay_.after_pass(l_.rank, now_us() - t0);
+    const double t1 = now_us();  // the injected delay counts as compute, as long as it really slept
+    it.busy_us += t1 - t0;
+    trace("F" + std::to_string(op.micro) + "." + std::to_string(op.chunk), t0, t1);
   }
   if (!is_last(op.chunk)) {
     TimerScope t(timers_, "forward-send");
@@ -175,9 +176,10 @@ void PipelineRunner::backward_pass(const PipeOp& op, Iteration& it, bool posted)
     const double t0 = now_us();
     if (splits_backward(l_)) model.backward_input(c, dout);
     else model.backward(c, {}, dout);
-    const double t1 = now_us();
-    it.busy_us += t1 - t0 + delay_.after_pass(l_.rank, t1 - t0);
-    trace("B" + std::to_string(op.micro) + "." + std::to_string(op.chunk), t0, now_us());
+    delay_.after_pass(l_.rank, now_us() - t0);
+    const double t1 = now_us();  // the injected delay counts as compute, as long as it really slept
+    it.busy_us += t1 - t0;
+    trace("B" + std::to_string(op.micro) + "." + std::to_string(op.chunk), t0, t1);
   }
   if (!is_first(op.chunk)) {
     TimerScope t(timers_, "backward-send");

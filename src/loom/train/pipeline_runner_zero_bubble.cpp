@@ -20,9 +20,10 @@ void PipelineRunner::weight_pass(const PipeOp& op, Iteration& it) {
         for (auto& per_chunk : *sends)
           for (auto& r : per_chunk) r.test();
     });
-    const double t1 = now_us();
-    it.busy_us += t1 - t0 + delay_.after_pass(l_.rank, t1 - t0);
-    trace("W" + std::to_string(op.micro) + "." + std::to_string(op.chunk), t0, now_us());
+    delay_.after_pass(l_.rank, now_us() - t0);
+    const double t1 = now_us();  // the injected delay counts as compute, as long as it really slept
+    it.busy_us += t1 - t0;
+    trace("W" + std::to_string(op.micro) + "." + std::to_string(op.chunk), t0, t1);
   }
   executed_.push_back(op);
   if (op.chunk == 0) in_flight_--;
