@@ -24,6 +24,8 @@
 #include "loom/data/tokenizer.h"
 #include "loom/report/read_log.h"
 #include "loom/train/arguments.h"
+#include "loom/train/coca_args.h"
+#include "loom/util/cli.h"
 #include "test_data_tokenizer_util.h"
 
 namespace {
@@ -462,4 +464,24 @@ TEST(FuzzRegressions, SplitterLineWhoseIterationOverflowsIsPassedOver) {
     (void)loom::report::read_log(crash.path());
   } catch (const loom::UserError&) {  // not a recognised log: also fine
   }
+}
+
+// fuzz_subcommand_args (3 December, third session, 543,906 inputs): `train --model coca --patch-size 0`
+// divided by the patch size (the vision grid, for the RoPE grid's default) before the shape check refused
+// it: UBSan's "division by zero", SIGFPE in a release build. The default is now taken after the check.
+TEST(FuzzRegressions, CocaPatchSizeZeroIsRefusedBeforeTheGrid) {
+  std::vector<std::string> args = {"--model", "coca", "--patch-size", "0"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  loom::CocaArgs a;
+  loom::ArgParser p("loom train --model coca", "test");
+  a.register_flags(p);
+  ASSERT_TRUE(p.parse(int(argv.size()), argv.data()));
+  try {
+    a.validate(1);
+    FAIL() << "--patch-size 0 was accepted";
+  } catch (const loom::UserError& e) {
+    EXPECT_STREQ(e.what(), "--patch-size must be positive (got 0)");
+  }
+  EXPECT_FALSE(regression_input("fuzz_subcommand_args/coca_patch_size_zero").empty());
 }

@@ -100,7 +100,6 @@ void CocaArgs::validate(int world_size) {
   if (model != "coca" && model != "CoCa-B-16") fail("--model " + model + " is not an image-text model");
   if (!model_preset.empty() && model_preset != "coca-b16")
     fail("unknown --model-preset '" + model_preset + "' for --model coca (one of: coca-b16)");
-  if (shape.vision.rope_pt_grid <= 0) shape.vision.rope_pt_grid = model_preset == "coca-b16" ? 16 : shape.vision.grid();
   // The decoder reads the text tower's tokens: it shares the text tower's width, heads, MLP and vocabulary.
   shape.decoder.width = shape.text.width;
   shape.decoder.heads = shape.text.heads;
@@ -109,6 +108,8 @@ void CocaArgs::validate(int world_size) {
   shape.contrastive_loss_weight = float(coca_contrastive_loss_weight);
   shape.caption_loss_weight = float(coca_caption_loss_weight);
   validate_coca_config(shape);
+  // After the shape's checks: the grid divides by --patch-size.
+  if (shape.vision.rope_pt_grid <= 0) shape.vision.rope_pt_grid = model_preset == "coca-b16" ? 16 : shape.vision.grid();
   group_flags.validate();
   if (batch_size <= 0) fail("--batch-size must be positive (got " + std::to_string(batch_size) + ")");
   if (epochs <= 0) fail("--epochs must be positive");
