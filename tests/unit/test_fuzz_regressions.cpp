@@ -485,3 +485,23 @@ TEST(FuzzRegressions, CocaPatchSizeZeroIsRefusedBeforeTheGrid) {
   }
   EXPECT_FALSE(regression_input("fuzz_subcommand_args/coca_patch_size_zero").empty());
 }
+
+// fuzz_subcommand_args (3 December, after the fix above, 842,725 inputs): `plan --model-preset llama3-8b
+// --tensor-model-parallel-size 0` divided the query groups by the tensor-parallel size before the size's own
+// check: UBSan's "division by zero" (SIGFPE in release). The size is checked first.
+TEST(FuzzRegressions, GroupedQueryAttentionWithTensorParallelZeroIsRefused) {
+  std::vector<std::string> args = {"--model-preset", "llama3-8b", "--tensor-model-parallel-size", "0"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  loom::ArgParser p("loom plan", "test");
+  loom::TrainArgs a;
+  a.register_flags(p);
+  ASSERT_TRUE(loom::TrainArgs::parse(p, int(argv.size()), argv.data()));
+  try {
+    a.validate(p, /*need_data=*/false);
+    FAIL() << "--tensor-model-parallel-size 0 was accepted";
+  } catch (const loom::UserError& e) {
+    EXPECT_STREQ(e.what(), "--tensor-model-parallel-size must be positive");
+  }
+  EXPECT_FALSE(regression_input("fuzz_subcommand_args/plan_gqa_tp_zero").empty());
+}

@@ -319,6 +319,8 @@ void TrainArgs::validate(const ArgParser& p, bool need_data) {
               std::to_string(num_attention_heads) + ")");
   require(!kv_channels || *kv_channels > 0, "--kv-channels must be positive");
   if (group_query_attention) {
+    // Before the groups are divided by it.
+    require(tensor_model_parallel_size > 0, "--tensor-model-parallel-size must be positive");
     require(num_query_groups > 0 && num_attention_heads % num_query_groups == 0,
             "--num-query-groups (" + std::to_string(num_query_groups) + ") must divide --num-attention-heads (" +
                 std::to_string(num_attention_heads) + ")");
