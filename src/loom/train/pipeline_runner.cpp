@@ -73,6 +73,13 @@ void PipelineRunner::set_micro_batch_counts(const std::vector<int>& counts) {
   for (int m : counts) prepare_count(m);
 }
 
+void PipelineRunner::end_pass(char kind, const PipeOp& op, double t0, Iteration& it) {
+  delay_.after_pass(l_.rank, now_us() - t0);
+  const double t1 = now_us();  // the injected delay counts as compute, as long as it really slept
+  it.busy_us += t1 - t0;
+  if (tracing_) trace(kind + std::to_string(op.micro) + "." + std::to_string(op.chunk), t0, t1);  // no string otherwise
+}
+
 void PipelineRunner::wait_for_late_message(int micro, int chunk, int kind) {
   const double us = delay_.message_delay_us(l_.rank, runs_, micro, chunk, kind);
   if (us > 0) std::this_thread::sleep_for(std::chrono::duration<double, std::micro>(us));
@@ -132,10 +139,7 @@ void PipelineRunner::forward_pass(const PipeOp& op, Iteration& it, bool posted) 
     TimerScope t(timers_, "forward-compute");
     const double t0 = now_us();
     model.forward(c);
-    delay_.after_pass(l_.rank, now_us() - t0);
-    const double t1 = now_us();  // the injected delay counts as compute, as long as it really slept
-    it.busy_us += t1 - t0;
-    trace("F" + std::to_string(op.micro) + "." + std::to_string(op.chunk), t0, t1);
+    end_pass('F', op, t0, it);
   }
   if (!is_last(op.chunk)) {
     TimerScope t(timers_, "forward-send");
@@ -176,10 +180,7 @@ void PipelineRunner::backward_pass(const PipeOp& op, Iteration& it, bool posted)
     const double t0 = now_us();
     if (splits_backward(l_)) model.backward_input(c, dout);
     else model.backward(c, {}, dout);
-    delay_.after_pass(l_.rank, now_us() - t0);
-    const double t1 = now_us();  // the injected delay counts as compute, as long as it really slept
-    it.busy_us += t1 - t0;
-    trace("B" + std::to_string(op.micro) + "." + std::to_string(op.chunk), t0, t1);
+    end_pass('B', op, t0, it);
   }
   if (!is_first(op.chunk)) {
     TimerScope t(timers_, "backward-send");

@@ -84,6 +84,9 @@ class PipelineRunner {
   void forward_pass(const PipeOp& op, Iteration& it, bool posted);
   void backward_pass(const PipeOp& op, Iteration& it, bool posted);  // B only under zero-bubble
   void weight_pass(const PipeOp& op, Iteration& it);                  // zero-bubble's W
+  // Pass `kind` (F, B or W) of op, begun at t0, has computed: the injected device delay, its busy time and
+  // its trace event.
+  void end_pass(char kind, const PipeOp& op, double t0, Iteration& it);
   void run_dynamic(Iteration& it);
   void post_activation_recv(int micro, int chunk);
   void post_gradient_recv(int micro, int chunk);

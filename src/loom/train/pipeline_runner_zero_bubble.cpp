@@ -20,10 +20,7 @@ void PipelineRunner::weight_pass(const PipeOp& op, Iteration& it) {
         for (auto& per_chunk : *sends)
           for (auto& r : per_chunk) r.test();
     });
-    delay_.after_pass(l_.rank, now_us() - t0);
-    const double t1 = now_us();  // the injected delay counts as compute, as long as it really slept
-    it.busy_us += t1 - t0;
-    trace("W" + std::to_string(op.micro) + "." + std::to_string(op.chunk), t0, t1);
+    end_pass('W', op, t0, it);
   }
   executed_.push_back(op);
   if (op.chunk == 0) in_flight_--;
