@@ -77,6 +77,63 @@ TEST(PlanHardware, GemmRate) {
   EXPECT_DOUBLE_EQ(loom::gemm_rate(h, 16384, 16384, 16384, ComputeDType::kBf16), big);
 }
 
+// A table keyed by shape and form: a measured shape gets its own rate, whatever the intensity curve says;
+// a shape near it keeps its deviation from the curve; each form (NT, NN, TN) reads its own samples.
+TEST(PlanHardware, GemmRateByShapeAndForm) {
+  using loom::GemmOp;
+  loom::Hardware h = loom::find_hardware("A100-80G");
+  const auto f32 = ComputeDType::kFp32;
+  // Two square samples set the curve; a vocabulary-wide one of the 512^3 GEMM's intensity runs at half
+  // the curve there.
+  h.gemm_table = {{256, 256, 256, f32, 1e11, GemmOp::kNT}, {1024, 1024, 1024, f32, 3e11, GemmOp::kNT},
+                  {512, 50304, 256, f32, 0.5e11, GemmOp::kNT}, {512, 512, 512, f32, 4e11, GemmOp::kTN}};
+  EXPECT_DOUBLE_EQ(loom::gemm_rate(h, 512, 50304, 256, f32, GemmOp::kNT), 0.5e11);
+  // Half the curve near it too: 448 rows is a shape no sample has; its nearest (distance ln(512/448))
+  // says 0.5, the others (much farther) 1, weighted by 1 / distance^2.
+  const double curve_at = [&] {
+    loom::Hardware c = h;
+    c.gemm_table.resize(2);
+    return loom::gemm_rate(c, 448, 50304, 256, f32, GemmOp::kNT);
+  }();
+  auto d2 = [](double m, double n, double k, double sm, double sn, double sk) {
+    return std::pow(std::log(m / sm), 2) + std::pow(std::log(n / sn), 2) + std::pow(std::log(k / sk), 2);
+  };
+  const double w_near = 1 / d2(448, 50304, 256, 512, 50304, 256), w_256 = 1 / d2(448, 50304, 256, 256, 256, 256),
+               w_1024 = 1 / d2(448, 50304, 256, 1024, 1024, 1024);
+  // The square samples lie on the curve (ratio 1); the wide one's ratio is 0.5e11 over the curve there.
+  loom::Hardware c = h;
+  c.gemm_table.resize(2);
+  const double wide_ratio = 0.5e11 / loom::gemm_rate(c, 512, 50304, 256, f32, GemmOp::kNT);
+  const double expected = curve_at * (w_near * wide_ratio + w_256 + w_1024) / (w_near + w_256 + w_1024);
+  EXPECT_NEAR(loom::gemm_rate(h, 448, 50304, 256, f32, GemmOp::kNT), expected, 1e-6 * expected);
+  EXPECT_LT(expected, 0.6 * curve_at);
+  // The TN form has its own sample; the NN form has none, so it reads every fp32 sample.
+  EXPECT_DOUBLE_EQ(loom::gemm_rate(h, 512, 512, 512, f32, GemmOp::kTN), 4e11);
+  EXPECT_DOUBLE_EQ(loom::gemm_rate(h, 2048, 2048, 2048, f32, GemmOp::kTN), 4e11);
+  EXPECT_DOUBLE_EQ(loom::gemm_rate(h, 512, 50304, 256, f32, GemmOp::kNN), 0.5e11);
+}
+
+TEST(PlanHardware, JsonGemmForms) {
+  loom::Hardware h = loom::find_hardware("L40S");
+  h.gemm_table = {{512, 256, 1024, ComputeDType::kFp32, 1e11, loom::GemmOp::kNN},
+                  {256, 1024, 512, ComputeDType::kFp32, 2e11, loom::GemmOp::kTN}};
+  const std::string json = loom::hardware_to_json(h);
+  EXPECT_NE(json.find("\"op\": \"nn\""), std::string::npos) << json;
+  const loom::Hardware r = loom::parse_hardware_json(json, "x.json");
+  ASSERT_EQ(r.gemm_table.size(), 2u);
+  EXPECT_EQ(r.gemm_table[0].op, loom::GemmOp::kNN);
+  EXPECT_EQ(r.gemm_table[1].op, loom::GemmOp::kTN);
+  // A file from before the forms were measured: no "op", read as the forward form.
+  std::string old = json;
+  const size_t at = old.find("\"op\": \"nn\",");
+  ASSERT_NE(at, std::string::npos);
+  old.erase(at, std::string("\"op\": \"nn\",").size());
+  EXPECT_EQ(loom::parse_hardware_json(old, "x.json").gemm_table[0].op, loom::GemmOp::kNT);
+  std::string bad = json;
+  bad.replace(bad.find("\"nn\""), 4, "\"tt\"");
+  EXPECT_EQ(error_of([&] { loom::parse_hardware_json(bad, "x.json"); }), "x.json: gemm[0]: op 'tt' is not one of nt, nn, tn");
+}
+
 TEST(PlanCollectives, RingVolumes) {
   EXPECT_DOUBLE_EQ(loom::all_reduce_bytes_sent(1000, 4), 2.0 * 3 / 4 * 1000);
   EXPECT_DOUBLE_EQ(loom::reduce_scatter_bytes_sent(1000, 4), 750);

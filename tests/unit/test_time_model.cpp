@@ -71,6 +71,32 @@ TEST(TimeModel, GemmRowsAreFlopsOverRate) {
   EXPECT_DOUBLE_EQ(row(loom::predict_step(c, l, flat()), "recompute"), row(p, "forward attention"));
 }
 
+// Each form reads its own samples (a linear layer's forward NT, input gradient NN, weight gradient TN),
+// and the output layer's GEMMs are timed on kLmHeadChunkRows-token chunks as the fused kernel runs them.
+TEST(TimeModel, GemmFormsAndOutputLayerChunks) {
+  const loom::ModelConfig c = gpt(1);
+  PlanLayout l;
+  l.micro_batch = 1, l.global_batch = 1;  // 1024 tokens: two 512-row chunks of logits
+  loom::Hardware h = flat();
+  const auto f32 = loom::ComputeDType::kFp32;
+  // Every GEMM of the model measured: the layers' at 1, 0.5 and 0.25 PFLOP/s in the three forms, the
+  // output layer's chunk (512 x 50304 x 1024 forward) at 0.8, 0.4 and 0.2.
+  h.gemm_table.clear();
+  auto measured = [&](int64_t m, int64_t n, int64_t k, double nt) {
+    h.gemm_table.push_back({m, n, k, f32, nt, loom::GemmOp::kNT});
+    h.gemm_table.push_back({m, k, n, f32, nt / 2, loom::GemmOp::kNN});
+    h.gemm_table.push_back({n, k, m, f32, nt / 4, loom::GemmOp::kTN});
+  };
+  for (int64_t out : {3 * 1024, 1024, 4 * 1024}) measured(1024, out, 1024, 1e12);
+  measured(1024, 1024, 4 * 1024, 1e12);
+  measured(512, 50304, 1024, 0.8e12);
+  const auto p = loom::predict_step(c, l, h);
+  const double N = 1024, w = 1024;
+  const double layer = 2 * N * w * (3 * w + w + 4 * w + 4 * w), head = 2 * N * w * 50304;
+  EXPECT_NEAR(row(p, "forward GEMMs"), layer / 1e12 + head / 0.8e12, 1e-12);
+  EXPECT_NEAR(row(p, "backward GEMMs"), layer / 0.5e12 + layer / 0.25e12 + head / 0.4e12 + head / 0.2e12, 1e-12);
+}
+
 TEST(TimeModel, DataParallelReductionAndOptimizer) {
   const loom::ModelConfig c = gpt();
   const loom::Hardware hw = flat();

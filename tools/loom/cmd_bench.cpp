@@ -1,6 +1,6 @@
 // `loom bench --calibrate`: measures this machine as `loom plan --hardware FILE.json` describes a device:
-// GEMM rates by shape and dtype through Loom's own kernels (kernels/cpu), the flash attention kernel, a
-// memory-bound kernel's bandwidth, and (under mpirun) all-reduce, all-gather and send/recv between the
+// GEMM rates by shape, dtype and form (a linear layer's forward, input gradient and weight gradient)
+// through Loom's own kernels (kernels/cpu), the flash attention kernel, a memory-bound kernel's bandwidth, and (under mpirun) all-reduce, all-gather and send/recv between the
 // ranks. Every rank measures at once, as training runs them, so shared cores and memory show in the
 // figures. Takes well under a minute.
 #include <omp.h>
@@ -71,35 +71,57 @@ double time_collective(dist::Communicator& w, Fn&& fn, double budget) {
   return median(t);
 }
 
-struct Shape {
-  int m, n, k;
+// A linear layer: `tokens` rows through a weight of `out` x `in`.
+struct LayerShape {
+  int tokens, out, in;
 };
 
-// GEMM shapes of the layers Loom trains (tokens x width), square ones, and skinny ones: the planner
-// interpolates between them in arithmetic intensity.
-const Shape kShapes[] = {{128, 128, 128},   {256, 256, 256},   {512, 512, 512},   {1024, 1024, 1024},
-                         {2048, 2048, 2048}, {1024, 2304, 768}, {1024, 768, 3072}, {2048, 64, 2048},
-                         {64, 2048, 2048},   {4096, 256, 256}, {512, 4096, 512}};
+// Layers Loom trains (tokens x width: the 16M and 124M GPTs' QKV, projection and MLP, vocabulary-wide
+// output layers on 512-row chunks as kLmHeadChunkRows runs them), square ones, and skinny ones. The
+// planner takes a measured shape's own rate and interpolates the others (hardware.h, gemm_rate).
+const LayerShape kLayers[] = {{128, 128, 128},    {256, 256, 256},    {512, 512, 512},    {1024, 1024, 1024},
+                              {2048, 2048, 2048}, {1024, 768, 256},   {1024, 256, 256},   {1024, 1024, 256},
+                              {1024, 256, 1024},  {1024, 2304, 768},  {1024, 768, 768},   {1024, 3072, 768},
+                              {1024, 768, 3072},  {512, 50304, 256},  {512, 32768, 512},  {512, 32768, 256},
+                              {2048, 64, 2048},   {64, 2048, 2048},   {4096, 256, 256},   {512, 4096, 512}};
 
-double gemm_fp32(const Shape& s, double budget) {
-  std::vector<float> A(size_t(s.m) * s.k, 0.01f), B(size_t(s.k) * s.n, 0.02f), C(size_t(s.m) * s.n);
-  const double t = time_call([&] { cpu::gemm(false, true, s.m, s.n, s.k, 1.f, A.data(), s.k, B.data(), s.k, 0.f, C.data(), s.n); },
-                             budget);
-  return 2.0 * s.m * s.n * s.k / t;
+// A GEMM as a linear layer runs it (layers/linear.cpp): the forward NT, the input gradient NN, the weight
+// gradient TN accumulating into the gradient.
+struct GemmCall {
+  GemmOp op;
+  int m, n, k;
+  bool ta, tb;
+  float beta;
+};
+
+std::vector<GemmCall> layer_gemms(const LayerShape& s) {
+  return {{GemmOp::kNT, s.tokens, s.out, s.in, false, true, 0.f},
+          {GemmOp::kNN, s.tokens, s.in, s.out, false, false, 0.f},
+          {GemmOp::kTN, s.out, s.in, s.tokens, true, false, 1.f}};
+}
+
+// Operands of C[m,n] = op(A) op(B), row-major: A is m x k (k x m transposed), B k x n (n x k transposed).
+double gemm_fp32(const GemmCall& g, double budget) {
+  std::vector<float> A(size_t(g.m) * g.k, 0.01f), B(size_t(g.k) * g.n, 0.02f), C(size_t(g.m) * g.n);
+  const int lda = g.ta ? g.m : g.k, ldb = g.tb ? g.k : g.n;
+  const double t = time_call(
+      [&] { cpu::gemm(g.ta, g.tb, g.m, g.n, g.k, 1.f, A.data(), lda, B.data(), ldb, g.beta, C.data(), g.n); }, budget);
+  return 2.0 * g.m * g.n * g.k / t;
 }
 
 // As Loom's bf16 linear layer runs it: both operands rounded to bf16, then the bf16 GEMM.
-double gemm_bf16_rate(const Shape& s, double budget) {
-  std::vector<float> A(size_t(s.m) * s.k, 0.01f), B(size_t(s.k) * s.n, 0.02f), C(size_t(s.m) * s.n);
+double gemm_bf16_rate(const GemmCall& g, double budget) {
+  std::vector<float> A(size_t(g.m) * g.k, 0.01f), B(size_t(g.k) * g.n, 0.02f), C(size_t(g.m) * g.n);
   std::vector<uint16_t> a(A.size()), b(B.size());
+  const int lda = g.ta ? g.m : g.k, ldb = g.tb ? g.k : g.n;
   const double t = time_call(
       [&] {
-        cpu::to_bf16_rows(A.data(), s.m, s.k, s.k, a.data());
-        cpu::to_bf16_rows(B.data(), s.n, s.k, s.k, b.data());
-        cpu::gemm_bf16(false, true, s.m, s.n, s.k, 1.f, a.data(), s.k, b.data(), s.k, 0.f, C.data(), s.n);
+        cpu::to_bf16_rows(A.data(), g.ta ? g.k : g.m, lda, lda, a.data());
+        cpu::to_bf16_rows(B.data(), g.tb ? g.n : g.k, ldb, ldb, b.data());
+        cpu::gemm_bf16(g.ta, g.tb, g.m, g.n, g.k, 1.f, a.data(), lda, b.data(), ldb, g.beta, C.data(), g.n);
       },
       budget);
-  return 2.0 * s.m * s.n * s.k / t;
+  return 2.0 * g.m * g.n * g.k / t;
 }
 
 // Useful causal FLOPs per second of the flash attention kernel, forward and backward.
@@ -167,15 +189,19 @@ int bench(int argc, char** argv) {
   Hardware h;
   h.name = a.name;
   h.gemm_efficiency = 1.0, h.memory_efficiency = 1.0, h.link_efficiency = 1.0;
-  for (const Shape& s : kShapes) {
-    if (double(s.m) * s.n * s.k > double(largest) * largest * largest) continue;
-    const double r32 = gemm_fp32(s, budget), r16 = gemm_bf16_rate(s, budget);
-    // Loom's --fp16 computes its GEMMs in fp32 (only --bf16 has bf16 GEMMs), so fp16 samples are fp32's.
-    h.gemm_table.push_back({s.m, s.n, s.k, ComputeDType::kFp32, r32});
-    h.gemm_table.push_back({s.m, s.n, s.k, ComputeDType::kFp16, r32});
-    h.gemm_table.push_back({s.m, s.n, s.k, ComputeDType::kBf16, r16});
-    h.peak_fp32 = std::max(h.peak_fp32, r32), h.peak_bf16 = std::max(h.peak_bf16, r16);
-    if (root) std::printf(" > gemm %5d x %5d x %5d | fp32: %8.2f GFLOP/s | bf16: %8.2f GFLOP/s\n", s.m, s.n, s.k, r32 / 1e9, r16 / 1e9);
+  for (const LayerShape& s : kLayers) {
+    if (double(s.tokens) * s.out * s.in > double(largest) * largest * largest) continue;
+    for (const GemmCall& g : layer_gemms(s)) {
+      const double r32 = gemm_fp32(g, budget), r16 = gemm_bf16_rate(g, budget);
+      // Loom's --fp16 computes its GEMMs in fp32 (only --bf16 has bf16 GEMMs), so fp16 samples are fp32's.
+      h.gemm_table.push_back({g.m, g.n, g.k, ComputeDType::kFp32, r32, g.op});
+      h.gemm_table.push_back({g.m, g.n, g.k, ComputeDType::kFp16, r32, g.op});
+      h.gemm_table.push_back({g.m, g.n, g.k, ComputeDType::kBf16, r16, g.op});
+      h.peak_fp32 = std::max(h.peak_fp32, r32), h.peak_bf16 = std::max(h.peak_bf16, r16);
+      if (root)
+        std::printf(" > gemm %s %5d x %5d x %5d | fp32: %8.2f GFLOP/s | bf16: %8.2f GFLOP/s\n", gemm_op_name(g.op), g.m,
+                    g.n, g.k, r32 / 1e9, r16 / 1e9);
+    }
   }
   h.peak_fp16 = h.peak_fp32;
   h.peak_tf32 = 0;

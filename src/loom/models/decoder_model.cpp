@@ -8,6 +8,7 @@
 #include "loom/core/error.h"
 #include "loom/dist/communicator.h"
 #include "loom/kernels/cpu/adamw.h"
+#include "loom/kernels/cpu/cross_entropy.h"
 #include "loom/kernels/cpu/precision.h"
 #include "loom/layers/embedding.h"
 #include "loom/layers/init.h"
@@ -17,10 +18,7 @@
 namespace loom {
 
 namespace {
-// Rows of logits materialised at once by the output layer: enough for an efficient GEMM, small enough
-// to keep the logits a fraction of the full N x V (512 x 50304 floats = 103 MB). Measured on the 16M
-// and 124M GPTs: 512 rows beat 256 by 30% (the dW GEMM's inner dimension is the chunk) and tie 1024.
-constexpr int kLogitChunkRows = 512;
+constexpr int kLogitChunkRows = cpu::kLmHeadChunkRows;  // cross_entropy.h says why 512
 }  // namespace
 
 std::vector<StageSpec> decoder_pipeline_chunks(int L, int P, int V, int rank, int first, int last) {

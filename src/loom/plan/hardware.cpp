@@ -100,20 +100,78 @@ double gemm_min_bytes(int64_t m, int64_t n, int64_t k, int e) {
   return double(e) * (double(m) * double(k) + double(k) * double(n) + double(m) * double(n));
 }
 
-double gemm_rate(const Hardware& hw, int64_t m, int64_t n, int64_t k, ComputeDType d) {
-  std::vector<std::pair<double, double>> pts;  // (log intensity, rate) of this dtype's samples
-  for (const GemmSample& g : hw.gemm_table)
-    if (g.dtype == d) pts.push_back({std::log(intensity(g.m, g.n, g.k, d)), g.flops_per_s});
-  const double x = std::log(intensity(m, n, k, d));
-  if (!pts.empty()) {
+namespace {
+
+// The fastest rate the table shows at each log intensity: the upper concave hull of the samples'
+// (log intensity, rate) points, linear between its vertices, proportional to the intensity below the
+// first (bandwidth-bound), flat above the last. A shape slower than its intensity suggests (a
+// vocabulary-wide output layer) lies below the hull and does not drag it down for the others.
+struct IntensityCurve {
+  std::vector<std::pair<double, double>> hull;  // vertices, increasing log intensity
+
+  explicit IntensityCurve(std::vector<std::pair<double, double>> pts) {
     std::sort(pts.begin(), pts.end());
-    if (x <= pts.front().first) return pts.front().second * std::exp(x - pts.front().first);  // bandwidth-bound
-    if (x >= pts.back().first) return pts.back().second;
-    for (size_t i = 1; i < pts.size(); i++)
-      if (x <= pts[i].first) {
-        const double f = (x - pts[i - 1].first) / std::max(1e-12, pts[i].first - pts[i - 1].first);
-        return pts[i - 1].second + f * (pts[i].second - pts[i - 1].second);
+    for (const auto& p : pts) {
+      if (!hull.empty() && p.first - hull.back().first < 1e-12) {  // same intensity: the faster
+        if (p.second <= hull.back().second) continue;
+        hull.pop_back();
       }
+      // Pop vertices on or below the chord from the one before to p (Andrew's monotone chain).
+      while (hull.size() >= 2) {
+        const auto& o = hull[hull.size() - 2];
+        const auto& a = hull.back();
+        if ((a.first - o.first) * (p.second - o.second) - (a.second - o.second) * (p.first - o.first) < 0) break;
+        hull.pop_back();
+      }
+      hull.push_back(p);
+    }
+  }
+  double at(double x) const {
+    if (x <= hull.front().first) return hull.front().second * std::exp(x - hull.front().first);
+    if (x >= hull.back().first) return hull.back().second;
+    const auto it = std::lower_bound(hull.begin(), hull.end(), std::make_pair(x, -1.0));
+    const auto& lo = *(it - 1);
+    const double f = (x - lo.first) / (it->first - lo.first);
+    return lo.second + f * (it->second - lo.second);
+  }
+};
+
+}  // namespace
+
+const char* gemm_op_name(GemmOp op) {
+  const char* names[] = {"nt", "nn", "tn"};
+  return names[int(op)];
+}
+
+double gemm_rate(const Hardware& hw, int64_t m, int64_t n, int64_t k, ComputeDType d, GemmOp op) {
+  std::vector<const GemmSample*> samples;
+  for (const GemmSample& g : hw.gemm_table)
+    if (g.dtype == d && g.op == op) samples.push_back(&g);
+  if (samples.empty())
+    for (const GemmSample& g : hw.gemm_table)
+      if (g.dtype == d) samples.push_back(&g);
+  const double x = std::log(intensity(m, n, k, d));
+  if (!samples.empty()) {
+    std::vector<std::pair<double, double>> pts;  // (log intensity, rate)
+    for (const GemmSample* g : samples) pts.push_back({std::log(intensity(g->m, g->n, g->k, d)), g->flops_per_s});
+    const IntensityCurve curve(pts);
+    // Each sample's distance in log shape and its measured / curve ratio; the four nearest vote.
+    struct Near {
+      double d2, ratio, rate;
+      bool operator<(const Near& o) const { return d2 < o.d2; }
+    };
+    std::vector<Near> near;
+    for (size_t i = 0; i < samples.size(); i++) {
+      const GemmSample& g = *samples[i];
+      const double dm = std::log(double(m) / g.m), dn = std::log(double(n) / g.n), dk = std::log(double(k) / g.k);
+      near.push_back({dm * dm + dn * dn + dk * dk, g.flops_per_s / curve.at(pts[i].first), g.flops_per_s});
+    }
+    std::stable_sort(near.begin(), near.end());
+    if (near.front().d2 < 1e-18) return near.front().rate;  // a measured shape: its own rate
+    near.resize(std::min<size_t>(near.size(), 4));
+    double wsum = 0, rsum = 0;
+    for (const Near& q : near) wsum += 1.0 / q.d2, rsum += q.ratio / q.d2;
+    return curve.at(x) * rsum / wsum;
   }
   // Roofline, smoothed: rate = P I / (I + P / B), which reaches half of each bound at the ridge point.
   const double peak = peak_flops(hw, d) * hw.gemm_efficiency;
@@ -195,6 +253,14 @@ Hardware parse_hardware_json(const std::string& text, const std::string& where) 
       s.dtype = parse_dtype(g["dtype"].get<std::string>(), at);
       require(g["flops_per_s"].is_number() && g["flops_per_s"].get<double>() > 0, at + ": flops_per_s must be positive");
       s.flops_per_s = g["flops_per_s"].get<double>();
+      if (g.contains("op")) {  // files written before the three forms were measured have none: "nt"
+        require(g["op"].is_string(), at + ": op must be a string");
+        const std::string op = g["op"].get<std::string>();
+        bool known = false;
+        for (GemmOp o : {GemmOp::kNT, GemmOp::kNN, GemmOp::kTN})
+          if (op == gemm_op_name(o)) s.op = o, known = true;
+        require(known, at + ": op '" + op + "' is not one of nt, nn, tn");
+      }
       h.gemm_table.push_back(s);
     }
   }
@@ -242,7 +308,8 @@ std::string hardware_to_json(const Hardware& h) {
   j["host_bandwidth"] = h.host_bandwidth;
   j["gemm"] = nlohmann::ordered_json::array();
   for (const auto& g : h.gemm_table)
-    j["gemm"].push_back({{"m", g.m}, {"n", g.n}, {"k", g.k}, {"dtype", dtype_name(g.dtype)}, {"flops_per_s", g.flops_per_s}});
+    j["gemm"].push_back({{"m", g.m}, {"n", g.n}, {"k", g.k}, {"dtype", dtype_name(g.dtype)}, {"op", gemm_op_name(g.op)},
+                         {"flops_per_s", g.flops_per_s}});
   return j.dump(2) + "\n";
 }
 

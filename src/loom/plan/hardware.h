@@ -11,11 +11,17 @@ namespace loom {
 
 enum class ComputeDType { kFp32, kTf32, kFp16, kBf16 };
 
-// One measured GEMM: C[M,N] = A[M,K] B[K,N] at `flops_per_s` (2MNK / seconds).
+// How a linear layer's three GEMMs read their operands (row-major, as kernels/cpu/gemm.h takes them):
+// the forward Y[N,out] = X W^T (kNT), the input gradient dX[N,in] = dY W (kNN), the weight gradient
+// dW[out,in] += dY^T X (kTN). The same shape runs at different rates in the three forms.
+enum class GemmOp { kNT, kNN, kTN };
+
+// One measured GEMM: C[M,N] = op(A)[M,K] op(B)[K,N] at `flops_per_s` (2MNK / seconds).
 struct GemmSample {
   int64_t m = 0, n = 0, k = 0;
   ComputeDType dtype = ComputeDType::kFp32;
   double flops_per_s = 0;
+  GemmOp op = GemmOp::kNT;
 };
 
 struct Hardware {
@@ -48,10 +54,15 @@ struct Hardware {
 double peak_flops(const Hardware& hw, ComputeDType dtype);  // throws UserError when the device lacks it
 const char* dtype_name(ComputeDType dtype);                  // "fp32", "tf32", "fp16", "bf16"
 
-// Predicted rate (FLOP/s) of one GEMM: interpolated in log arithmetic intensity over the measured table
-// of that dtype when there is one, otherwise the roofline min(peak, intensity x bandwidth) smoothed and
-// scaled by gemm_efficiency. Shape-dependent: skinny GEMMs are bandwidth-bound.
-double gemm_rate(const Hardware& hw, int64_t m, int64_t n, int64_t k, ComputeDType dtype);
+// Predicted rate (FLOP/s) of one GEMM. With a measured table (the samples of that dtype and form, or of
+// that dtype in any form when the table has none in this form): the rate interpolated in log arithmetic
+// intensity, times the measured / interpolated ratio of the samples nearest in shape (log m, log n,
+// log k; inverse-distance weighted over the four nearest), so a measured shape gets its own rate and a
+// shape near it inherits its deviation from the intensity curve (a vocabulary-wide output layer runs
+// slower than a cache-sized GEMM of the same intensity). Without a table: the roofline
+// min(peak, intensity x bandwidth), smoothed and scaled by gemm_efficiency.
+double gemm_rate(const Hardware& hw, int64_t m, int64_t n, int64_t k, ComputeDType dtype, GemmOp op = GemmOp::kNT);
+const char* gemm_op_name(GemmOp op);  // "nt", "nn", "tn": the field `op` of the JSON file's gemm samples
 // Bytes a GEMM moves at least (A, B read, C written) for `element_bytes`-byte operands.
 double gemm_min_bytes(int64_t m, int64_t n, int64_t k, int element_bytes);
 

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "loom/core/error.h"
+#include "loom/kernels/cpu/cross_entropy.h"
 #include "loom/plan/activation_model.h"
 #include "loom/plan/collective_model.h"
 
@@ -32,14 +33,15 @@ struct Ctx {
   int64_t padded_vocab;
   Link tp_link, dp_link, pp_link;
 
-  double gemm(const Gemm& g) const {
+  double gemm(const Gemm& g, GemmOp op = GemmOp::kNT) const {
     if (g.m <= 0 || g.n <= 0 || g.k <= 0) return 0.0;
-    return 2.0 * double(g.m) * double(g.n) * double(g.k) / gemm_rate(hw, g.m, g.n, g.k, l.dtype);
+    return 2.0 * double(g.m) * double(g.n) * double(g.k) / gemm_rate(hw, g.m, g.n, g.k, l.dtype, op);
   }
-  // Forward GEMM (m, n, k) = X[m, k] W^T[k, n]; its backward: dX = dY W (m, k, n), dW = dY^T X (n, k, m).
-  double fwd(const Gemm& g) const { return gemm(g); }
-  double bwd(const Gemm& g) const { return gemm({g.m, g.k, g.n}) + wgrad(g); }
-  double wgrad(const Gemm& g) const { return gemm({g.n, g.k, g.m}); }
+  // Forward GEMM (m, n, k) = X[m, k] W^T[k, n] (NT); its backward: dX = dY W (m, k, n; NN), dW += dY^T X
+  // (n, k, m; TN), as layers/linear.cpp calls them.
+  double fwd(const Gemm& g) const { return gemm(g, GemmOp::kNT); }
+  double bwd(const Gemm& g) const { return gemm({g.m, g.k, g.n}, GemmOp::kNN) + wgrad(g); }
+  double wgrad(const Gemm& g) const { return gemm({g.n, g.k, g.m}, GemmOp::kTN); }
   double memory(double bytes) const { return bytes / (hw.memory_bandwidth * hw.memory_efficiency); }
 };
 
@@ -126,8 +128,13 @@ StageCost head_cost(const Ctx& x) {
   const int64_t N = int64_t(x.c.seq_length) * l.micro_batch, v = x.padded_vocab / l.tp;
   const double Nh = double(N) * x.c.hidden_size, e = l.activation_bytes;
   StageCost s;
-  const Gemm logits{N, v, x.c.hidden_size};
-  s.fwd_gemm = x.fwd(logits), s.bwd_gemm = x.bwd(logits), s.wgrad_gemm = x.wgrad(logits);
+  // The fused output layer runs its three GEMMs on chunks of kLmHeadChunkRows tokens, each chunk's
+  // weight gradient accumulating into the whole V x h gradient.
+  const int64_t chunk = std::min<int64_t>(cpu::kLmHeadChunkRows, N), full = N / chunk, rest = N % chunk;
+  for (const auto& [rows, times] : {std::pair<int64_t, int64_t>{chunk, full}, {rest, 1}}) {
+    const Gemm logits{rows, v, x.c.hidden_size};
+    s.fwd_gemm += times * x.fwd(logits), s.bwd_gemm += times * x.bwd(logits), s.wgrad_gemm += times * x.wgrad(logits);
+  }
   // Final norm; fp32 logits: the softmax reads them and writes its probabilities, the backward reads
   // those and writes the gradient.
   const double logit_bytes = double(N) * double(v) * 4.0;

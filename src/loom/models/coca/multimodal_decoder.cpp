@@ -13,7 +13,7 @@ namespace loom {
 namespace {
 // At most 512 rows of logits at once ([512, 49408] fp32: 97 MiB, as DecoderModel), in equal chunks: every
 // chunk rereads and rewrites the whole projection gradient, so a short last chunk is not worth its pass.
-constexpr int kLogitChunkRows = 512;
+constexpr int kLogitChunkRows = cpu::kLmHeadChunkRows;
 }
 
 MultimodalDecoder::MultimodalDecoder(const CocaConfig& cfg, ParamStore& store, int max_batch, bool recompute)
