@@ -144,6 +144,29 @@ TEST(PlanCollectives, RingVolumes) {
   EXPECT_DOUBLE_EQ(loom::reduce_scatter_time(1e9, 4, l), 3 * 1e-5 + 0.75);
   EXPECT_DOUBLE_EQ(loom::send_recv_time(1e9, l), 1e-5 + 1.0);
   EXPECT_DOUBLE_EQ(loom::all_reduce_time(1e9, 1, l), 0);
+  // A calibrated machine's own all-gather and reduce-scatter bandwidth (fractions of the all-reduce's);
+  // the all-reduce and send/recv keep the link's.
+  loom::Link m = l;
+  m.all_gather_factor = 2.0, m.reduce_scatter_factor = 0.25;
+  EXPECT_DOUBLE_EQ(loom::all_gather_time(1e9, 4, m), 3 * 1e-5 + 0.75 / 2.0);
+  EXPECT_DOUBLE_EQ(loom::reduce_scatter_time(1e9, 4, m), 3 * 1e-5 + 0.75 / 0.25);
+  EXPECT_DOUBLE_EQ(loom::all_reduce_time(1e9, 4, m), loom::all_reduce_time(1e9, 4, l));
+  EXPECT_DOUBLE_EQ(loom::send_recv_time(1e9, m), 1e-5 + 1.0);
+}
+
+TEST(PlanHardware, CollectiveFactorsInJson) {
+  loom::Hardware h = loom::find_hardware("A40");
+  EXPECT_DOUBLE_EQ(h.all_gather_factor, 1.0);
+  EXPECT_DOUBLE_EQ(h.reduce_scatter_factor, 1.0);
+  h.all_gather_factor = 1.4, h.reduce_scatter_factor = 0.3;
+  const std::string json = loom::hardware_to_json(h);
+  const loom::Hardware r = loom::parse_hardware_json(json, "x.json");
+  EXPECT_DOUBLE_EQ(r.all_gather_factor, 1.4);
+  EXPECT_DOUBLE_EQ(r.reduce_scatter_factor, 0.3);
+  std::string bad = json;
+  bad.replace(bad.find("0.3"), 3, "-1");
+  EXPECT_EQ(error_of([&] { loom::parse_hardware_json(bad, "x.json"); }),
+            "x.json: field 'reduce_scatter_factor' must be a positive number");
 }
 
 }  // namespace

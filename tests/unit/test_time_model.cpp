@@ -118,6 +118,15 @@ TEST(TimeModel, DataParallelReductionAndOptimizer) {
   p = loom::predict_step(c, l, hw);
   EXPECT_DOUBLE_EQ(row(p, "ZeRO parameter gathers"), 2 * 2 * loom::all_gather_time(4 * params, 4, link));
   EXPECT_DOUBLE_EQ(row(p, "data-parallel gradient reduction"), 2 * loom::reduce_scatter_time(4 * params, 4, link));
+  // A machine whose all-gather runs at 1.5x and reduce-scatter at 0.3x the all-reduce's bandwidth.
+  loom::Hardware slow_rs = hw;
+  slow_rs.all_gather_factor = 1.5, slow_rs.reduce_scatter_factor = 0.3;
+  loom::Link measured = link;
+  measured.all_gather_factor = 1.5, measured.reduce_scatter_factor = 0.3;
+  p = loom::predict_step(c, l, slow_rs);
+  EXPECT_DOUBLE_EQ(row(p, "ZeRO parameter gathers"), 2 * 2 * loom::all_gather_time(4 * params, 4, measured));
+  EXPECT_DOUBLE_EQ(row(p, "data-parallel gradient reduction"), 2 * loom::reduce_scatter_time(4 * params, 4, measured));
+  EXPECT_LT(loom::all_gather_time(4 * params, 4, measured), loom::all_gather_time(4 * params, 4, link));
 }
 
 TEST(TimeModel, ModelStates) {

@@ -151,7 +151,8 @@ double memory_bandwidth(double budget) {
 }
 
 // Latency and bandwidth of the ring model (collective_model.h) fitted to all-reduces of a small and a
-// large message: t = 2 (n - 1) alpha + bytes sent / beta.
+// large message: t = 2 (n - 1) alpha + bytes sent / beta. The large one (64 MB) exceeds the caches, as
+// gradient buckets and ZeRO's shards do (a 16 MB all-reduce ran twice as fast per byte here).
 Link fit_all_reduce(dist::Communicator& w, double budget) {
   const int n = w.size();
   auto measure = [&](size_t floats) {
@@ -159,7 +160,7 @@ Link fit_all_reduce(dist::Communicator& w, double budget) {
     w.barrier();
     return time_collective(w, [&] { w.all_reduce(x.data(), x.size(), dist::DType::F32); }, budget);
   };
-  const size_t small = 16, large = size_t(4) << 20;  // 64 B and 16 MB
+  const size_t small = 16, large = size_t(16) << 20;  // 64 B and 64 MB
   const double ts = measure(small), tl = measure(large);
   Link l;
   l.latency = ts / (2.0 * (n - 1));
@@ -192,7 +193,12 @@ int bench(int argc, char** argv) {
   for (const LayerShape& s : kLayers) {
     if (double(s.tokens) * s.out * s.in > double(largest) * largest * largest) continue;
     for (const GemmCall& g : layer_gemms(s)) {
-      const double r32 = gemm_fp32(g, budget), r16 = gemm_bf16_rate(g, budget);
+      // Every rank measures the same kernel at the same time, as data-parallel ranks run their steps
+      // (unsynchronised, one rank's vocabulary-wide GEMM met another's cache-sized one: +-15% per sample).
+      world->barrier();
+      const double r32 = gemm_fp32(g, budget);
+      world->barrier();
+      const double r16 = gemm_bf16_rate(g, budget);
       // Loom's --fp16 computes its GEMMs in fp32 (only --bf16 has bf16 GEMMs), so fp16 samples are fp32's.
       h.gemm_table.push_back({g.m, g.n, g.k, ComputeDType::kFp32, r32, g.op});
       h.gemm_table.push_back({g.m, g.n, g.k, ComputeDType::kFp16, r32, g.op});
@@ -232,11 +238,22 @@ int bench(int argc, char** argv) {
   if (world->size() > 1) {
     const Link ar = fit_all_reduce(*world, budget);
     h.intra_node_bandwidth = ar.bandwidth, h.intra_node_latency = ar.latency;
-    // all-gather and send/recv, reported beside the all-reduce fit.
-    std::vector<float> in(size_t(1) << 20, 1.f), out(in.size() * world->size());
+    // All-gather and reduce-scatter of the same 64 MB (the whole tensor), as fractions of the fitted
+    // all-reduce bandwidth; send/recv reported beside them.
+    const int n = world->size();
+    std::vector<float> out(size_t(16) << 20, 1.f), in(out.size() / size_t(n), 1.f);
+    const double bytes = 4.0 * double(in.size()) * n;
     world->barrier();
     const double tg =
         time_collective(*world, [&] { world->all_gather(in.data(), out.data(), in.size(), dist::DType::F32); }, budget);
+    world->barrier();
+    const double trs = time_collective(
+        *world, [&] { world->reduce_scatter(out.data(), in.data(), in.size(), dist::DType::F32); }, budget);
+    auto factor = [&](double t) {
+      const double rate = all_gather_bytes_sent(bytes, n) / std::max(1e-9, t - (n - 1) * ar.latency);
+      return std::clamp(rate / ar.bandwidth, 1e-3, 1e3);
+    };
+    h.all_gather_factor = factor(tg), h.reduce_scatter_factor = factor(trs);
     std::vector<float> buf(size_t(4) << 20, 1.f);
     world->barrier();
     // Ping-pong between ranks 0 and 1 (the others idle through the same number of rounds).
@@ -258,8 +275,10 @@ int bench(int argc, char** argv) {
     if (root) {
       std::printf(" > all-reduce over %d ranks | latency: %.2f us | bandwidth: %.2f GB/s\n", world->size(),
                   ar.latency * 1e6, ar.bandwidth / 1e9);
-      std::printf(" > all-gather over %d ranks, 4 MB per rank | %.2f GB/s\n", world->size(),
-                  all_gather_bytes_sent(4.0 * double(out.size()), world->size()) / tg / 1e9);
+      std::printf(" > all-gather over %d ranks, 64 MB | %.2f ms | bandwidth: %.2f GB/s (%.2f x the all-reduce's)\n", n,
+                  tg * 1e3, h.all_gather_factor * ar.bandwidth / 1e9, h.all_gather_factor);
+      std::printf(" > reduce-scatter over %d ranks, 64 MB | %.2f ms | bandwidth: %.2f GB/s (%.2f x the all-reduce's)\n",
+                  n, trs * 1e3, h.reduce_scatter_factor * ar.bandwidth / 1e9, h.reduce_scatter_factor);
       std::printf(" > send/recv 16 MB | %.2f GB/s\n", 4.0 * double(buf.size()) / tp / 1e9);
     }
   } else {

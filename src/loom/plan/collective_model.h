@@ -11,8 +11,11 @@
 namespace loom {
 
 struct Link {
-  double bandwidth = 0;  // bytes/s per rank and direction
+  double bandwidth = 0;  // bytes/s per rank and direction (the all-reduce's)
   double latency = 0;    // s per step
+  // The bandwidth all-gathers and reduce-scatters reach, as a fraction of the all-reduce's (1 for the
+  // ring; a calibrated machine measures them: MPI's non-blocking reduce-scatter reduces through one rank).
+  double all_gather_factor = 1.0, reduce_scatter_factor = 1.0;
 };
 
 double all_reduce_bytes_sent(double bytes, int n);

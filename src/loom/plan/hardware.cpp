@@ -232,6 +232,8 @@ Hardware parse_hardware_json(const std::string& text, const std::string& where) 
   opt("attention_efficiency", &h.attention_efficiency);
   opt("attention_backward_ratio", &h.attention_backward_ratio);
   opt("link_efficiency", &h.link_efficiency);
+  opt("all_gather_factor", &h.all_gather_factor);
+  opt("reduce_scatter_factor", &h.reduce_scatter_factor);
   opt("host_memory_bandwidth", &h.host_memory_bandwidth);
   if (j.contains("fused_attention")) {
     require(j["fused_attention"].is_boolean(), where + ": field 'fused_attention' must be true or false");
@@ -298,6 +300,8 @@ std::string hardware_to_json(const Hardware& h) {
   j["fused_attention"] = h.fused_attention;
   j["attention_backward_ratio"] = h.attention_backward_ratio;
   j["link_efficiency"] = h.link_efficiency;
+  j["all_gather_factor"] = h.all_gather_factor;
+  j["reduce_scatter_factor"] = h.reduce_scatter_factor;
   j["host_memory_bandwidth"] = h.host_memory_bandwidth;
   j["intra_node_link"] = h.intra_node_link;
   j["intra_node_bandwidth"] = h.intra_node_bandwidth;

@@ -41,6 +41,9 @@ struct Hardware {
   // Fraction of the link bandwidths below that collectives reach (NCCL's bus bandwidth vs the nominal
   // figure); 1 for measured links.
   double link_efficiency = 1.0;
+  // All-gather and reduce-scatter bandwidth as fractions of the all-reduce's (Link; measured by
+  // `loom bench --calibrate`, 1 for the datasheet entries, whose collectives are NCCL's rings).
+  double all_gather_factor = 1.0, reduce_scatter_factor = 1.0;
   double host_memory_bandwidth = 40e9;  // host DRAM, for the offloaded optimizer step (bytes/s)
   // Links: per-GPU bandwidth (bytes/s, one direction) and per-message latency (s) as a ring sees them.
   std::string intra_node_link;  // "NVLink", "PCIe", "MPI shared memory", ...

@@ -49,6 +49,7 @@ Link make_link(const Hardware& hw, bool intra) {
   Link k;
   k.bandwidth = (intra ? hw.intra_node_bandwidth : hw.inter_node_bandwidth) * hw.link_efficiency;
   k.latency = intra ? hw.intra_node_latency : hw.inter_node_latency;
+  k.all_gather_factor = hw.all_gather_factor, k.reduce_scatter_factor = hw.reduce_scatter_factor;
   return k;
 }
 
