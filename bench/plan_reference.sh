@@ -37,6 +37,14 @@ for S in 1024 512 256; do
   grep '^ > predicted forward' <<<"$out" | sed "s/^/    003 seq $S /"
 done
 echo "    003 logged forward per micro-batch (leaf modules only): transformer layer 1.2-1.4 ms, lm_head 4.17 ms, embed 0.03 ms"
+# 000: the GPUs are not named in the log; its 28.74 GB peak needs a board of 32 GB or more. Each candidate
+# is predicted; the logged step is the mean of EVA-CLIP's Batch (t) from step 101 to 1601 (1.839 s).
+C0=(--model-preset coca-b16 --batch-size 512 --world-size 4 --precision amp --enable-deepspeed --zero-stage 1
+    --optimizer lamb --grad-checkpointing)
+batch_ms() { sed -nE 's/^ Batch \(t\): ([0-9.]+),.*/\1/p' | awk '{printf "%.1f", $1 * 1000}'; }
+for HW in V100-32G A100-40G A100-80G; do
+  row "000 CoCa-B/16 DP4 ZeRO-1 LAMB, 4 x $HW" 1839 "$("$LOOM" plan "${C0[@]}" --hardware "$HW" | batch_ms)"
+done
 
 echo
 echo "== Narayanan et al. 2021, Table 1 (A100-80G, fp16, seq 2048, vocab 51200; assumed: full recompute, micro-batch 1, 1F1B)"

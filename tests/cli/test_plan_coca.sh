@@ -21,4 +21,21 @@ expect_error "--vision-width 768 is not divisible by --vision-heads 7" "$LOOM" p
 expect_error "unknown --model-preset 'coca-l14' for --model coca (one of: coca-b16)" \
   "$LOOM" plan --model coca --model-preset coca-l14
 expect_error "--zero-stage 3 is not 0, 1 or 2" "$LOOM" plan --model coca --zero-stage 3
+
+# With --hardware: the predicted step, as log 000 ran (4 ranks, 512 images each, fp16, ZeRO-1, LAMB,
+# gradient checkpointing), in EVA-CLIP's terms; the rows sum to the step.
+LOG000=(--model-preset coca-b16 --batch-size 512 --world-size 4 --precision amp --enable-deepspeed --zero-stage 1
+        --optimizer lamb --grad-checkpointing)
+run "$LOOM" plan "${LOG000[@]}" --hardware V100-32G
+[ "$CODE" -eq 0 ] || fail "coca plan --hardware exited $CODE: $ERR"
+expect_line " > predicted time per step on 4 x V100-32G (ms, batch 512 per rank):"
+grep -qE '^   recompute +[0-9.]+ ' <<<"$OUT" || fail "no recompute row: $OUT"
+grep -qE '^   ZeRO parameter gathers +[0-9.]+ ' <<<"$OUT" || fail "no ZeRO-1 gather row: $OUT"
+batch=$(sed -nE 's/^ Batch \(t\): ([0-9.]+), ([0-9.]+)\/s$/\1 \2/p' <<<"$OUT")
+[ -n "$batch" ] || fail "no 'Batch (t): T, N/s' line: $OUT"
+read -r t rate <<<"$batch"
+sum=$(awk '/^   [a-zA-Z]/ {s += $(NF-1)} END {printf "%.3f", s / 1000}' <<<"$OUT")
+awk -v a="$t" -v b="$sum" 'BEGIN {exit !(a - b < 0.002 && b - a < 0.002)}' || fail "rows sum to $sum s, Batch (t) says $t"
+awk -v t="$t" -v r="$rate" 'BEGIN {exit !(r / (2048 / t) > 0.999 && r / (2048 / t) < 1.001)}' || fail "$rate/s is not 2048 / $t"
+expect_error "unknown hardware 'TPUv4'" "$LOOM" plan "${LOG000[@]}" --hardware TPUv4
 finish

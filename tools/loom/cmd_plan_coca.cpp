@@ -1,8 +1,11 @@
 // `loom plan --model coca`: CoCa's parameter counts as EVA-CLIP prints them at start-up (log 000), per
-// tower, and the bytes of weights, gradients and optimizer state, from the shape alone (nothing allocated).
+// tower, and the bytes of weights, gradients and optimizer state, from the shape alone (nothing allocated);
+// with --hardware, the predicted step (plan/coca_time_model.h) in EVA-CLIP's terms.
 #include <cstdio>
 
 #include "commands.h"
+#include "loom/plan/coca_time_model.h"
+#include "loom/plan/hardware.h"
 #include "loom/train/coca_args.h"
 #include "loom/util/cli.h"
 
@@ -14,10 +17,15 @@ int plan_coca(int argc, char** argv) {
   a.register_flags(p);
   int world_size = 1;
   p.add_int("--world-size", &world_size, "data-parallel processes to plan for (ZeRO shards over them)");
+  std::string hardware;
+  p.add_string("--hardware", &hardware,
+               "predict the step time on this device: a built-in name (A100-80G, V100-32G, ...) or a FILE.json "
+               "from 'loom bench --calibrate'");
   p.add_example("loom plan --model-preset coca-b16");
   p.add_example("loom plan --model coca --vision-layers 2 --vision-width 64 --vision-heads 4 --image-size 32 --patch-size 8");
   if (!p.parse(argc, argv)) return 0;
   a.validate(world_size);
+  const Hardware hw = hardware.empty() ? Hardware{} : find_hardware(hardware);  // one error line before output
   const CocaParamCounts c = coca_parameter_counts(a.shape);
   std::printf("number of total params: %lld\n", (long long)c.total);
   std::printf("number of params with requires_grad: %lld\n", (long long)c.total);
@@ -37,6 +45,21 @@ int plan_coca(int argc, char** argv) {
   std::printf(" > per rank: weights %.2f MB, gradients %.2f MB, optimizer state %.2f MB (%s, ZeRO stage %d over %d)\n",
               weights / mb, grads / mb, state / mb, half ? "fp16/bf16 with fp32 main weights" : "fp32", zero,
               world_size);
+  if (hardware.empty()) return 0;
+  CocaLayout l;
+  l.dp = world_size, l.batch = a.batch_size, l.grad_checkpointing = a.grad_checkpointing, l.zero_stage = zero;
+  l.dtype = a.precision == "bf16" ? ComputeDType::kBf16 : half ? ComputeDType::kFp16 : ComputeDType::kFp32;
+  l.activation_bytes = half ? 2 : 4;
+  l.lamb = a.optimizer == "lamb";
+  const StepPrediction s = predict_coca_step(a.shape, l, hw);
+  std::printf(" > predicted time per step on %d x %s (ms, batch %d per rank):\n", world_size, hw.name.c_str(), a.batch_size);
+  for (const TimeRow& r : s.rows)
+    if (r.seconds > 0)
+      std::printf("   %-34s %12.2f  %5.1f%%\n", r.name.c_str(), r.seconds * 1e3, 100.0 * r.seconds / s.step_seconds);
+  std::printf(" > predicted per GPU | samples per second: %.1f | model TFLOP/s (3 x forward, recompute excluded): %.1f\n",
+              s.tokens_per_s_per_gpu, s.tflops_per_gpu);
+  // EVA-CLIP's train line ends with the step time and the global samples per second of the step.
+  std::printf(" Batch (t): %.3f, %#g/s\n", s.step_seconds, double(a.batch_size) * world_size / s.step_seconds);
   return 0;
 }
 
