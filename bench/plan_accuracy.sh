@@ -42,3 +42,22 @@ for i in "${!LAYOUTS[@]}"; do
   read -r am ap _ <<<"$(field 'activations' || echo '- - -')"
   printf "%-18s %12s %12s %7s | %10s %10s | %10s %10s\n" "${NAMES[$i]}" "$m" "$p" "$r" "$sm" "$sp" "$am" "$ap"
 done
+
+# CoCa (`loom train --model coca`, fp32, LAMB): the step time EVA-CLIP's ` Batch (t): ` prints (median
+# after the first two steps) against `loom plan --model coca --hardware` on the same calibration files.
+"$LOOM" make-images --output "$TMP/img" --num-train 256 --num-val 0 --image-size 64 --seed 1 > /dev/null
+COCA=(--model coca --image-size 64 --patch-size 8 --vision-width 256 --vision-layers 4 --vision-heads 4
+      --vision-mlp-hidden 682 --pooler-queries 64 --pooler-heads 8 --embed-dim 256 --text-width 256 --text-layers 4
+      --text-heads 4 --text-mlp-hidden 1024 --decoder-layers 4 --text-context-length 77 --text-vocab-size 50257
+      --batch-size 16 --optimizer lamb)
+printf "\n%-18s %12s %12s %7s\n" "CoCa layout" "measured ms" "predicted ms" ratio
+for np in 1 2; do
+  "${MPI[@]}" -np "$np" "$LOOM" train "${COCA[@]}" --tokenizer-type GPT2BPETokenizer --vocab-file data/gpt2/vocab.json \
+    --merge-file data/gpt2/merges.txt --train-data "$TMP/img/train.jsonl" --epochs 1 --workers 1 --lr 1e-4 \
+    --log-every-n-steps 1 --save-frequency 1000 --val-frequency 1000 --logs "$TMP/clogs" --name "c$np" > "$TMP/coca_$np.log"
+  m=$(sed -nE 's/.* Batch \(t\): ([0-9.]+),.*/\1/p' "$TMP/coca_$np.log" | tail -n +3 | sort -n |
+      awk '{a[NR] = $1} END {printf "%.1f", 1000 * (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2)}')
+  p=$("$LOOM" plan "${COCA[@]}" --world-size "$np" --hardware "$TMP/hw$np.json" |
+      sed -nE 's/^ Batch \(t\): ([0-9.]+),.*/\1/p' | awk '{printf "%.1f", 1000 * $1}')
+  printf "%-18s %12s %12s %7s\n" "CoCa $np rank(s)" "$m" "$p" "$(awk -v p="$p" -v m="$m" 'BEGIN {printf "%.3f", p / m}')"
+done

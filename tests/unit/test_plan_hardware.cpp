@@ -169,4 +169,31 @@ TEST(PlanHardware, CollectiveFactorsInJson) {
             "x.json: field 'reduce_scatter_factor' must be a positive number");
 }
 
+// Measured attention by length: interpolated in log length over the samples of its kind, flat beyond;
+// without samples, the single efficiency and backward ratio.
+TEST(PlanHardware, AttentionRatesBySequence) {
+  loom::Hardware h = loom::find_hardware("A100-80G");
+  const auto bf16 = ComputeDType::kBf16;
+  const loom::AttentionRates d = loom::attention_rates(h, bf16, 77, true);
+  EXPECT_DOUBLE_EQ(d.forward, 312e12 * h.attention_efficiency);
+  EXPECT_DOUBLE_EQ(d.backward, d.forward / h.attention_backward_ratio);
+  h.attention_table = {{64, true, 2e11, 1e11}, {256, true, 4e11, 2e11}, {64, false, 6e11, 3e11}};
+  EXPECT_DOUBLE_EQ(loom::attention_rates(h, bf16, 64, true).forward, 2e11);
+  EXPECT_DOUBLE_EQ(loom::attention_rates(h, bf16, 128, true).forward, 3e11);  // halfway in log length
+  EXPECT_DOUBLE_EQ(loom::attention_rates(h, bf16, 128, true).backward, 1.5e11);
+  EXPECT_DOUBLE_EQ(loom::attention_rates(h, bf16, 16, true).forward, 2e11);  // flat below and above
+  EXPECT_DOUBLE_EQ(loom::attention_rates(h, bf16, 4096, true).backward, 2e11);
+  EXPECT_DOUBLE_EQ(loom::attention_rates(h, bf16, 300, false).forward, 6e11);  // its own kind
+  h.attention_table.resize(2);
+  EXPECT_DOUBLE_EQ(loom::attention_rates(h, bf16, 64, false).forward, 2e11);  // none of its kind: any
+  const loom::Hardware r = loom::parse_hardware_json(loom::hardware_to_json(h), "x.json");
+  ASSERT_EQ(r.attention_table.size(), 2u);
+  EXPECT_EQ(r.attention_table[1].seq, 256);
+  EXPECT_TRUE(r.attention_table[1].causal);
+  EXPECT_DOUBLE_EQ(r.attention_table[1].backward_flops_per_s, 2e11);
+  std::string bad = loom::hardware_to_json(h);
+  bad.replace(bad.find("\"seq\": 64"), std::string("\"seq\": 64").size(), "\"seq\": 0");
+  EXPECT_EQ(error_of([&] { loom::parse_hardware_json(bad, "x.json"); }), "x.json: attention[0]: seq must be a positive integer");
+}
+
 }  // namespace

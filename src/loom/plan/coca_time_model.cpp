@@ -48,8 +48,11 @@ struct Calc {
     const double flops = 4.0 * scores * double(d) * (causal ? 0.5 : 1.0);
     cost->flops += flops;
     if (hw.fused_attention) {
-      const double f = flops / (peak_flops(hw, dtype) * hw.attention_efficiency);
-      cost->fwd_attention += f, cost->bwd_attention += f * hw.attention_backward_ratio;
+      // At the rate measured for this length (cross attention: the geometric mean of queries and keys).
+      const AttentionRates r = attention_rates(hw, dtype, std::sqrt(double(tq) * double(tk)), causal);
+      const double f = flops / r.forward;
+      cost->fwd_attention += f;
+      cost->bwd_attention += hw.attention_table.empty() ? f * hw.attention_backward_ratio : flops / r.backward;
     } else {
       // Materialised scores (time_model.cpp's form): QK^T and PV as batched GEMMs, the softmax traffic.
       const double g = bh * (gemm(tq, tk, d, GemmOp::kNT) + gemm(tq, d, tk, GemmOp::kNN));

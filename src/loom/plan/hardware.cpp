@@ -180,6 +180,37 @@ double gemm_rate(const Hardware& hw, int64_t m, int64_t n, int64_t k, ComputeDTy
   return peak * I / (I + peak / bw);
 }
 
+AttentionRates attention_rates(const Hardware& hw, ComputeDType d, double seq, bool causal) {
+  std::vector<const AttentionSample*> kind;
+  for (const AttentionSample& a : hw.attention_table)
+    if (a.causal == causal) kind.push_back(&a);
+  if (kind.empty())
+    for (const AttentionSample& a : hw.attention_table) kind.push_back(&a);
+  AttentionRates r;
+  if (kind.empty()) {
+    r.forward = peak_flops(hw, d) * hw.attention_efficiency;
+    r.backward = r.forward / hw.attention_backward_ratio;
+    return r;
+  }
+  std::stable_sort(kind.begin(), kind.end(), [](const AttentionSample* a, const AttentionSample* b) { return a->seq < b->seq; });
+  const double x = std::log(std::max(1.0, seq));
+  auto at = [&](double AttentionSample::*field) {
+    if (x <= std::log(double(kind.front()->seq))) return kind.front()->*field;
+    if (x >= std::log(double(kind.back()->seq))) return kind.back()->*field;
+    for (size_t i = 1; i < kind.size(); i++) {
+      const double x1 = std::log(double(kind[i]->seq));
+      if (x <= x1) {
+        const double x0 = std::log(double(kind[i - 1]->seq));
+        const double f = x1 > x0 ? (x - x0) / (x1 - x0) : 1.0;
+        return kind[i - 1]->*field + f * (kind[i]->*field - kind[i - 1]->*field);
+      }
+    }
+    return kind.back()->*field;
+  };
+  r.forward = at(&AttentionSample::forward_flops_per_s), r.backward = at(&AttentionSample::backward_flops_per_s);
+  return r;
+}
+
 std::vector<std::string> builtin_hardware_names() {
   std::vector<std::string> names;
   for (const auto& h : builtins()) names.push_back(h.name);
@@ -266,6 +297,21 @@ Hardware parse_hardware_json(const std::string& text, const std::string& where) 
       h.gemm_table.push_back(s);
     }
   }
+  if (j.contains("attention")) {  // files written before attention was measured by length have none
+    require(j["attention"].is_array(), where + ": field 'attention' must be an array");
+    for (size_t i = 0; i < j["attention"].size(); i++) {
+      const auto& a = j["attention"][i];
+      const std::string at = where + ": attention[" + std::to_string(i) + "]";
+      for (const char* key : {"seq", "causal", "forward_flops_per_s", "backward_flops_per_s"})
+        require(a.is_object() && a.contains(key), at + ": missing field '" + key + "'");
+      require(a["seq"].is_number_integer() && a["seq"].get<int64_t>() > 0, at + ": seq must be a positive integer");
+      require(a["causal"].is_boolean(), at + ": causal must be true or false");
+      for (const char* key : {"forward_flops_per_s", "backward_flops_per_s"})
+        require(a[key].is_number() && a[key].get<double>() > 0, at + ": " + key + " must be positive");
+      h.attention_table.push_back({a["seq"].get<int64_t>(), a["causal"].get<bool>(), a["forward_flops_per_s"].get<double>(),
+                                   a["backward_flops_per_s"].get<double>()});
+    }
+  }
   return h;
 }
 
@@ -314,6 +360,12 @@ std::string hardware_to_json(const Hardware& h) {
   for (const auto& g : h.gemm_table)
     j["gemm"].push_back({{"m", g.m}, {"n", g.n}, {"k", g.k}, {"dtype", dtype_name(g.dtype)}, {"op", gemm_op_name(g.op)},
                          {"flops_per_s", g.flops_per_s}});
+  if (!h.attention_table.empty()) {
+    j["attention"] = nlohmann::ordered_json::array();
+    for (const auto& a : h.attention_table)
+      j["attention"].push_back({{"seq", a.seq}, {"causal", a.causal}, {"forward_flops_per_s", a.forward_flops_per_s},
+                                {"backward_flops_per_s", a.backward_flops_per_s}});
+  }
   return j.dump(2) + "\n";
 }
 

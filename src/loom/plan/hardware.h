@@ -24,6 +24,14 @@ struct GemmSample {
   GemmOp op = GemmOp::kNT;
 };
 
+// Measured fused attention (flash kernel) at `seq` queries and keys per head: useful FLOP/s forward and
+// backward (causal counts half the products, as the kernel skips them).
+struct AttentionSample {
+  int64_t seq = 0;
+  bool causal = true;
+  double forward_flops_per_s = 0, backward_flops_per_s = 0;
+};
+
 struct Hardware {
   std::string name;
   // Dense peak rates (FLOP/s); 0 where the device has no such unit (V100: no bf16).
@@ -52,6 +60,7 @@ struct Hardware {
   double inter_node_bandwidth = 0, inter_node_latency = 0;
   double host_bandwidth = 0;  // device <-> host (offloaded optimizer states), bytes/s one direction
   std::vector<GemmSample> gemm_table;  // measured (calibration); empty for the datasheet entries
+  std::vector<AttentionSample> attention_table;  // measured (calibration); empty: attention_efficiency
 };
 
 double peak_flops(const Hardware& hw, ComputeDType dtype);  // throws UserError when the device lacks it
@@ -65,7 +74,17 @@ const char* dtype_name(ComputeDType dtype);                  // "fp32", "tf32", 
 // slower than a cache-sized GEMM of the same intensity). Without a table: the roofline
 // min(peak, intensity x bandwidth), smoothed and scaled by gemm_efficiency.
 double gemm_rate(const Hardware& hw, int64_t m, int64_t n, int64_t k, ComputeDType dtype, GemmOp op = GemmOp::kNT);
-const char* gemm_op_name(GemmOp op);  // "nt", "nn", "tn": the field `op` of the JSON file's gemm samples
+const char* gemm_op_name(GemmOp op);
+
+// Fused attention's rates (FLOP/s, forward and backward) for `seq` tokens per head (queries x keys: their
+// geometric mean): interpolated in log seq over the measured samples of that kind (causal or not; of
+// either kind when none), flat beyond them; without a table the peak times attention_efficiency forward
+// and that over attention_backward_ratio backward. Short sequences run the kernel far below its rate at
+// 512 tokens (here a causal 77-token head at 58% forward, 49% backward).
+struct AttentionRates {
+  double forward = 0, backward = 0;
+};
+AttentionRates attention_rates(const Hardware& hw, ComputeDType dtype, double seq, bool causal);  // "nt", "nn", "tn": the field `op` of the JSON file's gemm samples
 // Bytes a GEMM moves at least (A, B read, C written) for `element_bytes`-byte operands.
 double gemm_min_bytes(int64_t m, int64_t n, int64_t k, int element_bytes);
 

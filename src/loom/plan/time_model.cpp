@@ -71,8 +71,9 @@ StageCost layer_cost(const Ctx& x) {
   if (x.hw.fused_attention) {
     // Flash attention: 4 b s^2 a d FLOPs, half of them skipped under the causal mask.
     const double flops = 4.0 * scores * double(d) * (c.causal ? 0.5 : 1.0);
-    s.fwd_attention = flops / (peak_flops(x.hw, l.dtype) * x.hw.attention_efficiency);
-    s.bwd_attention = s.fwd_attention * x.hw.attention_backward_ratio;
+    const AttentionRates r = attention_rates(x.hw, l.dtype, double(sq), c.causal);
+    s.fwd_attention = flops / r.forward;
+    s.bwd_attention = x.hw.attention_table.empty() ? s.fwd_attention * x.hw.attention_backward_ratio : flops / r.backward;
     attn_recompute = s.fwd_attention;
   } else {
     // Materialised scores: QK^T and PV as batched GEMMs, softmax and dropout over b a s^2 elements
