@@ -46,7 +46,7 @@ CocaStepResult CocaStep::run(const float* images, const int32_t* text, int B, do
   r.scale_before = r.scale_after = scale;
   auto t = std::chrono::steady_clock::now();
   ps.zero_grads();
-  r.losses = model_.forward(images, text, B);
+  r.losses = model_.forward(images, text, B, scale);
   r.forward_ms = ms_since(t);
 
   t = std::chrono::steady_clock::now();

@@ -60,11 +60,12 @@ float CocaModel::logit_scale() const {
 
 void CocaModel::clamp_logit_scale() { loom::clamp_logit_scale(store_, logit_scale_); }
 
-CocaLosses CocaModel::forward(const float* images, const int32_t* text, int B) {
+CocaLosses CocaModel::forward(const float* images, const int32_t* text, int B, float loss_scale) {
   CocaLosses out;
   vision_->forward(images, B);
   text_->forward(text, B);
-  out.caption = decoder_->forward(text_->tokens(), text, vision_->tokens(), B, &out.caption_targets);
+  out.caption = decoder_->forward(text_->tokens(), text, vision_->tokens(), B, &out.caption_targets,
+                                  loss_scale * cfg_.caption_loss_weight);
   store_.acquire(logit_unit_, false);
   const float logit_param = *store_.at(logit_scale_).value.f32();
   store_.release(logit_unit_, false);

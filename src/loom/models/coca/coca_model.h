@@ -58,9 +58,14 @@ class CocaModel {
   void init(uint64_t seed);
 
   // images [B, 3, S, S] normalised, text [B, ctx] ids (collective over dp: the contrastive gather).
-  CocaLosses forward(const float* images, const int32_t* text, int B);
+  // loss_scale != 0: the scale the backward will be given, known in advance (training); the caption head
+  // then forms its gradients in the forward from the logits it computed for the loss (the same bits),
+  // instead of computing the vocabulary-wide logits GEMM again in the backward. 0: evaluation, or a
+  // backward scale not known yet.
+  CocaLosses forward(const float* images, const int32_t* text, int B, float loss_scale = 0.f);
   // After forward(): the gradients of loss_scale x objective accumulate into the store's gradients
   // (collective over dp; under ZeRO-2 the store reduce-scatters each unit's gradients as it finishes).
+  // A forward given a loss_scale takes the same one here.
   void backward(float loss_scale);
 
   // L2-normalised contrastive embeddings for evaluation (one process's rows, no gathering): [B, E] each;
