@@ -179,11 +179,7 @@ StepPrediction predict_coca_step(const CocaConfig& c, const CocaLayout& l, const
   const double recompute = l.grad_checkpointing ? parts.blocks.forward() : 0.0;
 
   const int D = l.dp;
-  const bool intra = D <= hw.gpus_per_node;
-  Link link;
-  link.bandwidth = (intra ? hw.intra_node_bandwidth : hw.inter_node_bandwidth) * hw.link_efficiency;
-  link.latency = intra ? hw.intra_node_latency : hw.inter_node_latency;
-  link.all_gather_factor = hw.all_gather_factor, link.reduce_scatter_factor = hw.reduce_scatter_factor;
+  const Link link = device_link(hw, D <= hw.gpus_per_node);
   // The contrastive loss gathers both towers' features forward and reduce-scatters their gradients.
   const double features = 2.0 * double(l.batch) * double(D) * double(c.embed_dim) * 4.0;
   const double exchange = all_gather_time(features, D, link) + reduce_scatter_time(features, D, link);

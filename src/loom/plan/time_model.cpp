@@ -45,13 +45,6 @@ struct Ctx {
   double memory(double bytes) const { return bytes / (hw.memory_bandwidth * hw.memory_efficiency); }
 };
 
-Link make_link(const Hardware& hw, bool intra) {
-  Link k;
-  k.bandwidth = (intra ? hw.intra_node_bandwidth : hw.inter_node_bandwidth) * hw.link_efficiency;
-  k.latency = intra ? hw.intra_node_latency : hw.inter_node_latency;
-  k.all_gather_factor = hw.all_gather_factor, k.reduce_scatter_factor = hw.reduce_scatter_factor;
-  return k;
-}
 
 // One transformer layer, one micro-batch, on one tensor-parallel rank.
 StageCost layer_cost(const Ctx& x) {
@@ -210,8 +203,8 @@ StepPrediction predict_step(const ModelConfig& c0, const PlanLayout& l, const Ha
   ModelConfig c = c0;
   c.padded_vocab_size = int(padded_vocab(c.vocab_size, l.vocab_divisible_by, l.tp));
   const int gpn = std::max(1, hw.gpus_per_node);
-  Ctx x{c, l, hw, c.padded_vocab_size, make_link(hw, l.tp <= gpn), make_link(hw, l.tp * l.dp <= gpn),
-        make_link(hw, l.world() <= gpn)};
+  Ctx x{c, l, hw, c.padded_vocab_size, device_link(hw, l.tp <= gpn), device_link(hw, l.tp * l.dp <= gpn),
+        device_link(hw, l.world() <= gpn)};
   const int P = l.pp, V = l.vpp, M = l.num_micro_batches();
   const bool half = l.dtype == ComputeDType::kFp16 || l.dtype == ComputeDType::kBf16;
 
@@ -364,6 +357,14 @@ std::string layout_flags(const PlanLayout& l, int num_layers) {
   if (l.dtype == ComputeDType::kFp16) f += " --fp16";
   if (l.dtype == ComputeDType::kBf16) f += " --bf16";
   return f;
+}
+
+Link device_link(const Hardware& hw, bool intra_node) {
+  Link k;
+  k.bandwidth = (intra_node ? hw.intra_node_bandwidth : hw.inter_node_bandwidth) * hw.link_efficiency;
+  k.latency = intra_node ? hw.intra_node_latency : hw.inter_node_latency;
+  k.all_gather_factor = hw.all_gather_factor, k.reduce_scatter_factor = hw.reduce_scatter_factor;
+  return k;
 }
 
 }  // namespace loom

@@ -13,6 +13,7 @@
 
 #include "loom/models/decoder_counts.h"
 #include "loom/parallel/pipeline_schedule.h"
+#include "loom/plan/collective_model.h"
 #include "loom/plan/hardware.h"
 #include "loom/plan/memory_report.h"
 
@@ -77,6 +78,10 @@ struct TpLayerComm {
 };
 TpLayerComm tp_layer_comm(const ModelConfig& c, const PlanLayout& l);
 
+// The link between ranks inside a node (intra_node) or across nodes, as the collectives of a layout see it:
+// the device's bandwidth times its link efficiency, its latency, and its all-gather and reduce-scatter
+// factors.
+Link device_link(const Hardware& hw, bool intra_node);
 // The `loom train` flags of a layout (the model's flags are the caller's).
 std::string layout_flags(const PlanLayout& l, int num_layers);
 
