@@ -97,6 +97,25 @@ TEST(TimeModel, GemmFormsAndOutputLayerChunks) {
   EXPECT_NEAR(row(p, "backward GEMMs"), layer / 0.5e12 + layer / 0.25e12 + head / 0.4e12 + head / 0.2e12, 1e-12);
 }
 
+// The cross-entropy's memory traffic: Megatron's unfused passes on a datasheet device, Loom's one fused
+// pass on a calibrated one (the same machine otherwise).
+TEST(TimeModel, CrossEntropyTrafficByEngine) {
+  const loom::ModelConfig c = gpt(1);
+  PlanLayout l;
+  l.micro_batch = 2, l.global_batch = 2;
+  const loom::Hardware loom_engine = flat();
+  loom::Hardware megatron = flat();
+  megatron.gemm_table.clear();  // a datasheet device: roofline GEMMs at the same peak
+  megatron.gemm_efficiency = 1;
+  ASSERT_TRUE(loom::is_calibrated(loom_engine));
+  ASSERT_FALSE(loom::is_calibrated(megatron));
+  const auto a = loom::predict_step(c, l, loom_engine), b = loom::predict_step(c, l, megatron);
+  const double logits = 2.0 * 1024 * 50304, bw = 1e11;
+  // Forward: 9 x 4 + 4 (the fp32 copy's read) bytes a logit against Loom's 2 x 4; backward 3 x 4 + 4 against 0.
+  EXPECT_NEAR(row(b, "forward memory-bound kernels") - row(a, "forward memory-bound kernels"), logits * (40 - 8) / bw, 1e-9);
+  EXPECT_NEAR(row(b, "backward memory-bound kernels") - row(a, "backward memory-bound kernels"), logits * 16 / bw, 1e-9);
+}
+
 TEST(TimeModel, DataParallelReductionAndOptimizer) {
   const loom::ModelConfig c = gpt();
   const loom::Hardware hw = flat();

@@ -174,7 +174,7 @@ int plan(int argc, char** argv) {
   // A calibrated device is this engine on a measured machine: its activations are Loom's own (what the
   // activations line will print), read from the model built without touching memory, not Korthikanti's
   // estimate of Megatron's.
-  if (!hw.gemm_table.empty()) {
+  if (is_calibrated(hw)) {
     double act = 0;
     for (int r = 0; r < PP; r++) act = std::max(act, double(predict_stage_activation_bytes(a, cfg, r)));
     pred.activation_bytes = act;

@@ -88,6 +88,11 @@ AttentionRates attention_rates(const Hardware& hw, ComputeDType dtype, double se
 // Bytes a GEMM moves at least (A, B read, C written) for `element_bytes`-byte operands.
 double gemm_min_bytes(int64_t m, int64_t n, int64_t k, int element_bytes);
 
+// A machine `loom bench --calibrate` measured (its GEMM table): Loom's own kernels ran the samples, so
+// its predictions are this engine's (Loom's fused output layer, Loom's activations); a datasheet device
+// stands for a Megatron-style GPU engine (its unfused cross-entropy, Korthikanti's activations).
+inline bool is_calibrated(const Hardware& hw) { return !hw.gemm_table.empty(); }
+
 // Built-in table (names as --hardware takes them).
 std::vector<std::string> builtin_hardware_names();
 // A built-in name or a path to a JSON file (anything ending in .json); throws UserError on an unknown

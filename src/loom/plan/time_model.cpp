@@ -130,11 +130,19 @@ StageCost head_cost(const Ctx& x) {
     const Gemm logits{rows, v, x.c.hidden_size};
     s.fwd_gemm += times * x.fwd(logits), s.bwd_gemm += times * x.bwd(logits), s.wgrad_gemm += times * x.wgrad(logits);
   }
-  // Final norm; fp32 logits: the softmax reads them and writes its probabilities, the backward reads
-  // those and writes the gradient.
-  const double logit_bytes = double(N) * double(v) * 4.0;
-  s.fwd_memory = x.memory(4.0 * Nh * e / (l.sequence_parallel ? l.tp : 1) + 2.0 * logit_bytes + double(N) * double(v) * e);
-  s.bwd_memory = x.memory(2.0 * logit_bytes + 2.0 * Nh * e);
+  // Final norm and the cross-entropy over fp32 logits. Megatron's (vocab_parallel_cross_entropy on
+  // logits.float()): the fp32 copy (read e, write 4 bytes a logit), then max (read), subtract (read,
+  // write), exp (read, write), sum (read) and the softmax divide (read, write) forward; the backward's
+  // multiply (read, write) and the copy's backward (read 4, write e). Loom's fused output layer: one
+  // read and write of each logit forward, its gradient formed in the same pass, nothing more backward.
+  const double logits = double(N) * double(v), logit_bytes = logits * 4.0, norm = 4.0 * Nh * e / (l.sequence_parallel ? l.tp : 1);
+  if (is_calibrated(x.hw)) {
+    s.fwd_memory = x.memory(norm + 2.0 * logit_bytes);
+    s.bwd_memory = x.memory(2.0 * Nh * e);
+  } else {
+    s.fwd_memory = x.memory(norm + 9.0 * logit_bytes + logits * e);
+    s.bwd_memory = x.memory(3.0 * logit_bytes + logits * e + 2.0 * Nh * e);
+  }
   // Column-parallel output layer: its input gradient is all-reduced (sequence parallel: the input is
   // all-gathered forward and its gradient reduce-scattered backward).
   s.tp_comm = l.sequence_parallel ? all_gather_time(Nh * e, l.tp, x.tp_link) + reduce_scatter_time(Nh * e, l.tp, x.tp_link)
