@@ -114,6 +114,12 @@ TEST(TimeModel, CrossEntropyTrafficByEngine) {
   // Forward: 9 x 4 + 4 (the fp32 copy's read) bytes a logit against Loom's 2 x 4; backward 3 x 4 + 4 against 0.
   EXPECT_NEAR(row(b, "forward memory-bound kernels") - row(a, "forward memory-bound kernels"), logits * (40 - 8) / bw, 1e-9);
   EXPECT_NEAR(row(b, "backward memory-bound kernels") - row(a, "backward memory-bound kernels"), logits * 16 / bw, 1e-9);
+  // A vocabulary shard of Loom's makes three passes (20 bytes a logit of its shard) against Megatron's 40;
+  // at TP2 the vocabulary pads to a multiple of 256 (50432), half of it on each rank.
+  l.tp = 2;
+  const auto s = loom::predict_step(c, l, loom_engine), t = loom::predict_step(c, l, megatron);
+  const double shard = 2.0 * 1024 * 50432 / 2;
+  EXPECT_NEAR(row(t, "forward memory-bound kernels") - row(s, "forward memory-bound kernels"), shard * (40 - 20) / bw, 1e-9);
 }
 
 TEST(TimeModel, DataParallelReductionAndOptimizer) {

@@ -134,10 +134,12 @@ StageCost head_cost(const Ctx& x) {
   // logits.float()): the fp32 copy (read e, write 4 bytes a logit), then max (read), subtract (read,
   // write), exp (read, write), sum (read) and the softmax divide (read, write) forward; the backward's
   // multiply (read, write) and the copy's backward (read 4, write e). Loom's fused output layer: one
-  // read and write of each logit forward, its gradient formed in the same pass, nothing more backward.
+  // read and write of each logit forward, its gradient formed in the same pass, nothing more backward;
+  // a vocabulary shard (TP > 1) reduces the rows' maxima and sums over the group between three passes
+  // (read; read and write; read and write).
   const double logits = double(N) * double(v), logit_bytes = logits * 4.0, norm = 4.0 * Nh * e / (l.sequence_parallel ? l.tp : 1);
   if (is_calibrated(x.hw)) {
-    s.fwd_memory = x.memory(norm + 2.0 * logit_bytes);
+    s.fwd_memory = x.memory(norm + (l.tp > 1 ? 5.0 : 2.0) * logit_bytes);
     s.bwd_memory = x.memory(2.0 * Nh * e);
   } else {
     s.fwd_memory = x.memory(norm + 9.0 * logit_bytes + logits * e);
