@@ -145,13 +145,13 @@ Parts model_costs(const CocaConfig& c, const Calc& proto, int64_t B, int dp) {
   x.bytes(x.e * (3.0 + 2.0) * double(B) * double(T) * double(tw));
   x.linear(B, E, tw);
   // Decoder head: ln_final, the vocabulary projection in equal chunks of at most kLmHeadChunkRows rows
-  // (multimodal_decoder.cpp), fp32 logits through the softmax and back as in the decoder's time model.
+  // (multimodal_decoder.cpp), its cross-entropy's traffic as the decoder's time model counts it.
   const int64_t N = B * T, V = d.vocab_size;
   const int64_t chunks = (N + cpu::kLmHeadChunkRows - 1) / cpu::kLmHeadChunkRows, rows = (N + chunks - 1) / chunks;
   x.linear(rows, V, d.width, double(chunks));
-  const double logit_bytes = double(N) * double(V) * 4.0;
-  x.cost->fwd_memory += x.memory(2.0 * double(N) * d.width * x.e + 2.0 * logit_bytes + double(N) * double(V) * x.e);
-  x.cost->bwd_memory += x.memory(2.0 * logit_bytes + 2.0 * double(N) * d.width * x.e);
+  const CrossEntropyTraffic ce = cross_entropy_traffic(x.hw, double(N) * double(V), x.e, false);
+  x.cost->fwd_memory += x.memory(2.0 * double(N) * d.width * x.e + ce.forward);
+  x.cost->bwd_memory += x.memory(ce.backward + 2.0 * double(N) * d.width * x.e);
   // Contrastive loss over the gathered features: this rank's B rows against all B x dp, both directions.
   x.linear(B, B * dp, E, 2.0);
   return p;

@@ -130,21 +130,11 @@ StageCost head_cost(const Ctx& x) {
     const Gemm logits{rows, v, x.c.hidden_size};
     s.fwd_gemm += times * x.fwd(logits), s.bwd_gemm += times * x.bwd(logits), s.wgrad_gemm += times * x.wgrad(logits);
   }
-  // Final norm and the cross-entropy over fp32 logits. Megatron's (vocab_parallel_cross_entropy on
-  // logits.float()): the fp32 copy (read e, write 4 bytes a logit), then max (read), subtract (read,
-  // write), exp (read, write), sum (read) and the softmax divide (read, write) forward; the backward's
-  // multiply (read, write) and the copy's backward (read 4, write e). Loom's fused output layer: one
-  // read and write of each logit forward, its gradient formed in the same pass, nothing more backward;
-  // a vocabulary shard (TP > 1) reduces the rows' maxima and sums over the group between three passes
-  // (read; read and write; read and write).
-  const double logits = double(N) * double(v), logit_bytes = logits * 4.0, norm = 4.0 * Nh * e / (l.sequence_parallel ? l.tp : 1);
-  if (is_calibrated(x.hw)) {
-    s.fwd_memory = x.memory(norm + (l.tp > 1 ? 5.0 : 2.0) * logit_bytes);
-    s.bwd_memory = x.memory(2.0 * Nh * e);
-  } else {
-    s.fwd_memory = x.memory(norm + 9.0 * logit_bytes + logits * e);
-    s.bwd_memory = x.memory(3.0 * logit_bytes + logits * e + 2.0 * Nh * e);
-  }
+  // Final norm (read and write, forward and backward) and the cross-entropy (cross_entropy_traffic).
+  const double norm = 2.0 * Nh * e / (l.sequence_parallel ? l.tp : 1);
+  const CrossEntropyTraffic ce = cross_entropy_traffic(x.hw, double(N) * double(v), e, l.tp > 1);
+  s.fwd_memory = x.memory(2.0 * norm + ce.forward);
+  s.bwd_memory = x.memory(ce.backward + 2.0 * Nh * e);
   // Column-parallel output layer: its input gradient is all-reduced (sequence parallel: the input is
   // all-gathered forward and its gradient reduce-scattered backward).
   s.tp_comm = l.sequence_parallel ? all_gather_time(Nh * e, l.tp, x.tp_link) + reduce_scatter_time(Nh * e, l.tp, x.tp_link)
@@ -367,6 +357,12 @@ std::string layout_flags(const PlanLayout& l, int num_layers) {
   if (l.dtype == ComputeDType::kFp16) f += " --fp16";
   if (l.dtype == ComputeDType::kBf16) f += " --bf16";
   return f;
+}
+
+CrossEntropyTraffic cross_entropy_traffic(const Hardware& hw, double logits, double e, bool vocab_shard) {
+  const double b = logits * 4.0;  // the fp32 logits, once
+  if (is_calibrated(hw)) return {(vocab_shard ? 5.0 : 2.0) * b, 0.0};
+  return {9.0 * b + logits * e, 3.0 * b + logits * e};
 }
 
 Link device_link(const Hardware& hw, bool intra_node) {

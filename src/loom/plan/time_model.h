@@ -78,6 +78,17 @@ struct TpLayerComm {
 };
 TpLayerComm tp_layer_comm(const ModelConfig& c, const PlanLayout& l);
 
+// Bytes the cross-entropy over `logits` fp32 logits moves (their GEMMs aside), forward and backward, with
+// `e`-byte activations. Megatron's (vocab_parallel_cross_entropy on logits.float()) on a datasheet device:
+// the fp32 copy (read e, write 4 bytes a logit), max (read), subtract (read, write), exp (read, write), sum
+// (read) and the softmax divide (read, write) forward; the backward's multiply (read, write) and the copy's
+// backward (read 4, write e). Loom's fused output layer on a calibrated machine: one read and write of each
+// logit forward, its gradient formed in the same pass, nothing more backward; a vocabulary shard reduces
+// the rows' maxima and sums over its group between three passes (read; read and write; read and write).
+struct CrossEntropyTraffic {
+  double forward = 0, backward = 0;
+};
+CrossEntropyTraffic cross_entropy_traffic(const Hardware& hw, double logits, double e, bool vocab_shard);
 // The link between ranks inside a node (intra_node) or across nodes, as the collectives of a layout see it:
 // the device's bandwidth times its link efficiency, its latency, and its all-gather and reduce-scatter
 // factors.
