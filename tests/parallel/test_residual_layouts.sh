@@ -1,7 +1,7 @@
 # --apply-residual-connection-post-layernorm trains the same model in every layout as on one process:
 # GPT (dropout on) and Llama under TP2+SP, PP2 (1F1B and interleaved), and with full and selective
 # recompute, 1e-5; it is a different model from the pre-norm residual (the losses differ). With
-# --fp32-residual-connection in bf16, PP2 agrees with one process (1e-3), TP2+SP as plain bf16 TP does
+# --fp32-residual-connection in bf16, PP2 agrees with one process (2e-3), TP2+SP as plain bf16 TP does
 # (5e-3), and the run stays within 2e-2 of fp32 and differs from plain bf16.
 # Real processes under mpirun.
 source "$(dirname "$0")/layout_lib.sh"
@@ -37,7 +37,11 @@ run bf16 1 --precision bf16
 run bf16_res32 1 --precision bf16 --fp32-residual 1
 run bf16_res32_pp2 2 --pp 2 --precision bf16 --fp32-residual 1
 run bf16_res32_tp2_sp 2 --tp 2 --sp 1 --precision bf16 --fp32-residual 1
-/usr/bin/python3 "$HERE/compare_layouts.py" 1e-3 8 "$TMP/bf16_res32.st" "$TMP/bf16_res32_pp2.st" || status=1
+# The tied word embedding's gradient is summed in another order under PP (one process adds the output layer's
+# and the embedding's parts into one buffer micro-batch by micro-batch; PP2 sums each stage's copy, then
+# reduces them over the embedding group, as Megatron): with AMX's GEMMs that is 1.1e-3 after 20 steps here
+# (an untied Llama is bitwise equal; with AVX-512 BF16 this GPT one happens to be too).
+/usr/bin/python3 "$HERE/compare_layouts.py" 2e-3 8 "$TMP/bf16_res32.st" "$TMP/bf16_res32_pp2.st" || status=1
 # bf16 under TP rounds each rank's partial GEMM sums before the reduction: plain bf16 TP2(+SP) is 2.7e-3 from
 # one process here (a norm bias after 20 steps), with or without the fp32 residual stream.
 /usr/bin/python3 "$HERE/compare_layouts.py" 5e-3 8 "$TMP/bf16_res32.st" "$TMP/bf16_res32_tp2_sp.st" || status=1

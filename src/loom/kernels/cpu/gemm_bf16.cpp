@@ -19,17 +19,13 @@ namespace {
 
 using detail::Split;
 
-// oneDNN's AMX kernels (Intel Sapphire Rapids and later) round differently from its AVX-512 BF16 ones, and
-// not only by shape: with them a PP2 bf16 run drifted 1.1e-3 from one process (dist.test_residual_layouts),
-// where with AVX-512 BF16 it is bitwise equal. So the matmuls stop at AVX-512 BF16: the same bits on AMD
-// Zen 4 and on Intel with or without AMX. Set before oneDNN dispatches anything; a DNNL_MAX_CPU_ISA or
-// ONEDNN_MAX_CPU_ISA in the environment is the user's choice and left alone (the call would override it).
+// oneDNN picks the best bf16 kernels the CPU has: AVX-512 BF16 (AMD Zen 4, Intel Cooper Lake) or AMX
+// (Intel Sapphire Rapids and later, 4-6x the AVX-512 BF16 rate on a linear layer's GEMMs). The two round
+// differently, so bf16 results are bitwise reproducible on one kind of CPU, not across kinds (as PyTorch's
+// bf16 matmuls). DNNL_MAX_CPU_ISA (or ONEDNN_MAX_CPU_ISA) in the environment caps the choice, e.g.
+// AVX512_CORE_BF16 to compute on an AMX machine what a Zen 4 computes.
 bool hardware_bf16() {
-  static const bool yes = [] {
-    if (!std::getenv("DNNL_MAX_CPU_ISA") && !std::getenv("ONEDNN_MAX_CPU_ISA"))
-      dnnl::set_max_cpu_isa(dnnl::cpu_isa::avx512_core_bf16);  // fails only once oneDNN has dispatched
-    return dnnl::get_effective_cpu_isa() >= dnnl::cpu_isa::avx512_core_bf16;
-  }();
+  static const bool yes = dnnl::get_effective_cpu_isa() >= dnnl::cpu_isa::avx512_core_bf16;
   return yes;
 }
 bool g_allowed = true;
@@ -64,8 +60,28 @@ dnnl::memory::desc matrix(int rows, int cols, int ld, bool transposed, dnnl::mem
 }
 
 // C[M, N] = alpha op(A) op(B) (+ C when accumulate) on one thread.
+// oneDNN sizes a matmul's work split (with AMX, also over K, whose partial sums it then adds) by
+// omp_get_max_threads() when the primitive is created, and inside a parallel region that still answers the
+// team's size although the call runs on one thread: a primitive created there rounds differently from one
+// created outside. Each block is one thread's work, so oneDNN is told so while it builds and runs.
+class OneOmpThread {
+ public:
+  OneOmpThread() : saved_(omp_get_max_threads()) {
+    if (saved_ != 1) omp_set_num_threads(1);
+  }
+  ~OneOmpThread() {
+    if (saved_ != 1) omp_set_num_threads(saved_);
+  }
+  OneOmpThread(const OneOmpThread&) = delete;
+  OneOmpThread& operator=(const OneOmpThread&) = delete;
+
+ private:
+  int saved_;
+};
+
 void matmul_block(bool ta, bool tb, int M, int N, int K, float alpha, const uint16_t* A, int lda, const uint16_t* B,
                   int ldb, bool accumulate, float* C, int ldc) {
+  const OneOmpThread one_thread;
   ThreadState& ts = thread_state();
   const Key key{ta, tb, M, N, K, lda, ldb, ldc, accumulate, alpha};
   auto& slot = ts.cache[key];
@@ -149,11 +165,10 @@ void gemm_bf16(bool ta, bool tb, int M, int N, int K, float alpha, const uint16_
     return;
   }
   const Split s = detail::split_for(M, N, K);
-  if (omp_in_parallel() || omp_get_max_threads() == 1) {
+  if (s.blocks == 1 || omp_in_parallel() || omp_get_max_threads() == 1) {
     for (int i = 0; i < s.blocks; i++) block(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, s, i);
     return;
   }
-  // Even a single block goes through a parallel region, so that oneDNN runs it on one thread.
 #pragma omp parallel for schedule(dynamic, 1)
   for (int i = 0; i < s.blocks; i++) block(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, s, i);
 }
