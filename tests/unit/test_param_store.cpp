@@ -374,6 +374,39 @@ TEST_P(HalfParamStore, ParameterSharedByTwoUnitsAccumulatesBoth) {
   for (int j = 0; j < 17; j++) ASSERT_EQ(f32_bits(stored_at(s.grad_data(sg), gt_, j)), f32_bits(ref[size_t(j)])) << j;
 }
 
+// bf16 weights stored whole: stored_bf16 points at each parameter's stored bits (fp16 storage: none); a
+// parameter marked read_as_bf16_only is not widened by acquire(..., Widen::Fp32Readers), the others are, and
+// Widen::All widens every one.
+TEST_P(HalfParamStore, StoredBf16WeightsAndTheReadersAcquire) {
+  std::map<int, std::vector<float>> want;
+  write_unit(0, want, 100);
+  for (int i = 0; i < 3; i++) {
+    const Param& p = s_.at(i);
+    if (wt_ != DType::BF16) {
+      EXPECT_EQ(p.stored_bf16, nullptr);
+      continue;
+    }
+    ASSERT_EQ(static_cast<const void*>(p.stored_bf16), s_.weight_data(s_.owned_slices()[size_t(i)])) << p.name;
+  }
+  s_.read_as_bf16_only(0);
+  const float sentinel = 12345.0f;
+  auto fill = [&] {
+    for (int i : unit(0)) std::fill(s_.at(i).value.f32(), s_.at(i).value.f32() + s_.at(i).numel(), sentinel);
+  };
+  fill();
+  s_.acquire(0, false, -1, ParamStore::Widen::Fp32Readers);
+  for (int i : unit(0)) {
+    const Param& p = s_.at(i);
+    const bool skipped = i == 0 && wt_ == DType::BF16;
+    for (int64_t j = 0; j < p.numel(); j++) {
+      const float want_value = skipped ? sentinel : rounded(want.at(i)[size_t(j)], wt_);
+      ASSERT_EQ(f32_bits(p.value.f32()[j]), f32_bits(want_value)) << p.name << "[" << j << "]";
+    }
+  }
+  fill();
+  check_unit(0, want);  // acquire(u, false): Widen::All
+}
+
 INSTANTIATE_TEST_SUITE_P(Storage, HalfParamStore,
                          ::testing::Combine(::testing::Values(DType::BF16, DType::F16),
                                             ::testing::Values(DType::F16, DType::BF16, DType::F32)),

@@ -6,13 +6,24 @@
 
 namespace loom {
 
+namespace {
+
+// The weight as a bf16 GEMM operand: the stored bf16 weight, or the fp32 view rounded into the scratch.
+const uint16_t* bf16_weight(const LinearParams& p, const Bf16Operands& b, int out, int in) {
+  if (p.weight_bf16) return p.weight_bf16;
+  cpu::to_bf16_rows(p.weight.f32(), out, in, in, b.w);
+  return b.w;
+}
+
+}  // namespace
+
 void linear_forward(const LinearParams& p, const float* x, float* y, int N, bool add_bias, int ldy) {
   const int out = int(p.weight.dim(0)), in = int(p.weight.dim(1));
   if (ldy == 0) ldy = out;
   if (const Bf16Operands* b = p.bf16) {
     cpu::to_bf16_rows(x, N, in, in, b->in);
-    cpu::to_bf16_rows(p.weight.f32(), out, in, in, b->w);
-    cpu::gemm_bf16(false, true, N, out, in, 1.f, b->in, in, b->w, in, 0.f, y, ldy);
+    const uint16_t* w = bf16_weight(p, *b, out, in);
+    cpu::gemm_bf16(false, true, N, out, in, 1.f, b->in, in, w, in, 0.f, y, ldy);
   } else {
     cpu::gemm(false, true, N, out, in, 1.f, x, in, p.weight.f32(), in, 0.f, y, ldy);
   }
@@ -32,8 +43,8 @@ void linear_backward_input(const LinearParams& p, const float* dy, float* dx, in
   const float beta = accumulate_dx ? 1.f : 0.f;
   if (const Bf16Operands* b = p.bf16) {
     cpu::to_bf16_rows(dy, N, out, ldy, b->out);
-    cpu::to_bf16_rows(p.weight.f32(), out, in, in, b->w);
-    cpu::gemm_bf16(false, false, N, in, out, 1.f, b->out, out, b->w, in, beta, dx, in);
+    const uint16_t* w = bf16_weight(p, *b, out, in);
+    cpu::gemm_bf16(false, false, N, in, out, 1.f, b->out, out, w, in, beta, dx, in);
   } else {
     cpu::gemm(false, false, N, in, out, 1.f, dy, ldy, p.weight.f32(), in, beta, dx, in);
   }

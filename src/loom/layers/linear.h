@@ -17,6 +17,7 @@ struct LinearParams {
   Tensor weight, bias;  // bias may be undefined
   Tensor dweight, dbias;
   const Bf16Operands* bf16 = nullptr;  // null: fp32 GEMMs
+  const uint16_t* weight_bf16 = nullptr;  // the weight already in bf16 (Param::stored_bf16), else rounded into bf16->w
 };
 
 // y [N, out] = x [N, in] W^T (+ b when add_bias; callers fusing the bias elsewhere pass false). ldy: the

@@ -38,6 +38,7 @@ cpu::LmHeadScratch LmHead::head_scratch() const {
   cpu::LmHeadScratch scratch{ws_->logits.f32(), ws_->logit_chunk_rows};
   if (ws_->bf16_w.defined()) {
     scratch.w16 = ws_->bf16_w.u16();
+    scratch.w16_stored = store_.at(out_w_).stored_bf16;
     scratch.x16 = ws_->bf16_in.u16();
   }
   return scratch;

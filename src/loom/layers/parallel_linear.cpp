@@ -14,10 +14,16 @@ ColumnParallelLinear::ColumnParallelLinear(ParamStore& store, const std::vector<
   }
 }
 
+void ColumnParallelLinear::set_bf16(const Bf16Operands* b) {
+  bf16_ = b;
+  if (b)
+    for (const Part& p : parts_) store_->read_as_bf16_only(p.weight);
+}
+
 LinearParams ColumnParallelLinear::params(int part) const {
   const Part& p = parts_[size_t(part)];
   const Param& w = store_->at(p.weight);
-  LinearParams lp{w.value, {}, w.grad, {}, bf16_};
+  LinearParams lp{w.value, {}, w.grad, {}, bf16_, w.stored_bf16};
   if (p.bias >= 0) lp.bias = store_->at(p.bias).value, lp.dbias = store_->at(p.bias).grad;
   return lp;
 }
@@ -84,9 +90,14 @@ RowParallelLinear::RowParallelLinear(ParamStore& store, const std::string& prefi
   if (bias) bias_ = store.add(prefix + ".bias", {out}, false, ParamSplit{{}, -1, 0, tp_.sequence_parallel && tp_.active(), {}});
 }
 
+void RowParallelLinear::set_bf16(const Bf16Operands* b) {
+  bf16_ = b;
+  if (b) store_->read_as_bf16_only(weight_);
+}
+
 LinearParams RowParallelLinear::params() const {
   const Param& w = store_->at(weight_);
-  LinearParams lp{w.value, {}, w.grad, {}, bf16_};
+  LinearParams lp{w.value, {}, w.grad, {}, bf16_, w.stored_bf16};
   if (bias_ >= 0) lp.bias = store_->at(bias_).value, lp.dbias = store_->at(bias_).grad;
   return lp;
 }

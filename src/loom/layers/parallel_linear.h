@@ -28,7 +28,8 @@ class ColumnParallelLinear {
   int64_t local_out() const { return int64_t(parts_.size()) * local_part_; }
   int weight(int part = 0) const { return parts_[size_t(part)].weight; }
   int bias(int part = 0) const { return parts_[size_t(part)].bias; }
-  void set_bf16(const Bf16Operands* b) { bf16_ = b; }
+  // bf16 GEMMs from here on (null: fp32); the weights are then read only as bf16.
+  void set_bf16(const Bf16Operands* b);
 
   // Sequence parallel: every rank's rows of x into full (else nothing: full is x).
   void gather_input(const float* local, float* full, int local_rows, int64_t in) const;
@@ -63,7 +64,7 @@ class RowParallelLinear {
                     const TensorParallel& tp);
   int weight() const { return weight_; }
   int bias() const { return bias_; }
-  void set_bf16(const Bf16Operands* b) { bf16_ = b; }
+  void set_bf16(const Bf16Operands* b);  // as ColumnParallelLinear's
 
   // partial [N, out] = x W_local^T (no bias).
   void forward(const float* x, float* partial, int N) const;

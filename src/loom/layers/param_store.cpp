@@ -79,6 +79,8 @@ void ParamStore::finalize(int64_t multiple, std::vector<std::vector<int>> units)
   for (auto& p : params_) {
     if (values_direct_) p.value = view(w_, p.offset, p);
     if (grads_direct_) p.grad = view(g_, p.offset, p);
+    if (storage_.weights == DType::BF16 && !storage_.shard_weights)
+      p.stored_bf16 = reinterpret_cast<const uint16_t*>(at_element(w_, p.offset));
   }
   grad_segments_.clear();
   if (storage_.shard_grads) {
@@ -125,7 +127,7 @@ int64_t ParamStore::working_bytes() const {
   return int64_t(work_w_.nbytes() + work_g_.nbytes() + full_.nbytes());
 }
 
-void ParamStore::acquire(int unit, bool with_grads, int skip_grad) {
+void ParamStore::acquire(int unit, bool with_grads, int skip_grad, Widen widen) {
   const Unit& u = units_[size_t(unit)];
   const DType wt = storage_.weights;
   const size_t es = dtype_size(wt);
@@ -145,6 +147,7 @@ void ParamStore::acquire(int unit, bool with_grads, int skip_grad) {
     } else {
       for (size_t k = 0; k < u.params.size(); k++) {
         const Param& p = params_[size_t(u.params[k])];
+        if (widen == Widen::Fp32Readers && p.read_as_bf16_only && p.stored_bf16) continue;
         cpu::to_f32(at_element(w_, p.offset), wt, work + u.at[k], long(p.numel()));
       }
     }

@@ -41,6 +41,11 @@ struct Param {
   bool weight_decay = true;      // Megatron: no decay on biases and norm parameters
   int64_t offset = 0;            // element offset into the flat buffers
   Tensor value, grad;            // views, valid after finalize()
+  // The stored weight itself when it is held whole in bf16 (--bf16 without ZeRO-3), else null: bf16 GEMMs
+  // read it directly instead of rounding the fp32 view (widened from these bits) back to the same bits.
+  const uint16_t* stored_bf16 = nullptr;
+  // Read in the training passes only through stored_bf16 (a bf16 GEMM's weight, see ParamStore::Widen).
+  bool read_as_bf16_only = false;
   int64_t numel() const { return shape_numel(shape); }
   const std::vector<int64_t>& global_shape() const { return split.global_shape.empty() ? shape : split.global_shape; }
   // Replicated on every tensor-parallel rank (counted once in norms and parameter counts).
@@ -110,7 +115,12 @@ class ParamStore {
   // skip_grad: a parameter of the unit whose gradient this call does not touch (the output weight in
   // the output layer's backward: its gradient is formed in the forward), left out of the gradient
   // binding and reduction.
-  void acquire(int unit, bool with_grads, int skip_grad = -1);
+  // Widen::Fp32Readers (the training passes' forward and backward) leaves out the parameters marked with
+  // read_as_bf16_only() whose weights are stored whole in bf16: their fp32 views are then stale, and what
+  // reads them (a bf16 GEMM) takes Param::stored_bf16, the same bits.
+  enum class Widen { All, Fp32Readers };
+  void acquire(int unit, bool with_grads, int skip_grad = -1, Widen widen = Widen::All);
+  void read_as_bf16_only(int param) { params_[size_t(param)].read_as_bf16_only = true; }
   void release(int unit, bool grads_written, int skip_grad = -1);
   void commit(int unit);
   int num_units() const { return int(units_.size()); }

@@ -126,6 +126,9 @@ DecoderModel::DecoderModel(const ModelConfig& cfg, int batch, int seq, int slots
     ws_.bf16_out = Tensor({N * std::max({h, lqkv, lfc1})}, DType::BF16);
     ws_.bf16_w = Tensor({std::max({h * std::max({lqkv, lf, lattn}), stage_.head ? lv * h : 0})}, DType::BF16);
     gemm_operand_bytes_ = int64_t(ws_.bf16_in.nbytes() + ws_.bf16_out.nbytes() + ws_.bf16_w.nbytes());
+    // The output layer's own weight (untied, or the last stage's copy of the tied embedding) is read only
+    // by its bf16 GEMMs; a word embedding shared with this stage's embedding layer is also looked up.
+    if (own_output_ >= 0 || tied_output_ >= 0) store_.read_as_bf16_only(output_weight_);
   }
   const int64_t allocated_before_activations = memory_stats().allocated;
   ws_.partial = Tensor({N, h});
@@ -195,7 +198,7 @@ void DecoderModel::forward(const StepContext& ctx) {
     const auto t0 = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     // The output layer computes its weight gradient in the forward (fused cross-entropy), unless deferred.
     const bool grads = ctx.training && stage_.head && i + 1 == layers_.size() && !stage_.defer_weight_grads;
-    store_.acquire(int(i), grads);
+    store_.acquire(int(i), grads, -1, ParamStore::Widen::Fp32Readers);
     layers_[i]->forward(ctx, in, out);
     store_.release(int(i), grads);
     if (out.defined()) cpu::round_to_dtype(out.f32(), long(out.numel()), act);
@@ -257,7 +260,7 @@ void DecoderModel::backward(const StepContext& ctx, const std::function<void(int
   start_backward(ctx, output_grad, dout, din);
   for (size_t i = layers_.size(); i-- > 0;) {
     const int skip = head_weight_skip(i);
-    store_.acquire(int(i), true, skip);
+    store_.acquire(int(i), true, skip, ParamStore::Widen::Fp32Readers);
     layers_[i]->backward(ctx, dout, din);
     store_.release(int(i), true, skip);
     if (i > 0 || !stage_.embedding) cpu::round_to_dtype(din.f32(), long(din.numel()), cfg_.residual_dtype());
@@ -278,7 +281,7 @@ void DecoderModel::backward_input(const StepContext& ctx, const Tensor* output_g
   start_backward(ctx, output_grad, dout, din);
   for (size_t i = layers_.size(); i-- > 0;) {
     const int skip = head_weight_skip(i);
-    store_.acquire(int(i), true, skip);
+    store_.acquire(int(i), true, skip, ParamStore::Widen::Fp32Readers);
     layers_[i]->backward_input(ctx, dout, din);
     store_.release(int(i), true, skip);
     // The residual stream's dtype, as backward() rounds it (fp32 with --fp32-residual-connection).
@@ -291,7 +294,7 @@ void DecoderModel::backward_input(const StepContext& ctx, const Tensor* output_g
 void DecoderModel::backward_weight(const StepContext& ctx, const std::function<void(int)>& after_layer) {
   if (!stage_.defer_weight_grads) throw std::logic_error("backward_weight on a model that does not defer it");
   for (size_t i = layers_.size(); i-- > 0;) {
-    store_.acquire(int(i), true);
+    store_.acquire(int(i), true, -1, ParamStore::Widen::Fp32Readers);
     layers_[i]->backward_weight(ctx);
     store_.release(int(i), true);
     if (after_layer) after_layer(int(i));

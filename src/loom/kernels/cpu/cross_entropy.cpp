@@ -30,14 +30,15 @@ void lm_head_cross_entropy(const float* x, const float* W, const int32_t* labels
   const bool wt = scratch.w_transposed;
   if (wt && bf16) throw std::invalid_argument("lm_head_cross_entropy: a transposed W takes fp32 GEMMs");
   if (scratch.keep && wt) throw std::invalid_argument("lm_head_cross_entropy: kept gradients take an untransposed W");
-  if (bf16) to_bf16_rows(W, V, C, C, scratch.w16);  // once per call, shared by every chunk
+  const uint16_t* w16 = scratch.w16_stored ? scratch.w16_stored : scratch.w16;
+  if (bf16 && !scratch.w16_stored) to_bf16_rows(W, V, C, C, scratch.w16);  // once per call, shared by every chunk
   for (int n0 = 0; n0 < N; n0 += chunk) {
     const int rows = std::min(chunk, N - n0);
     const float* xc = x + size_t(n0) * C;
     if (scratch.keep) L = scratch.keep + size_t(n0) * V;
     if (bf16) {
       to_bf16_rows(xc, rows, C, C, scratch.x16);
-      gemm_bf16(false, true, rows, V, C, 1.0f, scratch.x16, C, scratch.w16, C, 0.0f, L, V);
+      gemm_bf16(false, true, rows, V, C, 1.0f, scratch.x16, C, w16, C, 0.0f, L, V);
     } else if (wt) {
       gemm(false, false, rows, V, C, 1.0f, xc, C, W, V, 0.0f, L, V);
     } else {
@@ -95,7 +96,7 @@ void lm_head_cross_entropy(const float* x, const float* W, const int32_t* labels
     }
     if (grad && bf16) {
       const uint16_t* L16 = reinterpret_cast<const uint16_t*>(L);
-      gemm_bf16(false, false, rows, C, V, 1.0f, L16, 2 * V, scratch.w16, C, 0.0f, dx + size_t(n0) * C, C);
+      gemm_bf16(false, false, rows, C, V, 1.0f, L16, 2 * V, w16, C, 0.0f, dx + size_t(n0) * C, C);
       if (dW) gemm_bf16(true, false, V, C, rows, 1.0f, L16, 2 * V, scratch.x16, C, 1.0f, dW, C);
     } else if (grad && wt) {
       gemm(false, true, rows, C, V, 1.0f, L, V, W, V, 0.0f, dx + size_t(n0) * C, C);
