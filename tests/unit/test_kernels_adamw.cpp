@@ -1,6 +1,8 @@
 // AdamW step, sum of squares and scaling.
+#include <cstring>
 #include <vector>
 
+#include "loom/core/dtype.h"
 #include "loom/kernels/cpu/adamw.h"
 #include "test_kernels_util.h"
 
@@ -32,6 +34,27 @@ TEST(KernelAdamW, ThreeStepsMatchDoubleReference) {
       EXPECT_TRUE(all_close(p, rp, 1e-6));
     }
   }
+}
+
+// The fused store of the rounded weights: the same update, and bit for bit each updated weight rounded by
+// the scalar converters of core/dtype.h (vector body and scalar tail), NaN included.
+TEST(KernelAdamW, RoundedCopyEqualsScalarRoundingOfTheUpdate) {
+  for (loom::DType t : {loom::DType::BF16, loom::DType::F16})
+    for (long n : {5L, 1003L, 40000L}) {
+      auto p = random_floats(size_t(n), 1), q = p;
+      auto g = random_floats(size_t(n), 2, -0.5f, 0.5f);
+      g[3] = std::nanf("");
+      std::vector<float> m(size_t(n), 0.0f), v(size_t(n), 0.0f), m2 = m, v2 = v;
+      std::vector<uint16_t> half(size_t(n), 0);
+      const loom::cpu::AdamWConfig cfg{3e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 1};
+      loom::cpu::adamw_step(p.data(), g.data(), m.data(), v.data(), n, cfg);
+      loom::cpu::adamw_step(q.data(), g.data(), m2.data(), v2.data(), n, cfg, half.data(), t);
+      ASSERT_EQ(0, std::memcmp(p.data(), q.data(), sizeof(float) * size_t(n)));
+      for (long i = 0; i < n; i++) {
+        const uint16_t want = t == loom::DType::BF16 ? loom::f32_to_bf16(p[size_t(i)]) : loom::f32_to_f16(p[size_t(i)]);
+        ASSERT_EQ(half[size_t(i)], want) << "element " << i << " of " << n;
+      }
+    }
 }
 
 TEST(KernelAdamW, SumSquaresAndScale) {

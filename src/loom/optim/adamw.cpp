@@ -221,8 +221,7 @@ void AdamW::inner_step(double lr, float unscale, float clip) {
     // block's rounded main weights go to the model while the block is resident.
     offload_->for_each_block([&](int64_t first, int64_t count, float* m, float* v, float* w) {
       const Block b{first, first + count, m, v, main_offloaded_ ? w : nullptr};
-      update(lr, unscale, clip, b);
-      if (opt_.kind == OptimizerKind::AdamW) store_rounded(b);
+      update(lr, unscale, clip, b);  // AdamW stores the block's rounded weights as it updates them
     });
     if (opt_.kind == OptimizerKind::Lamb) {
       reduce_lamb_norms();
@@ -243,7 +242,10 @@ void AdamW::inner_step(double lr, float unscale, float clip) {
 }
 
 void AdamW::copy_main_to_model() {
-  if (!offload_ && main_.defined()) store_rounded({0, shard_numel_, nullptr, nullptr, main_.f32()});
+  // AdamW's update stored the rounded weights as it went; SGD and LAMB (whose second pass scales the
+  // update by the trust ratio) store them here.
+  if (!offload_ && main_.defined() && opt_.kind != OptimizerKind::AdamW)
+    store_rounded({0, shard_numel_, nullptr, nullptr, main_.f32()});
   // ZeRO-1/2: every rank updated its slices; all-gather the rest (ZeRO-3 keeps its slices only).
   params_.all_gather_weights();
 }
@@ -285,7 +287,10 @@ void AdamW::update(double lr, float unscale, float clip, const Block& b) {
       } else {
         const cpu::AdamWConfig c{float(param_lr(lr, s.param)), float(opt_.beta1), float(opt_.beta2), float(opt_.eps), wd,
                                  long(step_)};
-        cpu::adamw_step(w, g, m, v, long(len), c);
+        // Mixed precision: the model's rounded copy of the main weights, written in the same pass.
+        const DType wt = params_.storage().weights;
+        void* rounded = b.main ? static_cast<char*>(params_.weight_data(s)) + size_t(at + k) * dtype_size(wt) : nullptr;
+        cpu::adamw_step(w, g, m, v, long(len), c, rounded, wt);
       }
     }
   });

@@ -52,7 +52,8 @@ class AdamW {
   void step(double lr, float unscale = 1.0f, float clip_coeff = 1.0f);
   // step() in Megatron's two timed phases: the update of moments and main weights (fp32 weights in
   // place), then the rounded main weights stored into the model and, under ZeRO-1/2, all-gathered.
-  // (Offloaded state stores each block's weights as it streams through: the second phase only gathers.)
+  // (AdamW, and offloaded state, store the rounded weights in the update's own pass: the second phase
+  // only gathers.)
   void inner_step(double lr, float unscale = 1.0f, float clip_coeff = 1.0f);
   void copy_main_to_model();
   // Parameter groups (EVA-CLIP's, optim/param_groups.h): the group of every parameter and each group's

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "loom/kernels/cpu/convert8.h"
 #include "loom/kernels/cpu/parallel.h"
 
 namespace loom::cpu {
@@ -13,7 +14,8 @@ namespace {
 constexpr long kBlock = 16384;  // elements per task (also the fixed chunk of sum_squares)
 }
 
-void adamw_step(float* param, const float* grad, float* m, float* v, long n, const AdamWConfig& c) {
+void adamw_step(float* param, const float* grad, float* m, float* v, long n, const AdamWConfig& c, void* rounded,
+                DType rounded_type) {
   if (n <= 0) return;
   const float b1 = c.beta1, b2 = c.beta2, lr = c.lr, eps = c.eps, wd = c.weight_decay;
   const float bc1 = float(1.0 - std::pow(double(c.beta1), double(c.step)));
@@ -37,7 +39,9 @@ void adamw_step(float* param, const float* grad, float* m, float* v, long n, con
       const __m256 upd = _mm256_add_ps(_mm256_div_ps(_mm256_div_ps(mm, vbc1), den), _mm256_mul_ps(vwd, p));
       _mm256_storeu_ps(m + i, mm);
       _mm256_storeu_ps(v + i, vv);
-      _mm256_storeu_ps(param + i, _mm256_sub_ps(p, _mm256_mul_ps(vlr, upd)));
+      const __m256 updated = _mm256_sub_ps(p, _mm256_mul_ps(vlr, upd));
+      _mm256_storeu_ps(param + i, updated);
+      if (rounded) store8(rounded, rounded_type, i, updated);
     }
     for (; i < i1; i++) {  // the same operations, one element at a time
       const float g = grad[i], p = param[i];
@@ -48,6 +52,7 @@ void adamw_step(float* param, const float* grad, float* m, float* v, long n, con
       m[i] = mm;
       v[i] = vv;
       param[i] = p - lr * upd;
+      if (rounded) store1(rounded, rounded_type, i, param[i]);
     }
   }
 }

@@ -3,6 +3,8 @@
 //   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
 //   p -= lr * ( (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps) + wd * p )
 // step is t, counted from 1. Vectorised and threaded over n.
+#include "loom/core/dtype.h"
+
 namespace loom::cpu {
 
 struct AdamWConfig {
@@ -10,7 +12,10 @@ struct AdamWConfig {
   long step;
 };
 
-void adamw_step(float* param, const float* grad, float* m, float* v, long n, const AdamWConfig& c);
+// rounded (optional): each updated weight is also stored there in rounded_type, the mixed-precision model's
+// copy of the fp32 main weights, bit for bit what from_f32 of the updated weights would write.
+void adamw_step(float* param, const float* grad, float* m, float* v, long n, const AdamWConfig& c,
+                void* rounded = nullptr, DType rounded_type = DType::F32);
 
 // Sum of squares of n floats in double precision (gradient norms).
 double sum_squares(const float* x, long n);
