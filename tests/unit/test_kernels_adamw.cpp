@@ -57,6 +57,24 @@ TEST(KernelAdamW, RoundedCopyEqualsScalarRoundingOfTheUpdate) {
     }
 }
 
+// Reading the gradient as (g x unscale) x clip equals scaling it in place twice first, bit for bit.
+TEST(KernelAdamW, FusedUnscaleAndClipEqualScalingInPlace) {
+  for (long n : {7L, 40000L}) {
+    auto p = random_floats(size_t(n), 1), q = p;
+    auto g = random_floats(size_t(n), 2, -300.f, 300.f), gs = g;
+    std::vector<float> m(size_t(n), 0.1f), v(size_t(n), 0.2f), m2 = m, v2 = v;
+    loom::cpu::AdamWConfig c{3e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 2};
+    loom::cpu::scale_inplace(gs.data(), n, 1.0f / 1024.0f / 3.0f);
+    loom::cpu::scale_inplace(gs.data(), n, 0.3711f);
+    loom::cpu::adamw_step(p.data(), gs.data(), m.data(), v.data(), n, c);
+    c.grad_unscale = 1.0f / 1024.0f / 3.0f, c.grad_clip = 0.3711f;
+    loom::cpu::adamw_step(q.data(), g.data(), m2.data(), v2.data(), n, c);
+    ASSERT_EQ(0, std::memcmp(p.data(), q.data(), sizeof(float) * size_t(n)));
+    ASSERT_EQ(0, std::memcmp(m.data(), m2.data(), sizeof(float) * size_t(n)));
+    ASSERT_EQ(0, std::memcmp(v.data(), v2.data(), sizeof(float) * size_t(n)));
+  }
+}
+
 TEST(KernelAdamW, SumSquaresAndScale) {
   for (long n : {0L, 1L, 7L, 16384L, 100001L}) {
     auto x = random_floats(size_t(n), 20, -2, 2);

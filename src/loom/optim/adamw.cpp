@@ -131,7 +131,8 @@ float* AdamW::weights(const Segment& s, int64_t at, float* main, int64_t base) c
 }
 
 const float* AdamW::grads(const Segment& s, int64_t at, int64_t n, float unscale, float clip) const {
-  // fp32 gradients are read in place (inner_step unscaled and clipped them already); half-precision
+  // fp32 gradients are read in place (inner_step unscaled and clipped them already, or AdamW's kernel
+  // does as it reads them); half-precision
   // ones are widened, unscaled and clipped a scratch chunk at a time.
   const DType gt = params_.storage().grads;
   const char* stored = static_cast<const char*>(params_.grad_data(s)) + size_t(at) * dtype_size(gt);
@@ -206,9 +207,11 @@ void AdamW::step(double lr, float unscale, float clip) {
 
 void AdamW::inner_step(double lr, float unscale, float clip) {
   step_++;
-  if (params_.storage().grads == DType::F32 && (unscale != 1.0f || clip != 1.0f)) {
+  if (params_.storage().grads == DType::F32 && (unscale != 1.0f || clip != 1.0f) &&
+      opt_.kind != OptimizerKind::AdamW) {
     // fp32 gradients: unscaled and clipped in place (as Megatron's main gradients), one threaded pass
-    // each, so the update reads them directly.
+    // each, so the update reads them directly. AdamW's kernel applies the same two multiplications as
+    // it reads each gradient (the same bits, two passes fewer).
     for (const Segment& s : slices_) {
       float* g = static_cast<float*>(params_.grad_data(s));
       if (unscale != 1.0f) cpu::scale_inplace(g, long(s.count), unscale);
@@ -285,8 +288,9 @@ void AdamW::update(double lr, float unscale, float clip, const Block& b) {
           cpu::lamb_phase1(w + o, g + o, m + o, v + o, long(l), c, &norms_[2 * size_t(bucket)], &norms_[2 * size_t(bucket) + 1]);
         });
       } else {
-        const cpu::AdamWConfig c{float(param_lr(lr, s.param)), float(opt_.beta1), float(opt_.beta2), float(opt_.eps), wd,
-                                 long(step_)};
+        cpu::AdamWConfig c{float(param_lr(lr, s.param)), float(opt_.beta1), float(opt_.beta2), float(opt_.eps), wd,
+                           long(step_)};
+        if (params_.storage().grads == DType::F32) c.grad_unscale = unscale, c.grad_clip = clip;  // read in place
         // Mixed precision: the model's rounded copy of the main weights, written in the same pass.
         const DType wt = params_.storage().weights;
         void* rounded = b.main ? static_cast<char*>(params_.weight_data(s)) + size_t(at + k) * dtype_size(wt) : nullptr;

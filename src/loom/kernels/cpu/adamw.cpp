@@ -28,9 +28,10 @@ void adamw_step(float* param, const float* grad, float* m, float* v, long n, con
     long i = i0;
     const __m256 vb1 = _mm256_set1_ps(b1), vb2 = _mm256_set1_ps(b2), vo1 = _mm256_set1_ps(omb1),
                  vo2 = _mm256_set1_ps(omb2), vbc1 = _mm256_set1_ps(bc1), vbc2 = _mm256_set1_ps(bc2),
-                 veps = _mm256_set1_ps(eps), vlr = _mm256_set1_ps(lr), vwd = _mm256_set1_ps(wd);
+                 veps = _mm256_set1_ps(eps), vlr = _mm256_set1_ps(lr), vwd = _mm256_set1_ps(wd),
+                 vun = _mm256_set1_ps(c.grad_unscale), vclip = _mm256_set1_ps(c.grad_clip);
     for (; i + 8 <= i1; i += 8) {
-      const __m256 g = _mm256_loadu_ps(grad + i);
+      const __m256 g = _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(grad + i), vun), vclip);
       const __m256 p = _mm256_loadu_ps(param + i);
       const __m256 mm = _mm256_add_ps(_mm256_mul_ps(vb1, _mm256_loadu_ps(m + i)), _mm256_mul_ps(vo1, g));
       const __m256 vv =
@@ -44,7 +45,7 @@ void adamw_step(float* param, const float* grad, float* m, float* v, long n, con
       if (rounded) store8(rounded, rounded_type, i, updated);
     }
     for (; i < i1; i++) {  // the same operations, one element at a time
-      const float g = grad[i], p = param[i];
+      const float g = (grad[i] * c.grad_unscale) * c.grad_clip, p = param[i];
       const float mm = b1 * m[i] + omb1 * g;
       const float vv = b2 * v[i] + omb2 * (g * g);
       const float den = std::sqrt(vv / bc2) + eps;

@@ -10,6 +10,9 @@ namespace loom::cpu {
 struct AdamWConfig {
   float lr, beta1, beta2, eps, weight_decay;
   long step;
+  // The gradient is read as (g x grad_unscale) x grad_clip, two roundings: Megatron's in-place unscale
+  // and clip of the main gradients, without their two passes over memory.
+  float grad_unscale = 1.0f, grad_clip = 1.0f;
 };
 
 // rounded (optional): each updated weight is also stored there in rounded_type, the mixed-precision model's
