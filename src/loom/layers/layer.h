@@ -45,8 +45,9 @@ class Layer {
   // in: [rows, hidden] (ignored by the embedding); out: [rows, hidden] (ignored by the head).
   virtual void forward(const StepContext& ctx, const Tensor& in, Tensor& out) = 0;
   // dout: gradient of the output (ignored by the head); din: gradient of the input, overwritten
-  // (ignored by the embedding). Parameter gradients accumulate. The input half, then the weight half.
-  void backward(const StepContext& ctx, const Tensor& dout, Tensor& din) {
+  // (ignored by the embedding). Parameter gradients accumulate. The input half, then the weight half (a
+  // layer may interleave them when it need not keep anything for a later weight half: the same bits).
+  virtual void backward(const StepContext& ctx, const Tensor& dout, Tensor& din) {
     backward_input(ctx, dout, din);
     backward_weight(ctx);
   }

@@ -34,7 +34,15 @@ void linear_backward(const LinearParams& p, const float* dy, const float* x, flo
                      bool accumulate_bias, int ldy, bool accumulate_dx) {
   // The weight half first, as before the split: a caller's dx may reuse storage that x came from.
   linear_backward_weight(p, dy, x, N, accumulate_bias, ldy);
-  if (dx) linear_backward_input(p, dy, dx, N, ldy, accumulate_dx);
+  if (!dx) return;
+  if (const Bf16Operands* b = p.bf16) {
+    // The output gradient is still in bf16 in b->out from the weight half: the same operand, rounded once.
+    const int out = int(p.weight.dim(0)), in = int(p.weight.dim(1));
+    const uint16_t* w = bf16_weight(p, *b, out, in);
+    cpu::gemm_bf16(false, false, N, in, out, 1.f, b->out, out, w, in, accumulate_dx ? 1.f : 0.f, dx, in);
+    return;
+  }
+  linear_backward_input(p, dy, dx, N, ldy, accumulate_dx);
 }
 
 void linear_backward_input(const LinearParams& p, const float* dy, float* dx, int N, int ldy, bool accumulate_dx) {

@@ -93,12 +93,15 @@ const float* Mlp::forward(const StepContext& ctx, const SavedTensors& saved, con
 }
 
 const float* Mlp::backward(const StepContext& ctx, const SavedTensors& saved, const float* d_out, const float* x_full) {
-  const float* dx = backward_input(ctx, saved, d_out);
-  backward_weight(ctx, saved, x_full);
-  return dx;
+  return backward_pass(ctx, saved, d_out, x_full);
 }
 
 const float* Mlp::backward_input(const StepContext& ctx, const SavedTensors& saved, const float* d_out) {
+  return backward_pass(ctx, saved, d_out, nullptr);
+}
+
+const float* Mlp::backward_pass(const StepContext& ctx, const SavedTensors& saved, const float* d_out,
+                                const float* x_full) {
   const int N = ctx.mb->rows();
   const bool sp = tp_.sequence_parallel && tp_.active();
   const float* fc1 = saved.at(fc1_out_, ctx.slot).f32();
@@ -109,12 +112,16 @@ const float* Mlp::backward_input(const StepContext& ctx, const SavedTensors& sav
   // stash keeps this micro-batch's copy for backward_weight (nothing to do otherwise).
   saved.keep(d_fc2_, d_fc2, int64_t(N) * cfg_.hidden_size, ctx.slot);
   float* dact = ws_->dffn.f32();
-  fc2_.backward_input(d_fc2, dact, N);
+  // With x_full each linear's weight half runs beside its input half (bf16: the output gradient rounded
+  // once for both GEMMs); backward_weight's products and order of accumulation, so the same bits.
+  if (x_full) fc2_.backward(d_fc2, saved.at(act_out_, ctx.slot).f32(), dact, N);
+  else fc2_.backward_input(d_fc2, dact, N);
   float* dfc1 = saved.at(d_fc1_, ctx.slot).f32();  // SwiGLU widens [N, F] into fc1's [N, 2F]
   activation_backward(dact, fc1, dfc1, N);
   saved.keep(d_fc1_, dfc1, int64_t(N) * fc1_.local_out(), ctx.slot);
   float* dx_partial = sp ? ws_->dnorm.f32() : ws_->partial.f32();
-  fc1_.backward_input(dfc1, dx_partial, N);
+  if (x_full) fc1_.backward(dfc1, x_full, dx_partial, N, /*accumulate_bias=*/!bias_in_activation());
+  else fc1_.backward_input(dfc1, dx_partial, N);
   return fc1_.reduce_input_grad(dx_partial, ws_->tmp.f32(), N, cfg_.hidden_size);
 }
 

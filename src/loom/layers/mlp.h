@@ -25,12 +25,14 @@ class Mlp {
 
   // As SelfAttention::forward/backward: x_full every normalised token row; returns this rank's rows.
   const float* forward(const StepContext& ctx, const SavedTensors& saved, const float* x_full, int stash_slot);
-  // backward = backward_input, then backward_weight.
+  // backward: backward_input's and backward_weight's work, each linear's two halves together (the same bits).
   const float* backward(const StepContext& ctx, const SavedTensors& saved, const float* d_out, const float* x_full);
   const float* backward_input(const StepContext& ctx, const SavedTensors& saved, const float* d_out);
   void backward_weight(const StepContext& ctx, const SavedTensors& saved, const float* x_full) const;
 
  private:
+  // The input half, with each linear's weight half beside it when x_full is set.
+  const float* backward_pass(const StepContext& ctx, const SavedTensors& saved, const float* d_out, const float* x_full);
   // GELU-family biases are fused into the activation (Megatron's bias_gelu); gated MLPs add theirs in fc1.
   bool bias_in_activation() const;
   void activation_forward(const float* fc1, float* out, int N) const;

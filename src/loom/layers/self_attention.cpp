@@ -118,12 +118,15 @@ void SelfAttention::recompute_core(const StepContext& ctx, const SavedTensors& s
 
 const float* SelfAttention::backward(const StepContext& ctx, const SavedTensors& saved, const float* d_out,
                                      const float* x_full) {
-  const float* dx = backward_input(ctx, saved, d_out);
-  backward_weight(ctx, saved, x_full);
-  return dx;
+  return backward_pass(ctx, saved, d_out, x_full);
 }
 
 const float* SelfAttention::backward_input(const StepContext& ctx, const SavedTensors& saved, const float* d_out) {
+  return backward_pass(ctx, saved, d_out, nullptr);
+}
+
+const float* SelfAttention::backward_pass(const StepContext& ctx, const SavedTensors& saved, const float* d_out,
+                                          const float* x_full) {
   const MicroBatch& mb = *ctx.mb;
   const int N = mb.rows();
   const float* qkv = saved.at(qkv_out_, ctx.slot).f32();
@@ -136,13 +139,16 @@ const float* SelfAttention::backward_input(const StepContext& ctx, const SavedTe
   // stash keeps this micro-batch's copy for backward_weight (nothing to do otherwise).
   saved.keep(d_proj_, d_proj, int64_t(N) * cfg_.hidden_size, ctx.slot);
   float* dcore = ws_->dnorm.f32();
-  proj_.backward_input(d_proj, dcore, N);
+  // With x_full each linear's weight half runs beside its input half, as Mlp's.
+  if (x_full) proj_.backward(d_proj, core, dcore, N);
+  else proj_.backward_input(d_proj, dcore, N);
   float* dqkv = saved.at(d_qkv_, ctx.slot).f32();
   cpu::attention_backward(dcore, qkv, core, lse, dqkv, shape(mb), cfg_.attention_dropout, dropout_key(ctx));
   rope(mb, dqkv, true);
   saved.keep(d_qkv_, dqkv, int64_t(N) * qkv_.local_out(), ctx.slot);
   float* dfull = ws_->partial.f32();  // x's partial gradient over every row
-  qkv_.backward_input(dqkv, dfull, N);
+  if (x_full) qkv_.backward(dqkv, x_full, dfull, N, /*accumulate_bias=*/true);
+  else qkv_.backward_input(dqkv, dfull, N);
   return qkv_.reduce_input_grad(dfull, ws_->tmp.f32(), N, cfg_.hidden_size);
 }
 

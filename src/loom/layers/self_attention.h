@@ -38,12 +38,14 @@ class SelfAttention {
   void recompute_core(const StepContext& ctx, const SavedTensors& saved) const;
   // d_out: this rank's rows of the gradient of the output (before bias-dropout-add's backward). Returns
   // this rank's rows of the gradient of x (summed over the group), in the workspace.
-  // backward = backward_input, then backward_weight.
+  // backward: backward_input's and backward_weight's work, each linear's two halves together (the same bits).
   const float* backward(const StepContext& ctx, const SavedTensors& saved, const float* d_out, const float* x_full);
   const float* backward_input(const StepContext& ctx, const SavedTensors& saved, const float* d_out);
   void backward_weight(const StepContext& ctx, const SavedTensors& saved, const float* x_full) const;
 
  private:
+  // The input half, with each linear's weight half beside it when x_full is set.
+  const float* backward_pass(const StepContext& ctx, const SavedTensors& saved, const float* d_out, const float* x_full);
   cpu::AttentionShape shape(const MicroBatch& mb) const;
   uint64_t dropout_key(const StepContext& ctx) const;
   void rope(const MicroBatch& mb, float* qkv, bool backward) const;

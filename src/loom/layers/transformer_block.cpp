@@ -133,7 +133,16 @@ void TransformerBlock::forward_into(const StepContext& ctx, const Tensor& in, fl
                                 dropout_key(ctx, kMlpOutput), first);
 }
 
+void TransformerBlock::backward(const StepContext& ctx, const Tensor& dout, Tensor& din) {
+  if (deferred_weights_) return Layer::backward(ctx, dout, din);
+  backward_pass(ctx, dout, din, /*with_weights=*/true);
+}
+
 void TransformerBlock::backward_input(const StepContext& ctx, const Tensor& dout, Tensor& din) {
+  backward_pass(ctx, dout, din, /*with_weights=*/false);
+}
+
+void TransformerBlock::backward_pass(const StepContext& ctx, const Tensor& dout, Tensor& din, bool with_weights) {
   const MicroBatch& mb = *ctx.mb;
   const int N = mb.rows(), Nl = tp_.local_rows(N), h = cfg_.hidden_size;
   const uint64_t first = uint64_t(tp_.first_row(N)) * uint64_t(h);
@@ -158,7 +167,9 @@ void TransformerBlock::backward_input(const StepContext& ctx, const Tensor& dout
   // MLP branch: out = x1 + dropout(fc2(act) + b_fc2)
   cpu::bias_dropout_add_backward(dout.f32(), dlocal, bias_grad(mlp_.fc2().bias()), Nl, h, p_hidden,
                                  dropout_key(ctx, kMlpOutput), first);
-  const float* dln2 = mlp_.backward_input(ctx, saved_, dlocal);
+  // With the weights: each linear's weight half beside its input half (backward_weight's inputs).
+  const float* dln2 = with_weights ? mlp_.backward(ctx, saved_, dlocal, saved_.at(norm2_.full, ctx.slot).f32())
+                                   : mlp_.backward_input(ctx, saved_, dlocal);
   if (post_ln()) {  // out = Norm2(x1) + ...: the residual's gradient joins the MLP's at Norm2's output
     add_into(dlocal, dln2, dout.f32(), int64_t(Nl) * h);
     std::memset(dres, 0, local_bytes);
@@ -171,7 +182,9 @@ void TransformerBlock::backward_input(const StepContext& ctx, const Tensor& dout
   // Attention branch: x1 = x + dropout(proj(attn) + b_proj)
   cpu::bias_dropout_add_backward(dres, dlocal, bias_grad(attention_.proj().bias()), Nl, h, p_hidden,
                                  dropout_key(ctx, kAttentionOutput), first);
-  const float* dln1 = attention_.backward_input(ctx, saved_, dlocal);
+  const float* dln1 = with_weights
+                           ? attention_.backward(ctx, saved_, dlocal, saved_.at(norm1_.full, ctx.slot).f32())
+                           : attention_.backward_input(ctx, saved_, dlocal);
   if (post_ln()) {  // x1 = Norm1(x) + ...
     add_into(dres, dln1, dres, int64_t(Nl) * h);
     std::memset(din.f32(), 0, local_bytes);

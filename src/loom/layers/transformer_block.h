@@ -31,6 +31,8 @@ class TransformerBlock : public Layer {
   std::string name() const override { return "decoder.layers." + std::to_string(index_); }
   void allocate(int batch, int seq, int slots) override;
   void forward(const StepContext& ctx, const Tensor& in, Tensor& out) override;
+  // Not deferred: each linear's weight half beside its input half (bf16: its output gradient rounded once).
+  void backward(const StepContext& ctx, const Tensor& dout, Tensor& din) override;
   void backward_input(const StepContext& ctx, const Tensor& dout, Tensor& din) override;
   void backward_weight(const StepContext& ctx) override;  // the attention's and MLP's linears
   void init_params(uint64_t seed) override;
@@ -45,6 +47,7 @@ class TransformerBlock : public Layer {
   };
   void declare_norm(SavedNorm& n, int batch, int seq);
   const float* norm_forward(const SavedNorm& n, const StepContext& ctx, const float* x, int stash_slot);
+  void backward_pass(const StepContext& ctx, const Tensor& dout, Tensor& din, bool with_weights);
   void norm_backward(const SavedNorm& n, const StepContext& ctx, const float* dy, const float* x, float* dx);
   // Forward into the compute tensors of ctx.slot, keeping what is saved in `stash_slot` (-1: none).
   void forward_into(const StepContext& ctx, const Tensor& in, float* out, int stash_slot);
