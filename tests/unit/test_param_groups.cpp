@@ -12,6 +12,7 @@
 #include "loom/core/error.h"
 #include "loom/optim/coca_param_groups.h"
 #include "loom/optim/warmup_cosine.h"
+#include "loom/train/deepspeed_progress.h"
 
 namespace loom {
 namespace {
@@ -118,6 +119,22 @@ TEST(ParamGroups, InitialAndStep1000LrsEqualDeepSpeedLines) {
   std::vector<double> lrs;
   evaclip_group_lrs(t, 2000, 1191600, 999, lrs);
   EXPECT_EQ(python_float_list(lrs), lists[1]);
+}
+
+TEST(ParamGroups, DeepSpeedProgressLinesOfLog000) {
+  // Log 000's lines 5041-5042 after their prefixes: the engine's step=1000 line (2 overflow skips so far,
+  // every group's lr of scheduler step 999, LAMB's betas per group as the JSON's list) and the throughput
+  // timer's (its samples per second given, memory 5.29 / 28.74 GiB).
+  const ParamGroupTable t = coca_param_groups(coca_b16_config(), log000_settings());
+  const auto lines = fixture_lines("log000_progress.txt");
+  ASSERT_EQ(lines.size(), 2u);
+  std::vector<double> lrs;
+  evaclip_group_lrs(t, 2000, 1191600, 999, lrs);
+  EXPECT_EQ(deepspeed_step_message(1000, 2, lrs, 0.9, 0.999), lines[0]);
+  MemoryStats m;
+  m.allocated = int64_t(5.29 * double(1ll << 30)) + 12345;  // rounds to 5.29
+  m.max_allocated = int64_t(28.7449 * double(1ll << 30));   // rounds to 28.74
+  EXPECT_EQ(deepspeed_throughput_message(0, 1000, 1000, 1126.8026294283802, 1211.289158780771, m), lines[1]);
 }
 
 std::string six(double v) {

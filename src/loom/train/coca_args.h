@@ -65,6 +65,9 @@ struct CocaArgs {
   int64_t loss_scale_window = 1000, hysteresis = 2;
   double min_loss_scale = 1, static_loss_scale = 0;
   bool wall_clock_breakdown = false;   // DeepSpeed's per-step timer lines
+  // DeepSpeed's progress lines (deepspeed_progress.h) every this many steps: the JSON's steps_per_print
+  // (DeepSpeed's default 10 when it has none), 1000 as EVA-CLIP's generated JSON with --enable-deepspeed alone.
+  int64_t steps_per_print = 1000;
   DeepSpeedLambArgs lamb;  // FusedLamb's parameters from the DeepSpeed config's optimizer section
   std::vector<std::string> config_warnings;  // unknown DeepSpeed keys, printed at start
 

@@ -23,6 +23,7 @@
 #include "loom/train/coca_step.h"
 #include "loom/train/coca_zero_shot.h"
 #include "loom/train/deepspeed_lines.h"
+#include "loom/train/deepspeed_progress.h"
 #include "loom/train/eva_clip_log.h"
 #include "loom/train/exit_conditions.h"
 #include "loom/util/event_writer.h"
@@ -58,6 +59,7 @@ class CocaRun {
   // epoch: epochs completed; step: steps taken; batch: batches of the current epoch taken (0 at its end).
   void save(const std::string& tag, int64_t epoch, int64_t step, int64_t batch);
   void print_wall_clock(const CocaStepResult& r) const;
+  void print_progress(int64_t steps_done);
 
   CocaArgs& a_;
   const ArgParser& p_;
@@ -81,6 +83,7 @@ class CocaRun {
   AverageMeter data_time_, batch_time_;
   std::vector<double> group_lrs_;
   bool scale_is_float_ = false;
+  std::unique_ptr<DeepSpeedThroughputTimer> ds_timer_;  // --enable-deepspeed: DeepSpeed's progress lines
 };
 
 void CocaRun::setup() {
@@ -173,6 +176,13 @@ void CocaRun::setup() {
                                                   a_.loss_scale_window, a_.hysteresis);
   step_ = std::make_unique<CocaStep>(*model_, *opt_, scaler_.get(), world_, a_.grad_clip_norm);
   log_->info(param_group_count_line(groups_));
+  if (a_.enable_deepspeed) {
+    // The engine's first progress line, before any checkpoint is loaded: step 0, every group's base lr.
+    std::vector<double> base;
+    for (const ParamGroup& g : groups_.groups) base.push_back(g.lr);
+    log_->raw(deepspeed_prefix("logging.py:77:log_dist") + deepspeed_step_message(0, 0, base, a_.beta1, a_.beta2));
+    ds_timer_ = std::make_unique<DeepSpeedThroughputTimer>(a_.steps_per_print, a_.global_batch(world_size_));
+  }
 
   total_steps_ = train_->batches_per_epoch() * a_.epochs;
   if (a_.resume.empty()) {
@@ -263,6 +273,7 @@ void CocaRun::train() {
       evaclip_group_lrs(groups_, a_.warmup, total_steps_, step, group_lrs_);
       opt_->set_group_lrs(group_lrs_);
       data_time_.update(std::chrono::duration<double>(Clock::now() - end).count());
+      if (ds_timer_) ds_timer_->start();
       const CocaStepResult r = step_->run(b.images, b.text, b.size, 1.0);
       if (scaler_) {
         // DeepSpeed's scale is the int 2**16 until it first changes, a float after (how it prints).
@@ -273,6 +284,7 @@ void CocaRun::train() {
                     deepspeed_overflow_message(0, {r.scale_before, was_float}, {r.scale_after, scale_is_float_}));
       }
       if (a_.wall_clock_breakdown) print_wall_clock(r);
+      if (ds_timer_) print_progress(step + 1);
       batch_time_.update(std::chrono::duration<double>(Clock::now() - end).count());
       end = Clock::now();
       steps_done = step + 1;
@@ -310,6 +322,16 @@ void CocaRun::print_wall_clock(const CocaStepResult& r) const {
   log_->raw(pre + deepspeed_timer_message(0, {{"forward", r.forward_ms}, {"backward", bwd},
                                               {"backward_inner", r.backward_inner_ms},
                                               {"backward_allreduce", r.backward_allreduce_ms}, {"step", r.step_ms}}));
+}
+
+void CocaRun::print_progress(int64_t steps_done) {
+  // The engine's line at its global step (skipped overflow steps included, as restored on resume: the
+  // optimizer's own count leaves them out), then its throughput timer's.
+  if (a_.steps_per_print > 0 && steps_done % a_.steps_per_print == 0)
+    log_->raw(deepspeed_prefix("logging.py:77:log_dist") +
+              deepspeed_step_message(steps_done, steps_done - opt_->steps(), group_lrs_, a_.beta1, a_.beta2));
+  const std::string t = ds_timer_->stop(memory_stats());
+  if (!t.empty()) log_->raw(deepspeed_prefix("timer.py:198:stop") + t);
 }
 
 void CocaRun::evaluate(int64_t epoch) {
