@@ -45,6 +45,11 @@ batch_ms() { sed -nE 's/^ Batch \(t\): ([0-9.]+),.*/\1/p' | awk '{printf "%.1f",
 for HW in V100-32G A100-40G A100-80G; do
   row "000 CoCa-B/16 DP4 ZeRO-1 LAMB, 4 x $HW" 1839 "$("$LOOM" plan "${C0[@]}" --hardware "$HW" | batch_ms)"
 done
+"$LOOM" plan "${C0[@]}" | grep -A1 '^ > predicted GPU memory' | sed 's/^/    000 /'
+mem() { sed -nE "s/.* $1=([0-9.]+)GB.*/\1/p" | head -1; }
+out=$("$LOOM" plan "${C0[@]}")
+row "000 memory: MemAllocated (GB)" 5.29 "$(mem MemAllocated <<<"$out")"
+row "000 memory: MaxMemAllocated (GB)" 28.74 "$(mem MaxMemAllocated <<<"$out")"
 
 echo
 echo "== Narayanan et al. 2021, Table 1 (A100-80G, fp16, seq 2048, vocab 51200; assumed: full recompute, micro-batch 1, 1F1B)"

@@ -37,5 +37,10 @@ read -r t rate <<<"$batch"
 sum=$(awk '/^   [a-zA-Z]/ {s += $(NF-1)} END {printf "%.3f", s / 1000}' <<<"$OUT")
 awk -v a="$t" -v b="$sum" 'BEGIN {exit !(a - b < 0.002 && b - a < 0.002)}' || fail "rows sum to $sum s, Batch (t) says $t"
 awk -v t="$t" -v r="$rate" 'BEGIN {exit !(r / (2048 / t) > 0.999 && r / (2048 / t) < 1.001)}' || fail "$rate/s is not 2048 / $t"
+# The memory line (plan/coca_memory_model.h, unit-tested term by term) and the verdict on the device.
+expect_line " > predicted GPU memory per rank, EVA-CLIP on PyTorch/DeepSpeed: MemAllocated=5.05GB, MaxMemAllocated=31.61GB (at the start of the backward)"
+expect_line " > fits on V100-32G (32.00 GB)"
+run "$LOOM" plan "${LOG000[@]}" --hardware RTX4090
+expect_line " > does not fit on RTX4090 (24.00 GB)"
 expect_error "unknown hardware 'TPUv4'" "$LOOM" plan "${LOG000[@]}" --hardware TPUv4
 finish

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "commands.h"
+#include "loom/plan/coca_memory_model.h"
 #include "loom/plan/coca_time_model.h"
 #include "loom/plan/hardware.h"
 #include "loom/train/coca_args.h"
@@ -45,12 +46,27 @@ int plan_coca(int argc, char** argv) {
   std::printf(" > per rank: weights %.2f MB, gradients %.2f MB, optimizer state %.2f MB (%s, ZeRO stage %d over %d)\n",
               weights / mb, grads / mb, state / mb, half ? "fp16/bf16 with fp32 main weights" : "fp32", zero,
               world_size);
-  if (hardware.empty()) return 0;
   CocaLayout l;
   l.dp = world_size, l.batch = a.batch_size, l.grad_checkpointing = a.grad_checkpointing, l.zero_stage = zero;
   l.dtype = a.precision == "bf16" ? ComputeDType::kBf16 : half ? ComputeDType::kFp16 : ComputeDType::kFp32;
   l.activation_bytes = half ? 2 : 4;
   l.lamb = a.optimizer == "lamb";
+  // GPU memory as EVA-CLIP on PyTorch and DeepSpeed holds it (plan/coca_memory_model.h), in the GiB of
+  // DeepSpeed's MemAllocated / MaxMemAllocated.
+  const CocaMemoryTerms m = predict_coca_memory(a.shape, l);
+  const double gib = 1024.0 * 1024.0 * 1024.0;
+  std::printf(" > predicted GPU memory per rank, EVA-CLIP on PyTorch/DeepSpeed: MemAllocated=%.2fGB, "
+              "MaxMemAllocated=%.2fGB (%s)\n",
+              m.steady() / gib, m.peak() / gib,
+              m.peak() == m.start_of_backward() ? "at the start of the backward" : "at the end of the backward");
+  std::printf("   (GB: model states %.2f | batch %.2f | held outputs %.2f | saved activations %.2f | caption loss %.2f"
+              " | gradients %.2f | recompute %.2f)\n",
+              m.model_states / gib, m.batch / gib, m.held_outputs / gib, m.saved / gib, m.caption_loss / gib,
+              m.gradients / gib, m.recompute / gib);
+  if (hardware.empty()) return 0;
+  if (hw.memory_bytes > 0)
+    std::printf(" > %s on %s (%.2f GB)\n", m.peak() <= hw.memory_bytes ? "fits" : "does not fit", hw.name.c_str(),
+                hw.memory_bytes / gib);
   const StepPrediction s = predict_coca_step(a.shape, l, hw);
   std::printf(" > predicted time per step on %d x %s (ms, batch %d per rank):\n", world_size, hw.name.c_str(), a.batch_size);
   for (const TimeRow& r : s.rows)
