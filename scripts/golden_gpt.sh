@@ -2,7 +2,9 @@
 # Records what GPT training produces, to prove a refactor changes nothing: for seven runs (one process,
 # TP2+SP, PP2 interleaved, DP2 ZeRO-2, bf16, fp16 with full recompute, PP2 1F1B with selective recompute)
 # the iteration lines (loss, lr, loss scale, grad norm; timings removed) and a SHA-256 of every tensor in
-# the saved checkpoint (weights and optimizer state; metadata left out).
+# the saved checkpoint (weights and optimizer state; metadata left out). GOLDEN_SET=bf16: eleven bf16 and
+# Llama runs instead (GPT bf16 on 1 and 2 threads, TP2+SP, PP2, DP2 ZeRO-1 and ZeRO-3; Llama bf16, its TP2,
+# PP2 interleaved and full recompute, Llama fp32).
 #   scripts/golden_gpt.sh BUILD OUT      then compare two OUT files with diff (bitwise: no line may differ).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,6 +47,23 @@ for f in sorted(os.listdir(d)):
         print(f, name, hashlib.sha256(raw[8 + n + a:8 + n + b]).hexdigest()[:16])
 PY
 }
+if [ "${GOLDEN_SET:-gpt}" = bf16 ]; then
+  llama=(--normalization RMSNorm --swiglu --position-embedding-type rope --group-query-attention --num-query-groups 2
+         --disable-bias-linear --untie-embeddings-and-output-weights)
+  run bf16-one-process 1 --bf16
+  OMP_NUM_THREADS=2 run bf16-two-threads 1 --bf16
+  run bf16-tp2-sp 2 --bf16 --tensor-model-parallel-size 2 --sequence-parallel
+  run bf16-pp2 2 --bf16 --pipeline-model-parallel-size 2
+  run bf16-dp2-zero1 2 --bf16 --zero-stage 1
+  run bf16-dp2-zero3 2 --bf16 --zero-stage 3
+  run llama-bf16 1 --bf16 "${llama[@]}"
+  run llama-bf16-tp2 2 --bf16 --tensor-model-parallel-size 2 "${llama[@]}"
+  run llama-bf16-pp2-interleaved 2 --bf16 --pipeline-model-parallel-size 2 --num-layers-per-virtual-pipeline-stage 1 "${llama[@]}"
+  run llama-bf16-full-recompute 1 --bf16 --recompute-granularity full "${llama[@]}"
+  run llama-fp32 1 "${llama[@]}"
+  echo "$(grep -c '' "$OUT") lines written to $OUT"
+  exit 0
+fi
 run one-process 1
 run tp2-sp 2 --tensor-model-parallel-size 2 --sequence-parallel
 run pp2-interleaved 2 --pipeline-model-parallel-size 2 --num-layers-per-virtual-pipeline-stage 1

@@ -36,8 +36,8 @@ void LmHead::allocate(int batch, int seq, int slots) {
 
 cpu::LmHeadScratch LmHead::head_scratch() const {
   cpu::LmHeadScratch scratch{ws_->logits.f32(), ws_->logit_chunk_rows};
-  if (ws_->bf16_w.defined()) {
-    scratch.w16 = ws_->bf16_w.u16();
+  if (ws_->bf16_in.defined()) {  // bf16 GEMMs: the stored bf16 weight, else rounded into the workspace's
+    if (ws_->bf16_w.defined()) scratch.w16 = ws_->bf16_w.u16();
     scratch.w16_stored = store_.at(out_w_).stored_bf16;
     scratch.x16 = ws_->bf16_in.u16();
   }
@@ -100,7 +100,7 @@ void LmHead::backward_weight(const StepContext& ctx) {
   if (!deferred_weights_) return;  // formed in the forward
   const Saved& s = saved_[ctx.slot];
   const Param& w = store_.at(out_w_);
-  if (ws_->bf16_w.defined())
+  if (ws_->bf16_in.defined())
     cpu::lm_head_weight_grad_bf16(s.normed_full.f32(), s.dlogits.f32(), w.grad.f32(), ctx.mb->rows(),
                                   int(w.shape[0]), cfg_.hidden_size, ws_->logit_chunk_rows, ws_->bf16_in.u16());
   else

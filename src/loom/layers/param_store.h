@@ -85,6 +85,8 @@ class ParamStore {
   // Before any add().
   void configure(ParamStorage storage);
   const ParamStorage& storage() const { return storage_; }
+  // Every parameter's bits are in bf16 in the store (Param::stored_bf16 set for all).
+  bool weights_stored_bf16() const { return storage_.weights == DType::BF16 && !storage_.shard_weights; }
   // Returns a stable index; the Param's tensors are usable after finalize() (see acquire()).
   int add(std::string name, std::vector<int64_t> shape, bool weight_decay, ParamSplit split = {});
   // multiple: the flat length is padded to a multiple of this. units: the parameters each layer uses

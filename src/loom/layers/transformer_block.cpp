@@ -51,7 +51,7 @@ void TransformerBlock::declare_norm(SavedNorm& n, int batch, int seq) {
 void TransformerBlock::allocate(int batch, int seq, int slots) {
   const int64_t N = int64_t(batch) * seq, Nl = tp_.local_rows(int(N)), h = cfg_.hidden_size;
   if (ws_->bf16_in.defined()) {
-    bf16_ = {ws_->bf16_in.u16(), ws_->bf16_out.u16(), ws_->bf16_w.u16()};
+    bf16_ = {ws_->bf16_in.u16(), ws_->bf16_out.u16(), ws_->bf16_w.defined() ? ws_->bf16_w.u16() : nullptr};
     attention_.set_bf16(&bf16_);
     mlp_.set_bf16(&bf16_);
   }

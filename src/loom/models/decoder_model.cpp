@@ -124,8 +124,12 @@ DecoderModel::DecoderModel(const ModelConfig& cfg, int batch, int seq, int slots
     const int64_t lv = cfg.padded_vocab_size / T;
     ws_.bf16_in = Tensor({N * std::max({h, lf, lattn})}, DType::BF16);
     ws_.bf16_out = Tensor({N * std::max({h, lqkv, lfc1})}, DType::BF16);
-    ws_.bf16_w = Tensor({std::max({h * std::max({lqkv, lf, lattn}), stage_.head ? lv * h : 0})}, DType::BF16);
-    gemm_operand_bytes_ = int64_t(ws_.bf16_in.nbytes() + ws_.bf16_out.nbytes() + ws_.bf16_w.nbytes());
+    // A weight rounded into bf16 for its GEMM, unless every weight is stored in bf16 already (the GEMMs
+    // then multiply the stored bits: ZeRO-3's gathered fp32 views and fp32 weight storage need it).
+    if (!store_.weights_stored_bf16())
+      ws_.bf16_w = Tensor({std::max({h * std::max({lqkv, lf, lattn}), stage_.head ? lv * h : 0})}, DType::BF16);
+    gemm_operand_bytes_ = int64_t(ws_.bf16_in.nbytes() + ws_.bf16_out.nbytes() +
+                                  (ws_.bf16_w.defined() ? ws_.bf16_w.nbytes() : 0));
     // The output layer's own weight (untied, or the last stage's copy of the tied embedding) is read only
     // by its bf16 GEMMs; a word embedding shared with this stage's embedding layer is also looked up.
     if (own_output_ >= 0 || tied_output_ >= 0) store_.read_as_bf16_only(output_weight_);

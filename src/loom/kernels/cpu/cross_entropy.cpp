@@ -26,7 +26,7 @@ void lm_head_cross_entropy(const float* x, const float* W, const int32_t* labels
   float* mx = stat;
   float* sums = stat + chunk;  // sums[i] and, right after the sums, the target logits
   float* tgt = stat + 2 * chunk;
-  const bool bf16 = scratch.w16 != nullptr;
+  const bool bf16 = scratch.w16 != nullptr || scratch.w16_stored != nullptr;
   const bool wt = scratch.w_transposed;
   if (wt && bf16) throw std::invalid_argument("lm_head_cross_entropy: a transposed W takes fp32 GEMMs");
   if (scratch.keep && wt) throw std::invalid_argument("lm_head_cross_entropy: kept gradients take an untransposed W");

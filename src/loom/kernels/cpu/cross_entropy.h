@@ -29,7 +29,8 @@ struct LmHeadScratch {
   // for lm_head_weight_grad (bf16 GEMMs: each row narrowed in place, for lm_head_weight_grad_bf16) instead
   // of chunk by chunk in `logits`. W not transposed.
   float* keep = nullptr;
-  // With w16: W already in bf16 (the stored weight), multiplied instead of W rounded into w16.
+  // W already in bf16 (the stored weight), multiplied instead of W rounded into w16 (then w16 may be
+  // null: either makes the GEMMs bf16).
   const uint16_t* w16_stored = nullptr;
 };
 
