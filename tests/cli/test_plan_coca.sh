@@ -42,5 +42,20 @@ expect_line " > predicted GPU memory per rank, EVA-CLIP on PyTorch/DeepSpeed: Me
 expect_line " > fits on V100-32G (32.00 GB)"
 run "$LOOM" plan "${LOG000[@]}" --hardware RTX4090
 expect_line " > does not fit on RTX4090 (24.00 GB)"
+# --compare-log with reference log 000 itself: EVA-CLIP's Batch (t) (mean of the windows after the first,
+# 1.839 s) and DeepSpeed's last MemAllocated / MaxMemAllocated beside the prediction.
+gzip -dc "$SRC/tests/data/reference_logs/000-coca-evaclip-deepspeed-zero1.log.gz" > "$TMP/log000.log"
+run "$LOOM" plan "${LOG000[@]}" --hardware V100-32G --compare-log "$TMP/log000.log"
+[ "$CODE" -eq 0 ] || fail "--compare-log exited $CODE: $ERR"
+expect_line "   Batch (t) (s)                         1.839       2.680   1.457"
+expect_line "   MemAllocated (GB)                     5.290       5.048   0.954"
+expect_line "   MaxMemAllocated (GB)                 28.740      31.615   1.100"
+run "$LOOM" plan "${LOG000[@]}" --compare-log "$TMP/log000.log"
+expect_line "   MaxMemAllocated (GB)                 28.740      31.615   1.100"
+grep -q "Batch (t) (s)" <<<"$OUT" && fail "a step compared without --hardware"
+expect_error "cannot open --compare-log $TMP/none.log" "$LOOM" plan "${LOG000[@]}" --compare-log "$TMP/none.log"
+echo "no step lines here" > "$TMP/empty.log"
+expect_error "$TMP/empty.log: no EVA-CLIP 'Global Steps: ... Batch (t): T' line to compare with" \
+  "$LOOM" plan "${LOG000[@]}" --compare-log "$TMP/empty.log"
 expect_error "unknown hardware 'TPUv4'" "$LOOM" plan "${LOG000[@]}" --hardware TPUv4
 finish

@@ -1,11 +1,13 @@
 // `loom plan --model coca`: CoCa's parameter counts as EVA-CLIP prints them at start-up (log 000), per
 // tower, and the bytes of weights, gradients and optimizer state, from the shape alone (nothing allocated);
-// with --hardware, the predicted step (plan/coca_time_model.h) in EVA-CLIP's terms.
+// with --hardware, the predicted step (plan/coca_time_model.h) in EVA-CLIP's terms; the GPU memory as EVA-CLIP holds it
+// (plan/coca_memory_model.h); with --compare-log, both beside what a run's log measured.
 #include <cstdio>
 
 #include "commands.h"
 #include "loom/plan/coca_memory_model.h"
 #include "loom/plan/coca_time_model.h"
+#include "loom/plan/eva_clip_log_compare.h"
 #include "loom/plan/hardware.h"
 #include "loom/train/coca_args.h"
 #include "loom/util/cli.h"
@@ -22,11 +24,16 @@ int plan_coca(int argc, char** argv) {
   p.add_string("--hardware", &hardware,
                "predict the step time on this device: a built-in name (A100-80G, V100-32G, ...) or a FILE.json "
                "from 'loom bench --calibrate'");
+  std::string compare_log;
+  p.add_string("--compare-log", &compare_log,
+               "an EVA-CLIP (or Loom) CoCa log to set beside the prediction: its Batch (t) (with --hardware) and "
+               "DeepSpeed's MemAllocated / MaxMemAllocated");
   p.add_example("loom plan --model-preset coca-b16");
   p.add_example("loom plan --model coca --vision-layers 2 --vision-width 64 --vision-heads 4 --image-size 32 --patch-size 8");
   if (!p.parse(argc, argv)) return 0;
   a.validate(world_size);
   const Hardware hw = hardware.empty() ? Hardware{} : find_hardware(hardware);  // one error line before output
+  const MeasuredCocaRun measured = compare_log.empty() ? MeasuredCocaRun{} : read_eva_clip_log(compare_log);
   const CocaParamCounts c = coca_parameter_counts(a.shape);
   std::printf("number of total params: %lld\n", (long long)c.total);
   std::printf("number of params with requires_grad: %lld\n", (long long)c.total);
@@ -63,7 +70,10 @@ int plan_coca(int argc, char** argv) {
               " | gradients %.2f | recompute %.2f)\n",
               m.model_states / gib, m.batch / gib, m.held_outputs / gib, m.saved / gib, m.caption_loss / gib,
               m.gradients / gib, m.recompute / gib);
-  if (hardware.empty()) return 0;
+  if (hardware.empty()) {
+    if (!compare_log.empty()) std::fputs(format_coca_comparison(measured, 0.0, m).c_str(), stdout);
+    return 0;
+  }
   if (hw.memory_bytes > 0)
     std::printf(" > %s on %s (%.2f GB)\n", m.peak() <= hw.memory_bytes ? "fits" : "does not fit", hw.name.c_str(),
                 hw.memory_bytes / gib);
@@ -76,6 +86,7 @@ int plan_coca(int argc, char** argv) {
               s.tokens_per_s_per_gpu, s.tflops_per_gpu);
   // EVA-CLIP's train line ends with the step time and the global samples per second of the step.
   std::printf(" Batch (t): %.3f, %#g/s\n", s.step_seconds, double(a.batch_size) * world_size / s.step_seconds);
+  if (!compare_log.empty()) std::fputs(format_coca_comparison(measured, s.step_seconds, m).c_str(), stdout);
   return 0;
 }
 
