@@ -9,9 +9,7 @@
 #include "loom/core/error.h"
 
 namespace loom {
-namespace {
 
-// The number after `key` in `line`, if the key occurs.
 std::optional<double> number_after(const std::string& line, const std::string& key) {
   const size_t at = line.find(key);
   if (at == std::string::npos) return std::nullopt;
@@ -22,7 +20,24 @@ std::optional<double> number_after(const std::string& line, const std::string& k
   return v;
 }
 
-}  // namespace
+std::string read_compare_log(const std::string& path) {
+  std::ifstream f(path);
+  require(bool(f), "cannot open --compare-log " + path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+std::string comparison_header() {
+  return " > prediction against the log         measured    predicted   predicted/measured\n";
+}
+
+std::string comparison_row(const char* name, double measured, double predicted, int decimals) {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "   %-32s %10.*f  %10.*f   %.3f\n", name, decimals, measured, decimals, predicted,
+                measured > 0 ? predicted / measured : 0.0);
+  return buf;
+}
 
 double MeasuredRun::steady_elapsed_ms() const {
   if (elapsed_ms.size() <= 1) return elapsed_ms.empty() ? 0.0 : elapsed_ms[0];
@@ -66,23 +81,14 @@ MeasuredRun parse_training_log(const std::string& text) {
 }
 
 MeasuredRun read_training_log(const std::string& path) {
-  std::ifstream f(path);
-  require(bool(f), "cannot open --compare-log " + path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  MeasuredRun r = parse_training_log(ss.str());
+  MeasuredRun r = parse_training_log(read_compare_log(path));
   require(!r.elapsed_ms.empty(), path + ": no 'elapsed time per iteration (ms)' line to compare with");
   return r;
 }
 
 std::string format_comparison(const MeasuredRun& run, const StepPrediction& p, int M) {
-  std::string s = " > prediction against the log         measured    predicted   predicted/measured\n";
-  char buf[160];
-  auto row = [&](const char* name, double measured, double predicted) {
-    std::snprintf(buf, sizeof buf, "   %-32s %10.2f  %10.2f   %.3f\n", name, measured, predicted,
-                  measured > 0 ? predicted / measured : 0.0);
-    s += buf;
-  };
+  std::string s = comparison_header();
+  auto row = [&](const char* name, double measured, double predicted) { s += comparison_row(name, measured, predicted, 2); };
   row("elapsed time per iteration (ms)", run.steady_elapsed_ms(), p.step_seconds * 1e3);
   if (auto f = run.timer("forward-compute")) row("forward-compute (ms)", *f, M * p.forward_seconds * 1e3);
   if (auto b = run.timer("backward-compute")) row("backward-compute (ms)", *b, M * p.backward_seconds * 1e3);

@@ -21,6 +21,15 @@ struct MeasuredRun {
   std::optional<double> timer(const std::string& name) const;
 };
 
+// Helpers shared with the CoCa comparison (eva_clip_log_compare.h):
+// the number after `key` in `line`, if the key occurs and a number follows;
+std::optional<double> number_after(const std::string& line, const std::string& key);
+// the whole file (UserError "cannot open --compare-log PATH");
+std::string read_compare_log(const std::string& path);
+// the table's header line and one row "   name  measured  predicted  predicted/measured" at `decimals`.
+std::string comparison_header();
+std::string comparison_row(const char* name, double measured, double predicted, int decimals);
+
 // Throws UserError when the file cannot be read or has no iteration line.
 MeasuredRun read_training_log(const std::string& path);
 MeasuredRun parse_training_log(const std::string& text);
