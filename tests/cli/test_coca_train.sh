@@ -98,6 +98,9 @@ expect_error "max_grad_norm (FusedLamb's own clipping) is not supported" "$LOOM"
 echo '{"optimizer": {"type": "SGD"}}' > "$TMP/ds_sgd.json"
 expect_error "optimizer.type 'SGD': Loom's CoCa run has Lamb, Adam and AdamW" "$LOOM" train "${SMALL[@]}" \
   --train-data "$TMP/shapes/train.jsonl" --name e6 --deepspeed-config "$TMP/ds_sgd.json"
+echo '{"steps_per_print": "often"}' > "$TMP/ds_spp.json"
+expect_error "steps_per_print must be an integer (steps between DeepSpeed's progress lines)" "$LOOM" train "${SMALL[@]}" \
+  --train-data "$TMP/shapes/train.jsonl" --name e7 --deepspeed-config "$TMP/ds_spp.json"
 expect_error "--dataset-type json is an image-caption index: it trains --model coca" "$LOOM" train --dataset-type json \
   --train-data "$TMP/shapes/train.jsonl"
 finish

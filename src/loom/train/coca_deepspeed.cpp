@@ -45,6 +45,8 @@ void CocaArgs::apply_deepspeed_config(const ArgParser& p, int world_size) {
         fail(where("train_batch_size") + " " + std::to_string(tbs) + " is not train_micro_batch_size_per_gpu " +
              std::to_string(batch_size) + " x " + std::to_string(world_size) + " ranks");
     }
+    if (j.contains("steps_per_print") && !j["steps_per_print"].is_number_integer())
+      fail(where("steps_per_print") + " must be an integer (steps between DeepSpeed's progress lines)");
     steps_per_print = j.value("steps_per_print", int64_t(10));
     if (j.contains("gradient_clipping") && !p.was_set("--grad-clip-norm"))
       grad_clip_norm = j["gradient_clipping"].get<double>();
